@@ -1,0 +1,85 @@
+"""lcm_widgets: live sketch-to-image with Latent Consistency Models, in a notebook cell.
+
+Importing this package is cheap: it imports no torch, diffusers or widget code. The names below
+load their module on first access.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
+from .errors import (
+    BackendError,
+    BackendUnavailable,
+    ConnectionClosed,
+    GenerationFailed,
+    InvalidImage,
+    InvalidInput,
+    LCMWidgetsError,
+    ModelLoadError,
+    ProtocolError,
+    RemoteError,
+    RemoteTimeout,
+    ServerBusy,
+    Unauthorized,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .backends.http import HttpBackend
+    from .backends.local import LocalLCM
+    from .backends.realtime import RealtimeBackend
+    from .schema import Input, Output
+    from .widgets.compare import Compare
+    from .widgets.sketchpad import Sketchpad
+    from .widgets.studio import Studio
+
+_LAZY = {
+    "Input": "lcm_widgets.schema",
+    "Output": "lcm_widgets.schema",
+    "LocalLCM": "lcm_widgets.backends.local",
+    "RealtimeBackend": "lcm_widgets.backends.realtime",
+    "HttpBackend": "lcm_widgets.backends.http",
+    "Sketchpad": "lcm_widgets.widgets.sketchpad",
+    "Studio": "lcm_widgets.widgets.studio",
+    "Compare": "lcm_widgets.widgets.compare",
+}
+
+__all__ = [
+    "BackendError",
+    "BackendUnavailable",
+    "Compare",
+    "ConnectionClosed",
+    "GenerationFailed",
+    "HttpBackend",
+    "Input",
+    "InvalidImage",
+    "InvalidInput",
+    "LCMWidgetsError",
+    "LocalLCM",
+    "ModelLoadError",
+    "Output",
+    "ProtocolError",
+    "RealtimeBackend",
+    "RemoteError",
+    "RemoteTimeout",
+    "ServerBusy",
+    "Sketchpad",
+    "Studio",
+    "Unauthorized",
+    "__version__",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lcm_widgets' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

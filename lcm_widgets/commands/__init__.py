@@ -1,0 +1,1 @@
+"""Subcommands of ``lcm-widgets``; each module has ``register(subparsers)``."""

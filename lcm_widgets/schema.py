@@ -1,0 +1,315 @@
+"""fal's ``fast-lcm-diffusion`` schema, defined once (pydantic v2).
+
+The same models are used by the local backend, the realtime client, the server (FastAPI turns
+a :class:`pydantic.ValidationError` into a 422 whose ``detail`` list the official fal clients
+parse) and the Studio, which builds its controls from :data:`Input.model_fields`.
+
+Compatibility with fal (PROTOCOL.md §4):
+
+* every fal input field is accepted with fal's default, and unknown extra fields are ignored
+  (fal's clients add a few);
+* integers are accepted where floats are expected (JS encodes ``1.0`` as the msgpack int ``1``);
+* ``image_url`` (a data URI, an ``http(s)`` URL, or raw ``bytes`` as msgpack ``bin``) turns the
+  request into image-to-image with ``strength``; ``int(num_inference_steps * strength) < 1`` is
+  an error, never a silent adjustment;
+* ``model_name`` accepts fal's two names and our presets; left out, the backend's loaded model
+  is used (fal's hosted default is ``stabilityai/stable-diffusion-xl-base-1.0``);
+* ``image_size`` left out means the input image's size for image-to-image, and the model's
+  native square size otherwise (512 for SD1.5 and ``tiny``, 1024 for SDXL).
+
+Every validation message names the field, the allowed values or range, and the value received.
+:func:`parse_input` raises :class:`~lcm_widgets.errors.InvalidInput` with those messages.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from .errors import InvalidInput
+
+__all__ = [
+    "IMAGE_SIZE_PRESETS",
+    "MODEL_NAMES",
+    "FalImage",
+    "ImageSize",
+    "Input",
+    "Output",
+    "format_validation_error",
+    "parse_input",
+    "resolve_image_size",
+]
+
+#: fal's ``image_size`` enum names and the sizes they stand for (width, height).
+IMAGE_SIZE_PRESETS: dict[str, tuple[int, int]] = {
+    "square_hd": (1024, 1024),
+    "square": (512, 512),
+    "portrait_4_3": (768, 1024),
+    "portrait_16_9": (576, 1024),
+    "landscape_4_3": (1024, 768),
+    "landscape_16_9": (1024, 576),
+}
+
+#: fal's ``model_name`` enum, then our presets (see :mod:`lcm_widgets.backends.local`).
+MODEL_NAMES: tuple[str, ...] = (
+    "stabilityai/stable-diffusion-xl-base-1.0",
+    "runwayml/stable-diffusion-v1-5",
+    "lcm-dreamshaper-v7",
+    "tiny",
+)
+
+MIN_SIDE, MAX_SIDE = 64, 2048
+MAX_PROMPT_CHARS = 10_000
+MAX_SEED = 2**64 - 1
+
+ImageSizeName = Literal[
+    "square_hd", "square", "portrait_4_3", "portrait_16_9", "landscape_4_3", "landscape_16_9"
+]
+ModelName = Literal[
+    "stabilityai/stable-diffusion-xl-base-1.0",
+    "runwayml/stable-diffusion-v1-5",
+    "lcm-dreamshaper-v7",
+    "tiny",
+]
+
+
+class ImageSize(BaseModel):
+    """An explicit output size. Both sides are multiples of 8 between 64 and 2048."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    width: Annotated[int, Field(ge=MIN_SIDE, le=MAX_SIDE)] = 512
+    height: Annotated[int, Field(ge=MIN_SIDE, le=MAX_SIDE)] = 512
+
+    @field_validator("width", "height")
+    @classmethod
+    def _multiple_of_8(cls, v: int) -> int:
+        if v % 8:
+            raise ValueError(f"must be a multiple of 8, got {v}")
+        return v
+
+
+class Input(BaseModel):
+    """A fast-lcm-diffusion request: text-to-image, or image-to-image when ``image_url`` is set."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, validate_default=False)
+
+    prompt: Annotated[str, Field(max_length=MAX_PROMPT_CHARS,
+                                 description="The prompt to generate an image from.")]
+    negative_prompt: Annotated[str, Field(max_length=MAX_PROMPT_CHARS)] = ""
+    model_name: ModelName | None = Field(
+        default=None, description="Model to use; left out, the backend's loaded model.")
+    image_size: ImageSizeName | ImageSize | None = Field(
+        default=None, description="Output size: a preset name or {width, height}.")
+    num_inference_steps: Annotated[int, Field(ge=1, le=50)] = 6
+    seed: Annotated[int | None, Field(ge=0, le=MAX_SEED)] = None
+    guidance_scale: Annotated[float, Field(ge=0.0, le=20.0)] = 1.5
+    guidance_rescale: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+    sync_mode: bool = False
+    num_images: Annotated[int, Field(ge=1, le=8)] = 1
+    enable_safety_checker: bool = True
+    safety_checker_version: Literal["v1", "v2"] = "v1"
+    expand_prompt: bool = False
+    format: Literal["jpeg", "png"] = "jpeg"
+    request_id: Annotated[str, Field(max_length=256)] = ""
+    image_url: str | bytes | None = Field(
+        default=None, description="Source image for image-to-image: data URI, URL or bytes.")
+    strength: Annotated[float, Field(ge=0.0, le=1.0)] = 0.95
+
+    @field_validator("guidance_scale", "guidance_rescale", "strength", mode="before")
+    @classmethod
+    def _finite(cls, v: Any) -> Any:
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ValueError(f"must be a finite number, got {v}")
+        return v
+
+    @field_validator("image_url")
+    @classmethod
+    def _non_empty_image(cls, v: str | bytes | None) -> str | bytes | None:
+        if v is not None and len(v) == 0:
+            raise ValueError("must not be empty; leave it out for text-to-image")
+        return v
+
+    @model_validator(mode="after")
+    def _steps_times_strength(self) -> Input:
+        if self.image_url is not None and int(self.num_inference_steps * self.strength) < 1:
+            raise ValueError(
+                "num_inference_steps * strength must be at least 1 for image-to-image, got "
+                f"int({self.num_inference_steps} * {self.strength}) = "
+                f"{int(self.num_inference_steps * self.strength)}; raise num_inference_steps "
+                "or strength"
+            )
+        return self
+
+    @property
+    def is_img2img(self) -> bool:
+        """True when ``image_url`` is set."""
+        return self.image_url is not None
+
+    def effective_steps(self) -> int:
+        """Denoising steps actually run: ``int(steps * strength)`` for img2img, else ``steps``."""
+        if self.is_img2img:
+            return int(self.num_inference_steps * self.strength)
+        return self.num_inference_steps
+
+
+class FalImage(BaseModel):
+    """One generated image as fal returns it.
+
+    ``url`` is a ``data:`` URI (``sync_mode``, and always for in-process backends) or an
+    ``http(s)`` URL. ``content`` carries the encoded bytes for in-process use and is never
+    serialized.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    url: str
+    width: int | None = None
+    height: int | None = None
+    content_type: str | None = None
+    file_name: str | None = None
+    file_size: int | None = None
+    content: bytes | None = Field(default=None, exclude=True, repr=False)
+
+    def data(self) -> bytes:
+        """The encoded image bytes, from ``content`` or by decoding a ``data:`` URI."""
+        if self.content is not None:
+            return self.content
+        from .images import decode_data_uri
+
+        return decode_data_uri(self.url)[1]
+
+
+class Output(BaseModel):
+    """A fast-lcm-diffusion result. ``timings`` are seconds per stage, as fal reports them."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    images: list[FalImage]
+    timings: dict[str, float] = Field(default_factory=dict)
+    seed: int
+    has_nsfw_concepts: list[bool] = Field(default_factory=list)
+    prompt: str = ""
+    request_id: str | None = None
+
+
+def resolve_image_size(size: str | ImageSize | None, default: tuple[int, int]) -> tuple[int, int]:
+    """``(width, height)`` for a preset name, an :class:`ImageSize`, or ``None`` → ``default``."""
+    if size is None:
+        return default
+    if isinstance(size, ImageSize):
+        return size.width, size.height
+    return IMAGE_SIZE_PRESETS[size]
+
+
+def _range_text(field: str, model: type[BaseModel]) -> str | None:
+    """'between 1 and 50' for a field with ge/le metadata, else None."""
+    info = model.model_fields.get(field)
+    if info is None:
+        return None
+    lo = hi = None
+    for m in info.metadata:
+        lo = getattr(m, "ge", lo) if getattr(m, "ge", None) is not None else lo
+        hi = getattr(m, "le", hi) if getattr(m, "le", None) is not None else hi
+    if lo is None or hi is None:
+        return None
+    return f"between {lo} and {hi}"
+
+
+_MODELS_BY_NAME: dict[str, type[BaseModel]] = {"image_size": ImageSize}
+
+
+def _message(err: Any, model: type[BaseModel]) -> tuple[list[str | int], str]:
+    loc = [p for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p in {
+        "str", "bytes", "int", "function-after", "function-before", "literal", "none"}))]
+    # pydantic adds union-member tags ("ImageSize", "literal[...]") to the loc; drop them.
+    loc = [p for p in loc if not (isinstance(p, str) and p[:1].isupper())]
+    field = ".".join(str(p) for p in loc) or "input"
+    etype = err["type"]
+    value = err.get("input")
+    ctx = err.get("ctx") or {}
+    owner: type[BaseModel] = model
+    leaf = str(loc[-1]) if loc else ""
+    if len(loc) > 1 and str(loc[0]) in _MODELS_BY_NAME:
+        owner = _MODELS_BY_NAME[str(loc[0])]
+    rng = _range_text(leaf, owner)
+    if etype == "missing":
+        msg = "is required"
+    elif etype in {"greater_than_equal", "less_than_equal", "greater_than", "less_than"}:
+        msg = f"must be {rng}, got {value!r}" if rng else f"out of range, got {value!r}"
+    elif etype == "string_too_long":
+        msg = f"must be at most {ctx.get('max_length')} characters, got {len(value)}"
+    elif etype == "literal_error":
+        msg = f"must be one of {ctx.get('expected')}, got {value!r}"
+    elif etype in {"int_parsing", "int_type", "int_from_float"}:
+        msg = f"must be a whole number, got {value!r}"
+    elif etype in {"float_parsing", "float_type", "finite_number"}:
+        msg = f"must be a number, got {value!r}"
+    elif etype in {"bool_parsing", "bool_type"}:
+        msg = f"must be true or false, got {value!r}"
+    elif etype in {"string_type", "bytes_type"}:
+        msg = f"must be a string, got {type(value).__name__} {value!r}"[:200]
+    elif etype == "value_error":
+        msg = str(ctx.get("error", err["msg"]))
+    elif etype in {"model_type", "model_attributes_type", "dict_type"}:
+        msg = f"must be an object, got {value!r}"
+    else:
+        msg = f"{err['msg']}, got {value!r}"
+    if field == "input" and etype == "value_error":
+        return ["body"], msg
+    return ["body", *loc], f"{field}: {msg}"
+
+
+def format_validation_error(exc: ValidationError, model: type[BaseModel] = Input
+                            ) -> list[dict[str, Any]]:
+    """Turn a pydantic error into FastAPI-shaped ``[{loc, msg, type}]`` with our messages.
+
+    Union members that failed for the same field are merged into one message.
+    """
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    raw = [(err, *_message(err, model)) for err in exc.errors(include_url=False)]
+    # A {width, height} that failed inside ImageSize also fails the preset-name branch of the
+    # union; the nested message is the useful one.
+    nested = {".".join(map(str, loc[:2])) for _, loc, _ in raw if len(loc) > 2}
+    for err, loc, msg in raw:
+        key = ".".join(map(str, loc))
+        if key in nested:
+            continue
+        if key == "body.image_size" and err["type"] in {"literal_error", "model_type",
+                                                        "model_attributes_type"}:
+            msg = (f"image_size: must be one of {', '.join(IMAGE_SIZE_PRESETS)} or "
+                   f"{{width, height}}, got {err.get('input')!r}")
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append({"loc": loc, "msg": msg, "type": err["type"]})
+    return out
+
+
+def parse_input(data: Input | dict[str, Any] | Any) -> Input:
+    """Validate a request dict (or pass an :class:`Input` through).
+
+    Raises :class:`~lcm_widgets.errors.InvalidInput` whose message lists every problem.
+    """
+    if isinstance(data, Input):
+        return data
+    if not isinstance(data, dict):
+        raise InvalidInput(f"input: must be a map of fields, got {type(data).__name__}",
+                           field=None)
+    try:
+        return Input.model_validate(data)
+    except ValidationError as exc:
+        errors = format_validation_error(exc)
+        first = errors[0]["loc"][1:] if errors else []
+        raise InvalidInput("; ".join(e["msg"] for e in errors), errors=errors,
+                           field=".".join(map(str, first)) or None) from None
