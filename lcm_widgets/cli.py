@@ -17,7 +17,9 @@ from ._version import __version__
 # module path → the subcommands it registers (documentation only; order = help order)
 _COMMAND_MODULES = (
     "lcm_widgets.commands.generate",   # generate, doctor
-    "lcm_widgets.commands.bench",      # bench
+    "lcm_widgets.commands.bench",      # bench (local backend, issue: GPU fast path)
+    "lcm_widgets.commands.bench_realtime",  # bench-realtime (server + WebSocket client)
+    "lcm_widgets.commands.bench_compare",   # bench-compare (grid batching)
     "lcm_widgets.commands.serve",      # serve
     "lcm_widgets.commands.demo",       # demo
 )

@@ -1,0 +1,99 @@
+"""An instant model for tests, demos and transport benchmarks.
+
+:class:`EchoBackend` answers every request at once (or after ``delay`` seconds) with the input
+image re-encoded, or a flat image whose colour depends on the seed for text-to-image. It speaks
+the real schema, so servers, clients and widgets exercise their whole path without a GPU; it is
+how the transport benchmarks separate our overhead from model time.
+
+Fault injection for tests: a prompt containing ``fail_on`` (default ``"!fail"``) raises
+:class:`~lcm_widgets.errors.GenerationFailed`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import random
+import time
+
+from ..errors import GenerationFailed, InvalidImage
+from ..schema import FalImage, Input, Output, resolve_image_size
+from .base import BackendInfo
+
+__all__ = ["EchoBackend"]
+
+
+class EchoBackend:
+    """Returns the input image (img2img) or a seed-coloured square (txt2img)."""
+
+    def __init__(self, *, delay: float = 0.0, fail_on: str = "!fail") -> None:
+        self.delay = delay
+        self.fail_on = fail_on
+        self.calls = 0
+        self._info = BackendInfo(name="echo", model="echo", can_batch=True,
+                                 batch_axes=("seed", "prompt", "guidance_scale"), max_batch=64)
+
+    @property
+    def info(self) -> BackendInfo:
+        return self._info
+
+    async def generate(self, inp: Input) -> Output:
+        t0 = time.perf_counter()
+        self.calls += 1
+        if self.fail_on and self.fail_on in inp.prompt:
+            raise GenerationFailed(f"echo backend asked to fail by prompt {inp.prompt!r}")
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        seed = inp.seed if inp.seed is not None else random.randrange(2**32)
+        images = [self._image(inp, seed + i) for i in range(inp.num_images)]
+        return Output(images=images, seed=seed, prompt=inp.prompt,
+                      has_nsfw_concepts=[False] * len(images),
+                      timings={"inference": time.perf_counter() - t0},
+                      request_id=inp.request_id or None)
+
+    async def generate_batch(self, inputs: list[Input]) -> list[Output]:
+        return [await self.generate(i) for i in inputs]
+
+    def _image(self, inp: Input, seed: int) -> FalImage:
+        from PIL import Image
+
+        if inp.image_url is not None:
+            raw = inp.image_url if isinstance(inp.image_url, bytes) else _from_data_uri(
+                inp.image_url)
+            try:
+                img = Image.open(io.BytesIO(raw))
+                img.load()
+            except Exception as exc:
+                raise InvalidImage(f"image_url: could not decode the image ({exc})",
+                                   field="image_url") from exc
+            img = img.convert("RGB")
+            if inp.image_size is not None:
+                img = img.resize(resolve_image_size(inp.image_size, img.size))
+        else:
+            rng = random.Random(seed)
+            colour = (rng.randrange(256), rng.randrange(256), rng.randrange(256))
+            img = Image.new("RGB", resolve_image_size(inp.image_size, (512, 512)), colour)
+        buf = io.BytesIO()
+        fmt = "PNG" if inp.format == "png" else "JPEG"
+        img.save(buf, fmt, **({"quality": 85} if fmt == "JPEG" else {"compress_level": 1}))
+        data = buf.getvalue()
+        mime = f"image/{inp.format}"
+        url = f"data:{mime};base64," + base64.b64encode(data).decode()
+        return FalImage(url=url, width=img.width, height=img.height, content_type=mime,
+                        content=data)
+
+    async def aclose(self) -> None:
+        return None
+
+
+def _from_data_uri(uri: str) -> bytes:
+    if not uri.startswith("data:") or "," not in uri:
+        raise InvalidImage("image_url: expected a data: URI or bytes for the echo backend, got "
+                           f"{uri[:40]!r}", field="image_url")
+    header, payload = uri.split(",", 1)
+    try:
+        return base64.b64decode(payload, validate=True) if header.endswith(";base64") else (
+            payload.encode())
+    except ValueError as exc:
+        raise InvalidImage("image_url: invalid base64 in data URI", field="image_url") from exc
