@@ -14,7 +14,8 @@ Every error the library raises on purpose is an :class:`LCMWidgetsError`::
     │   ├── ServerBusy                      the server refused for capacity (queue full, 429)
     │   └── RemoteTimeout                   the server closed an idle session (x-fal-error TIMEOUT)
     ├── ProtocolError                       a peer sent something the protocol does not allow
-    └── ConnectionClosed                    a WebSocket closed; ``code`` and ``reason`` say how
+    ├── ConnectionClosed                    a WebSocket closed; ``code`` and ``reason`` say how
+    └── Superseded                          a newer request replaced this one (newest wins)
 
 Foreign errors (PIL, torch, diffusers, httpx, websockets) are wrapped where they cross into
 this package, with the original chained as ``__cause__`` (``raise ... from exc``).
@@ -41,6 +42,7 @@ __all__ = [
     "RemoteError",
     "RemoteTimeout",
     "ServerBusy",
+    "Superseded",
     "Unauthorized",
 ]
 
@@ -125,3 +127,20 @@ class ConnectionClosed(LCMWidgetsError):
         super().__init__(f"connection closed with code {code}{detail}")
         self.code = code
         self.reason = reason
+
+
+class Superseded(LCMWidgetsError):
+    """A newer request replaced this one while it waited behind the one in flight.
+
+    Newest-wins backends (``RealtimeBackend``) keep one request in flight and one pending; a
+    ``generate`` call whose pending request is overwritten, or dropped when a reconnect resends
+    only the newest frame, raises this. It is expected flow, not a failure: ignore it and use the
+    newer call's result. ``request_id`` names the superseded request.
+    """
+
+    def __init__(self, request_id: str, by: str | None = None) -> None:
+        newer = f" by request {by}" if by else ""
+        super().__init__(f"request {request_id} was superseded{newer}; only the newest "
+                         "request is answered")
+        self.request_id = request_id
+        self.by = by
