@@ -1,0 +1,248 @@
+// @ts-check
+/**
+ * The drawing surface of one Sketchpad view: pointer input (mouse, pen with pressure, touch),
+ * brush and eraser, undo/redo, clear and a background image. Everything stays in the browser;
+ * the owner is told through `onChange(t_input, reason)` and rasterizes the visible canvas itself.
+ *
+ * Layers: a white base, the background image (cover-fitted), then the ink layer. The eraser cuts
+ * holes in the ink layer only, so erasing reveals the background. The visible canvas is the
+ * composite at frame size (frame_width x frame_height), scaled by CSS.
+ */
+
+import { History, fitRect, strokeWidth, toCanvasPoint } from "./drawing.js";
+
+/**
+ * @typedef {CanvasImageSource & {width: number, height: number}} Img
+ * @typedef {{ink: ImageData, background: Img|null}} Snapshot
+ */
+
+/** Epoch ms of a DOM event (falls back to Date.now()). @param {Event} ev */
+export function eventTime(ev) {
+  const origin = globalThis.performance?.timeOrigin;
+  return origin && ev.timeStamp > 0 ? origin + ev.timeStamp : Date.now();
+}
+
+export class SketchCanvas {
+  /**
+   * @param {HTMLCanvasElement} canvas the visible canvas (its width/height = frame size)
+   * @param {{onChange: (tInput: number, reason: string) => void}} opts
+   */
+  constructor(canvas, opts) {
+    this.canvas = canvas;
+    this.onChange = opts.onChange;
+    this.ctx = /** @type {CanvasRenderingContext2D} */ (canvas.getContext("2d"));
+    this.ink = document.createElement("canvas");
+    this.ink.width = canvas.width;
+    this.ink.height = canvas.height;
+    this.inkCtx = /** @type {CanvasRenderingContext2D} */ (
+      this.ink.getContext("2d", { willReadFrequently: true }));
+    /** @type {Img|null} */
+    this.background = null;
+    /** @type {"brush"|"eraser"} */
+    this.tool = "brush";
+    this.size = 8;
+    this.color = "#000000";
+    /** @type {History<Snapshot>} */
+    this.history = new History();
+    /** @type {number|null} pointer drawing the current stroke */
+    this.pointerId = null;
+    /** @type {{x: number, y: number, w: number}|null} */
+    this.last = null;
+    /** Called after undo/redo availability may have changed. */
+    this.onHistory = () => {};
+    this.compose();
+  }
+
+  /** Listen to pointer events on the visible canvas until `signal` aborts. */
+  attach(/** @type {AbortSignal} */ signal) {
+    const c = this.canvas;
+    c.style.touchAction = "none";
+    const o = { signal };
+    c.addEventListener("pointerdown", (ev) => this._down(ev), o);
+    c.addEventListener("pointermove", (ev) => this._move(ev), o);
+    c.addEventListener("pointerup", (ev) => this._up(ev), o);
+    c.addEventListener("pointercancel", (ev) => this._up(ev), o);
+    c.addEventListener("lostpointercapture", (ev) => this._up(ev), o);
+    c.addEventListener("contextmenu", (ev) => ev.preventDefault(), o);
+  }
+
+  get drawing() {
+    return this.pointerId !== null;
+  }
+
+  /** @returns {Snapshot} */
+  snapshot() {
+    return {
+      ink: this.inkCtx.getImageData(0, 0, this.ink.width, this.ink.height),
+      background: this.background,
+    };
+  }
+
+  /** @param {Snapshot} s */
+  restore(s) {
+    if (s.ink.width !== this.ink.width || s.ink.height !== this.ink.height) {
+      const tmp = document.createElement("canvas");
+      tmp.width = s.ink.width;
+      tmp.height = s.ink.height;
+      /** @type {CanvasRenderingContext2D} */ (tmp.getContext("2d")).putImageData(s.ink, 0, 0);
+      this.inkCtx.clearRect(0, 0, this.ink.width, this.ink.height);
+      this.inkCtx.drawImage(tmp, 0, 0, this.ink.width, this.ink.height);
+    } else {
+      this.inkCtx.putImageData(s.ink, 0, 0);
+    }
+    this.background = s.background;
+    this.compose();
+  }
+
+  /** Redraw the visible canvas: white, background, ink. */
+  compose() {
+    const { ctx, canvas } = this;
+    ctx.globalCompositeOperation = "source-over";
+    ctx.fillStyle = "#ffffff";
+    ctx.fillRect(0, 0, canvas.width, canvas.height);
+    if (this.background) {
+      const r = fitRect(this.background.width, this.background.height, canvas.width,
+        canvas.height, "cover");
+      ctx.drawImage(this.background, r.x, r.y, r.width, r.height);
+    }
+    ctx.drawImage(this.ink, 0, 0);
+  }
+
+  /** Change the frame size, scaling what is drawn. @param {number} w @param {number} h */
+  resize(w, h) {
+    if (w === this.canvas.width && h === this.canvas.height) return false;
+    const old = document.createElement("canvas");
+    old.width = this.ink.width;
+    old.height = this.ink.height;
+    /** @type {CanvasRenderingContext2D} */ (old.getContext("2d")).drawImage(this.ink, 0, 0);
+    this.canvas.width = this.ink.width = w;
+    this.canvas.height = this.ink.height = h;
+    this.inkCtx.drawImage(old, 0, 0, w, h);
+    this.compose();
+    return true;
+  }
+
+  /** Record the current state for undo (call before a change). */
+  checkpoint() {
+    this.history.push(this.snapshot());
+    this.onHistory();
+  }
+
+  undo() {
+    const prev = this.history.undo(this.snapshot());
+    if (!prev) return false;
+    this.restore(prev);
+    this.onHistory();
+    this.onChange(Date.now(), "undo");
+    return true;
+  }
+
+  redo() {
+    const next = this.history.redo(this.snapshot());
+    if (!next) return false;
+    this.restore(next);
+    this.onHistory();
+    this.onChange(Date.now(), "redo");
+    return true;
+  }
+
+  /** Blank canvas: no ink, no background (undoable). */
+  clear(reason = "clear") {
+    this.checkpoint();
+    this.inkCtx.clearRect(0, 0, this.ink.width, this.ink.height);
+    this.background = null;
+    this.compose();
+    this.onChange(Date.now(), reason);
+  }
+
+  /** Show `img` under the ink (undoable). @param {Img} img */
+  setBackground(img) {
+    this.checkpoint();
+    this.background = img;
+    this.compose();
+    this.onChange(Date.now(), "background");
+  }
+
+  /**
+   * Replace everything with a flattened image (a frame from another view), without telling the
+   * owner: the kernel already has it. Undoable.
+   * @param {Img} img
+   */
+  load(img) {
+    this.checkpoint();
+    this.background = null;
+    this.inkCtx.globalCompositeOperation = "source-over";
+    this.inkCtx.clearRect(0, 0, this.ink.width, this.ink.height);
+    this.inkCtx.drawImage(img, 0, 0, this.ink.width, this.ink.height);
+    this.compose();
+  }
+
+  /** @param {PointerEvent} ev */
+  _sample(ev) {
+    const rect = this.canvas.getBoundingClientRect();
+    const p = toCanvasPoint(ev, rect, this.canvas.width, this.canvas.height);
+    return { ...p, w: strokeWidth(this.size, ev.pointerType, ev.pressure) };
+  }
+
+  /** @param {PointerEvent} ev */
+  _down(ev) {
+    if (this.pointerId !== null || (ev.pointerType === "mouse" && ev.button !== 0)) return;
+    ev.preventDefault();
+    this.pointerId = ev.pointerId;
+    try {
+      this.canvas.setPointerCapture(ev.pointerId);
+    } catch {
+      // synthetic events (tests) have no active pointer to capture
+    }
+    this.checkpoint();
+    const s = this._sample(ev);
+    this.last = s;
+    this._segment(s, s);
+    this.compose();
+    this.onChange(eventTime(ev), "stroke");
+  }
+
+  /** @param {PointerEvent} ev */
+  _move(ev) {
+    if (ev.pointerId !== this.pointerId || !this.last) return;
+    ev.preventDefault();
+    const events = typeof ev.getCoalescedEvents === "function" ? ev.getCoalescedEvents() : [];
+    for (const e of events.length ? events : [ev]) {
+      const s = this._sample(e);
+      this._segment(this.last, s);
+      this.last = s;
+    }
+    this.compose();
+    this.onChange(eventTime(ev), "stroke");
+  }
+
+  /** @param {PointerEvent} ev */
+  _up(ev) {
+    if (ev.pointerId !== this.pointerId) return;
+    this.pointerId = null;
+    this.last = null;
+  }
+
+  /**
+   * Draw one segment of the stroke on the ink layer (a dot when a === b).
+   * @param {{x: number, y: number, w: number}} a @param {{x: number, y: number, w: number}} b
+   */
+  _segment(a, b) {
+    const g = this.inkCtx;
+    g.globalCompositeOperation = this.tool === "eraser" ? "destination-out" : "source-over";
+    g.strokeStyle = g.fillStyle = this.color;
+    g.lineCap = "round";
+    g.lineJoin = "round";
+    if (a.x === b.x && a.y === b.y) {
+      g.beginPath();
+      g.arc(a.x, a.y, a.w / 2, 0, Math.PI * 2);
+      g.fill();
+      return;
+    }
+    g.lineWidth = (a.w + b.w) / 2;
+    g.beginPath();
+    g.moveTo(a.x, a.y);
+    g.lineTo(b.x, b.y);
+    g.stroke();
+  }
+}

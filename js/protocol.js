@@ -1,0 +1,109 @@
+// @ts-check
+/**
+ * The browser ⇄ kernel message protocol of the Sketchpad (docs/widget-protocol.md).
+ *
+ * Constants are defined here once and mirrored in lcm_widgets/widgets/_protocol.py; the Python
+ * test tests/widgets/test_protocol.py parses this file and compares. Keep every constant on one
+ * line as `export const NAME = value;` (strings in double quotes) so that the test can read it.
+ *
+ * Pure: no DOM.
+ */
+
+export const PROTOCOL_VERSION = 1;
+
+// Browser → kernel
+export const MSG_HELLO = "hello";
+export const MSG_FRAME = "frame";
+export const MSG_ACK = "ack";
+
+// Kernel → browser
+export const MSG_TOOK = "took";
+export const MSG_RESULT = "result";
+export const MSG_SYNC = "sync";
+export const MSG_CLEAR_CANVAS = "clear_canvas";
+export const MSG_SET_BACKGROUND = "set_background";
+
+// Why a frame was sent (`frame.reason`).
+export const REASON_STROKE = "stroke";
+export const REASON_UNDO = "undo";
+export const REASON_REDO = "redo";
+export const REASON_CLEAR = "clear";
+export const REASON_BACKGROUND = "background";
+export const REASON_RESIZE = "resize";
+export const REASON_SYNC = "sync";
+
+export const FRAME_MIME = "image/jpeg";
+
+/** All reasons, in a stable order. */
+export const REASONS = Object.freeze([
+  REASON_STROKE, REASON_UNDO, REASON_REDO, REASON_CLEAR, REASON_BACKGROUND, REASON_RESIZE,
+  REASON_SYNC,
+]);
+
+/**
+ * @typedef {{type: "frame", v: number, seq: number, width: number, height: number,
+ *   mime: string, t_input: number, reason: string}} FrameMsg
+ * @typedef {{type: "ack", v: number, seq: number, rid: number, t_paint: number,
+ *   dropped: boolean}} AckMsg
+ * @typedef {{type: "hello", v: number, view: string}} HelloMsg
+ * @typedef {{seq: number, rid: number, mime: string, width: number, height: number,
+ *   timings_ms?: Record<string, number>|null, params?: Record<string, unknown>|null}} ResultMeta
+ */
+
+/**
+ * The content of a `frame` message.
+ * @param {number} seq
+ * @param {{width: number, height: number, t_input: number, reason: string, mime?: string}} f
+ * @returns {FrameMsg}
+ */
+export function frameMessage(seq, f) {
+  return {
+    type: MSG_FRAME, v: PROTOCOL_VERSION, seq, width: f.width, height: f.height,
+    mime: f.mime ?? FRAME_MIME, t_input: f.t_input, reason: f.reason,
+  };
+}
+
+/**
+ * The content of an `ack` message.
+ * @param {number} seq @param {number} rid @param {number} tPaint @param {boolean} dropped
+ * @returns {AckMsg}
+ */
+export function ackMessage(seq, rid, tPaint, dropped) {
+  return { type: MSG_ACK, v: PROTOCOL_VERSION, seq, rid, t_paint: tPaint, dropped };
+}
+
+/**
+ * The content of a `hello` message.
+ * @param {string} view
+ * @returns {HelloMsg}
+ */
+export function helloMessage(view) {
+  return { type: MSG_HELLO, v: PROTOCOL_VERSION, view };
+}
+
+/**
+ * A Uint8Array over any binary buffer the widget manager hands us: `DataView` (JupyterLab,
+ * Notebook 7), `Uint8Array` (Colab), any other ArrayBufferView, or a bare ArrayBuffer.
+ * Returns null for anything else. Never copies.
+ * @param {unknown} buf
+ * @returns {Uint8Array|null}
+ */
+export function toBytes(buf) {
+  if (buf instanceof Uint8Array) return buf;
+  if (ArrayBuffer.isView(buf)) return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+  if (buf instanceof ArrayBuffer) return new Uint8Array(buf);
+  return null;
+}
+
+/**
+ * True when `content` is a kernel message of a known type and our protocol version.
+ * @param {unknown} content
+ * @returns {content is {type: string, v: number} & Record<string, any>}
+ */
+export function isKernelMessage(content) {
+  if (!content || typeof content !== "object") return false;
+  const c = /** @type {Record<string, unknown>} */ (content);
+  return c.v === PROTOCOL_VERSION && typeof c.type === "string" && [
+    MSG_TOOK, MSG_RESULT, MSG_SYNC, MSG_CLEAR_CANVAS, MSG_SET_BACKGROUND,
+  ].includes(c.type);
+}

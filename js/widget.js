@@ -1,0 +1,416 @@
+// @ts-check
+/**
+ * anywidget entry of the Sketchpad (bundled by esbuild into lcm_widgets/static/widget.js).
+ *
+ * `initialize` does nothing on purpose: anywidget drops every later kernel→browser message of a
+ * model whose ESM import plus `initialize` take more than 2 s (DESIGN.md §8), so nothing heavy or
+ * remote may run there. Each view (`render`) owns its canvas, its frame pacer and its output
+ * canvas; the protocol is in docs/widget-protocol.md.
+ */
+
+import { SketchCanvas } from "./canvas.js";
+import { isHexColor } from "./drawing.js";
+import { FramePacer } from "./pacing.js";
+import * as P from "./protocol.js";
+import { formatStatus } from "./status.js";
+import { injectStyle } from "./style.js";
+import { buildParts, renderStatus } from "./ui.js";
+
+/** A frame whose `took` has not come after this long is forgotten (kernel restart, lost msg). */
+const TOOK_TIMEOUT_MS = 5000;
+
+/**
+ * @typedef {{get(name: string): any, set(name: string, value: any): void,
+ *   save_changes(): void, send(content: any, callbacks?: any, buffers?: any[]): void,
+ *   on(name: string, cb: (...args: any[]) => void): void,
+ *   off(name: string, cb?: (...args: any[]) => void): void}} Model
+ */
+
+/**
+ * Decode an encoded image (any ArrayBufferView) to an ImageBitmap.
+ * @param {unknown} buf @param {string} [mime]
+ */
+async function decode(buf, mime) {
+  const bytes = P.toBytes(buf);
+  if (!bytes || bytes.byteLength === 0) throw new Error("no image buffer");
+  return createImageBitmap(new Blob([bytes], { type: mime || "image/jpeg" }));
+}
+
+/**
+ * Rasterize a canvas to JPEG bytes.
+ * @param {HTMLCanvasElement} canvas @param {number} quality
+ * @returns {Promise<ArrayBuffer>}
+ */
+function encodeJpeg(canvas, quality) {
+  return new Promise((resolve, reject) => {
+    canvas.toBlob((blob) => {
+      if (blob) blob.arrayBuffer().then(resolve, reject);
+      else reject(new Error("canvas.toBlob gave no blob"));
+    }, P.FRAME_MIME, quality);
+  });
+}
+
+/** @param {number} v @param {number} lo @param {number} hi @param {number} d */
+function clampInt(v, lo, hi, d) {
+  return Number.isFinite(v) ? Math.min(hi, Math.max(lo, Math.round(v))) : d;
+}
+
+class SketchpadView {
+  /** @param {Model} model @param {HTMLElement} el @param {AbortSignal} signal */
+  constructor(model, el, signal) {
+    this.model = model;
+    this.signal = signal;
+    this.viewId = Math.random().toString(36).slice(2, 10);
+    this.pacer = new FramePacer();
+    /** seq of the newest frame this canvas is known to match in the kernel */
+    this.canvasSeq = 0;
+    /** newest seq another view sent (we may be behind it) */
+    this.behindSeq = 0;
+    this.helloFor = 0;
+    this.rafPending = false;
+    this.parts = buildParts(el.ownerDocument);
+    const { root, inputCanvas } = this.parts;
+    inputCanvas.width = this._int("frame_width", 64, 2048, 512);
+    inputCanvas.height = this._int("frame_height", 64, 2048, 512);
+    this.parts.outputCanvas.width = inputCanvas.width;
+    this.parts.outputCanvas.height = inputCanvas.height;
+    this.sketch = new SketchCanvas(inputCanvas, {
+      onChange: (t, reason) => this._changed(t, reason),
+    });
+    this.sketch.onHistory = () => this._historyButtons();
+    this.sketch.attach(signal);
+    /** @type {any} */ (root).__lcm = {
+      viewId: this.viewId,
+      pacer: this.pacer,
+      sketch: this.sketch,
+      get latencies() { return this.pacer.latencies.slice(); },
+      stats: () => this.pacer.stats(),
+    };
+    el.replaceChildren(root);
+    this._wireToolbar();
+    this._wireModel();
+    this._applyTool();
+    this._applyBrush();
+    this._layout();
+    this._historyButtons();
+    this._renderStatus();
+    this._stats();
+    const timer = setInterval(() => {
+      if (this.pacer.expire(Date.now(), TOOK_TIMEOUT_MS)) this._requestSend();
+    }, 1000);
+    signal.addEventListener("abort", () => clearInterval(timer));
+    model.send(P.helloMessage(this.viewId));
+  }
+
+  /** @param {string} name @param {number} lo @param {number} hi @param {number} d */
+  _int(name, lo, hi, d) {
+    return clampInt(Number(this.model.get(name)), lo, hi, d);
+  }
+
+  // ---- frames out -------------------------------------------------------------------------
+
+  /** @param {number} t @param {string} reason */
+  _changed(t, reason) {
+    this.pacer.markDirty(t, reason);
+    this._requestSend();
+    this._stats();
+  }
+
+  /** Send at most one frame per animation frame, and only with credit. */
+  _requestSend() {
+    if (this.rafPending || !this.pacer.canSend() || this.signal.aborted) return;
+    this.rafPending = true;
+    requestAnimationFrame(() => {
+      this.rafPending = false;
+      void this._sendFrame();
+    });
+  }
+
+  async _sendFrame() {
+    if (this.signal.aborted) return;
+    const ticket = this.pacer.begin(Date.now());
+    if (!ticket) return;
+    const canvas = this.parts.inputCanvas;
+    const { width, height } = canvas;
+    const quality = Math.min(1, Math.max(0.1, Number(this.model.get("jpeg_quality")) || 0.85));
+    try {
+      const buf = await encodeJpeg(canvas, quality);
+      this.model.send(P.frameMessage(ticket.seq, {
+        width, height, t_input: ticket.t_input, reason: ticket.reason,
+      }), undefined, [buf]);
+      this.canvasSeq = ticket.seq;
+    } catch (err) {
+      console.warn("[lcm_widgets] could not send a frame:", err);
+      this.pacer.abort(ticket);
+    }
+    this._stats();
+  }
+
+  // ---- messages in ------------------------------------------------------------------------
+
+  /** @param {any} content @param {unknown[]} buffers */
+  _onMessage(content, buffers) {
+    if (!P.isKernelMessage(content)) return;
+    const bufs = Array.isArray(buffers) ? buffers : [];
+    switch (content.type) {
+      case P.MSG_TOOK:
+        if (!this.pacer.took(Number(content.seq))) {
+          this.behindSeq = Math.max(this.behindSeq, Number(content.seq) || 0);
+        }
+        this._requestSend();
+        this._stats();
+        break;
+      case P.MSG_RESULT:
+        void this._onResult(content, bufs[0], true);
+        break;
+      case P.MSG_SYNC:
+        void this._onSync(content, bufs);
+        break;
+      case P.MSG_CLEAR_CANVAS:
+        this.sketch.clear(P.REASON_CLEAR);
+        break;
+      case P.MSG_SET_BACKGROUND:
+        decode(bufs[0], content.mime).then(
+          (bmp) => this.sketch.setBackground(bmp),
+          (err) => console.warn("[lcm_widgets] could not decode the background:", err));
+        break;
+    }
+  }
+
+  /**
+   * Decode and paint a result (newest wins, stale ones dropped), then ack it so the kernel may
+   * send the next one. Results replayed by `sync` are not acked.
+   * @param {any} meta @param {unknown} buf @param {boolean} ack
+   */
+  async _onResult(meta, buf, ack) {
+    const seq = Number(meta.seq);
+    const rid = Number(meta.rid);
+    const token = this.pacer.offerResult(seq);
+    const done = (/** @type {boolean} */ dropped) => {
+      const tPaint = Date.now();
+      if (ack) this.model.send(P.ackMessage(seq, rid, tPaint, dropped));
+      this._stats();
+      return tPaint;
+    };
+    if (token === null) return void done(true);
+    let bmp;
+    try {
+      bmp = await decode(buf, meta.mime);
+    } catch (err) {
+      console.warn("[lcm_widgets] could not decode a result:", err);
+      return void done(true);
+    }
+    if (this.signal.aborted || !this.pacer.shouldPaint(token, seq)) {
+      bmp.close();
+      return void done(true);
+    }
+    const oc = this.parts.outputCanvas;
+    if (oc.width !== bmp.width || oc.height !== bmp.height) {
+      oc.width = bmp.width;
+      oc.height = bmp.height;
+      this._layout();
+    }
+    /** @type {CanvasRenderingContext2D} */ (oc.getContext("2d")).drawImage(bmp, 0, 0);
+    bmp.close();
+    this.parts.output.classList.add("lcm-has-result");
+    const tPaint = done(false);
+    this.pacer.painted(seq, tPaint);
+    this._stats();
+    this._renderStatus();
+  }
+
+  /** @param {any} content @param {unknown[]} bufs */
+  async _onSync(content, bufs) {
+    this.pacer.observeSeq(Number(content.seq) || 0);
+    let i = 0;
+    if (content.has_frame) {
+      const buf = bufs[i++];
+      const fseq = Number(content.frame?.seq ?? content.seq) || 0;
+      const free = () => !this.sketch.drawing && !this.pacer.dirty && this.pacer.inFlight === null;
+      if (fseq > this.canvasSeq && free()) {
+        try {
+          const bmp = await decode(buf, content.frame?.mime);
+          if (fseq > this.canvasSeq && free()) {
+            this.sketch.load(bmp);
+            this.canvasSeq = fseq;
+          }
+        } catch (err) {
+          console.warn("[lcm_widgets] could not decode the synced frame:", err);
+        }
+      }
+    }
+    if (content.has_result && content.result) {
+      await this._onResult(content.result, bufs[i], false);
+    }
+  }
+
+  // ---- toolbar and traits -----------------------------------------------------------------
+
+  _wireToolbar() {
+    const { model, signal, parts: p, sketch } = this;
+    const o = { signal };
+    /** @param {string} name @param {any} value */
+    const save = (name, value) => { model.set(name, value); model.save_changes(); };
+    p.brush.addEventListener("click", () => save("tool", "brush"), o);
+    p.eraser.addEventListener("click",
+      () => save("tool", model.get("tool") === "eraser" ? "brush" : "eraser"), o);
+    p.size.addEventListener("input", () => { sketch.size = Number(p.size.value); this._sizeLabel(); }, o);
+    p.size.addEventListener("change", () => save("brush_size", Number(p.size.value)), o);
+    p.color.addEventListener("input", () => { sketch.color = p.color.value; }, o);
+    p.color.addEventListener("change", () => save("brush_color", p.color.value), o);
+    p.undo.addEventListener("click", () => sketch.undo(), o);
+    p.redo.addEventListener("click", () => sketch.redo(), o);
+    p.clear.addEventListener("click", () => sketch.clear(P.REASON_CLEAR), o);
+    p.upload.addEventListener("click", () => p.file.click(), o);
+    p.file.addEventListener("change", () => {
+      const f = p.file.files?.[0];
+      if (f) this._loadFile(f);
+      p.file.value = "";
+    }, o);
+    p.root.addEventListener("pointerdown", () => p.root.focus({ preventScroll: true }), o);
+    p.root.addEventListener("paste", (ev) => {
+      const item = [...(ev.clipboardData?.items ?? [])].find((it) => it.type.startsWith("image/"));
+      const f = item?.getAsFile();
+      if (f) { ev.preventDefault(); this._loadFile(f); }
+    }, o);
+    p.input.addEventListener("dragover", (ev) => {
+      ev.preventDefault();
+      p.input.classList.add("lcm-dragover");
+    }, o);
+    p.input.addEventListener("dragleave", () => p.input.classList.remove("lcm-dragover"), o);
+    p.input.addEventListener("drop", (ev) => {
+      ev.preventDefault();
+      p.input.classList.remove("lcm-dragover");
+      const f = [...(ev.dataTransfer?.files ?? [])].find((x) => x.type.startsWith("image/"));
+      if (f) this._loadFile(f);
+    }, o);
+    p.root.addEventListener("keydown", (ev) => {
+      if (!(ev.ctrlKey || ev.metaKey) || ev.altKey) return;
+      const k = ev.key.toLowerCase();
+      if (k === "z" && !ev.shiftKey) sketch.undo();
+      else if ((k === "z" && ev.shiftKey) || k === "y") sketch.redo();
+      else return;
+      ev.preventDefault();
+      ev.stopPropagation();
+    }, o);
+    p.inputCanvas.addEventListener("pointerenter", () => {
+      // Another view drew since our canvas was synced: fetch the newest frame before drawing.
+      if (this.behindSeq > this.canvasSeq && this.helloFor < this.behindSeq) {
+        this.helloFor = this.behindSeq;
+        model.send(P.helloMessage(this.viewId));
+      }
+    }, o);
+  }
+
+  /** @param {Blob} file */
+  _loadFile(file) {
+    createImageBitmap(file).then(
+      (bmp) => this.sketch.setBackground(bmp),
+      (err) => console.warn("[lcm_widgets] could not read that image:", err));
+  }
+
+  _wireModel() {
+    const m = this.model;
+    m.on("msg:custom", (content, buffers) => this._onMessage(content, buffers));
+    m.on("change:tool", () => this._applyTool());
+    m.on("change:brush_size", () => this._applyBrush());
+    m.on("change:brush_color", () => this._applyBrush());
+    m.on("change:display_size", () => this._layout());
+    m.on("change:show_output", () => this._layout());
+    const resize = () => {
+      const w = this._int("frame_width", 64, 2048, 512);
+      const h = this._int("frame_height", 64, 2048, 512);
+      if (this.sketch.resize(w, h)) {
+        this._layout();
+        this._changed(Date.now(), P.REASON_RESIZE);
+      }
+    };
+    m.on("change:frame_width", resize);
+    m.on("change:frame_height", resize);
+    for (const name of ["status", "stats", "error"]) m.on(`change:${name}`, () => this._renderStatus());
+  }
+
+  _applyTool() {
+    const eraser = this.model.get("tool") === "eraser";
+    this.sketch.tool = eraser ? "eraser" : "brush";
+    this.parts.eraser.setAttribute("aria-pressed", String(eraser));
+    this.parts.brush.setAttribute("aria-pressed", String(!eraser));
+    this.parts.input.classList.toggle("lcm-eraser-on", eraser);
+  }
+
+  _applyBrush() {
+    const size = this._int("brush_size", 1, 200, 8);
+    const color = this.model.get("brush_color");
+    this.sketch.size = size;
+    this.parts.size.value = String(size);
+    if (isHexColor(color)) {
+      this.sketch.color = color;
+      this.parts.color.value = color.toLowerCase();
+    }
+    this._sizeLabel();
+  }
+
+  _sizeLabel() {
+    this.parts.sizeValue.textContent = `${this.parts.size.value} px`;
+  }
+
+  _historyButtons() {
+    this.parts.undo.disabled = !this.sketch.history.canUndo;
+    this.parts.redo.disabled = !this.sketch.history.canRedo;
+  }
+
+  /** Size both canvases in CSS pixels: `display_size` wide, aspect from their pixel size. */
+  _layout() {
+    const p = this.parts;
+    const ds = this._int("display_size", 64, 4096, 384);
+    for (const c of [p.inputCanvas, p.outputCanvas]) {
+      c.style.width = `${ds}px`;
+      c.style.height = `${Math.round((ds * c.height) / Math.max(1, c.width))}px`;
+    }
+    p.root.classList.toggle("lcm-no-output", this.model.get("show_output") === false);
+  }
+
+  _renderStatus() {
+    renderStatus(this.parts.status, formatStatus({
+      status: this.model.get("status"),
+      stats: this.model.get("stats"),
+      error: this.model.get("error"),
+      latencyP50: this.pacer.stats().p50,
+    }));
+  }
+
+  /** Mirror the pacer's counters into data-* attributes (read by browser tests). */
+  _stats() {
+    const s = this.pacer.stats();
+    const d = this.parts.root.dataset;
+    d.view = this.viewId;
+    d.framesSent = String(s.framesSent);
+    d.framesExpired = String(s.framesExpired);
+    d.resultsPainted = String(s.resultsPainted);
+    d.resultsDropped = String(s.resultsDropped);
+    d.inFlight = String(s.inFlight);
+    d.maxInFlight = String(s.maxInFlight);
+    d.seq = String(s.seq);
+    d.dirty = String(this.pacer.dirty);
+    d.lastLatencyMs = s.lastLatencyMs === null ? "" : String(Math.round(s.lastLatencyMs));
+    d.latencyP50 = s.p50 === null ? "" : String(Math.round(s.p50));
+    d.latencyP95 = s.p95 === null ? "" : String(Math.round(s.p95));
+  }
+}
+
+/** Runs once per model. Must stay tiny (see the module docstring). */
+function initialize() {}
+
+/**
+ * Runs once per view.
+ * @param {{model: Model, el: HTMLElement, signal?: AbortSignal}} ctx
+ */
+function render({ model, el, signal }) {
+  const ctrl = new AbortController();
+  signal?.addEventListener("abort", () => ctrl.abort());
+  injectStyle(el.ownerDocument);
+  new SketchpadView(model, el, ctrl.signal);
+  return () => ctrl.abort();
+}
+
+export default { initialize, render };

@@ -1,0 +1,1091 @@
+// drawing.js
+var MAX_HISTORY = 30;
+function toCanvasPoint(ev, rect, width, height) {
+  const sx = rect.width > 0 ? width / rect.width : 1;
+  const sy = rect.height > 0 ? height / rect.height : 1;
+  return { x: (ev.clientX - rect.left) * sx, y: (ev.clientY - rect.top) * sy };
+}
+function strokeWidth(size, pointerType, pressure) {
+  if (pointerType !== "pen" || !(pressure > 0)) return size;
+  const p = Math.min(1, pressure);
+  return Math.max(1, size * (0.2 + 0.8 * p));
+}
+function fitRect(iw, ih, w, h2, mode = "cover") {
+  if (!(iw > 0 && ih > 0)) return { x: 0, y: 0, width: w, height: h2 };
+  const scale = mode === "cover" ? Math.max(w / iw, h2 / ih) : Math.min(w / iw, h2 / ih);
+  const width = iw * scale;
+  const height = ih * scale;
+  return { x: (w - width) / 2, y: (h2 - height) / 2, width, height };
+}
+function isHexColor(c) {
+  return typeof c === "string" && /^#[0-9a-fA-F]{6}$/.test(c);
+}
+var History = class {
+  /** @param {number} [limit] */
+  constructor(limit = MAX_HISTORY) {
+    this.limit = Math.max(1, limit);
+    this.undoStack = [];
+    this.redoStack = [];
+  }
+  /** @param {T} before the state before the change */
+  push(before) {
+    this.undoStack.push(before);
+    if (this.undoStack.length > this.limit) this.undoStack.shift();
+    this.redoStack.length = 0;
+  }
+  get canUndo() {
+    return this.undoStack.length > 0;
+  }
+  get canRedo() {
+    return this.redoStack.length > 0;
+  }
+  /**
+   * @param {T} current the state now on the canvas
+   * @returns {T|undefined} the state to restore, or undefined when there is nothing to undo
+   */
+  undo(current) {
+    const prev = this.undoStack.pop();
+    if (prev === void 0) return void 0;
+    this.redoStack.push(current);
+    return prev;
+  }
+  /**
+   * @param {T} current the state now on the canvas
+   * @returns {T|undefined} the state to restore, or undefined when there is nothing to redo
+   */
+  redo(current) {
+    const next = this.redoStack.pop();
+    if (next === void 0) return void 0;
+    this.undoStack.push(current);
+    return next;
+  }
+  clear() {
+    this.undoStack.length = 0;
+    this.redoStack.length = 0;
+  }
+};
+
+// canvas.js
+function eventTime(ev) {
+  const origin = globalThis.performance?.timeOrigin;
+  return origin && ev.timeStamp > 0 ? origin + ev.timeStamp : Date.now();
+}
+var SketchCanvas = class {
+  /**
+   * @param {HTMLCanvasElement} canvas the visible canvas (its width/height = frame size)
+   * @param {{onChange: (tInput: number, reason: string) => void}} opts
+   */
+  constructor(canvas, opts) {
+    this.canvas = canvas;
+    this.onChange = opts.onChange;
+    this.ctx = /** @type {CanvasRenderingContext2D} */
+    canvas.getContext("2d");
+    this.ink = document.createElement("canvas");
+    this.ink.width = canvas.width;
+    this.ink.height = canvas.height;
+    this.inkCtx = /** @type {CanvasRenderingContext2D} */
+    this.ink.getContext("2d", { willReadFrequently: true });
+    this.background = null;
+    this.tool = "brush";
+    this.size = 8;
+    this.color = "#000000";
+    this.history = new History();
+    this.pointerId = null;
+    this.last = null;
+    this.onHistory = () => {
+    };
+    this.compose();
+  }
+  /** Listen to pointer events on the visible canvas until `signal` aborts. */
+  attach(signal) {
+    const c = this.canvas;
+    c.style.touchAction = "none";
+    const o = { signal };
+    c.addEventListener("pointerdown", (ev) => this._down(ev), o);
+    c.addEventListener("pointermove", (ev) => this._move(ev), o);
+    c.addEventListener("pointerup", (ev) => this._up(ev), o);
+    c.addEventListener("pointercancel", (ev) => this._up(ev), o);
+    c.addEventListener("lostpointercapture", (ev) => this._up(ev), o);
+    c.addEventListener("contextmenu", (ev) => ev.preventDefault(), o);
+  }
+  get drawing() {
+    return this.pointerId !== null;
+  }
+  /** @returns {Snapshot} */
+  snapshot() {
+    return {
+      ink: this.inkCtx.getImageData(0, 0, this.ink.width, this.ink.height),
+      background: this.background
+    };
+  }
+  /** @param {Snapshot} s */
+  restore(s) {
+    if (s.ink.width !== this.ink.width || s.ink.height !== this.ink.height) {
+      const tmp = document.createElement("canvas");
+      tmp.width = s.ink.width;
+      tmp.height = s.ink.height;
+      tmp.getContext("2d").putImageData(s.ink, 0, 0);
+      this.inkCtx.clearRect(0, 0, this.ink.width, this.ink.height);
+      this.inkCtx.drawImage(tmp, 0, 0, this.ink.width, this.ink.height);
+    } else {
+      this.inkCtx.putImageData(s.ink, 0, 0);
+    }
+    this.background = s.background;
+    this.compose();
+  }
+  /** Redraw the visible canvas: white, background, ink. */
+  compose() {
+    const { ctx, canvas } = this;
+    ctx.globalCompositeOperation = "source-over";
+    ctx.fillStyle = "#ffffff";
+    ctx.fillRect(0, 0, canvas.width, canvas.height);
+    if (this.background) {
+      const r = fitRect(
+        this.background.width,
+        this.background.height,
+        canvas.width,
+        canvas.height,
+        "cover"
+      );
+      ctx.drawImage(this.background, r.x, r.y, r.width, r.height);
+    }
+    ctx.drawImage(this.ink, 0, 0);
+  }
+  /** Change the frame size, scaling what is drawn. @param {number} w @param {number} h */
+  resize(w, h2) {
+    if (w === this.canvas.width && h2 === this.canvas.height) return false;
+    const old = document.createElement("canvas");
+    old.width = this.ink.width;
+    old.height = this.ink.height;
+    old.getContext("2d").drawImage(this.ink, 0, 0);
+    this.canvas.width = this.ink.width = w;
+    this.canvas.height = this.ink.height = h2;
+    this.inkCtx.drawImage(old, 0, 0, w, h2);
+    this.compose();
+    return true;
+  }
+  /** Record the current state for undo (call before a change). */
+  checkpoint() {
+    this.history.push(this.snapshot());
+    this.onHistory();
+  }
+  undo() {
+    const prev = this.history.undo(this.snapshot());
+    if (!prev) return false;
+    this.restore(prev);
+    this.onHistory();
+    this.onChange(Date.now(), "undo");
+    return true;
+  }
+  redo() {
+    const next = this.history.redo(this.snapshot());
+    if (!next) return false;
+    this.restore(next);
+    this.onHistory();
+    this.onChange(Date.now(), "redo");
+    return true;
+  }
+  /** Blank canvas: no ink, no background (undoable). */
+  clear(reason = "clear") {
+    this.checkpoint();
+    this.inkCtx.clearRect(0, 0, this.ink.width, this.ink.height);
+    this.background = null;
+    this.compose();
+    this.onChange(Date.now(), reason);
+  }
+  /** Show `img` under the ink (undoable). @param {Img} img */
+  setBackground(img) {
+    this.checkpoint();
+    this.background = img;
+    this.compose();
+    this.onChange(Date.now(), "background");
+  }
+  /**
+   * Replace everything with a flattened image (a frame from another view), without telling the
+   * owner: the kernel already has it. Undoable.
+   * @param {Img} img
+   */
+  load(img) {
+    this.checkpoint();
+    this.background = null;
+    this.inkCtx.globalCompositeOperation = "source-over";
+    this.inkCtx.clearRect(0, 0, this.ink.width, this.ink.height);
+    this.inkCtx.drawImage(img, 0, 0, this.ink.width, this.ink.height);
+    this.compose();
+  }
+  /** @param {PointerEvent} ev */
+  _sample(ev) {
+    const rect = this.canvas.getBoundingClientRect();
+    const p = toCanvasPoint(ev, rect, this.canvas.width, this.canvas.height);
+    return { ...p, w: strokeWidth(this.size, ev.pointerType, ev.pressure) };
+  }
+  /** @param {PointerEvent} ev */
+  _down(ev) {
+    if (this.pointerId !== null || ev.pointerType === "mouse" && ev.button !== 0) return;
+    ev.preventDefault();
+    this.pointerId = ev.pointerId;
+    try {
+      this.canvas.setPointerCapture(ev.pointerId);
+    } catch {
+    }
+    this.checkpoint();
+    const s = this._sample(ev);
+    this.last = s;
+    this._segment(s, s);
+    this.compose();
+    this.onChange(eventTime(ev), "stroke");
+  }
+  /** @param {PointerEvent} ev */
+  _move(ev) {
+    if (ev.pointerId !== this.pointerId || !this.last) return;
+    ev.preventDefault();
+    const events = typeof ev.getCoalescedEvents === "function" ? ev.getCoalescedEvents() : [];
+    for (const e of events.length ? events : [ev]) {
+      const s = this._sample(e);
+      this._segment(this.last, s);
+      this.last = s;
+    }
+    this.compose();
+    this.onChange(eventTime(ev), "stroke");
+  }
+  /** @param {PointerEvent} ev */
+  _up(ev) {
+    if (ev.pointerId !== this.pointerId) return;
+    this.pointerId = null;
+    this.last = null;
+  }
+  /**
+   * Draw one segment of the stroke on the ink layer (a dot when a === b).
+   * @param {{x: number, y: number, w: number}} a @param {{x: number, y: number, w: number}} b
+   */
+  _segment(a, b) {
+    const g = this.inkCtx;
+    g.globalCompositeOperation = this.tool === "eraser" ? "destination-out" : "source-over";
+    g.strokeStyle = g.fillStyle = this.color;
+    g.lineCap = "round";
+    g.lineJoin = "round";
+    if (a.x === b.x && a.y === b.y) {
+      g.beginPath();
+      g.arc(a.x, a.y, a.w / 2, 0, Math.PI * 2);
+      g.fill();
+      return;
+    }
+    g.lineWidth = (a.w + b.w) / 2;
+    g.beginPath();
+    g.moveTo(a.x, a.y);
+    g.lineTo(b.x, b.y);
+    g.stroke();
+  }
+};
+
+// pacing.js
+var MAX_LATENCIES = 512;
+function quantile(values, q) {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.ceil(q * sorted.length) - 1;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, rank))];
+}
+var FramePacer = class {
+  constructor() {
+    this.inFlight = null;
+    this.sentAt = 0;
+    this.dirty = false;
+    this.tInput = null;
+    this.reason = "stroke";
+    this.seq = 0;
+    this.newestPainted = -1;
+    this.pendingInput = /* @__PURE__ */ new Map();
+    this.latencies = [];
+    this.framesSent = 0;
+    this.framesExpired = 0;
+    this.resultsPainted = 0;
+    this.resultsDropped = 0;
+    this.maxInFlight = 0;
+    this.lastLatencyMs = null;
+    this._offerToken = 0;
+  }
+  /**
+   * The canvas changed at time `t` (ms). Keeps the oldest unsent `t_input`.
+   * @param {number} t @param {string} [reason]
+   */
+  markDirty(t, reason = "stroke") {
+    if (!this.dirty) {
+      this.dirty = true;
+      this.tInput = t;
+    }
+    this.reason = reason;
+  }
+  /** True when a frame may be sent now (dirty, and no frame in flight). */
+  canSend() {
+    return this.dirty && this.inFlight === null;
+  }
+  /**
+   * Take the credit: returns the ticket of the frame to rasterize and send, or null when no
+   * frame may be sent. The canvas is clean afterwards.
+   * @param {number} now
+   * @returns {FrameTicket|null}
+   */
+  begin(now) {
+    if (!this.canSend()) return null;
+    const seq = ++this.seq;
+    const ticket = { seq, t_input: (
+      /** @type {number} */
+      this.tInput
+    ), reason: this.reason };
+    this.inFlight = seq;
+    this.sentAt = now;
+    this.dirty = false;
+    this.tInput = null;
+    this.reason = "stroke";
+    this.pendingInput.set(seq, ticket.t_input);
+    this.framesSent += 1;
+    this.maxInFlight = Math.max(this.maxInFlight, 1);
+    return ticket;
+  }
+  /**
+   * Sending the frame failed (encoding error): give the credit back and keep the change unsent.
+   * @param {FrameTicket} ticket
+   */
+  abort(ticket) {
+    if (this.inFlight === ticket.seq) this.inFlight = null;
+    this.pendingInput.delete(ticket.seq);
+    this.framesSent -= 1;
+    this.markDirty(ticket.t_input, ticket.reason);
+    if (this.tInput !== null && ticket.t_input < this.tInput) this.tInput = ticket.t_input;
+  }
+  /**
+   * The kernel copied frame `seq` (this view's or another view's): the credit returns if it was
+   * ours. Returns true when it was ours.
+   * @param {number} seq
+   */
+  took(seq) {
+    this.observeSeq(seq);
+    if (this.inFlight !== null && seq === this.inFlight) {
+      this.inFlight = null;
+      return true;
+    }
+    return false;
+  }
+  /**
+   * Forget a frame whose `took` never came (kernel restarted, message lost) after `timeoutMs`.
+   * Returns true when the credit was taken back.
+   * @param {number} now @param {number} timeoutMs
+   */
+  expire(now, timeoutMs) {
+    if (this.inFlight !== null && now - this.sentAt >= timeoutMs) {
+      this.inFlight = null;
+      this.framesExpired += 1;
+      return true;
+    }
+    return false;
+  }
+  /**
+   * Raise the seq floor: the next frame gets a seq above `seq`.
+   * @param {number} seq
+   */
+  observeSeq(seq) {
+    if (Number.isFinite(seq) && seq > this.seq) this.seq = Math.floor(seq);
+  }
+  /**
+   * A result for frame `seq` arrived. Returns a token to paint it with, or null when it is stale
+   * (older than the newest painted result) and must be dropped.
+   * @param {number} seq
+   * @returns {number|null}
+   */
+  offerResult(seq) {
+    this.observeSeq(seq);
+    if (seq < this.newestPainted) {
+      this.resultsDropped += 1;
+      return null;
+    }
+    this._offerToken += 1;
+    return this._offerToken;
+  }
+  /**
+   * After decoding: paint only if no newer result was offered meanwhile and it is not stale.
+   * Counts a drop when it returns false.
+   * @param {number} token @param {number} seq
+   */
+  shouldPaint(token, seq) {
+    if (token !== this._offerToken || seq < this.newestPainted) {
+      this.resultsDropped += 1;
+      return false;
+    }
+    return true;
+  }
+  /**
+   * The result for frame `seq` is on screen at `tPaint`. Returns the stroke-to-pixels latency in
+   * ms when this is the first result painted for a frame this view sent, else null.
+   * @param {number} seq @param {number} tPaint
+   * @returns {number|null}
+   */
+  painted(seq, tPaint) {
+    this.resultsPainted += 1;
+    if (seq > this.newestPainted) this.newestPainted = seq;
+    const tInput = this.pendingInput.get(seq);
+    for (const s of [...this.pendingInput.keys()]) {
+      if (s <= seq) this.pendingInput.delete(s);
+    }
+    if (tInput === void 0) return null;
+    const latency = tPaint - tInput;
+    this.lastLatencyMs = latency;
+    this.latencies.push(latency);
+    if (this.latencies.length > MAX_LATENCIES) this.latencies.shift();
+    return latency;
+  }
+  /** @returns {PacerStats} */
+  stats() {
+    return {
+      framesSent: this.framesSent,
+      framesExpired: this.framesExpired,
+      resultsPainted: this.resultsPainted,
+      resultsDropped: this.resultsDropped,
+      inFlight: this.inFlight === null ? 0 : 1,
+      maxInFlight: this.maxInFlight,
+      seq: this.seq,
+      newestPainted: this.newestPainted,
+      lastLatencyMs: this.lastLatencyMs,
+      p50: quantile(this.latencies, 0.5),
+      p95: quantile(this.latencies, 0.95)
+    };
+  }
+};
+
+// protocol.js
+var PROTOCOL_VERSION = 1;
+var MSG_HELLO = "hello";
+var MSG_FRAME = "frame";
+var MSG_ACK = "ack";
+var MSG_TOOK = "took";
+var MSG_RESULT = "result";
+var MSG_SYNC = "sync";
+var MSG_CLEAR_CANVAS = "clear_canvas";
+var MSG_SET_BACKGROUND = "set_background";
+var REASON_STROKE = "stroke";
+var REASON_UNDO = "undo";
+var REASON_REDO = "redo";
+var REASON_CLEAR = "clear";
+var REASON_BACKGROUND = "background";
+var REASON_RESIZE = "resize";
+var REASON_SYNC = "sync";
+var FRAME_MIME = "image/jpeg";
+var REASONS = Object.freeze([
+  REASON_STROKE,
+  REASON_UNDO,
+  REASON_REDO,
+  REASON_CLEAR,
+  REASON_BACKGROUND,
+  REASON_RESIZE,
+  REASON_SYNC
+]);
+function frameMessage(seq, f) {
+  return {
+    type: MSG_FRAME,
+    v: PROTOCOL_VERSION,
+    seq,
+    width: f.width,
+    height: f.height,
+    mime: f.mime ?? FRAME_MIME,
+    t_input: f.t_input,
+    reason: f.reason
+  };
+}
+function ackMessage(seq, rid, tPaint, dropped) {
+  return { type: MSG_ACK, v: PROTOCOL_VERSION, seq, rid, t_paint: tPaint, dropped };
+}
+function helloMessage(view) {
+  return { type: MSG_HELLO, v: PROTOCOL_VERSION, view };
+}
+function toBytes(buf) {
+  if (buf instanceof Uint8Array) return buf;
+  if (ArrayBuffer.isView(buf)) return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+  if (buf instanceof ArrayBuffer) return new Uint8Array(buf);
+  return null;
+}
+function isKernelMessage(content) {
+  if (!content || typeof content !== "object") return false;
+  const c = (
+    /** @type {Record<string, unknown>} */
+    content
+  );
+  return c.v === PROTOCOL_VERSION && typeof c.type === "string" && [
+    MSG_TOOK,
+    MSG_RESULT,
+    MSG_SYNC,
+    MSG_CLEAR_CANVAS,
+    MSG_SET_BACKGROUND
+  ].includes(c.type);
+}
+
+// status.js
+var MAX_STATS = 8;
+function formatStat(key, value) {
+  const label = key.replace(/_/g, " ");
+  if (typeof value === "number") {
+    if (!Number.isFinite(value)) return null;
+    const v = Math.abs(value) < 10 && !Number.isInteger(value) ? value.toFixed(1) : String(Math.round(value));
+    return `${label} ${v}`;
+  }
+  if (typeof value === "string") return value ? `${label} ${value}` : null;
+  if (typeof value === "boolean") return `${label} ${value ? "yes" : "no"}`;
+  return null;
+}
+function formatStatus(s) {
+  const text = typeof s.status === "string" ? s.status : "";
+  const error = typeof s.error === "string" ? s.error : "";
+  const parts = [];
+  if (s.stats && typeof s.stats === "object" && !Array.isArray(s.stats)) {
+    for (const [k, v] of Object.entries(s.stats)) {
+      const f = formatStat(k, v);
+      if (f) parts.push(f);
+      if (parts.length >= MAX_STATS) break;
+    }
+  }
+  if (typeof s.latencyP50 === "number" && Number.isFinite(s.latencyP50)) {
+    parts.push(`stroke\u2192pixels ${Math.round(s.latencyP50)} ms`);
+  }
+  return { text, parts, error };
+}
+
+// style.js
+var STYLE_ID = "lcm-widgets-sketchpad-style";
+var CSS = `
+.lcm-sketchpad {
+  --lcm-fg: var(--jp-ui-font-color1, var(--vscode-editor-foreground, #1f2328));
+  --lcm-muted: var(--jp-ui-font-color2, #656d76);
+  --lcm-bg: var(--jp-layout-color1, transparent);
+  --lcm-btn: var(--jp-layout-color2, rgba(127,127,127,0.12));
+  --lcm-btn-hover: var(--jp-layout-color3, rgba(127,127,127,0.24));
+  --lcm-border: var(--jp-border-color1, rgba(127,127,127,0.45));
+  --lcm-accent: var(--jp-brand-color1, #1976d2);
+  --lcm-error: var(--jp-error-color1, #d32f2f);
+  display: flex; flex-direction: column; gap: 6px; padding: 4px 0;
+  color: var(--lcm-fg); font-family: var(--jp-ui-font-family, system-ui, sans-serif);
+  font-size: var(--jp-ui-font-size1, 13px); outline: none; max-width: 100%;
+}
+.lcm-sketchpad .lcm-toolbar {
+  display: flex; flex-wrap: wrap; align-items: center; gap: 4px;
+}
+.lcm-sketchpad .lcm-toolbar button {
+  color: var(--lcm-fg); background: var(--lcm-btn); border: 1px solid var(--lcm-border);
+  border-radius: 4px; padding: 2px 8px; min-height: 26px; font: inherit; cursor: pointer;
+}
+.lcm-sketchpad .lcm-toolbar button:hover:not(:disabled) { background: var(--lcm-btn-hover); }
+.lcm-sketchpad .lcm-toolbar button:disabled { opacity: 0.45; cursor: default; }
+.lcm-sketchpad .lcm-toolbar button[aria-pressed="true"] {
+  border-color: var(--lcm-accent); box-shadow: inset 0 0 0 1px var(--lcm-accent);
+}
+.lcm-sketchpad .lcm-sep { width: 1px; align-self: stretch; background: var(--lcm-border); margin: 0 4px; }
+.lcm-sketchpad .lcm-size-label { display: inline-flex; align-items: center; gap: 4px; }
+.lcm-sketchpad .lcm-brush-size { width: 96px; accent-color: var(--lcm-accent); }
+.lcm-sketchpad .lcm-size-value { min-width: 2.5em; font-variant-numeric: tabular-nums; color: var(--lcm-muted); }
+.lcm-sketchpad .lcm-color {
+  width: 30px; height: 26px; padding: 0 2px; border: 1px solid var(--lcm-border);
+  border-radius: 4px; background: var(--lcm-btn); cursor: pointer;
+}
+.lcm-sketchpad .lcm-file { display: none; }
+.lcm-sketchpad .lcm-panels { display: flex; flex-wrap: wrap; gap: 8px; align-items: flex-start; }
+.lcm-sketchpad .lcm-input, .lcm-sketchpad .lcm-output {
+  position: relative; line-height: 0; border: 1px solid var(--lcm-border); border-radius: 4px;
+  overflow: hidden; background: #ffffff;
+}
+.lcm-sketchpad .lcm-input canvas { touch-action: none; cursor: crosshair; display: block; }
+.lcm-sketchpad .lcm-input.lcm-eraser-on canvas { cursor: cell; }
+.lcm-sketchpad .lcm-input.lcm-dragover { outline: 2px dashed var(--lcm-accent); outline-offset: -4px; }
+.lcm-sketchpad .lcm-output { background: var(--lcm-btn); }
+.lcm-sketchpad .lcm-output canvas { display: block; }
+.lcm-sketchpad .lcm-output .lcm-placeholder {
+  position: absolute; inset: 0; display: flex; align-items: center; justify-content: center;
+  line-height: 1.4; color: var(--lcm-muted); text-align: center; padding: 8px; pointer-events: none;
+}
+.lcm-sketchpad .lcm-output.lcm-has-result .lcm-placeholder { display: none; }
+.lcm-sketchpad.lcm-no-output .lcm-output { display: none; }
+.lcm-sketchpad .lcm-controls:empty { display: none; }
+.lcm-sketchpad .lcm-status {
+  display: flex; flex-wrap: wrap; gap: 4px 12px; color: var(--lcm-muted); min-height: 1.4em;
+  font-variant-numeric: tabular-nums;
+}
+.lcm-sketchpad .lcm-status .lcm-status-text { color: var(--lcm-fg); }
+.lcm-sketchpad .lcm-status .lcm-error { color: var(--lcm-error); font-weight: 600; }
+`;
+function injectStyle(doc) {
+  if (doc.getElementById(STYLE_ID)) return;
+  const style = doc.createElement("style");
+  style.id = STYLE_ID;
+  style.textContent = CSS;
+  doc.head.appendChild(style);
+}
+
+// ui.js
+function h(doc, tag, cls, attrs = {}, text = "") {
+  const el = doc.createElement(tag);
+  if (cls) el.className = cls;
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+  if (text) el.textContent = text;
+  return el;
+}
+function button(doc, cls, label, title) {
+  return h(doc, "button", cls, { type: "button", title, "aria-label": title }, label);
+}
+function buildParts(doc) {
+  const root = h(doc, "div", "lcm-sketchpad", {
+    tabindex: "0",
+    // Lumino (JupyterLab) skips its keyboard shortcuts inside this element, so Ctrl+Z undoes
+    // a stroke instead of a cell edit.
+    "data-lm-suppress-shortcuts": "true"
+  });
+  const toolbar = h(doc, "div", "lcm-toolbar", { role: "toolbar" });
+  const brush = button(doc, "lcm-brush", "\u270E Brush", "Brush");
+  const eraser = button(doc, "lcm-eraser", "\u232B Eraser", "Eraser");
+  const sizeLabel = h(doc, "label", "lcm-size-label", { title: "Brush size" }, "Size");
+  const size = h(doc, "input", "lcm-brush-size", {
+    type: "range",
+    min: "1",
+    max: "200",
+    step: "1",
+    "aria-label": "Brush size"
+  });
+  const sizeValue = h(doc, "span", "lcm-size-value");
+  sizeLabel.append(size, sizeValue);
+  const color = h(doc, "input", "lcm-color", {
+    type: "color",
+    title: "Brush colour",
+    "aria-label": "Brush colour"
+  });
+  const undo = button(doc, "lcm-undo", "\u21B6 Undo", "Undo (Ctrl+Z)");
+  const redo = button(doc, "lcm-redo", "\u21B7 Redo", "Redo (Ctrl+Shift+Z)");
+  const clear = button(doc, "lcm-clear", "Clear", "Clear the canvas");
+  const upload = button(
+    doc,
+    "lcm-upload",
+    "Image\u2026",
+    "Background image (or paste one, or drop a file on the canvas)"
+  );
+  const file = h(doc, "input", "lcm-file", { type: "file", accept: "image/*", tabindex: "-1" });
+  toolbar.append(
+    brush,
+    eraser,
+    sizeLabel,
+    color,
+    h(doc, "span", "lcm-sep"),
+    undo,
+    redo,
+    clear,
+    h(doc, "span", "lcm-sep"),
+    upload,
+    file
+  );
+  const panels = h(doc, "div", "lcm-panels");
+  const input = h(doc, "div", "lcm-input");
+  const inputCanvas = h(doc, "canvas", "", { "aria-label": "Drawing canvas" });
+  input.append(inputCanvas);
+  const output = h(doc, "div", "lcm-output");
+  const outputCanvas = h(doc, "canvas", "", { "aria-label": "Generated image" });
+  const placeholder = h(doc, "div", "lcm-placeholder", {}, "Draw on the left; results appear here.");
+  output.append(outputCanvas, placeholder);
+  panels.append(input, output);
+  const controls = h(doc, "div", "lcm-controls");
+  const status = h(doc, "div", "lcm-status", { "aria-live": "polite" });
+  root.append(toolbar, panels, controls, status);
+  return {
+    root,
+    toolbar,
+    brush,
+    eraser,
+    size,
+    sizeValue,
+    color,
+    undo,
+    redo,
+    clear,
+    upload,
+    file,
+    input,
+    inputCanvas,
+    output,
+    outputCanvas,
+    placeholder,
+    controls,
+    status
+  };
+}
+function renderStatus(el, s) {
+  const doc = el.ownerDocument;
+  const nodes = [];
+  if (s.text) nodes.push(h(doc, "span", "lcm-status-text", {}, s.text));
+  if (s.error) nodes.push(h(doc, "span", "lcm-error", { role: "alert" }, s.error));
+  for (const p of s.parts) nodes.push(h(doc, "span", "lcm-stat", {}, p));
+  el.replaceChildren(...nodes);
+}
+
+// widget.js
+var TOOK_TIMEOUT_MS = 5e3;
+async function decode(buf, mime) {
+  const bytes = toBytes(buf);
+  if (!bytes || bytes.byteLength === 0) throw new Error("no image buffer");
+  return createImageBitmap(new Blob([bytes], { type: mime || "image/jpeg" }));
+}
+function encodeJpeg(canvas, quality) {
+  return new Promise((resolve, reject) => {
+    canvas.toBlob((blob) => {
+      if (blob) blob.arrayBuffer().then(resolve, reject);
+      else reject(new Error("canvas.toBlob gave no blob"));
+    }, FRAME_MIME, quality);
+  });
+}
+function clampInt(v, lo, hi, d) {
+  return Number.isFinite(v) ? Math.min(hi, Math.max(lo, Math.round(v))) : d;
+}
+var SketchpadView = class {
+  /** @param {Model} model @param {HTMLElement} el @param {AbortSignal} signal */
+  constructor(model, el, signal) {
+    this.model = model;
+    this.signal = signal;
+    this.viewId = Math.random().toString(36).slice(2, 10);
+    this.pacer = new FramePacer();
+    this.canvasSeq = 0;
+    this.behindSeq = 0;
+    this.helloFor = 0;
+    this.rafPending = false;
+    this.parts = buildParts(el.ownerDocument);
+    const { root, inputCanvas } = this.parts;
+    inputCanvas.width = this._int("frame_width", 64, 2048, 512);
+    inputCanvas.height = this._int("frame_height", 64, 2048, 512);
+    this.parts.outputCanvas.width = inputCanvas.width;
+    this.parts.outputCanvas.height = inputCanvas.height;
+    this.sketch = new SketchCanvas(inputCanvas, {
+      onChange: (t, reason) => this._changed(t, reason)
+    });
+    this.sketch.onHistory = () => this._historyButtons();
+    this.sketch.attach(signal);
+    root.__lcm = {
+      viewId: this.viewId,
+      pacer: this.pacer,
+      sketch: this.sketch,
+      get latencies() {
+        return this.pacer.latencies.slice();
+      },
+      stats: () => this.pacer.stats()
+    };
+    el.replaceChildren(root);
+    this._wireToolbar();
+    this._wireModel();
+    this._applyTool();
+    this._applyBrush();
+    this._layout();
+    this._historyButtons();
+    this._renderStatus();
+    this._stats();
+    const timer = setInterval(() => {
+      if (this.pacer.expire(Date.now(), TOOK_TIMEOUT_MS)) this._requestSend();
+    }, 1e3);
+    signal.addEventListener("abort", () => clearInterval(timer));
+    model.send(helloMessage(this.viewId));
+  }
+  /** @param {string} name @param {number} lo @param {number} hi @param {number} d */
+  _int(name, lo, hi, d) {
+    return clampInt(Number(this.model.get(name)), lo, hi, d);
+  }
+  // ---- frames out -------------------------------------------------------------------------
+  /** @param {number} t @param {string} reason */
+  _changed(t, reason) {
+    this.pacer.markDirty(t, reason);
+    this._requestSend();
+    this._stats();
+  }
+  /** Send at most one frame per animation frame, and only with credit. */
+  _requestSend() {
+    if (this.rafPending || !this.pacer.canSend() || this.signal.aborted) return;
+    this.rafPending = true;
+    requestAnimationFrame(() => {
+      this.rafPending = false;
+      void this._sendFrame();
+    });
+  }
+  async _sendFrame() {
+    if (this.signal.aborted) return;
+    const ticket = this.pacer.begin(Date.now());
+    if (!ticket) return;
+    const canvas = this.parts.inputCanvas;
+    const { width, height } = canvas;
+    const quality = Math.min(1, Math.max(0.1, Number(this.model.get("jpeg_quality")) || 0.85));
+    try {
+      const buf = await encodeJpeg(canvas, quality);
+      this.model.send(frameMessage(ticket.seq, {
+        width,
+        height,
+        t_input: ticket.t_input,
+        reason: ticket.reason
+      }), void 0, [buf]);
+      this.canvasSeq = ticket.seq;
+    } catch (err) {
+      console.warn("[lcm_widgets] could not send a frame:", err);
+      this.pacer.abort(ticket);
+    }
+    this._stats();
+  }
+  // ---- messages in ------------------------------------------------------------------------
+  /** @param {any} content @param {unknown[]} buffers */
+  _onMessage(content, buffers) {
+    if (!isKernelMessage(content)) return;
+    const bufs = Array.isArray(buffers) ? buffers : [];
+    switch (content.type) {
+      case MSG_TOOK:
+        if (!this.pacer.took(Number(content.seq))) {
+          this.behindSeq = Math.max(this.behindSeq, Number(content.seq) || 0);
+        }
+        this._requestSend();
+        this._stats();
+        break;
+      case MSG_RESULT:
+        void this._onResult(content, bufs[0], true);
+        break;
+      case MSG_SYNC:
+        void this._onSync(content, bufs);
+        break;
+      case MSG_CLEAR_CANVAS:
+        this.sketch.clear(REASON_CLEAR);
+        break;
+      case MSG_SET_BACKGROUND:
+        decode(bufs[0], content.mime).then(
+          (bmp) => this.sketch.setBackground(bmp),
+          (err) => console.warn("[lcm_widgets] could not decode the background:", err)
+        );
+        break;
+    }
+  }
+  /**
+   * Decode and paint a result (newest wins, stale ones dropped), then ack it so the kernel may
+   * send the next one. Results replayed by `sync` are not acked.
+   * @param {any} meta @param {unknown} buf @param {boolean} ack
+   */
+  async _onResult(meta, buf, ack) {
+    const seq = Number(meta.seq);
+    const rid = Number(meta.rid);
+    const token = this.pacer.offerResult(seq);
+    const done = (dropped) => {
+      const tPaint2 = Date.now();
+      if (ack) this.model.send(ackMessage(seq, rid, tPaint2, dropped));
+      this._stats();
+      return tPaint2;
+    };
+    if (token === null) return void done(true);
+    let bmp;
+    try {
+      bmp = await decode(buf, meta.mime);
+    } catch (err) {
+      console.warn("[lcm_widgets] could not decode a result:", err);
+      return void done(true);
+    }
+    if (this.signal.aborted || !this.pacer.shouldPaint(token, seq)) {
+      bmp.close();
+      return void done(true);
+    }
+    const oc = this.parts.outputCanvas;
+    if (oc.width !== bmp.width || oc.height !== bmp.height) {
+      oc.width = bmp.width;
+      oc.height = bmp.height;
+      this._layout();
+    }
+    oc.getContext("2d").drawImage(bmp, 0, 0);
+    bmp.close();
+    this.parts.output.classList.add("lcm-has-result");
+    const tPaint = done(false);
+    this.pacer.painted(seq, tPaint);
+    this._stats();
+    this._renderStatus();
+  }
+  /** @param {any} content @param {unknown[]} bufs */
+  async _onSync(content, bufs) {
+    this.pacer.observeSeq(Number(content.seq) || 0);
+    let i = 0;
+    if (content.has_frame) {
+      const buf = bufs[i++];
+      const fseq = Number(content.frame?.seq ?? content.seq) || 0;
+      const free = () => !this.sketch.drawing && !this.pacer.dirty && this.pacer.inFlight === null;
+      if (fseq > this.canvasSeq && free()) {
+        try {
+          const bmp = await decode(buf, content.frame?.mime);
+          if (fseq > this.canvasSeq && free()) {
+            this.sketch.load(bmp);
+            this.canvasSeq = fseq;
+          }
+        } catch (err) {
+          console.warn("[lcm_widgets] could not decode the synced frame:", err);
+        }
+      }
+    }
+    if (content.has_result && content.result) {
+      await this._onResult(content.result, bufs[i], false);
+    }
+  }
+  // ---- toolbar and traits -----------------------------------------------------------------
+  _wireToolbar() {
+    const { model, signal, parts: p, sketch } = this;
+    const o = { signal };
+    const save = (name, value) => {
+      model.set(name, value);
+      model.save_changes();
+    };
+    p.brush.addEventListener("click", () => save("tool", "brush"), o);
+    p.eraser.addEventListener(
+      "click",
+      () => save("tool", model.get("tool") === "eraser" ? "brush" : "eraser"),
+      o
+    );
+    p.size.addEventListener("input", () => {
+      sketch.size = Number(p.size.value);
+      this._sizeLabel();
+    }, o);
+    p.size.addEventListener("change", () => save("brush_size", Number(p.size.value)), o);
+    p.color.addEventListener("input", () => {
+      sketch.color = p.color.value;
+    }, o);
+    p.color.addEventListener("change", () => save("brush_color", p.color.value), o);
+    p.undo.addEventListener("click", () => sketch.undo(), o);
+    p.redo.addEventListener("click", () => sketch.redo(), o);
+    p.clear.addEventListener("click", () => sketch.clear(REASON_CLEAR), o);
+    p.upload.addEventListener("click", () => p.file.click(), o);
+    p.file.addEventListener("change", () => {
+      const f = p.file.files?.[0];
+      if (f) this._loadFile(f);
+      p.file.value = "";
+    }, o);
+    p.root.addEventListener("pointerdown", () => p.root.focus({ preventScroll: true }), o);
+    p.root.addEventListener("paste", (ev) => {
+      const item = [...ev.clipboardData?.items ?? []].find((it) => it.type.startsWith("image/"));
+      const f = item?.getAsFile();
+      if (f) {
+        ev.preventDefault();
+        this._loadFile(f);
+      }
+    }, o);
+    p.input.addEventListener("dragover", (ev) => {
+      ev.preventDefault();
+      p.input.classList.add("lcm-dragover");
+    }, o);
+    p.input.addEventListener("dragleave", () => p.input.classList.remove("lcm-dragover"), o);
+    p.input.addEventListener("drop", (ev) => {
+      ev.preventDefault();
+      p.input.classList.remove("lcm-dragover");
+      const f = [...ev.dataTransfer?.files ?? []].find((x) => x.type.startsWith("image/"));
+      if (f) this._loadFile(f);
+    }, o);
+    p.root.addEventListener("keydown", (ev) => {
+      if (!(ev.ctrlKey || ev.metaKey) || ev.altKey) return;
+      const k = ev.key.toLowerCase();
+      if (k === "z" && !ev.shiftKey) sketch.undo();
+      else if (k === "z" && ev.shiftKey || k === "y") sketch.redo();
+      else return;
+      ev.preventDefault();
+      ev.stopPropagation();
+    }, o);
+    p.inputCanvas.addEventListener("pointerenter", () => {
+      if (this.behindSeq > this.canvasSeq && this.helloFor < this.behindSeq) {
+        this.helloFor = this.behindSeq;
+        model.send(helloMessage(this.viewId));
+      }
+    }, o);
+  }
+  /** @param {Blob} file */
+  _loadFile(file) {
+    createImageBitmap(file).then(
+      (bmp) => this.sketch.setBackground(bmp),
+      (err) => console.warn("[lcm_widgets] could not read that image:", err)
+    );
+  }
+  _wireModel() {
+    const m = this.model;
+    m.on("msg:custom", (content, buffers) => this._onMessage(content, buffers));
+    m.on("change:tool", () => this._applyTool());
+    m.on("change:brush_size", () => this._applyBrush());
+    m.on("change:brush_color", () => this._applyBrush());
+    m.on("change:display_size", () => this._layout());
+    m.on("change:show_output", () => this._layout());
+    const resize = () => {
+      const w = this._int("frame_width", 64, 2048, 512);
+      const h2 = this._int("frame_height", 64, 2048, 512);
+      if (this.sketch.resize(w, h2)) {
+        this._layout();
+        this._changed(Date.now(), REASON_RESIZE);
+      }
+    };
+    m.on("change:frame_width", resize);
+    m.on("change:frame_height", resize);
+    for (const name of ["status", "stats", "error"]) m.on(`change:${name}`, () => this._renderStatus());
+  }
+  _applyTool() {
+    const eraser = this.model.get("tool") === "eraser";
+    this.sketch.tool = eraser ? "eraser" : "brush";
+    this.parts.eraser.setAttribute("aria-pressed", String(eraser));
+    this.parts.brush.setAttribute("aria-pressed", String(!eraser));
+    this.parts.input.classList.toggle("lcm-eraser-on", eraser);
+  }
+  _applyBrush() {
+    const size = this._int("brush_size", 1, 200, 8);
+    const color = this.model.get("brush_color");
+    this.sketch.size = size;
+    this.parts.size.value = String(size);
+    if (isHexColor(color)) {
+      this.sketch.color = color;
+      this.parts.color.value = color.toLowerCase();
+    }
+    this._sizeLabel();
+  }
+  _sizeLabel() {
+    this.parts.sizeValue.textContent = `${this.parts.size.value} px`;
+  }
+  _historyButtons() {
+    this.parts.undo.disabled = !this.sketch.history.canUndo;
+    this.parts.redo.disabled = !this.sketch.history.canRedo;
+  }
+  /** Size both canvases in CSS pixels: `display_size` wide, aspect from their pixel size. */
+  _layout() {
+    const p = this.parts;
+    const ds = this._int("display_size", 64, 4096, 384);
+    for (const c of [p.inputCanvas, p.outputCanvas]) {
+      c.style.width = `${ds}px`;
+      c.style.height = `${Math.round(ds * c.height / Math.max(1, c.width))}px`;
+    }
+    p.root.classList.toggle("lcm-no-output", this.model.get("show_output") === false);
+  }
+  _renderStatus() {
+    renderStatus(this.parts.status, formatStatus({
+      status: this.model.get("status"),
+      stats: this.model.get("stats"),
+      error: this.model.get("error"),
+      latencyP50: this.pacer.stats().p50
+    }));
+  }
+  /** Mirror the pacer's counters into data-* attributes (read by browser tests). */
+  _stats() {
+    const s = this.pacer.stats();
+    const d = this.parts.root.dataset;
+    d.view = this.viewId;
+    d.framesSent = String(s.framesSent);
+    d.framesExpired = String(s.framesExpired);
+    d.resultsPainted = String(s.resultsPainted);
+    d.resultsDropped = String(s.resultsDropped);
+    d.inFlight = String(s.inFlight);
+    d.maxInFlight = String(s.maxInFlight);
+    d.seq = String(s.seq);
+    d.dirty = String(this.pacer.dirty);
+    d.lastLatencyMs = s.lastLatencyMs === null ? "" : String(Math.round(s.lastLatencyMs));
+    d.latencyP50 = s.p50 === null ? "" : String(Math.round(s.p50));
+    d.latencyP95 = s.p95 === null ? "" : String(Math.round(s.p95));
+  }
+};
+function initialize() {
+}
+function render({ model, el, signal }) {
+  const ctrl = new AbortController();
+  signal?.addEventListener("abort", () => ctrl.abort());
+  injectStyle(el.ownerDocument);
+  new SketchpadView(model, el, ctrl.signal);
+  return () => ctrl.abort();
+}
+var widget_default = { initialize, render };
+export {
+  widget_default as default
+};

@@ -1,0 +1,337 @@
+"""The Sketchpad: a drawing canvas in a notebook cell that streams frames to Python.
+
+Drawing happens in the browser (``js/``, bundled into ``static/widget.js``); the kernel only sees
+rasterized frames (JPEG, ``frame_width`` x ``frame_height``), at most one in flight. Python code
+receives them through :meth:`Sketchpad.on_frame` and answers with :meth:`Sketchpad.send_result`,
+whose image appears in the widget's output canvas. The protocol is docs/widget-protocol.md.
+
+Threads (DESIGN.md §3): comm handlers may run on the kernel's main thread or on a subshell
+thread, concurrently with a cell. They only copy the bytes, answer ``took`` and call the
+registered callbacks (which must return quickly: hand the frame to a worker). State is kept
+under a lock, and :meth:`Sketchpad.send_result` may be called from any thread.
+
+Example::
+
+    from PIL import ImageOps
+    pad = Sketchpad()
+
+    def echo(frame):
+        img = ImageOps.invert(frame_to_image(frame))
+        pad.send_result(frame.seq, encode_image(img), width=img.width, height=img.height)
+
+    pad.on_frame(echo)
+    pad
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anywidget
+import traitlets
+
+from ..errors import InvalidInput, ProtocolError
+from . import _protocol as proto
+from ._protocol import Ack, Frame, ResultMeta
+
+if TYPE_CHECKING:  # pragma: no cover
+    from PIL import Image
+
+__all__ = ["Ack", "Frame", "Sketchpad", "frame_to_image"]
+
+log = logging.getLogger(__name__)
+
+_STATIC = Path(__file__).resolve().parent.parent / "static"
+_HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
+#: Largest side of a background image sent to the browser (larger ones are scaled down).
+MAX_BACKGROUND_SIDE = 2048
+
+FrameCallback = Callable[[Frame], Any]
+AckCallback = Callable[[int, float], Any]
+
+
+def frame_to_image(frame: Frame) -> Image.Image:
+    """Decode a :class:`Frame` into an RGB PIL image."""
+    from ..images import load_image
+
+    return load_image(frame.data, field="frame")
+
+
+def _int_in(name: str, value: Any, lo: int, hi: int, multiple: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi \
+            or value % multiple:
+        what = f"a multiple of {multiple} between" if multiple > 1 else "a whole number between"
+        raise traitlets.TraitError(f"{name}: must be {what} {lo} and {hi}, got {value!r}")
+    return value
+
+
+class Sketchpad(anywidget.AnyWidget):  # type: ignore[misc]
+    """A canvas to draw on (brush, pen pressure, eraser, undo/redo, background image) whose
+    frames stream to Python, and an output canvas that shows the images Python sends back.
+
+    Register :meth:`on_frame` to receive frames and answer with :meth:`send_result`.
+    """
+
+    _esm = _STATIC / "widget.js"
+
+    frame_width = traitlets.Int(512, help="Frame width in pixels (multiple of 8, 64..2048)."
+                                ).tag(sync=True)
+    frame_height = traitlets.Int(512, help="Frame height in pixels (multiple of 8, 64..2048)."
+                                 ).tag(sync=True)
+    jpeg_quality = traitlets.Float(0.85, help="JPEG quality of frames (0.1..1.0)."
+                                   ).tag(sync=True)
+    brush_size = traitlets.Int(8, help="Brush size in frame pixels (1..200).").tag(sync=True)
+    brush_color = traitlets.Unicode("#000000", help="Brush colour, '#rrggbb'.").tag(sync=True)
+    tool = traitlets.Unicode("brush", help="'brush' or 'eraser'.").tag(sync=True)
+    display_size = traitlets.Int(384, help="Width of each canvas in CSS pixels (64..4096)."
+                                 ).tag(sync=True)
+    show_output = traitlets.Bool(True, help="Show the output canvas next to the drawing."
+                                 ).tag(sync=True)
+    status = traitlets.Unicode("", help="Status line shown under the canvases.").tag(sync=True)
+    stats = traitlets.Dict(help="Figures shown in the status line, e.g. {'fps': 12.5}."
+                           ).tag(sync=True)
+    error = traitlets.Unicode("", help="Last error in plain words; empty when fine."
+                              ).tag(sync=True)
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._lock = threading.RLock()
+        self._frame: Frame | None = None
+        self._result: tuple[ResultMeta, bytes] | None = None
+        self._seq = 0
+        self._rid = 0
+        self._acked_rid = 0
+        self._background: tuple[bytes, str] | None = None
+        self._frame_callbacks: list[FrameCallback] = []
+        self._ack_callbacks: list[AckCallback] = []
+        self._handlers: dict[str, Callable[[Any, Sequence[Any]], None]] = {
+            proto.MSG_FRAME: self._on_frame_msg,
+            proto.MSG_ACK: self._on_ack_msg,
+            proto.MSG_HELLO: self._on_hello_msg,
+        }
+        super().__init__(**kwargs)
+        self.on_msg(self._dispatch)
+
+    # ---- validation ---------------------------------------------------------------------
+
+    @traitlets.validate("frame_width", "frame_height")
+    def _valid_frame_side(self, proposal: Any) -> int:
+        return _int_in(proposal["trait"].name, proposal["value"], 64, 2048, multiple=8)
+
+    @traitlets.validate("jpeg_quality")
+    def _valid_quality(self, proposal: Any) -> float:
+        v = proposal["value"]
+        if isinstance(v, bool) or not isinstance(v, int | float) or not 0.1 <= v <= 1.0:
+            raise traitlets.TraitError(f"jpeg_quality: must be between 0.1 and 1.0, got {v!r}")
+        return float(v)
+
+    @traitlets.validate("brush_size")
+    def _valid_brush_size(self, proposal: Any) -> int:
+        return _int_in("brush_size", proposal["value"], 1, 200)
+
+    @traitlets.validate("display_size")
+    def _valid_display_size(self, proposal: Any) -> int:
+        return _int_in("display_size", proposal["value"], 64, 4096)
+
+    @traitlets.validate("brush_color")
+    def _valid_color(self, proposal: Any) -> str:
+        v = proposal["value"]
+        if not isinstance(v, str) or not _HEX.match(v):
+            raise traitlets.TraitError(f"brush_color: must be a colour like '#1a2b3c', got {v!r}")
+        return v.lower()
+
+    @traitlets.validate("tool")
+    def _valid_tool(self, proposal: Any) -> str:
+        v = proposal["value"]
+        if v not in ("brush", "eraser"):
+            raise traitlets.TraitError(f"tool: must be 'brush' or 'eraser', got {v!r}")
+        return str(v)
+
+    # ---- callbacks ----------------------------------------------------------------------
+
+    def on_frame(self, callback: FrameCallback, remove: bool = False) -> None:
+        """Call ``callback(frame)`` with every :class:`Frame` the browser sends.
+
+        It runs on the thread that handles comm messages (the kernel's main thread or a
+        subshell), after ``took`` was answered; return quickly (hand the frame to a worker).
+        Exceptions are logged, never raised into the kernel. ``remove=True`` unregisters.
+        """
+        with self._lock:
+            if remove:
+                self._frame_callbacks = [c for c in self._frame_callbacks if c != callback]
+            else:
+                self._frame_callbacks = [*self._frame_callbacks, callback]
+
+    def on_ack(self, callback: AckCallback, remove: bool = False) -> None:
+        """Call ``callback(seq, t_paint)`` when the browser has painted (or dropped as stale) a
+        result: the credit to send the next one. Called once per result even with several views
+        (later acks for the same result are ignored). ``t_paint`` is ms since the epoch.
+        """
+        with self._lock:
+            if remove:
+                self._ack_callbacks = [c for c in self._ack_callbacks if c != callback]
+            else:
+                self._ack_callbacks = [*self._ack_callbacks, callback]
+
+    # ---- state --------------------------------------------------------------------------
+
+    @property
+    def last_frame(self) -> Frame | None:
+        """The newest :class:`Frame` received, or None."""
+        with self._lock:
+            return self._frame
+
+    @property
+    def frame(self) -> bytes | None:
+        """The newest frame's encoded bytes (JPEG), or None before the first stroke."""
+        f = self.last_frame
+        return None if f is None else f.data
+
+    def frame_image(self) -> Image.Image | None:
+        """The newest frame as an RGB PIL image, or None."""
+        f = self.last_frame
+        return None if f is None else frame_to_image(f)
+
+    # ---- sending ------------------------------------------------------------------------
+
+    def send_result(self, seq: int, data: bytes | bytearray | memoryview, *,
+                    mime: str = "image/jpeg", width: int | None = None,
+                    height: int | None = None, timings_ms: Mapping[str, float] | None = None,
+                    params: Mapping[str, Any] | None = None) -> int:
+        """Show ``data`` (an encoded image) in the output canvas as the answer to frame ``seq``.
+
+        Thread-safe. ``width``/``height`` default to the image's own size (read from its
+        header). The newest result is kept, so a view opened later shows it. Returns the
+        result id (``rid``), which increases with every call. Does not pace: send the next
+        result after :meth:`on_ack` fired (the Studio's pacer does this).
+
+        Raises :class:`~lcm_widgets.errors.InvalidInput` for a bad ``seq``, empty ``data``
+        or a ``mime`` that is not an image type.
+        """
+        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+            raise InvalidInput(f"seq: must be a whole number >= 0, got {seq!r}", field="seq")
+        payload = bytes(data)
+        if not payload:
+            raise InvalidInput("data: must be an encoded image, got 0 bytes", field="data")
+        if not isinstance(mime, str) or not mime.startswith("image/"):
+            raise InvalidInput(f"mime: must be an image type, got {mime!r}", field="mime")
+        if width is None or height is None:
+            width, height = _image_size(payload, width, height)
+        with self._lock:
+            self._rid += 1
+            meta: ResultMeta = {
+                "seq": seq, "rid": self._rid, "mime": mime, "width": int(width),
+                "height": int(height),
+                "timings_ms": None if timings_ms is None else {
+                    str(k): float(v) for k, v in timings_ms.items()},
+                "params": None if params is None else dict(params),
+            }
+            if self._result is None or seq >= self._result[0]["seq"]:
+                self._result = (meta, payload)
+            self.send(proto.result_message(meta), [payload])
+            return self._rid
+
+    def clear(self) -> None:
+        """Clear the drawing (ink and background) in every view; undoable there."""
+        with self._lock:
+            self._frame = None
+            self._background = None
+            self.send(proto.clear_canvas_message())
+
+    def set_background(self, image: Any) -> None:
+        """Show ``image`` under the drawing (cover-fitted to the frame) in every view.
+
+        ``image``: encoded bytes, a PIL image, a numpy array (H, W[, 3|4]), or a file path;
+        decoded with :func:`lcm_widgets.images.load_image` (raises
+        :class:`~lcm_widgets.errors.InvalidImage`). Sides over 2048 px are scaled down. Views
+        opened later get it too, until the browser sends a frame that contains it.
+        """
+        from ..images import encode_image, load_image
+
+        img = load_image(image, field="image")
+        if max(img.size) > MAX_BACKGROUND_SIDE:
+            img.thumbnail((MAX_BACKGROUND_SIDE, MAX_BACKGROUND_SIDE))
+        data = encode_image(img, "jpeg", quality=90)
+        with self._lock:
+            self._background = (data, "image/jpeg")
+            self.send(proto.set_background_message("image/jpeg"), [data])
+
+    # ---- receiving ----------------------------------------------------------------------
+
+    def _dispatch(self, _widget: Any, content: Any, buffers: Sequence[Any] | None) -> None:
+        """The one on_msg handler: route by ``type``; never raise into the kernel."""
+        kind = content.get("type") if isinstance(content, Mapping) else None
+        handler = self._handlers.get(kind) if isinstance(kind, str) else None
+        if handler is None:
+            if not (isinstance(content, Mapping) and "kind" in content):  # anywidget commands
+                log.warning("Sketchpad: ignoring a message of unknown type %r", kind)
+            return
+        try:
+            handler(content, buffers or [])
+        except ProtocolError as exc:
+            log.warning("Sketchpad: ignoring a malformed message: %s", exc)
+        except Exception:
+            log.exception("Sketchpad: error while handling a %r message", kind)
+
+    def _on_frame_msg(self, content: Any, buffers: Sequence[Any]) -> None:
+        frame = proto.parse_frame(content, buffers)
+        with self._lock:
+            self._frame = frame
+            self._seq = max(self._seq, frame.seq)
+            if frame.reason == proto.REASON_BACKGROUND:
+                self._background = None
+            callbacks = self._frame_callbacks
+            self.send(proto.took_message(frame.seq))
+        for cb in callbacks:
+            _call(cb, frame)
+
+    def _on_ack_msg(self, content: Any, _buffers: Sequence[Any]) -> None:
+        ack = proto.parse_ack(content)
+        with self._lock:
+            if ack.rid >= 0:
+                if ack.rid <= self._acked_rid or ack.rid > self._rid:
+                    return  # another view acked it already, or it is not ours
+                self._acked_rid = ack.rid
+            callbacks = self._ack_callbacks
+        for cb in callbacks:
+            _call(cb, ack.seq, ack.t_paint)
+
+    def _on_hello_msg(self, content: Any, _buffers: Sequence[Any]) -> None:
+        hello = proto.parse_hello(content)
+        with self._lock:
+            # While a background set from Python waits for the browser, the newest frame
+            # predates it and would cover it: send the background instead.
+            frame = self._frame if self._background is None else None
+            result = self._result
+            buffers = [b for b in (frame and frame.data, result and result[1]) if b]
+            msg = proto.sync_message(view=hello.view, seq=self._seq, frame=frame,
+                                     result=result[0] if result else None)
+            self.send(msg, buffers)
+            if self._background is not None:
+                data, mime = self._background
+                self.send(proto.set_background_message(mime), [data])
+
+
+def _call(cb: Callable[..., Any], *args: Any) -> None:
+    try:
+        cb(*args)
+    except Exception:
+        log.exception("Sketchpad: callback %r raised", cb)
+
+
+def _image_size(data: bytes, width: int | None, height: int | None) -> tuple[int, int]:
+    """``(width, height)`` from the arguments, else from the image header."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            w, h = img.size
+    except (UnidentifiedImageError, OSError) as exc:
+        raise InvalidInput("data: could not read the image size; pass width= and height=",
+                           field="data") from exc
+    return (width if width is not None else w), (height if height is not None else h)
