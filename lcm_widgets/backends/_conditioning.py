@@ -1,0 +1,121 @@
+"""Prompt embeddings (LRU-cached) and guidance conditioning for the lean loop.
+
+Guidance reaches the UNet in one of two ways, chosen by the model:
+
+* **w-embedding** (UNets with ``time_cond_proj_dim``: LCM_Dreamshaper_v7, the ``tiny`` model,
+  LCM-SDXL): ``guidance_scale - 1`` becomes a sinusoidal embedding added to the timestep
+  embedding, one row per sample, and the batch is not doubled. As in diffusers' LCM pipelines,
+  the negative prompt is not used: LCMs are distilled against the empty unconditional prompt
+  (see the ``NOTE`` in ``LatentConsistencyModelPipeline.__call__``).
+* **classifier-free guidance** (a base UNet with an LCM-LoRA fused in): when any sample in the
+  batch has ``guidance_scale > 1`` the batch runs as ``[negative; positive]`` rows and is
+  combined per sample; otherwise only the positive rows run.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ._lcm_loop import guidance_embedding
+
+__all__ = ["Conditioning", "PromptCache"]
+
+
+@dataclass(frozen=True)
+class _Embeds:
+    cond: Any
+    uncond: Any | None = None
+    pooled: Any | None = None
+    uncond_pooled: Any | None = None
+
+
+@dataclass(frozen=True)
+class Conditioning:
+    """What :func:`~._lcm_loop.denoise` needs besides the latents."""
+
+    prompt_embeds: Any
+    timestep_cond: Any | None
+    added_cond_kwargs: dict[str, Any] | None
+    cfg_scale: Any | None
+
+
+class PromptCache:
+    """Encodes prompts with the pipeline's own ``encode_prompt`` and keeps the newest ``size``.
+
+    Not thread-safe on its own: :class:`~.local.LocalLCM` uses it under its model lock.
+    """
+
+    def __init__(self, pipe: Any, *, time_cond: bool, family: str, device: Any, dtype: Any,
+                 size: int = 64) -> None:
+        self.pipe = pipe
+        self.time_cond = time_cond
+        self.family = family
+        self.device = device
+        self.dtype = dtype
+        self.size = size
+        self.hits = 0
+        self.misses = 0
+        self._cache: OrderedDict[tuple[str, str | None], _Embeds] = OrderedDict()
+
+    def get(self, prompt: str, negative_prompt: str) -> _Embeds:
+        """The embeddings of one ``(prompt, negative_prompt)``, from the cache when possible."""
+        key = (prompt, None if self.time_cond else negative_prompt)
+        hit = self._cache.get(key)
+        if hit is not None:
+            self._cache.move_to_end(key)
+            self.hits += 1
+            return hit
+        self.misses += 1
+        emb = self._encode(prompt, negative_prompt)
+        self._cache[key] = emb
+        while len(self._cache) > self.size:
+            self._cache.popitem(last=False)
+        return emb
+
+    def _encode(self, prompt: str, negative_prompt: str) -> _Embeds:
+        pipe = self.pipe
+        if self.family == "sdxl":
+            pe, npe, pooled, npooled = pipe.encode_prompt(
+                prompt=prompt, device=self.device, num_images_per_prompt=1,
+                do_classifier_free_guidance=not self.time_cond,
+                negative_prompt=negative_prompt or None)
+            return _Embeds(pe, npe, pooled, npooled)
+        if self.time_cond:
+            pe, _ = pipe.encode_prompt(prompt, self.device, 1, False)
+            return _Embeds(pe)
+        pe, npe = pipe.encode_prompt(prompt, self.device, 1, True,
+                                     negative_prompt=negative_prompt or None)
+        return _Embeds(pe, npe)
+
+    def conditioning(self, rows: Sequence[tuple[str, str, float]], size: tuple[int, int],
+                     w_dim: int | None) -> Conditioning:
+        """Stack ``(prompt, negative_prompt, guidance_scale)`` rows, one per sample."""
+        import torch
+
+        embeds = [self.get(p, n) for p, n, _ in rows]
+        guidance = [g for _, _, g in rows]
+        use_cfg = not self.time_cond and any(g > 1.0 for g in guidance)
+        cond = torch.cat([e.cond for e in embeds])
+        if use_cfg:
+            prompt_embeds = torch.cat([torch.cat([e.uncond for e in embeds]), cond])
+            cfg = torch.tensor(guidance, device=self.device, dtype=self.dtype).view(-1, 1, 1, 1)
+        else:
+            prompt_embeds, cfg = cond, None
+        timestep_cond = None
+        if self.time_cond and w_dim is not None:
+            w = torch.tensor([g - 1.0 for g in guidance])
+            timestep_cond = guidance_embedding(w, embedding_dim=w_dim).to(
+                device=self.device, dtype=self.dtype)
+        added = None
+        if self.family == "sdxl":
+            pooled = torch.cat([e.pooled for e in embeds])
+            if use_cfg:
+                pooled = torch.cat([torch.cat([e.uncond_pooled for e in embeds]), pooled])
+            w_px, h_px = size
+            time_ids = torch.tensor([[h_px, w_px, 0, 0, h_px, w_px]] * pooled.shape[0],
+                                    device=self.device, dtype=prompt_embeds.dtype)
+            added = {"text_embeds": pooled, "time_ids": time_ids}
+        return Conditioning(prompt_embeds, timestep_cond, added, cfg)

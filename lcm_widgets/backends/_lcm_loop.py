@@ -1,0 +1,245 @@
+"""The lean LCM denoising loop: tensors in, tensors out, no pipeline ``__call__``.
+
+:class:`~lcm_widgets.backends.local.LocalLCM` calls these functions on the components of a loaded
+diffusers pipeline. Compared with ``LatentConsistencyModelPipeline.__call__`` they skip the
+per-call input checks, PIL round trips and prompt encoding (cached by the caller), and they have
+**no host synchronisation inside the loop**: the stock ``LCMScheduler.step`` finds its step index
+with ``index_for_timestep`` (``.nonzero().item()``, one device sync) and compares a timestep
+tensor on the host; here every per-step coefficient is computed once per ``(steps, strength)``
+on the host (:func:`make_schedule`) and the step math (:func:`lcm_step`) uses plain floats.
+
+Timesteps reach the UNet as 0-dim device tensors, so a compiled UNet does not recompile when
+steps, strength, seed, guidance or prompt change (only a new batch size or resolution does).
+
+Random numbers are drawn in the stock pipelines' order, one generator per sample, so that the
+reference path (:mod:`._reference`) with the same generators gives the same result:
+image-to-image draws the VAE posterior sample, then the ``add_noise`` noise, then one noise per
+step except the last; text-to-image draws the initial latents, then the step noises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+__all__ = [
+    "Schedule",
+    "decode_latents",
+    "denoise",
+    "encode_image",
+    "guidance_embedding",
+    "initial_latents",
+    "make_schedule",
+    "pixels_to_uint8",
+    "randn",
+    "uint8_to_pixels",
+]
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Timesteps and per-step scheduler coefficients for one ``(steps, strength)``.
+
+    ``timesteps`` are the host values; ``timesteps_dev`` the same as a device tensor (indexing it
+    in the loop gives 0-dim device tensors without a sync). ``coeffs[i]`` is
+    ``(sqrt(alpha_t), sqrt(1 - alpha_t), c_skip, c_out, sqrt(alpha_prev), sqrt(1 - alpha_prev))``.
+    ``noise_scale`` is ``(sqrt(alpha_0), sqrt(1 - alpha_0))`` at the first timestep, for
+    image-to-image ``add_noise``.
+    """
+
+    timesteps: tuple[int, ...]
+    timesteps_dev: torch.Tensor
+    coeffs: tuple[tuple[float, float, float, float, float, float], ...]
+    noise_scale: tuple[float, float]
+
+
+def make_schedule(scheduler: Any, steps: int, strength: float | None, device: Any) -> Schedule:
+    """The schedule for ``steps`` LCM steps; with ``strength`` (image-to-image), its tail.
+
+    Image-to-image keeps the last ``int(steps * strength)`` timesteps of the ``steps``-step LCM
+    schedule, as Stable Diffusion img2img does (``get_timesteps``) and as the schema's
+    ``steps * strength >= 1`` rule implies. (diffusers' ``LatentConsistencyModelImg2ImgPipeline``
+    instead runs all ``steps`` on a schedule squeezed below ``strength``; the reference path
+    reproduces ours by passing these timesteps explicitly.)
+
+    ``scheduler`` is an ``LCMScheduler``; it is not modified.
+    """
+    import torch
+
+    sched = type(scheduler).from_config(scheduler.config)
+    sched.set_timesteps(steps)
+    full = [int(t) for t in sched.timesteps.tolist()]
+    if strength is not None:
+        n = min(int(steps * strength), steps)
+        full = full[steps - n:]
+    acp = sched.alphas_cumprod.double()
+    final = float(sched.final_alpha_cumprod)
+    scaling = float(sched.config.timestep_scaling)
+    coeffs = []
+    for i, t in enumerate(full):
+        prev = full[i + 1] if i + 1 < len(full) else t
+        a_t = float(acp[t])
+        a_prev = float(acp[prev]) if prev >= 0 else final
+        c_skip, c_out = _boundary_scalings(t, scaling)
+        coeffs.append((a_t ** 0.5, (1 - a_t) ** 0.5, c_skip, c_out, a_prev ** 0.5,
+                       (1 - a_prev) ** 0.5))
+    a0 = float(acp[full[0]])
+    return Schedule(timesteps=tuple(full),
+                    timesteps_dev=torch.tensor(full, dtype=torch.long, device=device),
+                    coeffs=tuple(coeffs), noise_scale=(a0 ** 0.5, (1 - a0) ** 0.5))
+
+
+def _boundary_scalings(timestep: int, timestep_scaling: float) -> tuple[float, float]:
+    # Same formula as LCMScheduler.get_scalings_for_boundary_condition_discrete (sigma_data 0.5).
+    sigma_data = 0.5
+    scaled = timestep * timestep_scaling
+    c_skip = sigma_data ** 2 / (scaled ** 2 + sigma_data ** 2)
+    c_out = scaled / (scaled ** 2 + sigma_data ** 2) ** 0.5
+    return c_skip, c_out
+
+
+# Copied from diffusers.pipelines.latent_consistency_models.pipeline_latent_consistency_text2img.LatentConsistencyModelPipeline.get_guidance_scale_embedding
+# (made a function; the asserts are dropped)
+def guidance_embedding(w: torch.Tensor, embedding_dim: int = 512,
+                       dtype: torch.dtype | None = None) -> torch.Tensor:
+    """LCM's w-embedding: sinusoidal features of ``1000 * w`` (``w = guidance_scale - 1``)."""
+    import torch
+
+    dtype = torch.float32 if dtype is None else dtype
+    w = w * 1000.0
+    half_dim = embedding_dim // 2
+    emb = torch.log(torch.tensor(10000.0)) / (half_dim - 1)
+    emb = torch.exp(torch.arange(half_dim, dtype=dtype) * -emb)
+    emb = w.to(dtype)[:, None] * emb[None, :]
+    emb = torch.cat([torch.sin(emb), torch.cos(emb)], dim=1)
+    if embedding_dim % 2 == 1:  # zero pad
+        emb = torch.nn.functional.pad(emb, (0, 1))
+    return emb
+
+
+def randn(shape: Sequence[int], generators: Sequence[torch.Generator], device: Any,
+          dtype: torch.dtype) -> torch.Tensor:
+    """One standard-normal sample per generator, stacked (``diffusers.randn_tensor`` semantics).
+
+    Each generator draws a ``(1, *shape[1:])`` tensor on its own device, then the result moves
+    to ``device``: so sample ``i`` depends only on generator ``i``, batched or not.
+    """
+    import torch
+
+    one = (1, *shape[1:])
+    parts = [torch.randn(one, generator=g, device=g.device, dtype=dtype) for g in generators]
+    out = torch.cat(parts, dim=0) if len(parts) > 1 else parts[0]
+    return out.to(device)
+
+
+def uint8_to_pixels(arr: Any, device: Any, dtype: torch.dtype) -> torch.Tensor:
+    """HWC uint8 numpy image → ``(1, 3, H, W)`` tensor in [-1, 1] on ``device``.
+
+    The uint8 array crosses to the device first (4x fewer bytes than float32); the scaling runs
+    there.
+    """
+    import torch
+
+    t = torch.from_numpy(np_writable(arr)).to(device, non_blocking=True)
+    t = t.permute(2, 0, 1).unsqueeze(0).to(dtype)
+    return t / 127.5 - 1.0
+
+
+def np_writable(arr: Any) -> Any:
+    """``arr`` itself if writable, else a copy (torch warns on read-only numpy buffers)."""
+    return arr if arr.flags.writeable else arr.copy()
+
+
+def pixels_to_uint8(images: torch.Tensor) -> Any:
+    """``(B, 3, H, W)`` in [-1, 1] → ``(B, H, W, 3)`` uint8 numpy (rounded like diffusers)."""
+    import torch
+
+    x = (images.float() / 2 + 0.5).clamp(0, 1).mul(255).round().to(torch.uint8)
+    return x.permute(0, 2, 3, 1).contiguous().cpu().numpy()
+
+
+def encode_image(vae: Any, pixels: torch.Tensor, generators: Sequence[torch.Generator]
+                 ) -> torch.Tensor:
+    """VAE-encode one image and return one scaled latent per generator.
+
+    ``AutoencoderKL`` gives a posterior that is sampled once per generator (as the stock
+    pipeline's ``retrieve_latents`` with ``sample_mode="sample"``); ``AutoencoderTiny`` (TAESD)
+    gives ``.latents`` directly and draws nothing. Latents are multiplied by
+    ``vae.config.scaling_factor`` (1.0 for TAESD).
+    """
+    enc = vae.encode(pixels)
+    if hasattr(enc, "latent_dist"):
+        dist = enc.latent_dist
+        noise = randn(tuple(dist.mean.shape), generators, dist.mean.device, dist.mean.dtype)
+        latents = dist.mean + dist.std * noise
+    else:
+        latents = enc.latents.expand(len(generators), -1, -1, -1)
+    return latents * vae.config.scaling_factor
+
+
+def initial_latents(schedule: Schedule, image_latents: torch.Tensor | None, shape: Sequence[int],
+                    generators: Sequence[torch.Generator], device: Any, dtype: torch.dtype
+                    ) -> torch.Tensor:
+    """Noised image latents (image-to-image) or pure noise (text-to-image)."""
+    noise = randn(shape, generators, device, dtype)
+    if image_latents is None:
+        return noise  # LCMScheduler.init_noise_sigma is 1.0
+    a, b = schedule.noise_scale
+    return a * image_latents.to(dtype) + b * noise
+
+
+# Copied from diffusers.schedulers.scheduling_lcm.LCMScheduler.step
+# (epsilon prediction, no clipping/thresholding; the step index is the loop index and every
+# coefficient is a precomputed float, so there is no host sync; returns (prev_sample, denoised))
+def lcm_step(model_output: torch.Tensor, sample: torch.Tensor,
+             coeffs: tuple[float, float, float, float, float, float],
+             noise: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One LCM step. ``noise`` is None on the last step (no noise injected there)."""
+    sqrt_a_t, sqrt_b_t, c_skip, c_out, sqrt_a_prev, sqrt_b_prev = coeffs
+    predicted_original_sample = (sample - sqrt_b_t * model_output) / sqrt_a_t
+    denoised = c_out * predicted_original_sample + c_skip * sample
+    if noise is None:
+        return denoised, denoised
+    return sqrt_a_prev * denoised + sqrt_b_prev * noise, denoised
+
+
+def denoise(unet: Any, latents: torch.Tensor, schedule: Schedule, prompt_embeds: torch.Tensor,
+            generators: Sequence[torch.Generator], *, timestep_cond: torch.Tensor | None = None,
+            added_cond_kwargs: dict[str, torch.Tensor] | None = None,
+            cfg_scale: torch.Tensor | None = None, mark_step: Any = None) -> torch.Tensor:
+    """Run the LCM steps and return the final ``denoised`` latents.
+
+    Guidance: with ``timestep_cond`` (LCM-distilled UNets with ``time_cond_proj_dim``) it is the
+    w-embedding and ``prompt_embeds`` holds one row per sample. With ``cfg_scale`` (LCM-LoRA on a
+    base UNet, guidance > 1) ``prompt_embeds`` holds ``[uncond; cond]`` rows and the two halves
+    are combined as classifier-free guidance, ``uncond + g * (cond - uncond)`` per sample.
+    ``mark_step`` (``torch.compiler.cudagraph_mark_step_begin``) is called before each UNet call
+    when the UNet runs as CUDA graphs.
+    """
+    dtype = prompt_embeds.dtype
+    denoised = latents
+    last = len(schedule.timesteps) - 1
+    for i in range(last + 1):
+        latents = latents.to(dtype)
+        t = schedule.timesteps_dev[i]
+        model_in = latents if cfg_scale is None else latents.repeat(2, 1, 1, 1)
+        if mark_step is not None:
+            mark_step()
+        pred = unet(model_in, t, encoder_hidden_states=prompt_embeds, timestep_cond=timestep_cond,
+                    added_cond_kwargs=added_cond_kwargs, return_dict=False)[0]
+        if cfg_scale is not None:
+            uncond, cond = pred.chunk(2)
+            pred = uncond + cfg_scale * (cond - uncond)
+        noise = None if i == last else randn(tuple(latents.shape), generators, latents.device,
+                                             dtype)
+        latents, denoised = lcm_step(pred, latents, schedule.coeffs[i], noise)
+    return denoised.to(dtype)
+
+
+def decode_latents(vae: Any, latents: torch.Tensor) -> torch.Tensor:
+    """VAE-decode scaled latents to ``(B, 3, H, W)`` pixels in about [-1, 1]."""
+    return vae.decode(latents / vae.config.scaling_factor, return_dict=False)[0]

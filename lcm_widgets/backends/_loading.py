@@ -1,0 +1,205 @@
+"""Loading a model for :class:`~lcm_widgets.backends.local.LocalLCM`: imports, presets, errors.
+
+Everything goes through diffusers' ``from_pretrained`` (the tiny model too, from its cache
+folder), and every failure becomes a :class:`~lcm_widgets.errors.ModelLoadError` or
+:class:`~lcm_widgets.errors.BackendUnavailable` that says what to do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import BackendUnavailable, InvalidInput, ModelLoadError
+from .presets import Preset
+
+__all__ = ["Components", "import_torch", "load_components", "resolve_device_dtype"]
+
+INSTALL_HINT = 'pip install "lcm-widgets[local]"'
+
+
+def import_torch() -> tuple[Any, Any]:
+    """Import torch and diffusers, or raise :class:`BackendUnavailable` with the install hint."""
+    try:
+        import diffusers
+        import torch
+    except ImportError as exc:
+        missing = getattr(exc, "name", None) or "torch/diffusers"
+        raise BackendUnavailable(
+            f"the local backend needs torch, diffusers and transformers ({missing} is missing); "
+            f"install them with: {INSTALL_HINT}") from exc
+    return torch, diffusers
+
+
+def resolve_device_dtype(device: str | None, dtype: str | Any | None) -> tuple[Any, Any]:
+    """``(torch.device, torch.dtype)``: CUDA fp16 when available, else CPU fp32."""
+    torch, _ = import_torch()
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise InvalidInput(f"device: not a torch device, got {device!r}", field="device") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise BackendUnavailable(f"device: {device!r} was asked for but torch "
+                                 f"{torch.__version__} sees no CUDA device")
+    if dtype is None:
+        dt = torch.float16 if dev.type == "cuda" else torch.float32
+    elif isinstance(dtype, str):
+        dt = {"float16": torch.float16, "fp16": torch.float16, "half": torch.float16,
+              "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+              "float32": torch.float32, "fp32": torch.float32}.get(dtype)
+        if dt is None:
+            raise InvalidInput("dtype: must be one of float16, bfloat16, float32, got "
+                               f"{dtype!r}", field="dtype")
+    else:
+        dt = dtype
+    return dev, dt
+
+
+@dataclass
+class Components:
+    """A loaded model: the stock pipeline (reference path, prompt encoding, safety checker) and
+    the parts the lean loop uses (possibly with a different VAE and a compiled UNet)."""
+
+    pipe: Any
+    unet: Any
+    vae: Any
+    family: str
+    source: str
+    taesd: bool
+    time_cond: bool
+    native_size: int
+    has_safety_checker: bool
+
+
+@contextlib.contextmanager
+def _progress(enabled: bool) -> Iterator[None]:
+    """Switch diffusers' and transformers' loading bars off while loading, if asked."""
+    if enabled:
+        yield
+        return
+    from diffusers.utils import logging as dlog
+
+    was = dlog.is_progress_bar_enabled()
+    dlog.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was:
+            dlog.enable_progress_bar()
+
+
+def _load_error(what: str, where: str, exc: BaseException) -> ModelLoadError:
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    msg = f"{what}: could not load {where!r} ({type(exc).__name__}: {detail[:300]})"
+    local = Path(where).expanduser().exists()
+    if not local:
+        if os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}:
+            msg += (f"; HF_HUB_OFFLINE is set and the weights are not in the Hugging Face cache: "
+                    f"download them first on a machine with network (`hf download {where}`), "
+                    "or unset HF_HUB_OFFLINE")
+        else:
+            msg += (f"; check the model id and your network, or download it with "
+                    f"`hf download {where}`")
+    return ModelLoadError(msg)
+
+
+def _source(preset: Preset) -> tuple[str, Path | None]:
+    """Where to load the pipeline from, and a TAESD folder next to it if there is one.
+
+    ``tiny`` is built into the cache first. A local folder laid out like the tiny model's
+    (``pipeline/`` with ``model_index.json``, and optionally ``taesd/``) loads from
+    ``pipeline/``: that is also the layout of the bench's random full-size architectures.
+    """
+    if preset.name == "tiny":
+        from .tiny import ensure_tiny_model
+
+        folder = ensure_tiny_model()
+        return str(folder / "pipeline"), folder / "taesd"
+    assert preset.repo is not None
+    folder = Path(preset.repo).expanduser()
+    if (folder / "pipeline" / "model_index.json").is_file():
+        taesd = folder / "taesd"
+        return str(folder / "pipeline"), taesd if taesd.is_dir() else None
+    return preset.repo, None
+
+
+def load_components(preset: Preset, *, device: Any, dtype: Any, safety_checker: bool,
+                    vae: str | None, progress: bool) -> Components:
+    """Load ``preset`` onto ``device``/``dtype``; see :class:`~.local.LocalLCM` for the options."""
+    torch, diffusers = import_torch()
+    if vae not in (None, "full", "taesd"):
+        raise InvalidInput(f"vae: must be None, 'full' or 'taesd', got {vae!r}", field="vae")
+    source, tiny_taesd = _source(preset)
+    kwargs: dict[str, Any] = {"torch_dtype": dtype}
+    if not safety_checker:
+        kwargs.update(safety_checker=None, requires_safety_checker=False)
+    with _progress(progress):
+        try:
+            pipe = diffusers.DiffusionPipeline.from_pretrained(source, **kwargs)
+        except ImportError as exc:
+            raise BackendUnavailable(f"model {preset.name!r}: a dependency is missing ({exc}); "
+                                     f"install it with: {INSTALL_HINT}") from exc
+        except Exception as exc:
+            raise _load_error(f"model {preset.name!r}", source, exc) from exc
+        for part in ("unet", "vae", "text_encoder", "tokenizer", "scheduler"):
+            if getattr(pipe, part, None) is None:
+                raise ModelLoadError(f"model {preset.name!r}: {source!r} is a "
+                                     f"{type(pipe).__name__} without a {part}; LocalLCM needs a "
+                                     "Stable Diffusion-style pipeline")
+        family = "sdxl" if getattr(pipe, "text_encoder_2", None) is not None else "sd"
+        if preset.lora:
+            _fuse_lora(pipe, preset)
+        if type(pipe.scheduler).__name__ != "LCMScheduler":
+            pipe.scheduler = diffusers.LCMScheduler.from_config(pipe.scheduler.config)
+        lean_vae = pipe.vae
+        if vae == "taesd":
+            where = str(tiny_taesd) if tiny_taesd is not None else (
+                "madebyollin/taesdxl" if family == "sdxl" else preset.taesd)
+            try:
+                lean_vae = diffusers.AutoencoderTiny.from_pretrained(where, torch_dtype=dtype)
+            except Exception as exc:
+                raise _load_error(f"vae 'taesd' for {preset.name!r}", where, exc) from exc
+    try:
+        pipe.to(device)
+        lean_vae.to(device)
+        if family == "sdxl" and dtype == torch.float16 and vae != "taesd" and getattr(
+                pipe.vae.config, "force_upcast", False):
+            # The SDXL VAE overflows in fp16 (PERF.md §6); keep it in fp32 as diffusers does.
+            pipe.vae.to(torch.float32)
+        if device.type == "cuda":
+            pipe.unet.to(memory_format=torch.channels_last)
+            lean_vae.to(memory_format=torch.channels_last)
+    except Exception as exc:
+        raise ModelLoadError(f"model {preset.name!r}: could not move it to {device} "
+                             f"{dtype} ({exc})") from exc
+    for module in (pipe.unet, lean_vae, pipe.text_encoder, getattr(pipe, "text_encoder_2", None)):
+        if module is not None:
+            module.eval().requires_grad_(False)
+    return Components(
+        pipe=pipe, unet=pipe.unet, vae=lean_vae, family=family, source=source,
+        taesd=vae == "taesd",
+        time_cond=getattr(pipe.unet.config, "time_cond_proj_dim", None) is not None,
+        native_size=int(pipe.unet.config.sample_size) * int(pipe.vae_scale_factor),
+        has_safety_checker=getattr(pipe, "safety_checker", None) is not None
+        and getattr(pipe, "feature_extractor", None) is not None)
+
+
+def _fuse_lora(pipe: Any, preset: Preset) -> None:
+    """Load the preset's LCM-LoRA and fuse it into the UNet (no per-step LoRA overhead)."""
+    try:
+        import peft  # noqa: F401
+    except ImportError as exc:
+        raise BackendUnavailable(f"model {preset.name!r} uses the LCM-LoRA {preset.lora!r}, "
+                                 "which needs peft: pip install peft") from exc
+    try:
+        pipe.load_lora_weights(preset.lora)
+        pipe.fuse_lora()
+        pipe.unload_lora_weights()
+    except Exception as exc:
+        raise _load_error(f"LCM-LoRA for {preset.name!r}", str(preset.lora), exc) from exc

@@ -1,0 +1,181 @@
+"""The ``tiny`` model: a random-weight LCM with the real architecture, for tests and offline demos.
+
+It has every part a real LCM pipeline has, only narrow:
+
+* a :class:`~diffusers.UNet2DConditionModel` with ``time_cond_proj_dim`` (so guidance enters
+  through the w-embedding, as in ``SimianLuo/LCM_Dreamshaper_v7``);
+* an :class:`~diffusers.AutoencoderKL` with four blocks (scale factor 8: 512x512 pixels ↔
+  64x64 latents) and very few channels;
+* a two-layer :class:`~transformers.CLIPTextModel` and a :class:`~transformers.CLIPTokenizer`
+  whose ``vocab.json``/``merges.txt`` ship inside the package (``tiny_tokenizer/``, written by
+  :mod:`._tiny_bpe`);
+* an :class:`~diffusers.LCMScheduler` configured like LCM_Dreamshaper_v7;
+* no safety checker;
+* next to the pipeline, a random :class:`~diffusers.AutoencoderTiny` so that the ``vae="taesd"``
+  code path runs offline too.
+
+Weights are initialised from fixed seeds, written once with ``save_pretrained`` as a full
+diffusers pipeline folder (``model_index.json`` for ``LatentConsistencyModelPipeline``), and from
+then on loaded through the same ``from_pretrained`` path as a downloaded model. The folder lives
+in ``$LCM_WIDGETS_CACHE`` (default ``~/.cache/lcm_widgets``) under a name keyed by a hash of the
+configs, and is written atomically: built in a temporary folder, then renamed into place, so two
+processes building at once both end up with one complete folder.
+
+The images it makes are noise-like colour fields: it exercises the code, not the art.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ._tiny_bpe import TOKENIZER_DIR
+
+__all__ = ["TINY_VERSION", "cache_root", "ensure_tiny_model", "tiny_configs"]
+
+#: Bump when the build recipe changes in a way the configs do not show.
+TINY_VERSION = 1
+SEED = 0
+
+_UNET: dict[str, Any] = {
+    "sample_size": 64,
+    "in_channels": 4,
+    "out_channels": 4,
+    "block_out_channels": [16, 32],
+    "layers_per_block": 1,
+    "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D"],
+    "up_block_types": ["CrossAttnUpBlock2D", "UpBlock2D"],
+    "mid_block_type": "UNetMidBlock2DCrossAttn",
+    "cross_attention_dim": 32,
+    "attention_head_dim": 8,
+    "norm_num_groups": 8,
+    "time_cond_proj_dim": 32,
+}
+_VAE: dict[str, Any] = {
+    "sample_size": 512,
+    "in_channels": 3,
+    "out_channels": 3,
+    "down_block_types": ["DownEncoderBlock2D"] * 4,
+    "up_block_types": ["UpDecoderBlock2D"] * 4,
+    "block_out_channels": [4, 8, 8, 16],
+    "layers_per_block": 1,
+    "latent_channels": 4,
+    "norm_num_groups": 4,
+    "scaling_factor": 0.18215,
+    "mid_block_add_attention": True,
+}
+_TAESD: dict[str, Any] = {
+    "encoder_block_out_channels": [8, 8, 8, 8],
+    "decoder_block_out_channels": [8, 8, 8, 8],
+    "num_encoder_blocks": [1, 1, 1, 1],
+    "num_decoder_blocks": [1, 1, 1, 1],
+    "latent_channels": 4,
+}
+_TEXT: dict[str, Any] = {
+    "hidden_size": 32,
+    "intermediate_size": 37,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "max_position_embeddings": 77,
+    "projection_dim": 32,
+    "hidden_act": "quick_gelu",
+}
+# As in SimianLuo/LCM_Dreamshaper_v7's scheduler_config.json.
+_SCHEDULER: dict[str, Any] = {
+    "num_train_timesteps": 1000,
+    "beta_start": 0.00085,
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "original_inference_steps": 50,
+    "set_alpha_to_one": True,
+    "clip_sample": False,
+    "prediction_type": "epsilon",
+    "timestep_spacing": "leading",
+    "timestep_scaling": 10.0,
+}
+
+
+def tiny_configs() -> dict[str, Any]:
+    """Every config the tiny model is built from (the cache key hashes this)."""
+    tok = {name: (TOKENIZER_DIR / name).read_text(encoding="utf-8")
+           for name in ("vocab.json", "merges.txt")}
+    return {"version": TINY_VERSION, "seed": SEED, "unet": _UNET, "vae": _VAE, "taesd": _TAESD,
+            "text_encoder": _TEXT, "scheduler": _SCHEDULER,
+            "tokenizer_sha256": hashlib.sha256(json.dumps(tok, sort_keys=True).encode()
+                                               ).hexdigest()}
+
+
+def cache_root() -> Path:
+    """``$LCM_WIDGETS_CACHE``, else ``~/.cache/lcm_widgets``."""
+    env = os.environ.get("LCM_WIDGETS_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "lcm_widgets"
+
+
+def _key() -> str:
+    blob = json.dumps(tiny_configs(), sort_keys=True).encode()
+    return f"tiny-v{TINY_VERSION}-{hashlib.sha256(blob).hexdigest()[:12]}"
+
+
+def ensure_tiny_model(root: Path | None = None) -> Path:
+    """Build the tiny model if it is not in the cache yet; return its folder.
+
+    The folder holds ``pipeline/`` (load with ``LatentConsistencyModelPipeline.from_pretrained``)
+    and ``taesd/`` (``AutoencoderTiny.from_pretrained``). Safe to call from several processes.
+    """
+    root = cache_root() if root is None else root
+    final = root / _key()
+    if (final / "pipeline" / "model_index.json").is_file():
+        return final
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=root))
+    try:
+        _build(tmp)
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            # Another process renamed its copy into place first; theirs is just as good.
+            if not (final / "pipeline" / "model_index.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def _build(folder: Path) -> None:
+    """Create the random-weight components and save them under ``folder``."""
+    import torch
+    from diffusers import (
+        AutoencoderKL,
+        AutoencoderTiny,
+        LatentConsistencyModelPipeline,
+        LCMScheduler,
+        UNet2DConditionModel,
+    )
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    tokenizer = CLIPTokenizer.from_pretrained(str(TOKENIZER_DIR), model_max_length=77)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(SEED)
+        unet = UNet2DConditionModel(**_UNET)
+        torch.manual_seed(SEED + 1)
+        vae = AutoencoderKL(**_VAE)
+        torch.manual_seed(SEED + 2)
+        text_cfg = CLIPTextConfig(vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id,
+                                  eos_token_id=tokenizer.eos_token_id,
+                                  pad_token_id=tokenizer.pad_token_id, **_TEXT)
+        text_encoder = CLIPTextModel(text_cfg)
+        torch.manual_seed(SEED + 3)
+        taesd = AutoencoderTiny(**_TAESD)
+    pipe = LatentConsistencyModelPipeline(
+        vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
+        scheduler=LCMScheduler(**_SCHEDULER), safety_checker=None, feature_extractor=None,
+        requires_safety_checker=False)
+    pipe.save_pretrained(folder / "pipeline")
+    taesd.save_pretrained(folder / "taesd")
+    (folder / "lcm_widgets_tiny.json").write_text(json.dumps(tiny_configs(), indent=1,
+                                                             sort_keys=True))
