@@ -1,0 +1,102 @@
+"""``lcm-widgets serve``: a fal-compatible endpoint for a local model.
+
+    lcm-widgets serve --model tiny --port 8000
+    lcm-widgets serve --model echo --no-auth          # instant fake model, for clients' tests
+
+Keys come from ``--keys-file``, ``LCM_WIDGETS_KEYS`` (comma-separated) or ``FAL_KEY``. With auth
+on and no key configured, a random key is generated and printed once. The server binds
+127.0.0.1 unless ``--host`` says otherwise; binding elsewhere with ``--no-auth`` prints a
+warning, because anyone who can reach the port can then use the GPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import sys
+from typing import Any
+
+__all__ = ["register"]
+
+_LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``serve`` subcommand."""
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "serve", help="serve a model over fal's REST, queue and realtime protocols",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="tiny",
+                   help="'echo' (instant fake), 'tiny' (random-weight test model), a preset "
+                        "or a diffusers model id/folder (default: tiny)")
+    p.add_argument("--device", default=None, help="torch device for local models")
+    p.add_argument("--app", default="fal-ai/fast-lcm-diffusion",
+                   help="endpoint id to serve (default: fal-ai/fast-lcm-diffusion)")
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (0 picks a free one)")
+    p.add_argument("--no-auth", action="store_true", help="accept requests without a key")
+    p.add_argument("--keys-file", default=None, help="file with one API key per line")
+    p.add_argument("--max-queue", type=int, default=64,
+                   help="REST/queue jobs that may wait before 429 (default: 64)")
+    p.add_argument("--session-timeout", type=float, default=60.0,
+                   help="close idle realtime sessions after this many seconds; 0 = never")
+    p.add_argument("--max-buffering", type=int, default=8,
+                   help="frames a realtime session buffers when the client gives no "
+                        "max_buffering (1..60, default: 8)")
+    p.add_argument("--timings", action="store_true",
+                   help="send an x-fal-message timings frame after each realtime result")
+    p.add_argument("--batch", action="store_true",
+                   help="run compatible frames of several sessions as one batch")
+    p.add_argument("--public-url", default=None,
+                   help="base URL for /files links when behind a proxy")
+    p.add_argument("--log-level", default="info")
+    p.set_defaults(func=run)
+
+
+def _backend(args: argparse.Namespace) -> Any:
+    if args.model == "echo":
+        from ..backends.echo import EchoBackend
+
+        return EchoBackend()
+    from ..backends.local import LocalLCM
+
+    return LocalLCM(args.model, device=args.device)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start the server in the foreground until Ctrl-C."""
+    import uvicorn
+
+    from ..server import create_app, keys_from_env, keys_from_file
+    from ..server.background import uvicorn_config
+
+    keys = keys_from_env()
+    if args.keys_file:
+        keys += keys_from_file(args.keys_file)
+    auth = not args.no_auth
+    if auth and not keys:
+        key = f"lcmw-{secrets.token_hex(4)}:{secrets.token_urlsafe(18)}"
+        keys = [key]
+        print("lcm-widgets serve: no API key configured (LCM_WIDGETS_KEYS, FAL_KEY or "
+              f"--keys-file); generated one for this run:\n\n    FAL_KEY={key}\n",
+              file=sys.stderr)
+    if not auth and args.host not in _LOOPBACK:
+        print(f"lcm-widgets serve: WARNING: auth is off and the server binds {args.host}; "
+              "anyone who can reach this port can use the model. Use --host 127.0.0.1 or "
+              "configure keys.", file=sys.stderr)
+    backend = _backend(args)
+    app = create_app(backend, app_id=args.app, keys=keys, auth=auth,
+                     max_queue=args.max_queue,
+                     session_timeout=args.session_timeout or None,
+                     default_buffering=args.max_buffering, emit_timings=args.timings,
+                     batch=args.batch, public_url=args.public_url, own_backend=True)
+    base = f"http://{args.host}:{args.port}"
+    print(f"lcm-widgets serve: {backend.info.name} ({backend.info.model}) as {args.app}\n"
+          f"  sync      POST {base}/{args.app}\n"
+          f"  queue     {base}/queue/{args.app}\n"
+          f"  realtime  ws://{args.host}:{args.port}/{args.app}/realtime\n"
+          f"  tokens    POST {base}/tokens/\n"
+          f"  health    {base}/health", file=sys.stderr)
+    config = uvicorn_config(app, host=args.host, port=args.port, log_level=args.log_level)
+    uvicorn.Server(config).run()
+    return 0

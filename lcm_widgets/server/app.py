@@ -1,0 +1,272 @@
+"""The app factory and the sync REST, token, file and health routes.
+
+URL layout (``{app}`` is the endpoint id, ``fal-ai/fast-lcm-diffusion`` by default):
+
+=========================================  ==================================================
+``POST /{app}[/image-to-image]``            sync run (fal.run); JSON in, JSON out
+``/queue/{app}/...``                        the queue surface (queue.fal.run), see routes_queue
+``WS /{app}[/image-to-image]/realtime``     the realtime WebSocket, see realtime
+``POST /tokens/`` (and ``/tokens``)         mint a realtime token (rest.fal.ai)
+``GET /files/{id}``                         images of ``sync_mode: false`` answers
+``GET /health``, ``GET /openapi.json``      model, sessions, queue; the schemas
+=========================================  ==================================================
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator, Iterable
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request, WebSocket
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .._version import __version__
+from ..backends.base import Backend
+from ..schema import Input, Output
+from .auth import MAX_TOKEN_EXPIRATION, Authenticator, Principal
+from .files import FileStore
+from .http_common import (
+    RequestIdMiddleware,
+    get_state,
+    parse_body,
+    require_auth,
+    set_request_id,
+    validation_response,
+)
+from .inputs import SUBPATHS, ImageLimits
+from .jobs import JobQueue, QueueFull
+from .realtime import MAX_BUFFERING_RANGE, realtime_endpoint, reject_unknown
+from .routes_queue import add_queue_routes
+from .scheduler import Scheduler
+from .state import DEFAULT_APP_ID, ServerConfig, ServerState
+from .webhooks import WebhookSender
+
+__all__ = ["create_app"]
+
+_IO_SCHEMA: dict[str, Any] = {
+    "requestBody": {"required": True, "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/Input"}}}},
+    "responses": {"200": {"description": "The generated images", "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/Output"}}}},
+        "422": {"description": "Validation error: detail is a list of {loc, msg, type}"}},
+}
+
+
+def create_app(backend: Backend, *, app_id: str = DEFAULT_APP_ID,
+               keys: Iterable[str] = (), auth: bool = True, max_queue: int = 64,
+               session_timeout: float | None = 60.0, default_buffering: int = 8,
+               emit_timings: bool = False, batch: bool = False,
+               image_limits: ImageLimits | None = None, max_files: int = 512,
+               webhook_attempts: int = 5, webhook_backoff: float = 0.5,
+               public_url: str | None = None, own_backend: bool = False,
+               token_secret: bytes | None = None) -> FastAPI:
+    """A fal-compatible FastAPI app serving ``backend`` under ``app_id``.
+
+    ``keys`` are the accepted API keys (``id:secret``); ``auth=False`` accepts anyone.
+    ``max_queue`` bounds the REST/queue jobs waiting (one more gets 429). Realtime sessions
+    close after ``session_timeout`` idle seconds (None: never) and buffer
+    ``default_buffering`` frames when the client gives no ``max_buffering``. ``emit_timings``
+    sends an ``x-fal-message`` timings frame after each realtime result. ``batch`` lets a
+    batching backend run compatible frames of several sessions together. ``public_url`` is
+    the base of ``/files`` links (default: the URL the request came in on). With
+    ``own_backend`` the app closes the backend when it shuts down.
+    """
+    lo, hi = MAX_BUFFERING_RANGE
+    if not lo <= default_buffering <= hi:
+        raise ValueError(f"default_buffering: must be between {lo} and {hi}, "
+                         f"got {default_buffering}")
+    if max_queue < 1:
+        raise ValueError(f"max_queue: must be at least 1, got {max_queue}")
+    config = ServerConfig(app_id=app_id.strip("/"), max_queue=max_queue,
+                          session_timeout=session_timeout, default_buffering=default_buffering,
+                          emit_timings=emit_timings, batch=batch,
+                          image_limits=image_limits or ImageLimits(), public_url=public_url)
+    authenticator = Authenticator(keys, enabled=auth, secret=token_secret)
+    scheduler = Scheduler(backend, batch=batch)
+    files = FileStore(max_files=max_files)
+    webhooks = WebhookSender(attempts=webhook_attempts, backoff=webhook_backoff)
+    state = ServerState(config=config, backend=backend, auth=authenticator, scheduler=scheduler,
+                        files=files, webhooks=webhooks, own_backend=own_backend,
+                        jobs=JobQueue(scheduler, files, max_queue=max_queue, webhooks=webhooks))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        scheduler.start()
+        try:
+            yield
+        finally:
+            await scheduler.stop()
+            await webhooks.aclose()
+            if own_backend:
+                await backend.aclose()
+
+    app = FastAPI(title="lcm-widgets server", version=__version__, lifespan=lifespan,
+                  description=f"fal-compatible endpoint {config.app_id} served by "
+                              f"{backend.info.name} ({backend.info.model})")
+    app.state.lcm = state
+    app.add_middleware(RequestIdMiddleware)
+    _add_error_handlers(app, config.app_id)
+    add_queue_routes(app, config.app_id, io_schema=_IO_SCHEMA)
+    _add_sync_routes(app, config.app_id)
+    _add_realtime_routes(app, config.app_id)
+    _add_service_routes(app)
+    app.openapi = lambda: _openapi(app, config)  # type: ignore[method-assign]
+    return app
+
+
+def _add_sync_routes(app: FastAPI, app_id: str) -> None:
+    for subpath in SUBPATHS:
+        path = f"/{app_id}" + (f"/{subpath}" if subpath else "")
+
+        async def run(request: Request, _sub: str = subpath) -> JSONResponse:
+            st = get_state(request)
+            parsed = await parse_body(request, _sub)
+            if isinstance(parsed, JSONResponse):
+                return parsed
+            try:
+                job = st.jobs.submit(parsed, app_id=app_id, remember=False,
+                                     base_url=st.base_url(str(request.base_url)))
+            except QueueFull as exc:
+                return JSONResponse({"detail": str(exc), "error_type": "queue_full"},
+                                    status_code=429, headers={"Retry-After": "1"})
+            set_request_id(request, job.id)
+            await job.done
+            if job.error is not None:
+                return JSONResponse(job.error_body, status_code=job.error_status)
+            return JSONResponse(job.result)
+
+        app.add_api_route(path, run, methods=["POST"], dependencies=[Depends(require_auth)],
+                          name=f"run{'_' + subpath if subpath else ''}", tags=["run"],
+                          summary=f"Run and wait ({SUBPATHS[subpath]})",
+                          openapi_extra=_IO_SCHEMA)
+
+
+def _add_realtime_routes(app: FastAPI, app_id: str) -> None:
+    for subpath in SUBPATHS:
+        path = f"/{app_id}" + (f"/{subpath}" if subpath else "") + "/realtime"
+
+        async def realtime(ws: WebSocket, _sub: str = subpath) -> None:
+            await realtime_endpoint(ws, ws.app.state.lcm, _sub)
+
+        app.add_api_websocket_route(path, realtime, name=f"realtime_{subpath or 'root'}")
+
+    @app.websocket("/{path:path}")
+    async def unknown(ws: WebSocket, path: str) -> None:
+        await reject_unknown(ws, path, app_id)
+
+
+def _add_service_routes(app: FastAPI) -> None:
+    for path in ("/tokens/", "/tokens"):
+        app.add_api_route(path, _mint_token, methods=["POST"], status_code=201,
+                          tags=["auth"], include_in_schema=path == "/tokens/",
+                          summary="Mint a short-lived realtime token (a JSON string)")
+
+    @app.get("/files/{file_id}", tags=["files"], summary="An image of a sync_mode=false answer")
+    async def get_file(file_id: str, request: Request) -> Response:
+        item = get_state(request).files.get(file_id)
+        if item is None:
+            return JSONResponse({"detail": f"file {file_id!r} not found (unknown, or evicted "
+                                           "from the server's bounded store)"}, 404)
+        data, ctype = item
+        return Response(data, media_type=ctype, headers={"Cache-Control": "max-age=3600"})
+
+    @app.get("/health", tags=["service"], summary="Model, sessions and queue")
+    async def health(request: Request) -> dict[str, Any]:
+        st = get_state(request)
+        info = st.backend.info
+        return {
+            "status": "ok", "version": __version__, "app_id": st.config.app_id,
+            "model": {"name": info.name, "model": info.model, "device": info.device,
+                      "dtype": info.dtype, "can_batch": info.can_batch},
+            "auth": st.auth.enabled, "batch": st.scheduler.batch,
+            "sessions": st.sessions, "sessions_total": st.sessions_total,
+            "queue": {"length": st.jobs.length, "max": st.config.max_queue},
+            "pending": st.scheduler.pending, "busy": st.scheduler.busy,
+            "generations": st.scheduler.generations, "frames_dropped": st.frames_dropped,
+            "webhooks": {"delivered": st.webhooks.delivered, "failed": st.webhooks.failed},
+            "files": len(st.files), "uptime_s": round(time.time() - st.started, 3),
+        }
+
+
+async def _mint_token(request: Request,
+                      principal: Annotated[Principal, Depends(require_auth)]) -> JSONResponse:
+    """``{"allowed_apps": [alias], "token_expiration": 120}`` → the token, a JSON string."""
+    st = get_state(request)
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    errors: list[dict[str, Any]] = []
+    if not isinstance(body, dict):
+        return validation_response([{"loc": ["body"], "type": "model_attributes_type",
+                                     "msg": "body: must be a JSON object like "
+                                            '{"allowed_apps": ["fast-lcm-diffusion"], '
+                                            '"token_expiration": 120}'}])
+    apps = body.get("allowed_apps")
+    if not (isinstance(apps, list) and 0 < len(apps) <= 32
+            and all(isinstance(a, str) and 0 < len(a) <= 200 for a in apps)):
+        errors.append({"loc": ["body", "allowed_apps"], "type": "value_error",
+                       "msg": "allowed_apps: must be a list of 1 to 32 app aliases, got "
+                              f"{apps!r}"[:300]})
+    exp = body.get("token_expiration", 120)
+    if isinstance(exp, bool) or not isinstance(exp, int) or not 1 <= exp <= MAX_TOKEN_EXPIRATION:
+        errors.append({"loc": ["body", "token_expiration"], "type": "value_error",
+                       "msg": f"token_expiration: must be a whole number of seconds between 1 "
+                              f"and {MAX_TOKEN_EXPIRATION}, got {exp!r}"})
+    if errors:
+        return validation_response(errors)
+    token = st.auth.mint(principal, apps, exp)  # type: ignore[arg-type]
+    return JSONResponse(token, status_code=201)
+
+
+def _add_error_handlers(app: FastAPI, app_id: str) -> None:
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = (f"no route {request.method} {request.url.path}; this server serves "
+                      f"/{app_id} (sync), /queue/{app_id} (queue), /{app_id}/realtime "
+                      "(WebSocket) and /tokens/; see /openapi.json")
+        elif exc.status_code == 405:
+            detail = f"method {request.method} not allowed on {request.url.path}"
+        return JSONResponse({"detail": detail}, status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return validation_response([{"loc": list(e.get("loc", ["body"])), "type": e["type"],
+                                     "msg": str(e.get("msg"))} for e in exc.errors()])
+
+
+def _openapi(app: FastAPI, config: ServerConfig) -> dict[str, Any]:
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                         routes=app.routes)
+    comps = schema.setdefault("components", {}).setdefault("schemas", {})
+    for model in (Input, Output):
+        js = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        comps.update(js.pop("$defs", {}))
+        comps[model.__name__] = js
+    for subpath in SUBPATHS:
+        path = f"/{config.app_id}" + (f"/{subpath}" if subpath else "") + "/realtime"
+        schema["paths"][path] = {
+            "x-fal-protocol": {
+                "type": "realtime", "operationId": f"realtime_{subpath or 'root'}",
+                "config": {"buffering": config.default_buffering,
+                           "sessionTimeout": config.session_timeout, "maxBatchSize": 1},
+                "contentType": "application/msgpack", "realtimeMode": "unary"},
+            "get": {"summary": "Realtime WebSocket: msgpack Input frames in, Output frames out",
+                    "description": "Upgrade to a WebSocket. Query: fal_jwt_token, "
+                                   "max_buffering (1..60). Errors arrive as text frames "
+                                   '{"type":"x-fal-error","error":CODE,"reason":...}.',
+                    "tags": ["realtime"], "responses": {"101": {
+                        "description": "Switching protocols"}}},
+        }
+    app.openapi_schema = schema
+    return schema

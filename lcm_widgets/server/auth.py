@@ -1,0 +1,178 @@
+"""API keys and short-lived realtime tokens (PROTOCOL.md §2).
+
+Two kinds of credentials are accepted:
+
+* **API keys** (``Authorization: Key <id:secret>``), loaded from ``LCM_WIDGETS_KEYS``
+  (comma-separated), ``FAL_KEY`` (one key, or ``FAL_KEY_ID`` + ``FAL_KEY_SECRET``), a keys file
+  (one key per line, ``#`` comments), or passed in directly.
+* **Tokens** minted by ``POST /tokens/`` for an API key: a JWT (HS256) scoped to the app aliases
+  in ``allowed_apps`` and valid for ``token_expiration`` seconds. The realtime WebSocket accepts
+  one as the ``fal_jwt_token`` query parameter or as ``Authorization: Bearer <token>``.
+
+Tokens are signed with a per-server random secret, so they stop working when the server
+restarts (clients mint a new one on their next connect).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "KEYS_ENV",
+    "MAX_TOKEN_EXPIRATION",
+    "AuthError",
+    "Authenticator",
+    "Principal",
+    "keys_from_env",
+    "keys_from_file",
+]
+
+KEYS_ENV = "LCM_WIDGETS_KEYS"
+MAX_TOKEN_EXPIRATION = 86_400
+
+
+class AuthError(Exception):
+    """Credentials are missing, unknown, expired or scoped to another app."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who made a request: ``key_id`` is the part of the API key before ``:``."""
+
+    key_id: str
+    via: str  # "key", "token" or "anonymous"
+
+
+def keys_from_env(environ: dict[str, str] | None = None) -> list[str]:
+    """API keys from ``LCM_WIDGETS_KEYS`` (comma-separated) and ``FAL_KEY``/``FAL_KEY_ID``."""
+    env = os.environ if environ is None else environ
+    keys = [k.strip() for k in env.get(KEYS_ENV, "").split(",") if k.strip()]
+    if env.get("FAL_KEY", "").strip():
+        keys.append(env["FAL_KEY"].strip())
+    elif env.get("FAL_KEY_ID") and env.get("FAL_KEY_SECRET"):
+        keys.append(f"{env['FAL_KEY_ID']}:{env['FAL_KEY_SECRET']}")
+    return keys
+
+
+def keys_from_file(path: str | os.PathLike[str]) -> list[str]:
+    """One key per line; blank lines and ``#`` comments are skipped."""
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    return [ln.strip() for ln in lines if ln.strip() and not ln.strip().startswith("#")]
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class Authenticator:
+    """Checks API keys and mints/verifies app-scoped tokens.
+
+    ``enabled=False`` accepts every request (``--no-auth``); tokens can still be minted so that
+    clients that always mint one keep working.
+    """
+
+    def __init__(self, keys: Iterable[str] = (), *, enabled: bool = True,
+                 secret: bytes | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._keys = {k for k in keys if k}
+        self.enabled = enabled
+        self._secret = secret or secrets.token_bytes(32)
+        self._clock = clock
+        if enabled and not self._keys:
+            raise ValueError(
+                "auth is on but no API keys are configured; set LCM_WIDGETS_KEYS or FAL_KEY, "
+                "pass --keys-file, or turn auth off with --no-auth")
+
+    @property
+    def key_count(self) -> int:
+        """How many API keys are configured."""
+        return len(self._keys)
+
+    # -- API keys -------------------------------------------------------------------------
+
+    def check_key(self, key: str) -> Principal:
+        """The principal for an API key; raises :class:`AuthError` when it is unknown."""
+        # compare against every key so the time taken does not depend on which one matched
+        ok = False
+        for known in self._keys:
+            ok |= hmac.compare_digest(known.encode(), key.encode())
+        if not ok:
+            raise AuthError("unknown API key")
+        return Principal(key_id=key.split(":", 1)[0], via="key")
+
+    def check_header(self, authorization: str | None, *, alias: str | None = None) -> Principal:
+        """Authenticate an ``Authorization: Key …`` or ``Bearer <token>`` header.
+
+        A token must allow ``alias`` when one is given. Raises :class:`AuthError`.
+        """
+        if not self.enabled:
+            return Principal(key_id="anonymous", via="anonymous")
+        if not authorization:
+            raise AuthError("missing credentials; send 'Authorization: Key <id:secret>'")
+        scheme, _, value = authorization.strip().partition(" ")
+        value = value.strip()
+        if scheme.lower() == "key" and value:
+            return self.check_key(value)
+        if scheme.lower() == "bearer" and value:
+            return self.verify_token(value, alias=alias)
+        raise AuthError("Authorization header must be 'Key <id:secret>' or 'Bearer <token>', "
+                        f"got scheme {scheme!r}")
+
+    # -- tokens ---------------------------------------------------------------------------
+
+    def mint(self, principal: Principal, allowed_apps: list[str], expiration: int) -> str:
+        """A signed token for ``allowed_apps`` (aliases) valid for ``expiration`` seconds."""
+        now = int(self._clock())
+        claims = {"sub": principal.key_id, "allowed_apps": list(allowed_apps), "iat": now,
+                  "exp": now + int(expiration), "jti": secrets.token_hex(8)}
+        return self._sign(claims)
+
+    def _sign(self, claims: dict[str, Any]) -> str:
+        header = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
+        payload = _b64(json.dumps(claims, separators=(",", ":")).encode())
+        sig = hmac.new(self._secret, f"{header}.{payload}".encode(), hashlib.sha256).digest()
+        return f"{header}.{payload}.{_b64(sig)}"
+
+    def verify_token(self, token: str, *, alias: str | None = None) -> Principal:
+        """Check a token's signature, expiry and scope; raises :class:`AuthError`."""
+        if not self.enabled:
+            return Principal(key_id="anonymous", via="anonymous")
+        parts = token.split(".")
+        if len(parts) != 3:
+            raise AuthError("malformed token; mint one with POST /tokens/")
+        header, payload, sig = parts
+        expected = hmac.new(self._secret, f"{header}.{payload}".encode(), hashlib.sha256).digest()
+        try:
+            given = _unb64(sig)
+            claims = json.loads(_unb64(payload))
+        except (ValueError, json.JSONDecodeError):
+            raise AuthError("malformed token; mint one with POST /tokens/") from None
+        if not hmac.compare_digest(expected, given):
+            raise AuthError("invalid token signature (minted by another server, or the "
+                            "server restarted); mint a new one with POST /tokens/")
+        if not isinstance(claims, dict) or not isinstance(claims.get("exp"), int):
+            raise AuthError("malformed token claims")
+        if claims["exp"] <= self._clock():
+            raise AuthError("token expired; mint a new one with POST /tokens/")
+        apps = claims.get("allowed_apps") or []
+        if alias is not None and not any(a == alias or a.endswith("/" + alias) for a in apps):
+            raise AuthError(f"token is not valid for app {alias!r} (allowed_apps={apps})")
+        return Principal(key_id=str(claims.get("sub", "")), via="token")
+
+    def sign_claims_for_tests(self, claims: dict[str, Any]) -> str:
+        """Sign arbitrary claims (tests use it to build expired tokens)."""
+        return self._sign(claims)

@@ -1,0 +1,90 @@
+"""A bounded in-memory store for generated images served at ``GET /files/{id}``.
+
+When a request has ``sync_mode: false`` the server answers with an ``http`` URL into this store
+instead of a data URI (as fal answers with a CDN URL). The store keeps the newest files up to a
+count and a byte budget; older ones are evicted and their URLs answer 404. Ids are random
+(128 bits), so a URL is the capability to read that image.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections import OrderedDict
+
+from ..schema import FalImage, Output
+
+__all__ = ["FileStore", "image_bytes", "publish"]
+
+
+class FileStore:
+    """An LRU of ``id -> (bytes, content_type)`` bounded by count and total bytes."""
+
+    def __init__(self, *, max_files: int = 512, max_bytes: int = 256 * 1024 * 1024) -> None:
+        self.max_files = max_files
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[str, tuple[bytes, str]] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def put(self, data: bytes, content_type: str) -> str:
+        """Store ``data`` and return its id; evicts the oldest files when over budget."""
+        file_id = secrets.token_urlsafe(16)
+        with self._lock:
+            self._items[file_id] = (data, content_type)
+            self._size += len(data)
+            while self._items and (len(self._items) > self.max_files
+                                   or self._size > self.max_bytes):
+                _, (old, _ct) = self._items.popitem(last=False)
+                self._size -= len(old)
+        return file_id
+
+    def get(self, file_id: str) -> tuple[bytes, str] | None:
+        """The stored bytes and content type, or None when unknown or evicted."""
+        with self._lock:
+            item = self._items.get(file_id)
+            if item is not None:
+                self._items.move_to_end(file_id)
+            return item
+
+
+def image_bytes(image: FalImage) -> bytes:
+    """The encoded bytes of a backend's image (``content``, else its data URI)."""
+    if image.content is not None:
+        return image.content
+    import base64
+
+    header, _, payload = image.url.partition(",")
+    if not image.url.startswith("data:") or not header.endswith(";base64"):
+        raise ValueError(f"image has neither content nor a base64 data URI: {image.url[:40]!r}")
+    return base64.b64decode(payload)
+
+
+def publish(output: Output, *, sync_mode: bool, files: FileStore, base_url: str,
+            request_id: str | None) -> dict[str, object]:
+    """The output as the client sees it: data URIs (``sync_mode``) or ``/files`` URLs."""
+    images: list[dict[str, object]] = []
+    for img in output.images:
+        data = image_bytes(img)
+        ctype = img.content_type or "image/jpeg"
+        ext = ctype.rsplit("/", 1)[-1]
+        entry = img.model_dump(exclude_none=True)
+        entry.update(content_type=ctype, file_size=len(data))
+        if sync_mode:
+            if not img.url.startswith("data:"):
+                import base64
+
+                entry["url"] = f"data:{ctype};base64," + base64.b64encode(data).decode()
+        else:
+            file_id = files.put(data, ctype)
+            entry["url"] = f"{base_url.rstrip('/')}/files/{file_id}"
+            entry["file_name"] = img.file_name or f"{file_id}.{ext}"
+        images.append(entry)
+    out = output.model_dump(exclude_none=True, exclude={"images"})
+    out["images"] = images
+    if request_id:
+        out["request_id"] = request_id
+    return out

@@ -1,0 +1,102 @@
+"""Pieces shared by the REST and queue routes: request ids, auth, body parsing, responses."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from fastapi import HTTPException, Request
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..errors import InvalidImage, InvalidInput
+from ..schema import Input
+from .auth import AuthError, Principal
+from .inputs import validate_request
+from .state import ServerState
+
+__all__ = ["RequestIdMiddleware", "parse_body", "require_auth", "set_request_id",
+           "validation_response"]
+
+REQUEST_ID_HEADER = "x-fal-request-id"
+
+
+class RequestIdMiddleware:
+    """Puts ``x-fal-request-id`` on every HTTP response (PROTOCOL.md §5).
+
+    A fresh id is made per request; a route may replace it (``set_request_id``) with the id
+    of the job it answers for. With the header present, ``fal_client`` never mistakes our 5xx
+    answers for an ingress error to retry.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})
+        state.setdefault("fal_request_id", str(uuid.uuid4()))
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", [])
+                           if k.lower() != REQUEST_ID_HEADER.encode()]
+                headers.append((REQUEST_ID_HEADER.encode(), state["fal_request_id"].encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+def set_request_id(request: Request, request_id: str) -> None:
+    """Answer with ``request_id`` in ``x-fal-request-id``."""
+    request.scope.setdefault("state", {})["fal_request_id"] = request_id
+
+
+def get_state(request: Request) -> ServerState:
+    """The app's shared :class:`ServerState`."""
+    state: ServerState = request.app.state.lcm
+    return state
+
+
+def require_auth(request: Request) -> Principal:
+    """The caller, or HTTP 401 ``{"detail": ...}``."""
+    st = get_state(request)
+    try:
+        return st.auth.check_header(request.headers.get("authorization"),
+                                    alias=st.config.alias)
+    except AuthError as exc:
+        raise HTTPException(401, detail=str(exc),
+                            headers={"WWW-Authenticate": 'Key realm="lcm-widgets"'}) from None
+
+
+def validation_response(errors: list[dict[str, Any]]) -> JSONResponse:
+    """FastAPI's 422 shape, ``{"detail": [{loc, msg, type}]}``, with our messages."""
+    return JSONResponse({"detail": errors}, status_code=422)
+
+
+async def parse_body(request: Request, subpath: str) -> Input | JSONResponse:
+    """The validated input of a POST, or the 422 response to send instead."""
+    raw = await request.body()
+    st = get_state(request)
+    if len(raw) > st.config.max_message_bytes:
+        return validation_response([{
+            "loc": ["body"], "type": "too_long",
+            "msg": f"body: must be at most {st.config.max_message_bytes} bytes, got {len(raw)}"}])
+    try:
+        data = json.loads(raw) if raw else None
+    except (ValueError, UnicodeDecodeError) as exc:
+        return validation_response([{"loc": ["body"], "type": "json_invalid",
+                                     "msg": f"body: must be valid JSON ({exc})"}])
+    if not isinstance(data, dict):
+        return validation_response([{
+            "loc": ["body"], "type": "model_attributes_type",
+            "msg": f"body: must be a JSON object of input fields, got {type(data).__name__}"}])
+    try:
+        return validate_request(data, subpath=subpath, limits=st.config.image_limits,
+                                files=st.files)
+    except (InvalidInput, InvalidImage) as exc:
+        return validation_response(exc.errors)

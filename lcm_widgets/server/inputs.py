@@ -1,0 +1,140 @@
+"""Turn what a client sent into a validated :class:`~lcm_widgets.schema.Input`.
+
+The same checks run for REST bodies and realtime frames, so both report a bad field with the
+same words: schema problems come from :func:`~lcm_widgets.schema.parse_input`; image problems
+(undecodable, unknown format, too many bytes or pixels) are :class:`InvalidImage` errors.
+
+``image_url`` is normalised to raw bytes here, so backends never see a data URI or a URL:
+
+* a ``data:image/...;base64,`` URI or msgpack ``bin`` bytes are accepted;
+* a URL served by this server's ``/files/{id}`` is read from the file store;
+* any other URL is refused (the server does not fetch from the network).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+import msgpack
+
+from ..errors import InvalidImage, InvalidInput
+from ..schema import Input, parse_input
+from .files import FileStore
+
+__all__ = ["ImageLimits", "decode_frame", "validate_request"]
+
+#: sub-paths of the app and what they require
+SUBPATHS: dict[str, str] = {"": "text-to-image, or image-to-image when image_url is set",
+                            "image-to-image": "image-to-image (image_url required)"}
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    """Bounds on an input image. Checked from the header, before any pixel is decoded."""
+
+    max_bytes: int = 8 * 1024 * 1024
+    max_side: int = 4096
+    max_pixels: int = 4096 * 4096
+    formats: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "BMP", "GIF")
+
+
+def decode_frame(data: bytes, *, max_bytes: int) -> dict[str, Any]:
+    """Decode one realtime binary frame into a field map; raises :class:`InvalidInput`."""
+    if len(data) > max_bytes:
+        raise InvalidInput(f"message: must be at most {max_bytes} bytes, got {len(data)}")
+    try:
+        value = msgpack.unpackb(data, raw=False, strict_map_key=False)
+    except msgpack.ExtraData:
+        raise InvalidInput("message: must hold exactly one msgpack map, got several "
+                           "values in one frame") from None
+    except (ValueError, msgpack.UnpackException) as exc:
+        why = str(exc) or exc.__class__.__name__
+        raise InvalidInput(f"message: must be one msgpack map, got {len(data)} bytes that are "
+                           f"not valid msgpack ({why})") from None
+    if not isinstance(value, dict):
+        raise InvalidInput(f"message: must be a msgpack map of input fields, got "
+                           f"{type(value).__name__}")
+    bad = [k for k in value if not isinstance(k, str)]
+    if bad:
+        raise InvalidInput(f"message: map keys must be strings, got {bad[0]!r}")
+    return value
+
+
+def validate_request(data: Any, *, subpath: str, limits: ImageLimits,
+                     files: FileStore | None = None) -> Input:
+    """Validate a request for ``subpath`` and normalise its image to bytes.
+
+    Raises :class:`InvalidInput` (schema) or :class:`InvalidImage` (the image).
+    """
+    inp = parse_input(data)
+    if subpath == "image-to-image" and inp.image_url is None:
+        raise InvalidInput("image_url: is required for image-to-image", field="image_url",
+                           errors=[{"loc": ["body", "image_url"], "type": "missing",
+                                    "msg": "image_url: is required for image-to-image"}])
+    if inp.image_url is None:
+        return inp
+    raw = _image_bytes(inp.image_url, limits, files)
+    check_image(raw, limits)
+    return inp.model_copy(update={"image_url": raw})
+
+
+def _image_bytes(value: str | bytes, limits: ImageLimits, files: FileStore | None) -> bytes:
+    if isinstance(value, bytes):
+        raw = value
+    elif value.startswith("data:"):
+        header, sep, payload = value.partition(",")
+        if not sep or not header.endswith(";base64"):
+            raise InvalidImage("image_url: a data URI must look like "
+                               "'data:image/jpeg;base64,...', got "
+                               f"{value[:40]!r}", field="image_url")
+        if len(payload) > limits.max_bytes * 4 // 3 + 4:
+            raise InvalidImage(f"image_url: image must be at most {limits.max_bytes} bytes, "
+                               f"got about {len(payload) * 3 // 4}", field="image_url")
+        try:
+            raw = base64.b64decode(payload, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidImage("image_url: the data URI holds invalid base64",
+                               field="image_url") from None
+    else:
+        path = urlparse(value).path
+        file_id = path.rsplit("/files/", 1)[-1] if "/files/" in path else None
+        stored = files.get(file_id) if files is not None and file_id else None
+        if stored is None:
+            raise InvalidImage("image_url: this server accepts a data URI, raw bytes, or a URL "
+                               "of its own /files/; it does not fetch other URLs, got "
+                               f"{value[:80]!r}", field="image_url")
+        raw = stored[0]
+    if len(raw) > limits.max_bytes:
+        raise InvalidImage(f"image_url: image must be at most {limits.max_bytes} bytes, "
+                           f"got {len(raw)}", field="image_url")
+    return raw
+
+
+def check_image(raw: bytes, limits: ImageLimits) -> tuple[int, int]:
+    """Read the image header and check format and size; returns ``(width, height)``."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(raw)) as img:  # reads the header only
+            fmt, (w, h) = img.format or "?", img.size
+    except UnidentifiedImageError:
+        raise InvalidImage(f"image_url: not an image in a known format ({len(raw)} bytes "
+                           f"starting {raw[:8]!r})", field="image_url") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise InvalidImage(f"image_url: could not read the image ({len(raw)} bytes): "
+                           f"{exc}", field="image_url") from None
+    except Image.DecompressionBombError as exc:  # pragma: no cover - header-only open
+        raise InvalidImage(f"image_url: {exc}", field="image_url") from None
+    if fmt not in limits.formats:
+        raise InvalidImage(f"image_url: format must be one of {', '.join(limits.formats)}, "
+                           f"got {fmt}", field="image_url")
+    if max(w, h) > limits.max_side or w * h > limits.max_pixels:
+        raise InvalidImage(f"image_url: image must be at most {limits.max_side} pixels per "
+                           f"side and {limits.max_pixels} pixels in all, got {w}x{h}",
+                           field="image_url")
+    return w, h

@@ -1,0 +1,225 @@
+"""REST and queue jobs: a bounded FIFO on the scheduler, status, logs, cancel, webhooks.
+
+Every HTTP generation (sync ``POST /{app}`` and queue submits alike) becomes a :class:`Job` on
+the scheduler's job lane. At most ``max_queue`` jobs may wait; one more is refused with
+:class:`QueueFull` (HTTP 429). Queue jobs are remembered after they finish (up to ``keep`` of
+them) so their status and result can be read; sync jobs are not.
+
+Status follows fal's queue (PROTOCOL.md §6): ``IN_QUEUE`` (with ``queue_position``), then
+``IN_PROGRESS`` and ``COMPLETED`` (with ``logs``, a list or null, and ``metrics``). A failed or
+cancelled job is ``COMPLETED`` with ``error`` and ``error_type``; its result answers with the
+error's HTTP status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ..errors import BackendError, InvalidInput
+from ..schema import Input, Output
+from .files import FileStore, publish
+from .scheduler import Scheduler, WorkItem
+from .webhooks import WebhookSender
+
+__all__ = ["Job", "JobQueue", "QueueFull"]
+
+log = logging.getLogger("lcm_widgets.server")
+
+Status = Literal["IN_QUEUE", "IN_PROGRESS", "COMPLETED"]
+
+
+class QueueFull(Exception):
+    """The job queue holds ``max_queue`` waiting jobs already."""
+
+
+def _log_entry(message: str, level: str = "INFO") -> dict[str, Any]:
+    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+    return {"message": message, "level": level, "source": "USER", "timestamp": now}
+
+
+@dataclass(eq=False)
+class Job:
+    """One REST or queue request and what became of it."""
+
+    id: str
+    app_id: str
+    inp: Input
+    base_url: str
+    webhook: str | None = None
+    status: Status = "IN_QUEUE"
+    logs: list[dict[str, Any]] = field(default_factory=list)
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    error_type: str | None = None
+    error_status: int = 500
+    error_body: dict[str, Any] | None = None
+    inference_time: float | None = None
+    cancelled: bool = False
+    item: WorkItem | None = None
+    done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop()
+                                       .create_future())
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def changed(self) -> asyncio.Event:
+        """An event set at the job's next status change (take it before checking status)."""
+        return self._changed
+
+    def _notify(self) -> None:
+        old, self._changed = self._changed, asyncio.Event()
+        old.set()
+
+    def urls(self) -> dict[str, str]:
+        """``response_url``, ``status_url`` and ``cancel_url`` on the queue surface."""
+        base = f"{self.base_url.rstrip('/')}/queue/{self.app_id}/requests/{self.id}"
+        return {"response_url": base, "status_url": base + "/status",
+                "cancel_url": base + "/cancel"}
+
+
+class JobQueue:
+    """The job lane of the scheduler plus the store of queue jobs."""
+
+    def __init__(self, scheduler: Scheduler, files: FileStore, *, max_queue: int = 64,
+                 keep: int = 1024, webhooks: WebhookSender | None = None) -> None:
+        self.scheduler = scheduler
+        self.files = files
+        self.max_queue = max_queue
+        self.keep = keep
+        self.webhooks = webhooks
+        self.lane = scheduler.open_lane("jobs")
+        self._jobs: OrderedDict[str, Job] = OrderedDict()
+
+    @property
+    def length(self) -> int:
+        """Jobs waiting to start."""
+        return len(self.lane.items)
+
+    def get(self, request_id: str) -> Job | None:
+        """A remembered queue job."""
+        return self._jobs.get(request_id)
+
+    def submit(self, inp: Input, *, app_id: str, base_url: str, webhook: str | None = None,
+               remember: bool = True) -> Job:
+        """Queue a job; raises :class:`QueueFull` when ``max_queue`` jobs are waiting."""
+        if self.length >= self.max_queue:
+            raise QueueFull(f"queue is full: {self.length} requests waiting (max_queue "
+                            f"{self.max_queue}); retry later")
+        job = Job(id=str(uuid.uuid4()), app_id=app_id, inp=inp, base_url=base_url,
+                  webhook=webhook)
+        job.logs.append(_log_entry(f"request {job.id} queued"))
+        job.item = WorkItem(inp=inp, deliver=lambda res, el: self._finish(job, res, el),
+                            on_start=lambda: self._start(job))
+        self.scheduler.push(self.lane, job.item)
+        if remember:
+            self._jobs[job.id] = job
+            self._evict()
+        return job
+
+    def position(self, job: Job) -> int:
+        """0-based position among waiting jobs."""
+        for i, item in enumerate(self.lane.items):
+            if item is job.item:
+                return i
+        return 0
+
+    def cancel(self, job: Job) -> tuple[int, str]:
+        """Cancel a job: ``(http_status, fal_status)``. Running jobs finish, then count as
+        cancelled; finished jobs cannot be cancelled."""
+        if job.status == "COMPLETED":
+            return 400, "ALREADY_COMPLETED"
+        if job.status == "IN_QUEUE" and job.item is not None and \
+                self.scheduler.remove(self.lane, job.item):
+            self._fail(job, 400, "request_cancelled",
+                       f"request {job.id} was cancelled before it started")
+            return 202, "CANCELLATION_REQUESTED"
+        job.cancelled = True
+        job.logs.append(_log_entry("cancellation requested; the running generation will "
+                                   "finish and its result will be discarded", "WARN"))
+        return 202, "CANCELLATION_REQUESTED"
+
+    def status(self, job: Job, *, logs: bool) -> dict[str, Any]:
+        """The status JSON fal's clients parse."""
+        out: dict[str, Any] = {"status": job.status, "request_id": job.id, **job.urls()}
+        if job.status == "IN_QUEUE":
+            out["queue_position"] = self.position(job)
+            out["logs"] = None
+            return out
+        out["logs"] = list(job.logs) if logs else None
+        if job.status == "COMPLETED":
+            out["metrics"] = ({"inference_time": job.inference_time}
+                              if job.inference_time is not None else {})
+            if job.error is not None:
+                out["error"] = job.error
+                out["error_type"] = job.error_type
+        return out
+
+    # -- transitions (called by the worker, on the loop) --------------------------------
+
+    def _start(self, job: Job) -> None:
+        job.status = "IN_PROGRESS"
+        job.logs.append(_log_entry(f"generating on {self.scheduler.backend.info.name}"))
+        job._notify()
+
+    def _finish(self, job: Job, result: Output | BaseException, elapsed: float) -> None:
+        job.inference_time = elapsed
+        if job.cancelled:
+            self._fail(job, 400, "request_cancelled",
+                       f"request {job.id} was cancelled; its result was discarded")
+            return
+        if isinstance(result, InvalidInput):
+            self._fail(job, 422, "validation_error", str(result),
+                       body={"detail": result.errors})
+        elif isinstance(result, BackendError):
+            self._fail(job, 500, "generation_failed", str(result))
+        elif isinstance(result, BaseException):
+            log.error("generation failed", exc_info=result)
+            self._fail(job, 500, "internal_error",
+                       f"internal error: {result.__class__.__name__}: {result}")
+        else:
+            try:
+                job.result = publish(result, sync_mode=job.inp.sync_mode, files=self.files,
+                                     base_url=job.base_url,
+                                     request_id=job.inp.request_id or None)
+            except Exception as exc:
+                self._fail(job, 500, "internal_error", f"could not encode the output: {exc}")
+                return
+            job.status = "COMPLETED"
+            job.logs.append(_log_entry(f"completed in {elapsed:.3f} s"))
+            self._settle(job)
+
+    def _fail(self, job: Job, http_status: int, error_type: str, message: str,
+              body: dict[str, Any] | None = None) -> None:
+        job.status = "COMPLETED"
+        job.error, job.error_type, job.error_status = message, error_type, http_status
+        job.error_body = body or {"detail": message, "error_type": error_type}
+        job.logs.append(_log_entry(message, "ERROR"))
+        self._settle(job)
+
+    def _settle(self, job: Job) -> None:
+        if not job.done.done():
+            job.done.set_result(None)
+        job._notify()
+        if job.webhook and self.webhooks is not None:
+            self.webhooks.deliver(job.webhook, self.webhook_body(job), job)
+
+    @staticmethod
+    def webhook_body(job: Job) -> dict[str, Any]:
+        """What the webhook receiver gets (C1 ``WebHookResponse``)."""
+        body: dict[str, Any] = {"request_id": job.id, "gateway_request_id": job.id}
+        if job.error is None:
+            body.update(status="OK", payload=job.result)
+        else:
+            body.update(status="ERROR", payload=job.error_body, error=job.error)
+        return body
+
+    def _evict(self) -> None:
+        while len(self._jobs) > self.keep:
+            oldest = next((k for k, j in self._jobs.items() if j.status == "COMPLETED"), None)
+            if oldest is None:
+                break
+            del self._jobs[oldest]

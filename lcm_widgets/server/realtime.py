@@ -1,0 +1,248 @@
+"""The realtime WebSocket (PROTOCOL.md §3, checklist §8.3).
+
+``ws://HOST/{owner}/{alias}[/{path}]/realtime?fal_jwt_token=…&max_buffering=N``
+
+* Auth: a token from ``POST /tokens/`` in ``fal_jwt_token``, or ``Authorization: Key|Bearer``.
+  Bad credentials: the upgrade is accepted, ``{"status":"error","error":"Unauthorized"}`` is
+  sent as text, then the socket closes with 1008, so ``@fal-ai/client`` drops its token and
+  mints a new one on the next ``send`` (§3.5).
+* Each binary frame is one msgpack map (an :class:`~lcm_widgets.schema.Input`). Frames queue in
+  a deque of ``max_buffering`` (1..60, default ``ServerConfig.default_buffering``) that drops
+  the oldest; the shared :class:`~.scheduler.Scheduler` serves sessions round-robin.
+* Each result is a binary msgpack map with ``request_id`` copied from the input; optionally
+  followed by ``{"type":"x-fal-message","action":"timings","timing":s}`` (``emit_timings``).
+* A bad frame (text, not msgpack, not a map, a schema error, a bad or huge image) or a failed
+  generation answers ``{"type":"x-fal-error","error":CODE,"reason":…}`` and the session goes on.
+* No input for ``session_timeout`` seconds: queued work finishes, then ``x-fal-error``
+  ``TIMEOUT`` is sent and the socket closes with 1000.
+
+Error codes: ``INVALID_MESSAGE``, ``VALIDATION_ERROR`` (reason = the REST 422 messages, plus a
+``detail`` list), ``INVALID_IMAGE``, ``GENERATION_FAILED``, ``INTERNAL_ERROR``, ``TIMEOUT``,
+``INVALID_PARAMETER`` (bad ``max_buffering``; the socket then closes with 1008) and
+``NOT_FOUND`` (no realtime endpoint at that path).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import deque
+from typing import Any
+
+import msgpack
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from ..errors import BackendError, InvalidImage, InvalidInput
+from ..schema import Output
+from .auth import AuthError
+from .files import publish
+from .inputs import decode_frame, validate_request
+from .scheduler import WorkItem
+from .state import ServerState
+
+__all__ = ["MAX_BUFFERING_RANGE", "realtime_endpoint", "reject_unknown"]
+
+log = logging.getLogger("lcm_widgets.server")
+
+MAX_BUFFERING_RANGE = (1, 60)
+TIMEOUT_REASON = "no inputs, reconnect when needed!"
+
+_Out = tuple[str, Any]  # ("bytes", b) | ("text", s) | ("close", (code, reason))
+
+
+def error_message(code: str, reason: str, **extra: Any) -> str:
+    """An ``x-fal-error`` text frame."""
+    return json.dumps({"type": "x-fal-error", "error": code, "reason": reason, **extra},
+                      separators=(",", ":"))
+
+
+def _close_reason(text: str) -> str:
+    return text.encode()[:120].decode(errors="ignore")  # close reasons are ≤123 bytes
+
+
+async def reject_unknown(ws: WebSocket, path: str, app_id: str) -> None:
+    """A WebSocket to a path we do not serve: say so in-band, then close 1008."""
+    await ws.accept()
+    await ws.send_text(error_message(
+        "NOT_FOUND", f"no realtime endpoint at /{path}; this server serves "
+        f"/{app_id}/realtime and /{app_id}/image-to-image/realtime"))
+    await ws.close(1008, _close_reason("not found"))
+
+
+async def realtime_endpoint(ws: WebSocket, state: ServerState, subpath: str) -> None:
+    """Serve one realtime session on ``ws`` until the client leaves or it times out."""
+    try:
+        token = ws.query_params.get("fal_jwt_token")
+        if token:
+            state.auth.verify_token(token, alias=state.config.alias)
+        else:
+            state.auth.check_header(ws.headers.get("authorization"), alias=state.config.alias)
+    except AuthError as exc:
+        await ws.accept()
+        await ws.send_text(json.dumps({"status": "error", "error": "Unauthorized",
+                                       "reason": str(exc)}))
+        await ws.close(1008, _close_reason(f"Unauthorized: {exc}"))
+        return
+    raw = ws.query_params.get("max_buffering")
+    buffering = state.config.default_buffering
+    if raw is not None:
+        lo, hi = MAX_BUFFERING_RANGE
+        try:
+            buffering = int(raw)
+            ok = lo <= buffering <= hi
+        except ValueError:
+            ok = False
+        if not ok:
+            await ws.accept()
+            await ws.send_text(error_message(
+                "INVALID_PARAMETER", f"max_buffering: must be a whole number between {lo} and "
+                f"{hi}, got {raw!r}"))
+            await ws.close(1008, _close_reason("invalid max_buffering"))
+            return
+    await ws.accept()
+    await Session(ws, state, subpath, buffering).run()
+
+
+class Session:
+    """One realtime connection: a reader (this task), a lane on the scheduler, a writer."""
+
+    def __init__(self, ws: WebSocket, state: ServerState, subpath: str, buffering: int) -> None:
+        self.ws = ws
+        self.state = state
+        self.subpath = subpath
+        self.buffering = buffering
+        state.sessions_total += 1
+        self.lane = state.scheduler.open_lane(f"session-{state.sessions_total}", buffering)
+        self.base_url = state.base_url(str(ws.base_url))
+        self._outbox: deque[_Out] = deque()
+        self._out_max = max(4, 2 * buffering)
+        self._out_ready = asyncio.Event()
+        self._pending = 0  # frames queued or running for this session
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.closed = False
+
+    async def run(self) -> None:
+        """Read frames until disconnect or idle timeout."""
+        st = self.state
+        st.sessions += 1
+        writer = asyncio.get_running_loop().create_task(self._write())
+        try:
+            while True:
+                try:
+                    msg = await asyncio.wait_for(self.ws.receive(), st.config.session_timeout)
+                except TimeoutError:
+                    await self._idle.wait()  # queued work finishes first
+                    self._send("text", error_message("TIMEOUT", TIMEOUT_REASON))
+                    self._send("close", (1000, "timeout"))
+                    await writer
+                    return
+                if msg["type"] == "websocket.disconnect":
+                    return
+                if msg.get("bytes") is not None:
+                    self._on_frame(msg["bytes"])
+                elif msg.get("text") is not None:
+                    text = msg["text"]
+                    self._send("text", error_message(
+                        "INVALID_MESSAGE", "message: must be a binary frame holding a msgpack "
+                        f"map, got a text frame ({len(text)} characters)"))
+        except WebSocketDisconnect:
+            return
+        finally:
+            self.closed = True
+            st.sessions -= 1
+            st.scheduler.close_lane(self.lane)
+            if not writer.done():
+                writer.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await writer
+
+    def _on_frame(self, data: bytes) -> None:
+        request_id: str | None = None
+        try:
+            fields = decode_frame(data, max_bytes=self.state.config.max_message_bytes)
+            rid = fields.get("request_id")
+            request_id = rid if isinstance(rid, str) and rid else None
+            inp = validate_request(fields, subpath=self.subpath,
+                                   limits=self.state.config.image_limits,
+                                   files=self.state.files)
+        except InvalidImage as exc:
+            self._error("INVALID_IMAGE", str(exc), request_id)
+            return
+        except InvalidInput as exc:
+            code = "INVALID_MESSAGE" if str(exc).startswith("message:") else "VALIDATION_ERROR"
+            extra = {"detail": exc.errors} if code == "VALIDATION_ERROR" else {}
+            self._error(code, str(exc), request_id, **extra)
+            return
+        item = WorkItem(inp=inp, deliver=lambda res, el: self._deliver(inp, res, el))
+        self._pending += 1
+        self._idle.clear()
+        dropped = self.state.scheduler.push(self.lane, item)
+        if dropped is not None:
+            self.state.frames_dropped += 1
+            self._done_one()
+
+    def _done_one(self) -> None:
+        self._pending -= 1
+        if self._pending <= 0:
+            self._pending = 0
+            self._idle.set()
+
+    def _deliver(self, inp: Any, result: Output | BaseException, elapsed: float) -> None:
+        self._done_one()
+        if self.closed:
+            return
+        rid = inp.request_id or None
+        if isinstance(result, InvalidImage):
+            self._error("INVALID_IMAGE", str(result), rid)
+        elif isinstance(result, InvalidInput):
+            self._error("VALIDATION_ERROR", str(result), rid, detail=result.errors)
+        elif isinstance(result, BackendError):
+            self._error("GENERATION_FAILED", str(result), rid)
+        elif isinstance(result, BaseException):
+            log.error("realtime generation failed", exc_info=result)
+            self._error("INTERNAL_ERROR", f"{result.__class__.__name__}: {result}", rid)
+        else:
+            try:
+                out = publish(result, sync_mode=inp.sync_mode, files=self.state.files,
+                              base_url=self.base_url, request_id=rid)
+                payload = msgpack.packb(out, use_bin_type=True)
+            except Exception as exc:
+                self._error("INTERNAL_ERROR", f"could not encode the output: {exc}", rid)
+                return
+            self._send("bytes", payload)
+            if self.state.config.emit_timings:
+                self._send("text", json.dumps({"type": "x-fal-message", "action": "timings",
+                                               "timing": elapsed}, separators=(",", ":")))
+
+    def _error(self, code: str, reason: str, request_id: str | None, **extra: Any) -> None:
+        if request_id:
+            extra["request_id"] = request_id
+        self._send("text", error_message(code, reason, **extra))
+
+    def _send(self, kind: str, value: Any) -> None:
+        if len(self._outbox) >= self._out_max and kind == "bytes":
+            # the client reads slower than we generate: drop the oldest unsent result
+            for i, (k, _v) in enumerate(self._outbox):
+                if k == "bytes":
+                    del self._outbox[i]
+                    break
+        self._outbox.append((kind, value))
+        self._out_ready.set()
+
+    async def _write(self) -> None:
+        while True:
+            await self._out_ready.wait()
+            self._out_ready.clear()
+            while self._outbox:
+                kind, value = self._outbox.popleft()
+                if kind == "bytes":
+                    await self.ws.send_bytes(value)
+                elif kind == "text":
+                    await self.ws.send_text(value)
+                else:
+                    code, reason = value
+                    await self.ws.close(code, reason)
+                    return

@@ -1,0 +1,130 @@
+"""The queue surface, served under ``/queue/`` (fal's ``queue.fal.run`` host).
+
+Point the official clients' queue host at ``http://HOST:PORT/queue/``:
+
+* ``POST /queue/{app}[/image-to-image][?fal_webhook=URL]`` → ``{request_id, response_url,
+  status_url, cancel_url, status: "IN_QUEUE", queue_position}``; 429 when the queue is full
+* ``GET /queue/{app}/requests/{id}/status?logs=1|true`` → status JSON
+* ``GET /queue/{app}/requests/{id}/status/stream?logs=1`` → SSE, one status per change
+* ``GET /queue/{app}/requests/{id}`` → the output (or the job's error, with its HTTP status)
+* ``PUT /queue/{app}/requests/{id}/cancel`` → 202 ``CANCELLATION_REQUESTED``,
+  400 ``ALREADY_COMPLETED`` or 404 ``NOT_FOUND``
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from .http_common import get_state, parse_body, require_auth, set_request_id
+from .inputs import SUBPATHS
+from .jobs import Job, QueueFull
+from .webhooks import check_webhook_url
+
+__all__ = ["add_queue_routes"]
+
+_TRUE = {"1", "true", "yes", "on"}
+_SSE_KEEPALIVE_S = 15.0
+
+
+def _wants_logs(request: Request) -> bool:
+    return request.query_params.get("logs", "0").lower() in _TRUE
+
+
+def _job_or_404(request: Request, request_id: str) -> Job:
+    job = get_state(request).jobs.get(request_id)
+    if job is None:
+        raise HTTPException(404, detail=f"request {request_id!r} not found (unknown, or "
+                                        "forgotten after it finished)")
+    set_request_id(request, request_id)
+    return job
+
+
+def add_queue_routes(app: FastAPI, app_id: str, *, io_schema: dict[str, Any]) -> None:
+    """Register the queue routes for ``app_id``."""
+    base = f"/queue/{app_id}"
+    auth = [Depends(require_auth)]
+
+    for subpath in SUBPATHS:
+        path = base + (f"/{subpath}" if subpath else "")
+
+        async def submit(request: Request, _sub: str = subpath) -> JSONResponse:
+            st = get_state(request)
+            webhook = request.query_params.get("fal_webhook")
+            if webhook is not None and (problem := check_webhook_url(webhook)):
+                return JSONResponse({"detail": [{"loc": ["query", "fal_webhook"],
+                                                 "msg": problem, "type": "value_error"}]},
+                                    status_code=422)
+            parsed = await parse_body(request, _sub)
+            if isinstance(parsed, JSONResponse):
+                return parsed
+            try:
+                job = st.jobs.submit(parsed, app_id=app_id, webhook=webhook,
+                                     base_url=st.base_url(str(request.base_url)))
+            except QueueFull as exc:
+                return JSONResponse({"detail": str(exc), "error_type": "queue_full"},
+                                    status_code=429, headers={"Retry-After": "1"})
+            set_request_id(request, job.id)
+            body = {"request_id": job.id, **job.urls(), "status": "IN_QUEUE",
+                    "queue_position": st.jobs.position(job)}
+            return JSONResponse(body, status_code=200)
+
+        app.add_api_route(path, submit, methods=["POST"], dependencies=auth,
+                          name=f"queue_submit{'_' + subpath if subpath else ''}",
+                          summary=f"Queue a request ({SUBPATHS[subpath]})",
+                          tags=["queue"], openapi_extra=io_schema)
+
+    @app.get(base + "/requests/{request_id}/status", dependencies=auth, tags=["queue"],
+             summary="Status of a queued request")
+    async def status(request: Request, request_id: str) -> JSONResponse:
+        job = _job_or_404(request, request_id)
+        return JSONResponse(get_state(request).jobs.status(job, logs=_wants_logs(request)))
+
+    @app.get(base + "/requests/{request_id}/status/stream", dependencies=auth, tags=["queue"],
+             summary="Status updates as server-sent events, until COMPLETED")
+    async def status_stream(request: Request, request_id: str) -> StreamingResponse:
+        job = _job_or_404(request, request_id)
+        jobs = get_state(request).jobs
+        logs = _wants_logs(request)
+
+        async def events() -> AsyncIterator[str]:
+            while True:
+                changed = job.changed()
+                yield f"data: {json.dumps(jobs.status(job, logs=logs))}\n\n"
+                if job.status == "COMPLETED":
+                    return
+                try:
+                    await asyncio.wait_for(changed.wait(), _SSE_KEEPALIVE_S)
+                except TimeoutError:
+                    yield ": keep-alive\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache"})
+
+    @app.get(base + "/requests/{request_id}", dependencies=auth, tags=["queue"],
+             summary="Result of a queued request")
+    async def result(request: Request, request_id: str) -> JSONResponse:
+        job = _job_or_404(request, request_id)
+        if job.status != "COMPLETED":
+            return JSONResponse({"detail": f"request {request_id} is {job.status}; poll its "
+                                           "status until COMPLETED", "status": job.status},
+                                status_code=400)
+        if job.error is not None:
+            return JSONResponse(job.error_body, status_code=job.error_status)
+        return JSONResponse(job.result)
+
+    @app.put(base + "/requests/{request_id}/cancel", dependencies=auth, tags=["queue"],
+             summary="Cancel a queued request")
+    async def cancel(request: Request, request_id: str) -> JSONResponse:
+        jobs = get_state(request).jobs
+        job = jobs.get(request_id)
+        if job is None:
+            return JSONResponse({"status": "NOT_FOUND"}, status_code=404)
+        set_request_id(request, request_id)
+        code, text = jobs.cancel(job)
+        return JSONResponse({"status": text}, status_code=code)

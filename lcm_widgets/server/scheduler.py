@@ -1,0 +1,225 @@
+"""The single model worker: one generation at a time, shared fairly.
+
+Work arrives on **lanes**. Each realtime session is one lane, a bounded deque that drops its
+oldest frame when full (``max_buffering``); all REST and queue jobs share one FIFO lane. One
+worker task serves lanes round-robin: it takes the oldest item of the next lane that has work,
+runs it, and puts the lane back at the end of the ring if it still has work. So N flooding
+sessions each get 1/N of the model, and HTTP jobs get one turn per round: nobody starves.
+
+With ``batch=True`` and a backend that can batch (:class:`~..backends.base.BatchingBackend`,
+``info.can_batch``), the worker also takes the head item of the following lanes when it is
+compatible with the first (same fields apart from ``info.batch_axes``, the image and the
+request id) and runs them as one ``generate_batch`` call, up to ``info.max_batch``.
+
+The worker never runs model code on the event loop itself: backends' ``generate`` is async
+(LocalLCM offloads to its own thread); a backend whose ``generate`` is a plain function is
+called through :func:`asyncio.to_thread`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..backends.base import Backend
+from ..schema import Input, Output
+
+__all__ = ["Lane", "Scheduler", "WorkItem"]
+
+log = logging.getLogger("lcm_widgets.server")
+
+#: Input fields that never stop two frames from sharing a batch.
+_ALWAYS_BATCHABLE = frozenset({"image_url", "request_id", "sync_mode"})
+
+
+@dataclass(eq=False)
+class WorkItem:
+    """One generation to run. ``deliver`` gets the Output or the exception (on the loop)."""
+
+    inp: Input
+    deliver: Callable[[Output | BaseException, float], None]
+    on_start: Callable[[], None] | None = None
+    enqueued_at: float = field(default_factory=time.perf_counter)
+
+
+class Lane:
+    """A source of work: a realtime session (``maxlen`` = its max_buffering) or the job FIFO."""
+
+    def __init__(self, name: str, maxlen: int | None = None) -> None:
+        self.name = name
+        self.items: deque[WorkItem] = deque(maxlen=maxlen)
+        self.in_ring = False
+        self.dropped = 0
+        self.closed = False
+
+    def __repr__(self) -> str:
+        return f"Lane({self.name!r}, pending={len(self.items)})"
+
+
+class Scheduler:
+    """Round-robin over lanes, one generation (or one batch) at a time."""
+
+    def __init__(self, backend: Backend, *, batch: bool = False) -> None:
+        self.backend = backend
+        info = backend.info
+        self.batch = bool(batch and info.can_batch and hasattr(backend, "generate_batch"))
+        self.max_batch = max(1, info.max_batch) if self.batch else 1
+        self._batch_axes = frozenset(info.batch_axes) | _ALWAYS_BATCHABLE
+        self._ring: deque[Lane] = deque()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.busy = False
+        self.generations = 0
+        self.batches = 0
+        self.lanes = 0
+
+    # -- lanes ----------------------------------------------------------------------------
+
+    def open_lane(self, name: str, maxlen: int | None = None) -> Lane:
+        """A new lane; ``maxlen`` bounds it (the oldest item is dropped when full)."""
+        self.lanes += 1
+        return Lane(name, maxlen)
+
+    def close_lane(self, lane: Lane) -> None:
+        """Forget a lane and its pending items (the session ended)."""
+        lane.closed = True
+        lane.items.clear()
+        if lane.in_ring:
+            self._ring.remove(lane)
+            lane.in_ring = False
+        self.lanes -= 1
+
+    def push(self, lane: Lane, item: WorkItem) -> WorkItem | None:
+        """Queue ``item`` on ``lane``; returns the item dropped to make room, if any."""
+        if lane.closed:
+            raise RuntimeError(f"lane {lane.name} is closed")
+        dropped = None
+        if lane.items.maxlen is not None and len(lane.items) == lane.items.maxlen:
+            dropped = lane.items[0]
+            lane.dropped += 1
+        lane.items.append(item)
+        self._mark_ready(lane)
+        self.start()
+        return dropped
+
+    def remove(self, lane: Lane, item: WorkItem) -> bool:
+        """Take a not-yet-started item off its lane (queue cancel). True if it was there."""
+        try:
+            lane.items.remove(item)
+        except ValueError:
+            return False
+        if not lane.items and lane.in_ring:
+            self._ring.remove(lane)
+            lane.in_ring = False
+        return True
+
+    def _mark_ready(self, lane: Lane) -> None:
+        if not lane.in_ring and lane.items:
+            lane.in_ring = True
+            self._ring.append(lane)
+        self._wake.set()
+
+    @property
+    def pending(self) -> int:
+        """Items waiting in all lanes (not counting the one running)."""
+        return sum(len(lane.items) for lane in self._ring)
+
+    # -- the worker -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the worker on the running loop (idempotent)."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run(),
+                                                                name="lcm-widgets-worker")
+
+    async def stop(self) -> None:
+        """Stop the worker; a generation in progress is cancelled."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def _take(self) -> list[tuple[Lane, WorkItem]]:
+        """The next item round-robin, plus compatible heads of other lanes when batching."""
+        lane = self._ring.popleft()
+        item = lane.items.popleft()
+        taken = [(lane, item)]
+        self._requeue(lane)
+        if self.batch:
+            key = self._batch_key(item.inp)
+            for other in list(self._ring):
+                if len(taken) >= self.max_batch:
+                    break
+                if other.items and self._batch_key(other.items[0].inp) == key:
+                    self._ring.remove(other)
+                    other.in_ring = False
+                    taken.append((other, other.items.popleft()))
+                    self._requeue(other)
+        return taken
+
+    def _requeue(self, lane: Lane) -> None:
+        if lane.items:
+            lane.in_ring = True
+            self._ring.append(lane)
+        else:
+            lane.in_ring = False
+
+    def _batch_key(self, inp: Input) -> tuple[Any, ...]:
+        fields = inp.model_dump(exclude=set(self._batch_axes))
+        return (inp.image_url is None, *sorted((k, repr(v)) for k, v in fields.items()))
+
+    async def _run(self) -> None:
+        while True:
+            if not self._ring:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            taken = self._take()
+            for _lane, item in taken:
+                if item.on_start is not None:
+                    _safe(item.on_start)
+            self.busy = True
+            t0 = time.perf_counter()
+            try:
+                results = await self._generate([item.inp for _, item in taken])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # one failure answers every item of the batch
+                results = [exc] * len(taken)
+            finally:
+                self.busy = False
+            elapsed = time.perf_counter() - t0
+            self.generations += len(taken)
+            self.batches += 1
+            for (_lane, item), result in zip(taken, results, strict=True):
+                _safe(item.deliver, result, elapsed)
+
+    async def _generate(self, inputs: list[Input]) -> list[Output | BaseException]:
+        backend: Any = self.backend
+        if len(inputs) > 1:
+            outs = await backend.generate_batch(inputs)
+            if len(outs) != len(inputs):
+                raise RuntimeError(f"generate_batch returned {len(outs)} outputs for "
+                                   f"{len(inputs)} inputs")
+            return list(outs)
+        if inspect.iscoroutinefunction(backend.generate):
+            return [await backend.generate(inputs[0])]
+        out = await asyncio.to_thread(backend.generate, inputs[0])
+        if inspect.isawaitable(out):
+            out = await out
+        return [out]
+
+
+def _safe(fn: Callable[..., None], *args: Any) -> None:
+    try:
+        fn(*args)
+    except Exception:  # a broken callback must not stop the worker
+        log.exception("worker callback failed")
