@@ -1,0 +1,146 @@
+"""The Studio's controls, generated from :class:`lcm_widgets.schema.Input`.
+
+Every slider takes its range from the field's ``ge``/``le`` metadata and its description from
+the schema, so the controls, the server's validation and the error messages agree. Only the
+fields a live session needs get a control; the rest keep their schema defaults.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as W
+
+from ..schema import IMAGE_SIZE_PRESETS, MAX_SEED, Input
+
+__all__ = ["CONTROLLED", "Controls", "field_range", "random_seed"]
+
+#: Input fields that get a control, in display order.
+CONTROLLED = ("prompt", "negative_prompt", "num_inference_steps", "strength", "guidance_scale",
+              "seed", "image_size")
+
+_STEP = {"strength": 0.05, "guidance_scale": 0.1, "guidance_rescale": 0.05}
+_LABELS = {"prompt": "prompt", "negative_prompt": "negative", "num_inference_steps": "steps",
+           "strength": "strength", "guidance_scale": "guidance", "seed": "seed",
+           "image_size": "size"}
+
+
+def field_range(name: str) -> tuple[float, float]:
+    """``(ge, le)`` of an :class:`Input` field from its metadata."""
+    lo = hi = None
+    for m in Input.model_fields[name].metadata:
+        lo = getattr(m, "ge", None) if getattr(m, "ge", None) is not None else lo
+        hi = getattr(m, "le", None) if getattr(m, "le", None) is not None else hi
+    if lo is None or hi is None:
+        raise KeyError(f"{name}: the schema gives no ge/le range")
+    return lo, hi
+
+
+def random_seed() -> int:
+    """A fresh seed (kept below 2**32 so JavaScript numbers hold it exactly)."""
+    return random.randrange(2**32)
+
+
+def _layout(**kw: Any) -> W.Layout:
+    return W.Layout(**kw)
+
+
+class Controls:
+    """The control widgets and their values as Input fields.
+
+    ``on_change(name, value)`` is called when the user edits a control (not when Python sets
+    it through :meth:`set`). ``box`` is the container to display.
+    """
+
+    def __init__(self, values: dict[str, Any], *, model_text: str,
+                 on_change: Callable[[str, Any], None],
+                 on_new_seed: Callable[[], None]) -> None:
+        self._on_change = on_change
+        self._muted = False
+        desc = {n: Input.model_fields[n].description or _LABELS[n] for n in CONTROLLED}
+        style = {"description_width": "70px"}
+        wide = _layout(width="100%")
+        self.widgets: dict[str, W.Widget] = {}
+        self.widgets["prompt"] = W.Textarea(
+            value=values["prompt"], description="prompt", placeholder=desc["prompt"],
+            rows=2, continuous_update=True, layout=wide, style=style)
+        self.widgets["negative_prompt"] = W.Text(
+            value=values["negative_prompt"], description="negative", continuous_update=True,
+            placeholder="what to avoid", layout=wide, style=style)
+        lo, hi = field_range("num_inference_steps")
+        self.widgets["num_inference_steps"] = W.IntSlider(
+            value=values["num_inference_steps"], min=int(lo), max=int(hi), description="steps",
+            continuous_update=True, layout=wide, style=style)
+        for name in ("strength", "guidance_scale"):
+            lo, hi = field_range(name)
+            self.widgets[name] = W.FloatSlider(
+                value=values[name], min=lo, max=hi, step=_STEP[name], description=_LABELS[name],
+                continuous_update=True, readout_format=".2f", layout=wide, style=style)
+        self.widgets["seed"] = W.BoundedIntText(
+            value=values["seed"], min=0, max=min(MAX_SEED, 2**53 - 1), description="seed",
+            layout=_layout(width="220px"), style=style)
+        self.lock = W.ToggleButton(
+            value=True, description="seed locked", icon="lock",
+            tooltip="Locked: every frame uses this seed, so the image does not flicker while "
+                    "you draw. Unlocked: every frame gets a new random seed.",
+            layout=_layout(width="130px"))
+        self.new_seed = W.Button(description="new seed", icon="random",
+                                 tooltip="Pick a new random seed and re-render",
+                                 layout=_layout(width="110px"))
+        self.new_seed.on_click(lambda _b: on_new_seed())
+        size_options: list[tuple[str, Any]] = [("as drawn", None)]
+        size_options += [(f"{k} ({w}x{h})", k) for k, (w, h) in IMAGE_SIZE_PRESETS.items()]
+        self.widgets["image_size"] = W.Dropdown(
+            options=size_options, value=values.get("image_size"), description="size",
+            layout=_layout(width="300px"), style=style)
+        self.model = W.HTML(value=f"<b>model</b> {model_text}",
+                            layout=_layout(margin="0 0 0 12px"))
+        for name, w in self.widgets.items():
+            w.add_class(f"lcm-control-{name.replace('_', '-')}")
+            w.observe(lambda ch, name=name: self._changed(name, ch["new"]), names="value")
+        self.lock.add_class("lcm-control-seed-lock")
+        self.new_seed.add_class("lcm-control-new-seed")
+        self.lock.observe(self._lock_changed, names="value")
+        row = W.HBox([self.widgets["seed"], self.lock, self.new_seed,
+                      self.widgets["image_size"], self.model],
+                     layout=_layout(flex_flow="row wrap", align_items="center"))
+        self.box = W.VBox([self.widgets["prompt"], self.widgets["negative_prompt"],
+                           self.widgets["num_inference_steps"], self.widgets["strength"],
+                           self.widgets["guidance_scale"], row],
+                          layout=_layout(width="100%", max_width="720px"))
+        self.box.add_class("lcm-studio-controls")
+
+    @property
+    def seed_locked(self) -> bool:
+        return bool(self.lock.value)
+
+    def values(self) -> dict[str, Any]:
+        """The controlled fields' current values."""
+        return {name: w.value for name, w in self.widgets.items()}
+
+    def set(self, **values: Any) -> None:
+        """Show new values without calling ``on_change``."""
+        self._muted = True
+        try:
+            for name, value in values.items():
+                if name in self.widgets:
+                    self.widgets[name].value = value
+        finally:
+            self._muted = False
+
+    def close(self) -> None:
+        for w in [*self.widgets.values(), self.lock, self.new_seed, self.model]:
+            w.close()
+        self.box.close()
+
+    def _changed(self, name: str, value: Any) -> None:
+        if not self._muted:
+            self._on_change(name, value)
+
+    def _lock_changed(self, change: dict[str, Any]) -> None:
+        self.lock.description = "seed locked" if change["new"] else "seed unlocked"
+        self.lock.icon = "lock" if change["new"] else "unlock"
+        if not self._muted:
+            self._on_change("seed_locked", change["new"])

@@ -1,0 +1,366 @@
+"""The Studio: draw, and watch an LCM redraw it, in one notebook cell.
+
+A :class:`Studio` is an ipywidgets ``VBox`` holding a :class:`~.sketchpad.Sketchpad` (the input
+canvas, the output canvas and the status line) and controls generated from the schema (prompt,
+negative prompt, steps, strength, guidance, seed with a lock and a "new seed" button, output
+size, the model in use). Frames go through the pacer (:mod:`lcm_widgets.pacing`) to one worker
+thread per Studio that calls the backend, one request at a time, and sends each result back
+itself (:mod:`._worker`). Backend errors appear in the status line in plain words and the
+session goes on.
+
+    from lcm_widgets import LocalLCM, Studio
+    studio = Studio(LocalLCM("tiny"), prompt="a cabin in the woods", steps=4, strength=0.5)
+    studio
+
+Instead of the Sketchpad's canvas, an ``ipycanvas.Canvas(..., sync_image_data=True)`` can be
+the source (``Studio(backend, source=canvas)``); the results still show in the Studio.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as W
+
+from ..errors import InvalidInput
+from ..schema import Input, Output, parse_input
+from ._controls import CONTROLLED, Controls, random_seed
+from ._sources import CanvasSource, ImageView, image_to_jpeg, to_jpeg
+from ._stats import format_status, percentile
+from ._worker import Engine, Job, ResultRecord
+from .sketchpad import Sketchpad
+
+__all__ = ["HistoryEntry", "Studio"]
+
+HISTORY_SIZE = 32
+STATUS_INTERVAL = 0.5  # seconds between status-line refreshes
+_ALIASES = {"steps": "num_inference_steps", "guidance": "guidance_scale",
+            "negative": "negative_prompt"}
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One generated result: the frame it answered, the params used, and the backend's output."""
+
+    frame: bytes = field(repr=False)
+    params: dict[str, Any]
+    output: Output = field(repr=False)
+
+    @property
+    def image_bytes(self) -> bytes:
+        """The encoded result image."""
+        return self.output.images[0].data()
+
+    def image(self) -> Any:
+        """The result as a PIL image."""
+        from PIL import Image
+
+        return Image.open(io.BytesIO(self.image_bytes))
+
+
+def _params_text(p: dict[str, Any]) -> str:
+    return (f"steps {p['num_inference_steps']} · strength {p['strength']:.2f} · "
+            f"guidance {p['guidance_scale']:.1f} · seed {p['seed']}")
+
+
+class Studio(W.VBox):  # type: ignore[misc]
+    """Live sketch-to-image: a Sketchpad, schema-generated controls and a status line.
+
+    Parameters
+    ----------
+    backend:
+        Any :class:`~lcm_widgets.backends.base.Backend` (``LocalLCM``, ``RealtimeBackend``,
+        ``EchoBackend``...). The Studio does not close it.
+    source:
+        None (draw on the Studio's own canvas) or an ``ipycanvas.Canvas`` created with
+        ``sync_image_data=True``.
+    prompt, negative_prompt, steps, strength, guidance_scale, image_size:
+        Initial generation params (``steps`` is ``num_inference_steps``); checked against the
+        schema at once: a bad value raises :class:`~lcm_widgets.errors.InvalidInput` naming
+        the field, the limit and the value.
+    seed:
+        None picks one at random; it stays the same while you draw until you press "new seed"
+        (or unlock it).
+    frame_size:
+        Width and height of the frames the canvas sends (default 512).
+    debounce:
+        Seconds of quiet after a param edit before the newest frame is re-rendered.
+    history_size:
+        How many results :attr:`history` keeps (default 32; oldest dropped first).
+    sketchpad:
+        An existing :class:`~.sketchpad.Sketchpad` to use (else one is made).
+    sketchpad_kwargs:
+        Passed to :class:`~.sketchpad.Sketchpad` (``brush_size``, ``display_size``...).
+    """
+
+    def __init__(self, backend: Any, *, source: Any = None, prompt: str = "",
+                 negative_prompt: str = "", steps: int = 4, strength: float = 0.5,
+                 guidance_scale: float = 1.5, seed: int | None = None,
+                 image_size: str | None = None, frame_size: int = 512, debounce: float = 0.1,
+                 ack_timeout: float = 2.0, history_size: int = HISTORY_SIZE,
+                 sketchpad: Sketchpad | None = None, **sketchpad_kwargs: Any) -> None:
+        if backend is None or not hasattr(backend, "generate"):
+            raise TypeError("backend: expected a Backend such as LocalLCM('tiny') or "
+                            f"EchoBackend(), got {type(backend).__name__}")
+        if history_size < 1:
+            raise InvalidInput(f"history_size: must be at least 1, got {history_size}",
+                               field="history_size")
+        self.backend = backend
+        self._params: dict[str, Any] = {
+            "prompt": prompt, "negative_prompt": negative_prompt,
+            "num_inference_steps": steps, "strength": strength,
+            "guidance_scale": guidance_scale,
+            "seed": random_seed() if seed is None else seed, "image_size": image_size}
+        self._params = self._validated(self._params)
+        self._seed_locked = True
+        self._history: deque[HistoryEntry] = deque(maxlen=history_size)
+        self._browser_seq = 0
+        self._status_at = 0.0
+        self._error = ""
+        self._lock = threading.Lock()
+        info = getattr(backend, "info", None)
+        self._model_text = (f"{info.model} ({info.device})" if info is not None
+                            else type(backend).__name__)
+
+        self.source: CanvasSource | None = None
+        self.sketchpad: Sketchpad | None = None
+        self._view: Any
+        if source is None:
+            self.sketchpad = self._view = sketchpad if sketchpad is not None else Sketchpad(
+                frame_width=frame_size, frame_height=frame_size, **sketchpad_kwargs)
+        else:
+            self.source = CanvasSource(source, self._on_canvas_png)
+            self._view = ImageView(int(source.width), int(source.height),
+                                   int(sketchpad_kwargs.get("display_size", 384)))
+        self.controls = Controls(self._params, model_text=self._model_text,
+                                 on_change=self._control_changed, on_new_seed=self.new_seed)
+        self.engine = Engine(backend, make_input=self._make_input, deliver=self._deliver,
+                             on_error=self._show_error, on_result=self._on_result,
+                             debounce=debounce, ack_timeout=ack_timeout)
+        self.engine.snapshot_params = self._snapshot
+        children: list[W.Widget]
+        if self.sketchpad is not None:
+            self.sketchpad.on_frame(self._on_frame)
+            self.sketchpad.on_ack(self._on_ack)
+            children = [self.sketchpad, self.controls.box]
+        else:
+            children = [W.HBox([source, self._view.box]), self.controls.box]
+        super().__init__(children)
+        self.add_class("lcm-studio")
+        self._view.status = f"ready · {self._model_text} · {_params_text(self._params)}"
+
+    # ------------------------------------------------------------------ public API
+    @property
+    def params(self) -> dict[str, Any]:
+        """The current generation params, as :class:`~lcm_widgets.schema.Input` fields."""
+        return dict(self._params)
+
+    def update(self, **fields: Any) -> None:
+        """Change params (``prompt=``, ``steps=``, ``strength=``, ``seed=``...) and re-render
+        the newest frame. Raises :class:`~lcm_widgets.errors.InvalidInput` for a bad value
+        (field, limit and value named); nothing changes then."""
+        new = dict(self._params)
+        for name, value in fields.items():
+            key = _ALIASES.get(name, name)
+            if key not in CONTROLLED:
+                raise InvalidInput(f"{name}: not a Studio param; use one of "
+                                   f"{', '.join(CONTROLLED)}", field=name)
+            new[key] = value
+        new = self._validated(new)
+        self._params = new
+        self.controls.set(**{k: new[k] for k in CONTROLLED})
+        self._params_changed()
+
+    def new_seed(self) -> int:
+        """Pick a new random seed, show it, re-render; returns it."""
+        seed = random_seed()
+        self._params = {**self._params, "seed": seed}
+        self.controls.set(seed=seed)
+        self._params_changed()
+        return seed
+
+    @property
+    def seed_locked(self) -> bool:
+        """True (default): every frame uses :attr:`params` ``["seed"]``; False: a fresh seed
+        per frame."""
+        return self._seed_locked
+
+    @seed_locked.setter
+    def seed_locked(self, value: bool) -> None:
+        self._seed_locked = bool(value)
+        self.controls.lock.value = bool(value)
+
+    def submit_image(self, image: Any, *, wait: bool = True,
+                     timeout: float | None = 120.0) -> Output | None:
+        """Feed an image as a frame, as if it had been drawn: a PIL image, an HxWx3/4 uint8
+        array, encoded bytes or a path; it is resized to the frame size.
+
+        With ``wait`` (default) block until the Studio is idle and return the newest output
+        (None when there is none); the error is raised if this frame's request failed.
+        """
+        w, h = int(self._view.frame_width), int(self._view.frame_height)
+        jpeg = image_to_jpeg(image, (w, h))
+        key = self.engine.submit_frame(jpeg, mime="image/jpeg", width=w, height=h,
+                                       t_input=time.time() * 1000, reason="api")
+        if not wait:
+            return None
+        if not self.engine.wait_idle(timeout):
+            raise TimeoutError(f"timeout: no result within {timeout} s")
+        err = self.engine.last_error
+        last = self.engine.last_result
+        if err is not None and err[0] >= key and (last is None or last.frame.key < err[0]):
+            raise err[1]
+        return last.output if last is not None else None
+
+    def wait(self, timeout: float | None = 120.0) -> bool:
+        """Block until no request is in flight or waiting; False on timeout."""
+        return self.engine.wait_idle(timeout)
+
+    @property
+    def history(self) -> list[HistoryEntry]:
+        """The last ``history_size`` results (default 32), oldest first."""
+        return list(self._history)
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        """Kernel-side figures: fps, latency p50/p95 (frame received → result sent), the
+        browser's stroke→pixels p50/p95 (from acks), per-stage ms, and the pacer's counters
+        (frames in, results, dropped, skipped, max_in_flight, max_pending...)."""
+        e = self.engine
+        summary = e.stats.summary()
+        kernel = list(e.stats.stages.get("kernel", ()))
+        e2e = list(e.stats.stages.get("e2e", ()))
+        c = e.pacer.counters
+        return {
+            "fps": round(e.stats.fps(time.monotonic()), 2),
+            "latency_ms": {"p50": percentile(kernel, 50), "p95": percentile(kernel, 95)},
+            "stroke_to_pixels_ms": {"p50": percentile(e2e, 50), "p95": percentile(e2e, 95)},
+            "stages_ms": summary,
+            **c.as_dict(),
+            "max_in_flight": max(c.max_in_flight, e.max_active),
+            "error": self._error,
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Write the newest result as PNG, with prompt, negative prompt, seed, steps, strength,
+        guidance and model in PNG text chunks; returns the path."""
+        from PIL import Image, PngImagePlugin
+
+        if not self._history:
+            raise ValueError("save: there is no result yet; draw something first")
+        entry = self._history[-1]
+        img = Image.open(io.BytesIO(entry.image_bytes))
+        meta = PngImagePlugin.PngInfo()
+        p = entry.params
+        for key, value in (("prompt", p["prompt"]), ("negative_prompt", p["negative_prompt"]),
+                           ("seed", p["seed"]), ("steps", p["num_inference_steps"]),
+                           ("strength", p["strength"]), ("guidance_scale", p["guidance_scale"]),
+                           ("model", self._model_text), ("software", "lcm_widgets")):
+            meta.add_text(key, str(value))
+        path = Path(path)
+        img.save(path, "PNG", pnginfo=meta)
+        return path
+
+    def close(self) -> None:
+        """Stop the worker thread and close the widgets (the backend stays open)."""
+        self.engine.close()
+        if self.source is not None:
+            self.source.close()
+        self.controls.close()
+        self._view.close()
+        super().close()
+
+    # ------------------------------------------------------------------ params
+    def _validated(self, params: dict[str, Any]) -> dict[str, Any]:
+        inp = parse_input({**params, "image_url": b"\0"})
+        return {k: getattr(inp, k) for k in CONTROLLED}
+
+    def _control_changed(self, name: str, value: Any) -> None:
+        if name == "seed_locked":
+            self._seed_locked = bool(value)
+        else:
+            self._params = {**self._params, name: value}
+        self._params_changed()
+
+    def _params_changed(self) -> None:
+        self._view.status = f"{self._model_text} · {_params_text(self._params)}"
+        self.engine.params_changed()
+
+    def _snapshot(self) -> dict[str, Any]:
+        p = dict(self._params)
+        if not self._seed_locked:
+            p["seed"] = random_seed()
+        return p
+
+    # ------------------------------------------------------------------ frames in
+    def _on_frame(self, frame: Any) -> None:
+        self._browser_seq = max(self._browser_seq, int(frame.seq))
+        self.engine.submit_frame(frame.data, mime=frame.mime, width=frame.width,
+                                 height=frame.height, t_input=frame.t_input or None,
+                                 browser_seq=frame.seq, reason=frame.reason)
+
+    def _on_canvas_png(self, data: bytes, width: int, height: int) -> None:
+        self.engine.submit_frame(data, mime="image/png", width=width, height=height,
+                                 t_input=time.time() * 1000, reason="ipycanvas")
+
+    def _on_ack(self, *args: Any) -> None:
+        if len(args) == 1:  # an Ack(seq, rid, t_paint, dropped)
+            ack = args[0]
+            self.engine.ack(int(ack.rid), None if ack.dropped else float(ack.t_paint))
+        else:  # (seq, t_paint)
+            self.engine.ack(None, float(args[1]), seq=int(args[0]))
+
+    # ------------------------------------------------------------------ worker side
+    def _make_input(self, job: Job) -> Input:
+        f = job.frame
+        size = (int(self._view.frame_width), int(self._view.frame_height))
+        jpeg = to_jpeg(f.data, f.mime, None if f.mime == "image/jpeg" else size)
+        return parse_input({**job.params, "image_url": jpeg, "format": "jpeg"})
+
+    def _deliver(self, rec: ResultRecord) -> int | None:
+        seq = rec.frame.browser_seq if rec.frame.browser_seq is not None else self._browser_seq
+        rec.sent_seq = seq
+        return self._view.send_result(  # type: ignore[no-any-return]
+            seq, rec.data, mime=rec.mime, width=rec.width, height=rec.height,
+            timings_ms=rec.timings_ms,
+            params={k: rec.params[k] for k in ("prompt", "seed", "num_inference_steps",
+                                                "strength", "guidance_scale")})
+
+    def _on_result(self, rec: ResultRecord) -> None:
+        self._history.append(HistoryEntry(rec.frame.data, rec.params, rec.output))
+        now = time.monotonic()
+        if now - self._status_at >= STATUS_INTERVAL:
+            self._status_at = now
+            self._push_stats()
+
+    def _push_stats(self) -> None:
+        s = self.engine.stats
+        summary = s.summary()
+        c = self.engine.pacer.counters
+        flat: dict[str, Any] = {"fps": round(s.fps(time.monotonic()), 1)}
+        for stage in ("generate", "kernel"):
+            if stage in summary:
+                flat[f"{stage}_ms"] = summary[stage]["p50"]
+        flat["dropped"] = c.dropped
+        flat["skipped"] = c.skipped
+        self._view.stats = flat
+
+    def _show_error(self, text: str) -> None:
+        self._error = text
+        self._view.error = text
+        if not text:
+            self._push_stats()
+
+    def status_text(self) -> str:
+        """The status line as one string (what the browser shows, plus the error)."""
+        return format_status(self.engine.stats.fps(time.monotonic()),
+                             self.engine.stats.summary(), model=self._model_text,
+                             error=self._error)
+
+

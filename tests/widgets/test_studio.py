@@ -1,0 +1,350 @@
+"""The Studio without a browser: a real Sketchpad on a recording comm, real EchoBackend.
+
+Browser messages are delivered through the real ipywidgets path (``RecordingComm.deliver``);
+what the Studio sends back is read from the comm's log. No timing thresholds: the tests wait
+for outcomes (with generous deadlines) and print figures.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from PIL import Image, ImageDraw
+
+from lcm_widgets.backends.echo import EchoBackend
+from lcm_widgets.errors import InvalidInput
+from lcm_widgets.widgets._comm_testing import RecordingComm
+from lcm_widgets.widgets.sketchpad import Sketchpad
+from lcm_widgets.widgets.studio import Studio
+
+
+def jpeg(colour: tuple[int, int, int], size: int = 64, mark: int = 0) -> bytes:
+    img = Image.new("RGB", (size, size), colour)
+    if mark:
+        ImageDraw.Draw(img).rectangle((0, 0, mark, mark), fill=(0, 0, 0))
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=95)
+    return buf.getvalue()
+
+
+def until(cond: Callable[[], Any], timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = cond()
+        if value:
+            return value
+        time.sleep(0.005)
+    raise AssertionError("condition not met in time")
+
+
+class _Comm(RecordingComm):
+    """RecordingComm is not registered with a comm manager, so ``close`` must not unregister."""
+
+    def close(self, *args: Any, **kwargs: Any) -> None:
+        self._closed = True
+
+
+class Browser:
+    """Plays the browser side of docs/widget-protocol.md against a recording comm."""
+
+    def __init__(self, comm: RecordingComm) -> None:
+        self.comm = comm
+        self.seq = 0
+
+    def frame(self, data: bytes, reason: str = "stroke", size: int = 64) -> int:
+        self.seq += 1
+        self.comm.deliver({"type": "frame", "v": 1, "seq": self.seq, "width": size,
+                           "height": size, "mime": "image/jpeg",
+                           "t_input": time.time() * 1000, "reason": reason}, [data])
+        return self.seq
+
+    def results(self) -> list[tuple[dict[str, Any], bytes]]:
+        return [(c, b[0]) for c, b in self.comm.custom_of("result")]
+
+    def ack(self, content: dict[str, Any], dropped: bool = False) -> None:
+        self.comm.deliver({"type": "ack", "v": 1, "seq": content["seq"], "rid": content["rid"],
+                           "t_paint": time.time() * 1000, "dropped": dropped})
+
+    def ack_all(self) -> None:
+        for content, _ in self.results():
+            self.ack(content)
+
+
+@pytest.fixture
+def make() -> Iterator[Callable[..., tuple[Studio, Browser]]]:
+    made: list[Studio] = []
+
+    def _make(backend: Any = None, **kw: Any) -> tuple[Studio, Browser]:
+        comm = _Comm()
+        pad = Sketchpad(comm=comm, frame_width=64, frame_height=64)
+        kw.setdefault("prompt", "a house")
+        studio = Studio(backend or EchoBackend(), sketchpad=pad, **kw)
+        made.append(studio)
+        return studio, Browser(comm)
+
+    yield _make
+    for s in made:
+        s.close()
+
+
+def test_frame_to_result_and_ack(make: Callable[..., tuple[Studio, Browser]]) -> None:
+    studio, browser = make(seed=7)
+    seq = browser.frame(jpeg((200, 10, 10)))
+    assert browser.comm.custom_of("took")[-1][0]["seq"] == seq
+    content, data = until(lambda: browser.results() and browser.results()[-1])
+    assert content["seq"] == seq and content["params"]["seed"] == 7
+    assert Image.open(io.BytesIO(data)).size == (64, 64)
+    browser.ack(content)
+    until(lambda: studio.stats["acked"] == 1)
+    st = studio.stats
+    assert st["frames_in"] == 1 and st["results_sent"] == 1 and st["max_in_flight"] == 1
+    assert st["stroke_to_pixels_ms"]["p50"] is not None
+    assert len(studio.history) == 1 and studio.history[0].params["prompt"] == "a house"
+    print("stats after one frame:", {k: st[k] for k in ("latency_ms", "stroke_to_pixels_ms")})
+
+
+def test_results_wait_for_the_ack_and_the_newest_wins(
+        make: Callable[..., tuple[Studio, Browser]]) -> None:
+    studio, browser = make(ack_timeout=60)
+    browser.frame(jpeg((10, 10, 10)))
+    until(lambda: len(browser.results()) == 1)
+    for i in range(1, 6):  # the browser does not ack: results pile up in the one slot
+        browser.frame(jpeg((10 * i, 20, 30)))
+        studio.wait(20)
+    assert len(browser.results()) == 1
+    browser.ack(browser.results()[0][0])
+    until(lambda: len(browser.results()) == 2)
+    assert browser.results()[1][0]["seq"] == 6  # the newest one, the others were dropped
+    st = studio.stats
+    assert st["max_result_slot"] == 1 and st["dropped_results"] == 4
+    assert st["max_in_flight"] <= 1 and st["max_pending"] <= 1
+
+
+def test_flood_of_frames_keeps_one_in_flight_and_one_pending(
+        make: Callable[..., tuple[Studio, Browser]]) -> None:
+    studio, browser = make(EchoBackend(delay=0.05))
+    stop = threading.Event()
+
+    def acker() -> None:
+        seen = 0
+        while not stop.is_set():
+            res = browser.results()
+            for content, _ in res[seen:]:
+                browser.ack(content)
+            seen = len(res)
+            time.sleep(0.002)
+
+    t = threading.Thread(target=acker)
+    t.start()
+    for i in range(60):
+        browser.frame(jpeg((i * 4 % 256, 0, 0), mark=i))
+        time.sleep(0.003)
+    studio.wait(30)
+    stop.set()
+    t.join()
+    st = studio.stats
+    print("flood:", {k: st[k] for k in ("frames_in", "started", "results_sent", "dropped",
+                                         "skipped", "max_in_flight", "max_pending")})
+    assert st["max_in_flight"] == 1 and st["max_pending"] == 1
+    assert st["started"] < st["frames_in"]
+    # the last frame drawn is the last one rendered
+    assert browser.results()[-1][0]["seq"] == browser.seq
+
+
+def test_identical_frames_are_skipped(make: Callable[..., tuple[Studio, Browser]]) -> None:
+    studio, browser = make()
+    frame = jpeg((1, 2, 3))
+    browser.frame(frame)
+    studio.wait(20)
+    browser.frame(frame, reason="undo")
+    studio.wait(20)
+    assert studio.stats["skipped"] == 1 and studio.stats["started"] == 1
+
+
+def test_backend_error_shows_in_status_and_the_session_goes_on(
+        make: Callable[..., tuple[Studio, Browser]]) -> None:
+    studio, browser = make()
+    studio.update(prompt="please !fail now")
+    browser.frame(jpeg((5, 5, 5)))
+    studio.wait(20)
+    assert studio.sketchpad is not None
+    assert "the model failed" in studio.sketchpad.error and "!fail" in studio.sketchpad.error
+    assert studio.stats["errors"] == 1 and not browser.results()
+    studio.update(prompt="a boat")  # re-renders the newest frame after the debounce
+    until(lambda: browser.results())
+    until(lambda: studio.sketchpad is not None and studio.sketchpad.error == "")
+    browser.frame(jpeg((50, 5, 5)))
+    until(lambda: len(browser.results()) >= 1 and studio.stats["completed"] >= 2)
+
+
+def test_invalid_combination_from_the_controls_is_a_status_error(
+        make: Callable[..., tuple[Studio, Browser]]) -> None:
+    studio, browser = make(steps=2, strength=0.5)
+    # as if the user dragged the strength slider to 0.25: steps * strength < 1
+    studio.controls.widgets["strength"].value = 0.25
+    browser.frame(jpeg((9, 9, 9)))
+    studio.wait(20)
+    assert studio.sketchpad is not None
+    assert "invalid settings" in studio.sketchpad.error
+    assert "num_inference_steps * strength" in studio.sketchpad.error
+    studio.controls.widgets["strength"].value = 0.5
+    until(lambda: browser.results())
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"steps": 80}, "num_inference_steps: must be between 1 and 50, got 80"),
+    ({"strength": 1.5}, "strength: must be between 0.0 and 1.0, got 1.5"),
+    ({"guidance_scale": -1}, "guidance_scale: must be between 0.0 and 20.0, got -1"),
+    ({"steps": 1, "strength": 0.5}, "num_inference_steps \\* strength must be at least 1"),
+    ({"seed": -3}, "seed: must be between 0 and"),
+])
+def test_bad_params_name_field_limit_value(make: Callable[..., tuple[Studio, Browser]],
+                                           kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        Studio(EchoBackend(), prompt="x", **kwargs)
+    studio, _ = make()
+    before = studio.params
+    with pytest.raises(InvalidInput, match=message):
+        studio.update(**kwargs)
+    assert studio.params == before  # nothing changed, the session keeps working
+
+
+def test_update_unknown_param(make: Callable[..., tuple[Studio, Browser]]) -> None:
+    studio, _ = make()
+    with pytest.raises(InvalidInput, match="colour: not a Studio param"):
+        studio.update(colour="red")
+
+
+def test_seed_is_stable_until_new_seed(make: Callable[..., tuple[Studio, Browser]]) -> None:
+    studio, browser = make()
+    seed = studio.params["seed"]
+    for i in range(3):
+        browser.frame(jpeg((i * 50, 0, 0)))
+        studio.wait(20)
+        browser.ack_all()
+    seeds = {c["params"]["seed"] for c, _ in browser.results()}
+    assert seeds == {seed}
+    new = studio.new_seed()
+    assert studio.params["seed"] == new == studio.controls.widgets["seed"].value
+    until(lambda: browser.results()[-1][0]["params"]["seed"] == new)  # re-rendered
+
+
+def test_unlocked_seed_changes_per_frame(make: Callable[..., tuple[Studio, Browser]]) -> None:
+    studio, browser = make()
+    studio.controls.lock.value = False
+    assert not studio.seed_locked
+    for i in range(3):
+        browser.frame(jpeg((0, i * 50, 0)))
+        studio.wait(20)
+        browser.ack_all()
+    until(lambda: len(browser.results()) == 3)
+    assert len({c["params"]["seed"] for c, _ in browser.results()}) == 3
+
+
+def test_controls_come_from_the_schema(make: Callable[..., tuple[Studio, Browser]]) -> None:
+    studio, _ = make()
+    w = studio.controls.widgets
+    assert (w["num_inference_steps"].min, w["num_inference_steps"].max) == (1, 50)
+    assert (w["strength"].min, w["strength"].max) == (0.0, 1.0)
+    assert (w["guidance_scale"].min, w["guidance_scale"].max) == (0.0, 20.0)
+    w["prompt"].value = "a red barn"
+    assert studio.params["prompt"] == "a red barn"
+    assert "echo" in studio.controls.model.value
+
+
+def test_submit_image_returns_the_output_and_save_writes_metadata(
+        make: Callable[..., tuple[Studio, Browser]], tmp_path: Any) -> None:
+    studio, browser = make(seed=11, steps=4, strength=0.5)
+    img = Image.new("RGB", (300, 200), (0, 120, 0))
+    out = studio.submit_image(img)
+    assert out is not None and out.seed == 11
+    assert Image.open(io.BytesIO(out.images[0].data())).size == (64, 64)
+    path = studio.save(tmp_path / "result.png")
+    meta = Image.open(path).text
+    assert meta["prompt"] == "a house" and meta["seed"] == "11"
+    assert meta["steps"] == "4" and meta["strength"] == "0.5"
+    # an API frame is sent to the browser as the newest browser seq (0 before any stroke)
+    assert browser.results()[-1][0]["seq"] == 0
+
+
+def test_submit_image_raises_the_backend_error(
+        make: Callable[..., tuple[Studio, Browser]]) -> None:
+    studio, _ = make(prompt="!fail")
+    from lcm_widgets.errors import GenerationFailed
+    with pytest.raises(GenerationFailed):
+        studio.submit_image(Image.new("RGB", (64, 64)))
+    studio.update(prompt="fine")
+    assert studio.submit_image(Image.new("RGB", (64, 64), (1, 1, 1))) is not None
+
+
+def test_save_without_result_is_a_clear_error(
+        make: Callable[..., tuple[Studio, Browser]], tmp_path: Any) -> None:
+    studio, _ = make()
+    with pytest.raises(ValueError, match="save: there is no result yet"):
+        studio.save(tmp_path / "x.png")
+
+
+def test_history_is_bounded(make: Callable[..., tuple[Studio, Browser]]) -> None:
+    studio, _ = make(history_size=3)
+    for i in range(5):
+        studio.submit_image(Image.new("RGB", (64, 64), (i * 40, 0, 0)))
+    assert len(studio.history) == 3
+
+
+def test_lost_ack_does_not_stall(make: Callable[..., tuple[Studio, Browser]]) -> None:
+    studio, browser = make(ack_timeout=0.2)
+    browser.frame(jpeg((1, 1, 1)))
+    until(lambda: len(browser.results()) == 1)
+    browser.frame(jpeg((2, 2, 2)))  # never ack the first: the timeout lets the second out
+    until(lambda: len(browser.results()) == 2)
+    assert studio.stats["ack_timeouts"] >= 1
+
+
+def test_close_stops_the_worker(make: Callable[..., tuple[Studio, Browser]]) -> None:
+    studio, _ = make()
+    thread = studio.engine._thread
+    studio.close()
+    assert not thread.is_alive()
+
+
+def test_ipycanvas_source(tmp_path: Any) -> None:
+    from ipycanvas import Canvas
+
+    canvas = Canvas(width=64, height=64, sync_image_data=True)
+    studio = Studio(EchoBackend(), source=canvas, prompt="x")
+    try:
+        assert studio.sketchpad is None
+        buf = io.BytesIO()
+        Image.new("RGBA", (64, 64), (0, 0, 255, 255)).save(buf, "PNG")
+        canvas.set_trait("image_data", buf.getvalue())  # what the front end syncs
+        until(lambda: studio.history)
+        studio.wait(20)
+        out = studio.history[-1].image()
+        assert out.getpixel((32, 32))[2] > 200  # the blue PNG came through as a frame
+        assert studio._view.image.value == studio.history[-1].image_bytes
+    finally:
+        studio.close()
+
+
+def test_ipycanvas_source_needs_sync_image_data() -> None:
+    from ipycanvas import Canvas
+
+    with pytest.raises(ValueError, match="sync_image_data=True"):
+        Studio(EchoBackend(), source=Canvas(width=64, height=64), prompt="x")
+
+
+def test_import_is_lazy() -> None:
+    import subprocess
+
+    code = ("import sys, lcm_widgets; assert 'anywidget' not in sys.modules; "
+            "assert 'torch' not in sys.modules; lcm_widgets.Studio; "
+            "assert 'torch' not in sys.modules; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "ok"
