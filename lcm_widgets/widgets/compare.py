@@ -1,0 +1,575 @@
+"""``Compare``: one drawing, a live grid of outputs, one cell per parameter combination.
+
+::
+
+    studio = Studio(backend=LocalLCM("tiny"), prompt="a watercolor house")
+    Compare(studio, steps=[2, 4, 8], strength=[0.3, 0.5, 0.7])   # shares the Studio's canvas
+    Compare(backend=tiny, prompt="a cat", seed=[1, 2, 3], guidance=[1, 2])  # its own canvas
+    Compare(prompt="a cat", backend=[("local", tiny), ("server", remote)], seed=[1, 2])
+
+Keywords that are lists are axes (first = rows, second = columns, see :mod:`lcm_widgets.sweep`),
+scalars are fixed for every cell. With a Studio, every cell starts from ``studio.params``.
+
+Pacing is the Studio's (:class:`~lcm_widgets.pacing.Pacer`), applied to the **grid as a whole**:
+one grid-frame is in flight; frames arriving meanwhile overwrite one pending slot (newest wins);
+when every cell has its result for frame N, the newest pending frame starts. So a cell never
+shows a result more than one frame older than its neighbours'. Axis edits re-render the newest
+frame after a 150 ms debounce. The plan runs on a worker thread, batched groups through
+``backend.generate_batch`` (:func:`~lcm_widgets.sweep.plan_batches`), other cells one by one;
+a failing cell shows its error and the grid goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import ipywidgets as W
+
+from .._loop import run_sync
+from ..errors import InvalidInput, LCMWidgetsError
+from ..pacing import DropStale, Pacer, ScheduleTick, SendResult, ShowStatus, StartRequest
+from ..schema import Input
+from ..sweep import (
+    ALIASES,
+    BatchGroup,
+    Sweep,
+    expand,
+    plan_batches,
+    split_axes,
+    validate_cells,
+)
+from ._grid import CellResult, edit_text, parse_axis_text, render_grid, run_group
+
+__all__ = ["Compare"]
+
+_REVERSE_ALIASES = {f: a for a, f in ALIASES.items()}
+
+
+@dataclass(frozen=True)
+class _Config:
+    """A sweep with its validated cells and batch plan; replaced whole on every edit."""
+
+    sweep: Sweep
+    checked: tuple[Input | InvalidInput, ...]
+    plan: tuple[BatchGroup, ...]
+    base_key: str
+
+
+class Compare(W.VBox):
+    """A labelled grid of live outputs, one per parameter combination, fed by one drawing.
+
+    ``studio``: share an existing Studio's canvas, backend and base params (its controls are what
+    :meth:`adopt` sets). ``backend``: the model for every cell, or a list of backends (or of
+    ``(label, backend)`` pairs) to make it an axis like any other keyword.
+    ``sketchpad``: an existing Sketchpad to listen to; without one (and without a Studio) the
+    Compare makes its own; ``sketchpad=False`` for none (feed frames with :meth:`submit`).
+    ``cell_size``: CSS pixels per cell image. ``debounce``: seconds of quiet after an axis
+    edit before the newest frame re-renders.
+    """
+
+    def __init__(self, studio: Any = None, *, sketchpad: Any = None, cell_size: int = 160,
+                 debounce: float = 0.15, **params: Any) -> None:
+        backend = params.get("backend")
+        if backend is not None and hasattr(backend, "generate"):  # one backend, not an axis
+            del params["backend"]
+        else:
+            backend = None
+        axes, fixed = split_axes(params)
+        self._studio = studio
+        self._default_backend = backend if backend is not None else getattr(
+            studio, "backend", None)
+        self._axes: list[tuple[str, list[Any]]] = list(axes.items())
+        self._fixed = dict(fixed)
+        self._seed = random.randrange(2**31)  # stable while drawing; a seed axis overrides it
+        self._cell_size = cell_size
+        self._lock = threading.Condition()
+        self._pacer = Pacer(debounce=debounce)
+        self._frames: dict[int, bytes] = {}
+        self._next_key = 0
+        self._tick_at: float | None = None
+        self._start: int | None = None
+        self._running = False
+        self._closed = False
+        self._results: dict[int, CellResult] = {}
+        self._source: bytes | None = None
+        self._error = ""
+        self.adopted: dict[str, Any] | None = None
+        self._config = self._build_config()  # raises InvalidInput for bad axes before any UI
+        self._views: list[tuple[W.Image, W.HTML, W.Button]] = []
+        self.status = W.HTML(layout=W.Layout(min_height="1.5em"))
+        self.grid = W.GridBox()
+        super().__init__()
+        self.add_class("lcm-compare")
+        self._sketchpad = self._attach_canvas(studio, sketchpad)
+        self._layout_grid()
+        canvas = [self._sketchpad] if self._sketchpad is not None else []
+        self.children = [W.HBox([*canvas, self.grid], layout=W.Layout(align_items="flex-start")),
+                         self.status]
+        self._show_status()
+        self._thread = threading.Thread(target=self._work, name="lcm-compare", daemon=True)
+        self._thread.start()
+
+    # ------------------------------------------------------------------ public API
+    @property
+    def sweep(self) -> Sweep:
+        """The current sweep (axes, labels, cells)."""
+        return self._config.sweep
+
+    @property
+    def errors(self) -> dict[tuple[int, int], str]:
+        """``{(row, col): message}`` for cells whose parameters are invalid together."""
+        return {(c.row, c.col): str(chk) for c, chk in zip(self.sweep.cells, self._config.checked)
+                if isinstance(chk, InvalidInput)}
+
+    @property
+    def plan(self) -> list[BatchGroup]:
+        """The batch plan: which cells share one model call."""
+        return list(self._config.plan)
+
+    @property
+    def results(self) -> list[dict[str, Any]]:
+        """The newest result of every cell that has one (see :meth:`CellResult.as_dict`)."""
+        with self._lock:
+            return [self._results[i].as_dict() for i in sorted(self._results)]
+
+    def submit(self, image: Any) -> int:
+        """Feed one drawing (PIL image, array, encoded bytes, path) as the next frame.
+
+        Returns the frame's key. The grid renders it unless a newer frame replaces it first.
+        """
+        from ..images import encode_image, load_image
+
+        data = encode_image(load_image(image), "jpeg", quality=90)
+        return self._frame_in(data)
+
+    def wait(self, timeout: float | None = 60.0) -> bool:
+        """Block until the grid has rendered every frame and edit so far; False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            while self._busy():
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._lock.wait(left)
+        return True
+
+    def run(self, image: Any, timeout: float | None = 300.0) -> list[dict[str, Any]]:
+        """:meth:`submit` then :meth:`wait`; returns :attr:`results`. Raises TimeoutError."""
+        self.submit(image)
+        if not self.wait(timeout):
+            raise TimeoutError(f"compare: the grid did not finish within {timeout} s")
+        return self.results
+
+    def set_axis(self, name: str, values: Sequence[Any]) -> None:
+        """Replace the values of axis ``name`` (the grid may change shape); re-renders."""
+        idx = self._axis_index(name)
+        old = self._axes[idx]
+        self._axes[idx] = (old[0], list(values))
+        self._reconfigure(lambda: self._axes.__setitem__(idx, old), relayout=True)
+
+    def set_value(self, name: str, index: int, value: Any) -> None:
+        """Set one value of axis ``name``; re-renders the newest frame after the debounce."""
+        idx = self._axis_index(name)
+        axis_name, values = self._axes[idx]
+        if not 0 <= index < len(values):
+            raise IndexError(f"{name}: has {len(values)} values, got index {index}")
+        new = list(values)
+        new[index] = value
+        self._axes[idx] = (axis_name, new)
+        self._reconfigure(lambda: self._axes.__setitem__(idx, (axis_name, values)),
+                          relayout=False)
+
+    def adopt(self, row: int, col: int) -> dict[str, Any]:
+        """Copy cell ``(row, col)``'s parameters into the Studio's controls; returns them.
+
+        Without a Studio the parameters are only returned (and kept in :attr:`adopted`).
+        """
+        cell = self.sweep.cell(row, col)
+        params = dict(cell.overrides)
+        if self._studio is not None:
+            _apply_to_studio(self._studio, params)
+        self.adopted = params
+        text = ", ".join(f"{_REVERSE_ALIASES.get(k, k)}={v!r}" for k, v in params.items())
+        self._show_status(f"adopted {cell.label or 'the cell'}" + (
+            f" into the Studio ({text})" if self._studio is not None else f" ({text})"))
+        return params
+
+    def to_dataframe(self, images: bool = False) -> Any:
+        """:attr:`results` as a pandas DataFrame, one row per cell (``images=True`` keeps the
+        image bytes). Raises ImportError naming the extra when pandas is missing."""
+        try:
+            import pandas as pd
+        except ImportError as exc:
+            raise ImportError("to_dataframe() needs pandas: pip install 'lcm-widgets[notebook]'"
+                              " (or pip install pandas)") from exc
+        rows = []
+        for r in self.results:
+            row = {k: v for k, v in r.items() if k not in {"params", "labels", "image"}}
+            row["row_label"], row["col_label"] = r["labels"]["row"], r["labels"]["col"]
+            for key in self.sweep.cells[0].overrides:
+                row[_REVERSE_ALIASES.get(key, key)] = r["params"].get(key)
+            if images:
+                row["image"] = r["image"]
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def save(self, path: Any, *, cell_size: int = 256) -> None:
+        """Write the labelled grid (drawing in the corner, latency under each cell) as an
+        image file; the format follows the file name (PNG recommended)."""
+        with self._lock:
+            results = dict(self._results)
+            source = self._source
+        render_grid(self.sweep, results, cell_size=cell_size, source=source).save(path)
+
+    def plot_latency(self) -> Any:
+        """A matplotlib figure of each cell's latency (ms), laid out like the grid."""
+        import matplotlib.pyplot as plt
+        import numpy as np
+
+        s = self.sweep
+        data = np.full((s.n_rows, s.n_cols), np.nan)
+        for r in self.results:
+            if not r["error"]:
+                data[r["row"], r["col"]] = r["latency_ms"]
+        fig, ax = plt.subplots(figsize=(1.6 + 1.5 * s.n_cols, 0.9 + 0.7 * s.n_rows))
+        im = ax.imshow(data, cmap="viridis", aspect="auto")
+        ax.set_xticks(range(s.n_cols), s.col_labels, rotation=20, ha="right")
+        ax.set_yticks(range(s.n_rows), s.row_labels)
+        for (r, c), v in np.ndenumerate(data):
+            if np.isnan(v):
+                ax.text(c, r, "no result", ha="center", va="center", color="#b00020")
+            else:
+                ax.text(c, r, f"{v:.0f}", ha="center", va="center",
+                        color="white" if v < np.nanmean(data) else "black")
+        fig.colorbar(im, ax=ax, label="latency (ms)")
+        ax.set_title("latency per cell (ms; a batch shares one call)")
+        fig.tight_layout()
+        plt.close(fig)  # returned for inline display, not left open in pyplot
+        return fig
+
+    def close(self) -> None:
+        """Stop the worker, stop listening to the canvas and close the grid's widgets."""
+        if not hasattr(self, "_thread"):  # construction failed half-way
+            super().close()
+            return
+        with self._lock:
+            self._closed = True
+            self._lock.notify_all()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout=30)
+        pad = self._sketchpad
+        if pad is not None and hasattr(pad, "on_frame"):
+            try:
+                pad.on_frame(self._on_frame, remove=True)
+            except TypeError:
+                pass
+        for view in self._views:
+            for w in view:
+                w.close()
+        super().close()
+
+    # ------------------------------------------------------------------ configuration
+    def _axis_index(self, name: str) -> int:
+        from ..sweep import canonical_axis
+
+        fld = canonical_axis(name)
+        for i, (n, _) in enumerate(self._axes):
+            if canonical_axis(n) == fld:
+                return i
+        names = ", ".join(n for n, _ in self._axes) or "none"
+        raise InvalidInput(f"{name}: not an axis of this grid; its axes are {names}", field=name)
+
+    def _base(self) -> dict[str, Any]:
+        base: dict[str, Any] = {}
+        params = getattr(self._studio, "params", None) if self._studio is not None else None
+        if isinstance(params, Input):
+            base = params.model_dump()
+        elif isinstance(params, Mapping):
+            base = dict(params)
+        elif params is not None and hasattr(params, "model_dump"):
+            base = params.model_dump()
+        base = {ALIASES.get(k, k): v for k, v in base.items()}
+        base.update({ALIASES.get(k, k): v for k, v in self._fixed.items()})
+        base.pop("image_url", None)
+        if base.get("seed") is None:
+            base["seed"] = self._seed
+        base.setdefault("prompt", "")
+        return base
+
+    def _build_config(self) -> _Config:
+        base = self._base()
+        sweep = expand(self._axes, backend=self._default_backend)
+        checked = tuple(validate_cells(sweep, base))
+        infos = [be.info for _, be in sweep.backends]
+        plan = tuple(plan_batches(sweep.cells, checked, infos))
+        return _Config(sweep, checked, plan, repr(sorted(base.items())))
+
+    def _reconfigure(self, undo: Any, relayout: bool) -> None:
+        try:
+            config = self._build_config()
+        except InvalidInput:
+            undo()
+            raise
+        with self._lock:
+            self._config = config
+            self._handle(self._pacer.params_changed(time.monotonic()), ticks=True)
+            if relayout:
+                self._results.clear()
+        if relayout:
+            self._layout_grid()
+        else:
+            self._refresh_labels()
+        self._show_status()
+
+    # ------------------------------------------------------------------ canvas and frames
+    def _attach_canvas(self, studio: Any, sketchpad: Any) -> Any:
+        if sketchpad is False:
+            return None
+        if sketchpad is None and studio is not None:
+            sketchpad = getattr(studio, "sketchpad", None)
+        if sketchpad is None:
+            try:
+                from .sketchpad import Sketchpad
+            except ImportError:  # the canvas is optional: submit() still feeds the grid
+                return None
+            sketchpad = Sketchpad()
+        sketchpad.on_frame(self._on_frame)
+        return sketchpad
+
+    def _on_frame(self, frame: Any) -> None:
+        # May run on a subshell thread: copy the bytes and hand them over, nothing more.
+        self._frame_in(bytes(frame.data))
+
+    def _frame_in(self, data: bytes) -> int:
+        digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+        with self._lock:
+            self._next_key += 1
+            key = self._next_key
+            self._frames[key] = data
+            self._handle(self._pacer.frame_arrived(key, digest, time.monotonic()))
+        return key
+
+    # ------------------------------------------------------------------ worker
+    def _busy(self) -> bool:
+        return self._running or self._start is not None or self._pacer.busy or (
+            self._tick_at is not None)
+
+    def _handle(self, actions: list[Any], ticks: bool = False) -> None:
+        """Carry out pacer actions (called with the lock held).
+
+        Only the debounce ticks of axis edits are kept (``ticks=True``): results are acked as
+        soon as their cells are painted, so the pacer's ack-timeout ticks have nothing to do.
+        """
+        for act in actions:
+            if isinstance(act, StartRequest):
+                self._start = act.key
+            elif isinstance(act, ScheduleTick) and ticks:
+                self._tick_at = act.at if self._tick_at is None else min(self._tick_at, act.at)
+            elif isinstance(act, SendResult):
+                # The cells were painted as their results came: nothing waits for a browser.
+                self._handle(self._pacer.result_acked(act.key, time.monotonic()))
+            elif isinstance(act, ShowStatus):
+                self._error = act.text
+            elif isinstance(act, DropStale) and act.rid is None:
+                self._frames.pop(act.key, None)
+        self._lock.notify_all()
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                while not self._closed and self._start is None:
+                    now = time.monotonic()
+                    if self._tick_at is not None and now >= self._tick_at:
+                        self._tick_at = None
+                        self._handle(self._pacer.tick(now), ticks=True)
+                        continue
+                    self._lock.wait(None if self._tick_at is None else self._tick_at - now)
+                if self._closed:
+                    return
+                key, self._start = self._start, None
+                data = self._frames.get(key, b"")
+                for old in [k for k in self._frames if k < key]:
+                    del self._frames[old]
+                self._running = True
+            try:
+                self._render(key, data)
+                with self._lock:
+                    self._running = False
+                    self._source = data
+                    self._handle(self._pacer.result_arrived(key, key, time.monotonic()))
+            except Exception as exc:  # a bug must not kill the worker; show it and go on
+                with self._lock:
+                    self._running = False
+                    self._handle(self._pacer.backend_error(key, f"grid failed: {exc}",
+                                                           time.monotonic()))
+            self._show_status()
+
+    def _render(self, key: int, data: bytes) -> None:
+        config = self._config
+        if repr(sorted(self._base().items())) != config.base_key:  # Studio params changed
+            config = self._build_config()
+            with self._lock:
+                self._config = config
+        from ..sweep import build_inputs
+
+        inputs = build_inputs(config.checked, data, request_prefix=f"compare-{key}-")
+        names = [label for label, _ in config.sweep.backends]
+        base = self._base()
+        for cell, chk in zip(config.sweep.cells, config.checked):
+            if isinstance(chk, InvalidInput):
+                params = {**base, **cell.overrides}
+                self._paint(CellResult(cell, key, params, names[cell.backend],
+                                       seed=params.get("seed"), error=str(chk)))
+        for group in config.plan:
+            backend = config.sweep.backends[group.backend][1]
+            results = run_sync(run_group(group, config.sweep.cells, inputs, backend,
+                                         names[group.backend], key))
+            for res in results:
+                self._paint(res)
+            if self._closed or self._config is not config and self._config.sweep.cells != (
+                    config.sweep.cells):
+                return  # the grid changed shape: the re-render paints the new one
+
+    # ------------------------------------------------------------------ view
+    def _paint(self, res: CellResult) -> None:
+        with self._lock:
+            if self._config.sweep.cells[res.cell.index:res.cell.index + 1] != (res.cell,):
+                return  # an edit replaced this cell while it ran
+            self._results[res.cell.index] = res
+        if res.cell.index >= len(self._views):
+            return
+        image, info, _ = self._views[res.cell.index]
+        batch = f" · batch of {res.batch_size}" if res.batch_size > 1 else ""
+        if res.error:
+            info.value = (f"<span class='lcm-compare-error' style='color:#b00020' "
+                          f"title='{_esc(res.error)}'>{_esc(res.error)}</span>")
+            return
+        if res.image is not None:
+            image.format = res.mime.split("/")[-1]
+            image.value = res.image
+        info.value = (f"<span class='lcm-compare-latency'>{res.latency_ms:.0f} ms{batch} · "
+                      f"frame {res.frame}</span>")
+
+    def _layout_grid(self) -> None:
+        s = self.sweep
+        size = self._cell_size
+        old = self._views
+        self._views = []
+        header: list[W.Widget] = [W.HTML(self._corner_text())]
+        header += [self._editor(s, "col", c) for c in range(s.n_cols)]
+        body: list[W.Widget] = []
+        for r in range(s.n_rows):
+            body.append(self._editor(s, "row", r))
+            for c in range(s.n_cols):
+                cell = s.cell(r, c)
+                img = W.Image(format="jpeg", layout=W.Layout(width=f"{size}px",
+                                                             height=f"{size}px"))
+                img.add_class("lcm-compare-image")
+                info = W.HTML("<span style='color:#888'>waiting for a drawing</span>",
+                              layout=W.Layout(width=f"{size}px"))
+                btn = W.Button(description="use these", tooltip=f"adopt {cell.label}",
+                               layout=W.Layout(width=f"{size}px"))
+                btn.add_class("lcm-compare-adopt")
+                btn.on_click(lambda _b, r=r, c=c: self._adopt_clicked(r, c))
+                box = W.VBox([img, info, btn])
+                box.add_class("lcm-compare-cell")
+                self._views.append((img, info, btn))
+                body.append(box)
+        self.grid.layout = W.Layout(grid_template_columns=f"auto repeat({s.n_cols}, {size}px)",
+                                    grid_gap="6px", align_items="center")
+        self.grid.children = [*header, *body]
+        for view in old:
+            for w in view:
+                w.close()
+        for i, chk in enumerate(self._config.checked):
+            if isinstance(chk, InvalidInput):
+                self._views[i][1].value = (f"<span class='lcm-compare-error' "
+                                           f"style='color:#b00020'>{_esc(str(chk))}</span>")
+
+    def _corner_text(self) -> str:
+        s = self.sweep
+        rows = " × ".join(a.name for a in s.row_axes) or "–"
+        cols = s.col_axis.name if s.col_axis is not None else "–"
+        return f"<small>rows: <b>{_esc(rows)}</b><br>columns: <b>{_esc(cols)}</b></small>"
+
+    def _editor(self, s: Sweep, where: str, i: int) -> W.Widget:
+        """A header: an editable value for a plain field axis, a label otherwise."""
+        axes = [s.col_axis] if where == "col" else list(s.row_axes)
+        labels = s.col_labels if where == "col" else s.row_labels
+        ax = axes[0] if len(axes) == 1 else None
+        if ax is None or ax.field == "backend":
+            out = W.HTML(f"<b>{_esc(labels[i])}</b>")
+            out.add_class(f"lcm-compare-{where}-label")
+            return out
+        text = W.Text(value=edit_text(ax.values[i]), continuous_update=True,
+                      layout=W.Layout(width="90px" if where == "row" else "100%"))
+        text.add_class(f"lcm-compare-{where}-value")
+        text.observe(lambda ch, name=ax.name, i=i: self._edited(name, i, ch["new"]),
+                     names="value")
+        return W.HBox([W.Label(f"{ax.name} ="), text])
+
+    def _refresh_labels(self) -> None:
+        for w, label in zip(self.grid.children[1:1 + self.sweep.n_cols], self.sweep.col_labels):
+            if isinstance(w, W.HTML):
+                w.value = f"<b>{_esc(label)}</b>"
+        for i, chk in enumerate(self._config.checked):
+            if i < len(self._views) and isinstance(chk, InvalidInput):
+                self._views[i][1].value = (f"<span class='lcm-compare-error' "
+                                           f"style='color:#b00020'>{_esc(str(chk))}</span>")
+
+    def _edited(self, name: str, index: int, text: str) -> None:
+        try:
+            self.set_value(name, index, parse_axis_text(name, text))
+        except (LCMWidgetsError, IndexError) as exc:
+            self._show_status(f"not applied: {exc}")
+
+    def _adopt_clicked(self, row: int, col: int) -> None:
+        try:
+            self.adopt(row, col)
+        except Exception as exc:  # a click must never raise into the comm handler
+            self._show_status(f"could not adopt: {exc}")
+
+    def _show_status(self, note: str = "") -> None:
+        s = self.sweep
+        with self._lock:
+            done = len(self._results)
+            err = self._error
+        be = ", ".join(label for label, _ in s.backends)
+        groups = len(self._config.plan)
+        text = (f"{s.n_rows}×{s.n_cols} grid on {_esc(be)} · {groups} model calls per frame · "
+                f"{done} cells rendered")
+        if err:
+            text += f" · <span style='color:#b00020'>{_esc(err)}</span>"
+        if note:
+            text += f" · {_esc(note)}"
+        self.status.value = f"<small class='lcm-compare-status'>{text}</small>"
+
+
+def _esc(text: str) -> str:
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace("'", "&#39;"))
+
+
+def _apply_to_studio(studio: Any, params: Mapping[str, Any]) -> None:
+    """Set a Studio's controls from canonical field values."""
+    setter = getattr(studio, "set_params", None)
+    if callable(setter):
+        setter(**params)
+        return
+    missing = []
+    for fld, value in params.items():
+        for name in (fld, _REVERSE_ALIASES.get(fld)):
+            if name and hasattr(studio, "has_trait") and studio.has_trait(name):
+                setattr(studio, name, value)
+                break
+        else:
+            missing.append(fld)
+    if missing:
+        raise InvalidInput(f"adopt: the Studio has no control for {', '.join(missing)}",
+                           field=missing[0])

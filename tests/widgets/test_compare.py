@@ -1,0 +1,277 @@
+"""The Compare grid without a browser: real ipywidgets over a recording comm, real backends."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import Any
+
+import pytest
+from comm.base_comm import BaseComm
+from PIL import Image
+
+from lcm_widgets.backends.base import BackendInfo
+from lcm_widgets.backends.echo import EchoBackend
+from lcm_widgets.errors import InvalidInput
+from lcm_widgets.schema import Input, Output
+
+W = pytest.importorskip("ipywidgets")
+
+
+class RecordingComm(BaseComm):
+    """A comm that keeps every message it would publish (like ipywidgets' DummyComm)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.messages: list[tuple[str, Any, list[Any]]] = []
+        super().__init__(**kwargs)
+
+    def publish_msg(self, msg_type: str, data: Any = None, metadata: Any = None,
+                    buffers: Any = None, **keys: Any) -> None:
+        self.messages.append((msg_type, data, list(buffers or [])))
+
+
+@pytest.fixture(autouse=True)
+def recording_comm(monkeypatch: pytest.MonkeyPatch) -> None:
+    import comm
+
+    monkeypatch.setattr(comm, "create_comm", lambda **kw: RecordingComm(**kw))
+
+
+def drawing(colour: str = "red", size: int = 64) -> Image.Image:
+    return Image.new("RGB", (size, size), colour)
+
+
+def frontend_update(widget: Any, **state: Any) -> None:
+    """What the browser sends when the user edits a widget."""
+    widget.comm.handle_msg({"content": {"data": {"method": "update", "state": state,
+                                                 "buffer_paths": []}}, "buffers": []})
+
+
+def frontend_click(button: Any) -> None:
+    """What the browser sends when the user clicks a Button."""
+    button.comm.handle_msg({"content": {"data": {"method": "custom",
+                                                 "content": {"event": "click"}}},
+                            "buffers": []})
+
+
+class CountingEcho(EchoBackend):
+    """EchoBackend that records the size of every model call."""
+
+    def __init__(self, *, can_batch: bool = True, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.call_sizes: list[int] = []
+        self._info = BackendInfo(name="echo", model="echo", can_batch=can_batch,
+                                 batch_axes=("seed", "prompt", "guidance_scale"), max_batch=4)
+
+    async def generate(self, inp: Input) -> Output:
+        self.call_sizes.append(1)
+        return await super().generate(inp)
+
+    async def generate_batch(self, inputs: list[Input]) -> list[Output]:
+        self.call_sizes.append(len(inputs))
+        return [await EchoBackend.generate(self, i) for i in inputs]
+
+
+class GatedEcho(EchoBackend):
+    """EchoBackend whose first call blocks until the test opens the gate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+        self.gate = threading.Event()
+        self.images: list[bytes] = []
+
+    async def generate(self, inp: Input) -> Output:
+        import asyncio
+
+        self.entered.set()
+        while not self.gate.is_set():
+            await asyncio.sleep(0.005)
+        self.images.append(inp.image_url if isinstance(inp.image_url, bytes) else b"")
+        return await super().generate(inp)
+
+
+@pytest.fixture
+def make() -> Any:
+    from lcm_widgets.widgets.compare import Compare
+
+    made: list[Any] = []
+
+    def _make(*args: Any, **kw: Any) -> Any:
+        kw.setdefault("sketchpad", False)
+        c = Compare(*args, **kw)
+        made.append(c)
+        return c
+
+    yield _make
+    for c in made:
+        c.close()
+
+
+def test_three_by_three_grid_renders_every_valid_cell(make: Any) -> None:
+    """steps x strength: 9 cells, labelled; the invalid combination shows its own error."""
+    c = make(backend=EchoBackend(), prompt="a house", steps=[2, 4, 8],
+             strength=[0.3, 0.5, 0.7])
+    assert (c.sweep.n_rows, c.sweep.n_cols) == (3, 3)
+    assert c.errors == {(0, 0): "steps=2 · strength=0.3: num_inference_steps * strength must be "
+                                "at least 1 for image-to-image, got int(2 * 0.3) = 0; raise "
+                                "num_inference_steps or strength"}
+    results = c.run(drawing())
+    assert len(results) == 9
+    ok = [r for r in results if not r["error"]]
+    assert len(ok) == 8 and all(r["image"][:2] == b"\xff\xd8" for r in ok)
+    assert {(r["row"], r["col"]) for r in ok} == {(r, k) for r in range(3) for k in range(3)} - {
+        (0, 0)}
+    first = results[5]
+    assert first["labels"] == {"row": "steps=4", "col": "strength=0.7"}
+    assert first["params"]["num_inference_steps"] == 4 and first["params"]["strength"] == 0.7
+    assert first["params"]["prompt"] == "a house" and first["latency_ms"] >= 0
+    # The widgets show it: each cell's Image holds the bytes, its caption the latency.
+    image, info, button = c._views[5]
+    assert image.value == first["image"] and " ms" in info.value
+    assert "must be at least 1" in c._views[0][1].value
+    assert "3×3 grid on echo" in c.status.value
+    # The comm carried the images to the (would-be) browser as binary buffers.
+    assert any(buf for _, _, bufs in image.comm.messages for buf in bufs)
+
+
+def test_batched_groups_use_generate_batch_and_others_go_cell_by_cell(make: Any) -> None:
+    """seed x guidance on a batching backend runs ceil(9/4) calls; a non-batching one 9."""
+    be = CountingEcho()
+    c = make(backend=be, prompt="p", seed=[1, 2, 3], guidance=[1.0, 2.0, 3.0])
+    c.run(drawing())
+    assert be.call_sizes == [4, 4, 1]
+    assert [r["batch_size"] for r in c.results] == [4] * 8 + [1]
+    solo = CountingEcho(can_batch=False)
+    c2 = make(backend=solo, prompt="p", seed=[1, 2, 3], guidance=[1.0, 2.0, 3.0])
+    c2.run(drawing())
+    assert solo.call_sizes == [1] * 9
+
+
+def test_a_failing_cell_shows_its_error_and_the_grid_goes_on(make: Any) -> None:
+    """One prompt makes the backend fail: that row shows the error, the other rows render."""
+    be = CountingEcho(can_batch=False)
+    c = make(backend=be, prompt=["a cat", "!fail please"], seed=[1, 2])
+    res = c.run(drawing())
+    bad = [r for r in res if r["error"]]
+    assert [(r["row"], r["col"]) for r in bad] == [(1, 0), (1, 1)]
+    assert "echo backend asked to fail" in bad[0]["error"]
+    assert all(r["image"] for r in res if r["row"] == 0)
+    assert "asked to fail" in c._views[2][1].value
+    c.run(drawing("blue"))  # and the next frame still renders
+    assert {r["frame"] for r in c.results} == {2}
+
+
+def test_newest_frame_wins_for_the_grid_as_a_whole(make: Any) -> None:
+    """Frames arriving while a grid runs collapse to the newest; every cell ends on it, and
+    while it runs no cell is more than one frame behind another."""
+    be = GatedEcho()
+    c = make(backend=be, prompt="p", seed=[1, 2, 3], guidance=[1.0, 2.0])
+    painted: list[dict[int, int]] = []
+    original = c._paint
+
+    def spy(res: Any) -> None:
+        original(res)
+        painted.append({i: r.frame for i, r in c._results.items()})
+
+    c._paint = spy
+    k1 = c.submit(drawing("red"))
+    assert be.entered.wait(10)
+    c.submit(drawing("green"))
+    c.submit(drawing("yellow"))
+    k4 = c.submit(drawing("blue"))
+    be.gate.set()
+    assert c.wait(30)
+    assert {r["frame"] for r in c.results} == {k4}
+    assert c._pacer.counters.started == 2 and c._pacer.counters.dropped_frames == 2
+    assert {f for snap in painted for f in snap.values()} == {k1, k4}
+    assert all(max(s.values()) - min(s.values()) <= k4 - k1 for s in painted)
+    # Same drawing again: skipped, nothing re-runs.
+    calls = len(be.images)
+    c.submit(drawing("blue"))
+    assert c.wait(10) and len(be.images) == calls
+
+
+def test_editing_an_axis_value_in_place_rerenders(make: Any) -> None:
+    """Typing a new value into a header re-renders the newest frame with it."""
+    c = make(backend=EchoBackend(), prompt="p", steps=[2, 4], strength=[0.5, 0.7])
+    c.run(drawing())
+    col_editor = c.grid.children[2].children[1]  # header: corner, strength=0.5, strength=0.7
+    assert col_editor.value == "0.7"
+    frontend_update(col_editor, value="0.9")
+    assert c.wait(10)
+    assert c.sweep.col_labels == ("strength=0.5", "strength=0.9")
+    assert [r["params"]["strength"] for r in c.results] == [0.5, 0.9, 0.5, 0.9]
+    assert {r["frame"] for r in c.results} == {1}  # the same frame, re-rendered
+    assert c._pacer.counters.rerenders == 1
+    # An invalid value is refused with the axis, limit and value; the grid keeps the old one.
+    frontend_update(col_editor, value="1.5")
+    assert "not applied: strength: must be between 0.0 and 1.0, got 1.5" in c.status.value
+    assert c.sweep.col_labels == ("strength=0.5", "strength=0.9")
+
+
+def test_set_axis_changes_the_grid_shape(make: Any) -> None:
+    """set_axis may add values: the grid grows and the newest frame renders in it."""
+    c = make(backend=EchoBackend(), prompt="p", seed=[1, 2])
+    c.run(drawing())
+    c.set_axis("seed", [1, 2, 3])
+    assert c.wait(10)
+    assert c.sweep.n_rows == 3 and len(c.results) == 3 and len(c._views) == 3
+    with pytest.raises(InvalidInput, match="steps: not an axis of this grid; its axes are seed"):
+        c.set_axis("steps", [1])
+    with pytest.raises(InvalidInput, match="seed: must be between 0 and"):
+        c.set_axis("seed", [-1])
+    assert c.sweep.n_rows == 3
+    with pytest.raises(IndexError, match="seed: has 3 values, got index 5"):
+        c.set_value("seed", 5, 1)
+
+
+def test_adopt_without_a_studio_returns_the_cell_params(make: Any) -> None:
+    """Clicking a cell's button adopts its params (kept in .adopted without a Studio)."""
+    c = make(backend=EchoBackend(), prompt="p", steps=[4, 8], strength=[0.5, 0.7])
+    frontend_click(c._views[3][2])
+    assert c.adopted == {"num_inference_steps": 8, "strength": 0.7}
+    assert "adopted steps=8 · strength=0.7" in c.status.value
+    assert c.adopt(0, 1) == {"num_inference_steps": 4, "strength": 0.7}
+    with pytest.raises(IndexError, match=r"cell \(2, 0\) is outside the 2x2 grid"):
+        c.adopt(2, 0)
+
+
+def test_construction_errors_are_clear(make: Any) -> None:
+    """Bad axes fail at construction with the field, limit and value; unknown names list all."""
+    with pytest.raises(InvalidInput, match=r"^steps: must be between 1 and 50, got 0$"):
+        make(backend=EchoBackend(), steps=[0])
+    with pytest.raises(InvalidInput, match="colour: not a sweepable parameter; valid axes are"):
+        make(backend=EchoBackend(), colour=[1, 2])
+    with pytest.raises(InvalidInput, match="backend: no backend given"):
+        make(steps=[1, 2])
+
+
+def test_backend_axis_ab(make: Any) -> None:
+    """Two backends as rows: each row runs on its own backend, labelled from info or given."""
+    a, b = CountingEcho(), CountingEcho(can_batch=False)
+    c = make(prompt="p", backend=[("fast", a), b], seed=[1, 2])
+    c.run(drawing())
+    assert c.sweep.row_labels == ("fast", "echo")
+    assert [r["backend"] for r in c.results] == ["fast", "fast", "echo", "echo"]
+    assert a.call_sizes == [2] and b.call_sizes == [1, 1]
+
+
+def test_results_table_plot_and_saved_grid(make: Any, tmp_path: Any,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """to_dataframe, plot_latency and save work on a rendered grid."""
+    c = make(backend=EchoBackend(), prompt="p", steps=[2, 4], strength=[0.5, 0.7])
+    c.run(drawing())
+    df = c.to_dataframe()
+    assert list(df["steps"]) == [2, 2, 4, 4] and list(df["strength"]) == [0.5, 0.7, 0.5, 0.7]
+    assert {"latency_ms", "seed", "row_label", "col_label", "batch_size"} <= set(df.columns)
+    assert "image" not in df.columns and "image" in c.to_dataframe(images=True).columns
+    fig = c.plot_latency()
+    assert fig.axes[0].get_title().startswith("latency per cell")
+    path = tmp_path / "grid.png"
+    c.save(path, cell_size=64)
+    img = Image.open(path)
+    assert img.format == "PNG" and img.width > 2 * 64 and img.height > 2 * 64
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    with pytest.raises(ImportError, match=r"to_dataframe\(\) needs pandas"):
+        c.to_dataframe()
