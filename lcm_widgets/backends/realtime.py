@@ -1,0 +1,550 @@
+"""A realtime WebSocket client for fal.ai's ``fast-lcm-diffusion`` and our own server.
+
+:class:`RealtimeBackend` is a :class:`~lcm_widgets.backends.base.Backend`, so the Studio uses it
+unchanged. It keeps one persistent WebSocket (opened lazily by the first ``generate``), sends
+each input as one msgpack frame, and matches results by ``request_id`` (PROTOCOL.md §3).
+
+Flow (DESIGN.md §1): **one request in flight, newest wins.** A ``generate`` call made while
+another is in flight waits in a single pending slot; a newer call replaces it and the replaced
+caller gets :class:`~lcm_widgets.errors.Superseded`. The server therefore never holds more than
+one of our frames, and no queue grows anywhere.
+
+Failures: a dropped connection is reopened on demand with exponential backoff and jitter,
+resending only the newest request; the in-flight call fails with
+:class:`~lcm_widgets.errors.ConnectionClosed` only once ``max_reconnects`` attempts in a row
+have failed. Server errors are typed (``x-fal-error`` → :class:`RemoteError`, ``TIMEOUT`` →
+:class:`RemoteTimeout`, a refused token → one re-mint, then :class:`Unauthorized`) and the
+backend keeps working after any of them. The pure rules live in :mod:`._wire`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from .._loop import get_loop, run_sync
+from ..errors import (
+    ConnectionClosed,
+    LCMWidgetsError,
+    ProtocolError,
+    RemoteError,
+    RemoteTimeout,
+    Superseded,
+    Unauthorized,
+)
+from ..schema import Input, Output, parse_input
+from . import _wire as w
+from .base import BackendInfo
+
+if TYPE_CHECKING:  # pragma: no cover
+    import httpx
+    from websockets.asyncio.client import ClientConnection
+
+__all__ = ["RealtimeBackend", "RealtimeStats"]
+
+log = logging.getLogger("lcm_widgets.realtime")
+
+
+@dataclass
+class RealtimeStats:
+    """Counters a :class:`RealtimeBackend` keeps (read them, never write them).
+
+    ``in_flight`` counts our frames the server holds unanswered on the current connection;
+    ``max_in_flight`` is its high-water mark (1 by construction). ``dropped`` counts results
+    whose ``request_id`` matched no waiting request.
+    """
+
+    connects: int = 0
+    reconnects: int = 0
+    token_mints: int = 0
+    sent: int = 0
+    received: int = 0
+    superseded: int = 0
+    errors: int = 0
+    dropped: int = 0
+    in_flight: int = 0
+    max_in_flight: int = 0
+    last_server_timing: float | None = None
+
+
+@dataclass(eq=False)
+class _Request:
+    request_id: str
+    payload: bytes
+    future: asyncio.Future[Output]
+    sent_on: int = -1  # connection number it went out on
+    t_sent: float = 0.0
+
+
+def _settle(fut: asyncio.Future[Any], exc: BaseException) -> None:
+    if not fut.done():
+        fut.set_exception(exc)
+        fut.exception()  # mark retrieved: a caller that gave up must not log a warning
+
+
+class RealtimeBackend:
+    """Generate through a fal-style realtime WebSocket.
+
+    Args:
+        app: endpoint id, ``owner/alias`` (default ``fal-ai/fast-lcm-diffusion``).
+        base_url: our server's ``http(s)://host:port``; None means fal.ai.
+        key: API key. For fal.ai it defaults to ``FAL_KEY`` (or ``FAL_KEY_ID:FAL_KEY_SECRET``);
+            for a self-hosted ``base_url`` it must be given (None = a ``--no-auth`` server).
+        use_jwt: mint a short-lived token at ``{rest}/tokens/`` and put it in the URL (fal's
+            way, the default); False sends ``Authorization: Key …`` on the handshake instead.
+        max_buffering: ``max_buffering`` query parameter, 1..60, or None to let the server pick.
+        timeout: seconds to wait for one result; then :class:`RemoteTimeout` (code
+            ``REQUEST_TIMEOUT``) and the connection is reset.
+        sync_mode: the ``sync_mode`` sent when the input leaves it unset (True: data URIs).
+        max_reconnects: connection attempts in a row before a request fails.
+        token_expiration: lifetime asked for each token, seconds.
+
+    The key is held in the kernel only: it is never put in a widget trait, a log line or
+    ``repr()``. The backend binds to the event loop of its first ``generate``; calls from
+    another running loop are forwarded there.
+    """
+
+    def __init__(self, app: str = "fal-ai/fast-lcm-diffusion", *, base_url: str | None = None,
+                 key: str | None = None, use_jwt: bool = True, max_buffering: int | None = None,
+                 timeout: float = 60.0, sync_mode: bool = True, max_reconnects: int = 5,
+                 token_expiration: int = 120, path: str = "/realtime",
+                 rest_url: str | None = None, open_timeout: float = 30.0,
+                 backoff: tuple[float, float, float] = (0.05, 2.0, 5.0),
+                 fetch_images: bool = True) -> None:
+        self.app = w.AppId.parse(app)
+        self.max_buffering = w.check_max_buffering(max_buffering)
+        if key is None and base_url is None:
+            key = w.key_from_env()
+            if key is None:
+                raise Unauthorized("MISSING_KEY", "no fal API key: pass key=... or set FAL_KEY "
+                                   "(or FAL_KEY_ID and FAL_KEY_SECRET)")
+        self._key = w.Secret(key) if key else None
+        self.use_jwt = use_jwt
+        self.base_url = (base_url or w.FAL_RUN_URL).rstrip("/")
+        self._ws_root = w.FAL_WS_URL if base_url is None else w.ws_base(base_url)
+        self.rest_url = (rest_url or (w.FAL_REST_URL if base_url is None else self.base_url)
+                         ).rstrip("/")
+        self.path = path
+        self.timeout, self.sync_mode, self.open_timeout = timeout, sync_mode, open_timeout
+        self.max_reconnects, self.token_expiration = max_reconnects, token_expiration
+        self.fetch_images = fetch_images
+        self._backoff = backoff
+        self.stats = RealtimeStats()
+        self._token = w.TokenState()
+        self._info = BackendInfo(name="realtime", model=self.app.full, device="remote",
+                                 remote=True, extra={"url": self.url})
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+        self._reset_connection_state()
+
+    def _reset_connection_state(self) -> None:
+        self._slots: w.Slots[_Request] = w.Slots()
+        self._ws: ClientConnection | None = None
+        self._conn_no = 0
+        self._reader: asyncio.Task[None] | None = None
+        self._pump_task: asyncio.Task[None] | None = None
+        self._wake: asyncio.Event | None = None
+        self._http: httpx.AsyncClient | None = None
+        self._failures = 0
+        self._delays = w.backoff(*self._backoff)
+        self._last_close: tuple[int | None, str] = (None, "")
+        self._auth_retried = False
+        self._last_output: Output | None = None
+        self._bg: set[asyncio.Task[Any]] = set()
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def info(self) -> BackendInfo:
+        return self._info
+
+    @property
+    def url(self) -> str:
+        """The WebSocket URL, without the token."""
+        return w.realtime_url(self._ws_root, self.app, path=self.path,
+                              max_buffering=self.max_buffering)
+
+    @property
+    def auth(self) -> str:
+        """``"jwt"``, ``"key"`` or ``"none"``."""
+        return "none" if self._key is None else ("jwt" if self.use_jwt else "key")
+
+    def __repr__(self) -> str:
+        return f"RealtimeBackend(app={self.app.full!r}, url={self.url!r}, auth={self.auth!r})"
+
+    async def generate(self, inp: Input | dict[str, Any]) -> Output:
+        """Send one input and wait for its result.
+
+        Raises :class:`Superseded` when a newer call replaced this one before it was answered,
+        :class:`~lcm_widgets.errors.InvalidInput` for a bad input (checked locally, or the
+        server's 422-style reason), :class:`RemoteError` and its subclasses for server errors,
+        :class:`ConnectionClosed` when the server cannot be reached ``max_reconnects`` times.
+        """
+        if self._closed:
+            raise ConnectionClosed(1000, "the backend was closed with aclose(); make a new one")
+        loop = asyncio.get_running_loop()
+        if self._loop is None or self._loop.is_closed() or not self._loop.is_running():
+            self._reset_connection_state()
+            self._loop = loop
+        elif loop is not self._loop:
+            cfut = asyncio.run_coroutine_threadsafe(self.generate(inp), self._loop)
+            return await asyncio.wrap_future(cfut)
+        parsed = parse_input(inp)
+        payload = parsed.model_dump(exclude_unset=True)
+        rid = parsed.request_id or uuid.uuid4().hex
+        payload["request_id"] = rid
+        payload.setdefault("sync_mode", self.sync_mode)
+        req = _Request(rid, w.encode_input(payload), loop.create_future())
+        to_send, superseded = self._slots.submit(req)
+        if superseded is not None:
+            self.stats.superseded += 1
+            _settle(superseded.future, Superseded(superseded.request_id, rid))
+        if to_send is not None:
+            if self._ws is not None and (self._pump_task is None or self._pump_task.done()
+                                         or self._wake is None or not self._wake.is_set()):
+                await self._send_now(req, self._ws)  # fast path: the socket is open and idle
+            else:
+                self._kick()
+        try:
+            out = await asyncio.wait_for(asyncio.shield(req.future), self.timeout)
+        except asyncio.TimeoutError:
+            self._abandon(req)
+            raise RemoteTimeout("REQUEST_TIMEOUT", f"no result for request {rid} within "
+                                f"{self.timeout:g} s; the connection was reset") from None
+        except asyncio.CancelledError:
+            self._slots.withdraw(req)  # an in-flight one stays until answered (one in flight)
+            raise
+        if self.fetch_images and any(i.content is None and i.url.startswith(("http:", "https:"))
+                                     for i in out.images):
+            await self._fetch_images(out)
+        return out
+
+    def generate_sync(self, inp: Input | dict[str, Any], timeout: float | None = None) -> Output:
+        """``generate`` from synchronous code (a notebook cell), on the library's loop."""
+        with contextlib.suppress(RuntimeError):
+            if self._loop is not None and asyncio.get_running_loop() is self._loop:
+                raise RuntimeError("generate_sync() called on the loop this backend runs on; "
+                                   "use `await backend.generate(...)` instead")
+        return run_sync(self.generate(inp), timeout)
+
+    async def aclose(self) -> None:
+        """Fail waiting calls with :class:`ConnectionClosed`, close the socket with 1000.
+
+        Safe to call twice; ``generate`` afterwards raises :class:`ConnectionClosed`.
+        """
+        self._closed = True
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        if loop is not asyncio.get_running_loop():
+            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self.aclose(), loop))
+            return
+        for req in self._slots.clear():
+            _settle(req.future, ConnectionClosed(1000, "the backend was closed"))
+        tasks = [t for t in (self._pump_task, self._reader) if t is not None]
+        self._pump_task = None
+        ws, self._ws = self._ws, None
+        if ws is not None:
+            with contextlib.suppress(Exception):
+                await ws.close(1000, "client closed")
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        http, self._http = self._http, None
+        if http is not None:
+            await http.aclose()
+
+    def close(self) -> None:
+        """Synchronous :meth:`aclose` for notebook cells."""
+        if self._loop is not None and not self._loop.is_closed() and self._loop.is_running():
+            fut = asyncio.run_coroutine_threadsafe(self.aclose(), self._loop)
+            if self._loop is get_loop():
+                fut.result()
+            return
+        self._closed = True
+
+    # ------------------------------------------------------------------ sending
+
+    def _kick(self) -> None:
+        if self._wake is None:
+            self._wake = asyncio.Event()
+        if self._pump_task is None or self._pump_task.done():
+            self._pump_task = asyncio.get_running_loop().create_task(self._pump())
+        self._wake.set()
+
+    async def _pump(self) -> None:
+        """The one task that connects and sends; woken whenever the in-flight slot changes."""
+        assert self._wake is not None
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self._send_newest()
+            except Exception as exc:
+                err = exc
+                if not isinstance(exc, LCMWidgetsError):  # a bug: fail the callers, keep going
+                    log.exception("realtime sender failed")
+                    err = ConnectionClosed(1006, f"unexpected client error: {exc!r}")
+                    err.__cause__ = exc
+                self._failures, self._delays = 0, w.backoff(*self._backoff)
+                for req in self._slots.clear():
+                    _settle(req.future, err)
+
+    async def _send_newest(self) -> None:
+        while True:
+            req = self._slots.in_flight
+            if req is None or (self._ws is not None and req.sent_on == self._conn_no):
+                return
+            if self._ws is None:
+                if self._failures > self.max_reconnects:
+                    code, reason = self._last_close
+                    raise ConnectionClosed(code, f"{reason or 'connection lost'}; gave up after "
+                                           f"{self.max_reconnects} reconnect attempts")
+                delay = next(self._delays)
+                if delay:
+                    await asyncio.sleep(delay)
+                try:
+                    await self._connect()
+                except Unauthorized:
+                    if self._key is None or not self.use_jwt or self._auth_retried:
+                        raise
+                    self._auth_retried = True  # a refused token: one fresh token, then give up
+                    self._token.drop()
+                    continue
+                except ConnectionClosed as exc:
+                    self._failures += 1
+                    self._last_close = (exc.code, exc.reason)
+                    continue
+                except RemoteError as exc:
+                    if not (isinstance(exc.code, int) and exc.code >= 500):
+                        raise
+                    self._failures += 1
+                    self._last_close = (1011, str(exc))
+                    continue
+            old = self._slots.collapse()  # only the newest frame goes out on a fresh socket
+            if old is not None:
+                self.stats.superseded += 1
+                _settle(old.future, Superseded(old.request_id, self._slots.in_flight.request_id
+                                               if self._slots.in_flight else None))
+            req = self._slots.in_flight
+            if req is not None and self._ws is not None:
+                await self._send_now(req, self._ws)
+            return
+
+    async def _send_now(self, req: _Request, ws: ClientConnection) -> None:
+        req.sent_on, req.t_sent = self._conn_no, time.perf_counter()
+        self.stats.sent += 1
+        self.stats.in_flight += 1
+        self.stats.max_in_flight = max(self.stats.max_in_flight, self.stats.in_flight)
+        try:
+            await ws.send(req.payload)
+        except Exception:  # closed under us: the reader sees the close and wakes the pump
+            req.sent_on = -1
+            self.stats.sent -= 1
+            self.stats.in_flight = max(0, self.stats.in_flight - 1)
+
+    async def _connect(self) -> None:
+        from websockets.asyncio.client import connect
+        from websockets.exceptions import InvalidStatus, WebSocketException
+
+        headers: dict[str, str] = {}
+        token = None
+        if self._key is not None and self.use_jwt:
+            if not self._token.usable(time.monotonic()):
+                await self._mint_token()
+            token = self._token.token
+        elif self._key is not None:
+            headers["Authorization"] = f"Key {self._key.reveal()}"
+        url = w.realtime_url(self._ws_root, self.app, path=self.path, token=token,
+                             max_buffering=self.max_buffering)
+        try:
+            ws = await connect(url, additional_headers=headers, open_timeout=self.open_timeout,
+                               max_size=64 * 2**20, compression=None, proxy=None,
+                               user_agent_header="lcm-widgets (python)")
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            body = exc.response.body.decode("utf-8", "replace") if exc.response.body else ""
+            if status in (401, 403):
+                self._token.drop()
+            raise w.http_error(status, _json_or_text(body), what="realtime handshake") from exc
+        except (OSError, TimeoutError, WebSocketException) as exc:
+            raise ConnectionClosed(1006, f"could not connect to {self.url}: {exc}") from exc
+        self._ws = ws
+        self._conn_no += 1
+        self.stats.connects += 1
+        self.stats.reconnects = self.stats.connects - 1
+        self._reader = asyncio.get_running_loop().create_task(self._read(ws))
+        log.debug("connected to %s (connection %d)", self.url, self._conn_no)
+
+    async def _mint_token(self) -> None:
+        import httpx
+
+        assert self._key is not None
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=self.open_timeout, trust_env=False)
+        url = f"{self.rest_url}/tokens/"
+        try:
+            resp = await self._http.post(url, json=w.token_body(self.app, self.token_expiration),
+                                         headers={"Authorization": f"Key {self._key.reveal()}",
+                                                  "Accept": "application/json"})
+        except httpx.HTTPError as exc:
+            raise ConnectionClosed(1006, f"token request to {url} failed: {exc}") from exc
+        body = _json_or_text(resp.text)
+        if not resp.is_success:
+            raise w.http_error(resp.status_code, body, what="token request")
+        self._token.store(w.parse_token_response(body), time.monotonic(),
+                          float(self.token_expiration))
+        self.stats.token_mints += 1
+
+    def _abandon(self, req: _Request) -> None:
+        """A request timed out: drop it; if it was in flight, reset the connection."""
+        if self._slots.withdraw(req):
+            return
+        if self._slots.in_flight is req:
+            self._slots.finish()
+            self._drop_connection()
+            if self._slots.in_flight is not None:
+                self._kick()
+
+    def _drop_connection(self) -> None:
+        ws, self._ws = self._ws, None
+        self.stats.in_flight = 0
+        if ws is not None:
+            self._spawn(ws.close(1000, "client reset"))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._bg.add(task)
+        task.add_done_callback(self._bg.discard)
+
+    # ------------------------------------------------------------------ receiving
+
+    async def _read(self, ws: ClientConnection) -> None:
+        from websockets.exceptions import ConnectionClosed as WsClosed
+
+        conn_no = self._conn_no
+        try:
+            async for frame in ws:
+                try:
+                    event = w.decode_frame(frame)
+                except ProtocolError as exc:
+                    self._fail_in_flight(exc)
+                    continue
+                self._on_event(event, ws)
+        except WsClosed:
+            pass
+        finally:
+            if self._ws is ws and self._conn_no == conn_no:
+                self._on_lost(ws.close_code, ws.close_reason or "")
+
+    def _on_event(self, event: w.Event, ws: ClientConnection) -> None:
+        if isinstance(event, w.ResultFrame):
+            self._on_result(event)
+        elif isinstance(event, w.ErrorFrame):
+            self.stats.errors += 1
+            exc = w.error_for(event)
+            rid = event.payload.get("request_id")
+            req = self._slots.in_flight
+            if req is not None and req.sent_on == self._conn_no and rid in (None, "",
+                                                                            req.request_id):
+                self._fail_in_flight(exc)
+            else:
+                log.debug("server error with no request in flight: %s", exc)
+        elif isinstance(event, w.UnauthorizedFrame):
+            self.stats.errors += 1
+            self._token.drop()
+            self._ws = None
+            self.stats.in_flight = 0
+            self._spawn(ws.close(1000, "unauthorized"))
+            req = self._slots.in_flight
+            if req is None:
+                return
+            if self._key is not None and self.use_jwt and not self._auth_retried:
+                self._auth_retried = True
+                self._kick()
+            else:
+                self._fail_in_flight(Unauthorized("Unauthorized", "the server refused the "
+                                                  "credentials; check the API key",
+                                                  payload=event.payload))
+        elif isinstance(event, w.TimingsFrame):
+            self.stats.last_server_timing = event.timing
+            if self._last_output is not None and event.timing is not None:
+                self._last_output.timings.setdefault("server", event.timing)
+        else:
+            log.debug("skipped a text frame: %r", event.payload)
+
+    def _on_result(self, event: w.ResultFrame) -> None:
+        req = self._slots.in_flight
+        rid = event.request_id
+        if req is None or req.sent_on != self._conn_no or rid not in (None, req.request_id):
+            self.stats.dropped += 1
+            log.debug("dropped a result for unknown request %r", rid)
+            return
+        self.stats.received += 1
+        self.stats.in_flight = max(0, self.stats.in_flight - 1)
+        self._failures, self._auth_retried = 0, False
+        self._delays = w.backoff(*self._backoff)
+        self._slots.finish()
+        try:
+            out = Output.model_validate(event.data)
+        except ValidationError as exc:
+            _settle(req.future, ProtocolError(f"result: not a fast-lcm-diffusion output ({exc})"))
+        else:
+            out.timings["round_trip"] = time.perf_counter() - req.t_sent
+            self._last_output = out
+            if not req.future.done():
+                req.future.set_result(out)
+        if self._slots.in_flight is not None:
+            self._kick()
+
+    def _fail_in_flight(self, exc: LCMWidgetsError) -> None:
+        req = self._slots.in_flight
+        if req is None:
+            return
+        if req.sent_on == self._conn_no:
+            self.stats.in_flight = max(0, self.stats.in_flight - 1)
+        self._slots.finish()
+        _settle(req.future, exc)
+        if self._slots.in_flight is not None:
+            self._kick()
+
+    def _on_lost(self, code: int | None, reason: str) -> None:
+        self._ws = None
+        self.stats.in_flight = 0
+        self._last_close = (code, reason)
+        req = self._slots.in_flight
+        log.debug("connection closed (%s %s); request in flight: %s", code, reason,
+                  req.request_id if req else None)
+        if req is not None:
+            self._failures += 1
+            self._kick()
+
+    async def _fetch_images(self, out: Output) -> None:
+        import httpx
+
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=self.open_timeout, trust_env=False)
+        for img in out.images:
+            if img.content is None and img.url.startswith(("http:", "https:")):
+                try:
+                    resp = await self._http.get(img.url)
+                    resp.raise_for_status()
+                except httpx.HTTPError as exc:
+                    raise RemoteError("IMAGE_FETCH", f"could not fetch {img.url}: {exc}") from exc
+                img.content = resp.content
+
+
+def _json_or_text(text: str) -> Any:
+    import json
+
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
