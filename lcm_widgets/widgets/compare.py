@@ -133,6 +133,12 @@ class Compare(W.VBox):
         return list(self._config.plan)
 
     @property
+    def source(self) -> bytes | None:
+        """The drawing (JPEG bytes) of the newest rendered grid-frame, None before the first."""
+        with self._lock:
+            return self._source
+
+    @property
     def results(self) -> list[dict[str, Any]]:
         """The newest result of every cell that has one (see :meth:`CellResult.as_dict`)."""
         with self._lock:
