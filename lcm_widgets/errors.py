@@ -48,7 +48,23 @@ __all__ = [
 
 
 class LCMWidgetsError(Exception):
-    """Base class of every error lcm_widgets raises on purpose."""
+    """Base class of every error lcm_widgets raises on purpose.
+
+    Every subclass pickles with its message and attributes (``code``, ``errors``...), so
+    errors survive a trip through ``multiprocessing`` or a process pool.
+    """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Exception's own __reduce__ calls cls(*self.args), which breaks for subclasses whose
+        # __init__ takes other arguments than the message (RemoteError, ConnectionClosed).
+        return _restore, (type(self), self.args), self.__dict__
+
+
+def _restore(cls: type[LCMWidgetsError], args: tuple[Any, ...]) -> LCMWidgetsError:
+    """Unpickle an error without calling its ``__init__`` (the state is set afterwards)."""
+    exc = cls.__new__(cls)
+    exc.args = args
+    return exc
 
 
 class InvalidInput(LCMWidgetsError, ValueError):
@@ -124,7 +140,8 @@ class ConnectionClosed(LCMWidgetsError):
 
     def __init__(self, code: int | None, reason: str = "") -> None:
         detail = f" ({reason})" if reason else ""
-        super().__init__(f"connection closed with code {code}{detail}")
+        how = "without a close code" if code is None else f"with code {code}"
+        super().__init__(f"connection closed {how}{detail}")
         self.code = code
         self.reason = reason
 
