@@ -344,7 +344,7 @@ class Compare(W.VBox):
                 from .sketchpad import Sketchpad
             except ImportError:  # the canvas is optional: submit() still feeds the grid
                 return None
-            sketchpad = Sketchpad()
+            sketchpad = Sketchpad(show_output=False)  # the grid is the output
         sketchpad.on_frame(self._on_frame)
         return sketchpad
 
@@ -563,19 +563,17 @@ def _esc(text: str) -> str:
 
 
 def _apply_to_studio(studio: Any, params: Mapping[str, Any]) -> None:
-    """Set a Studio's controls from canonical field values."""
-    setter = getattr(studio, "set_params", None)
-    if callable(setter):
-        setter(**params)
-        return
-    missing = []
-    for fld, value in params.items():
-        for name in (fld, _REVERSE_ALIASES.get(fld)):
-            if name and hasattr(studio, "has_trait") and studio.has_trait(name):
-                setattr(studio, name, value)
-                break
-        else:
-            missing.append(fld)
+    """Set a Studio's controls from canonical field values (``Studio.update``); fields the
+    Studio has no control for are refused by name, and nothing changes then."""
+    update = getattr(studio, "update", None)
+    if not callable(update):
+        raise TypeError(f"adopt: {type(studio).__name__} has no update(**params) method")
+    try:
+        from ._controls import CONTROLLED
+    except ImportError:  # pragma: no cover - the Studio always ships its controls
+        CONTROLLED = tuple(params)
+    missing = [k for k in params if k not in CONTROLLED]
     if missing:
-        raise InvalidInput(f"adopt: the Studio has no control for {', '.join(missing)}",
-                           field=missing[0])
+        raise InvalidInput(f"adopt: the Studio has no control for {', '.join(missing)}; it "
+                           f"controls {', '.join(CONTROLLED)}", field=missing[0])
+    update(**params)

@@ -7,34 +7,28 @@ import threading
 from typing import Any
 
 import pytest
-from comm.base_comm import BaseComm
 from PIL import Image
 
 from lcm_widgets.backends.base import BackendInfo
 from lcm_widgets.backends.echo import EchoBackend
 from lcm_widgets.errors import InvalidInput
 from lcm_widgets.schema import Input, Output
+from lcm_widgets.widgets._comm_testing import RecordingComm
 
 W = pytest.importorskip("ipywidgets")
 
 
-class RecordingComm(BaseComm):
-    """A comm that keeps every message it would publish (like ipywidgets' DummyComm)."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        self.messages: list[tuple[str, Any, list[Any]]] = []
-        super().__init__(**kwargs)
-
-    def publish_msg(self, msg_type: str, data: Any = None, metadata: Any = None,
-                    buffers: Any = None, **keys: Any) -> None:
-        self.messages.append((msg_type, data, list(buffers or [])))
-
-
 @pytest.fixture(autouse=True)
 def recording_comm(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every widget gets a RecordingComm: real ipywidgets paths, messages kept for asserts."""
     import comm
 
-    monkeypatch.setattr(comm, "create_comm", lambda **kw: RecordingComm(**kw))
+    def create(**kw: Any) -> RecordingComm:
+        c = RecordingComm(**kw)
+        comm.get_comm_manager().register_comm(c)  # so that widget.close() can unregister it
+        return c
+
+    monkeypatch.setattr(comm, "create_comm", create)
 
 
 def drawing(colour: str = "red", size: int = 64) -> Image.Image:
@@ -43,15 +37,12 @@ def drawing(colour: str = "red", size: int = 64) -> Image.Image:
 
 def frontend_update(widget: Any, **state: Any) -> None:
     """What the browser sends when the user edits a widget."""
-    widget.comm.handle_msg({"content": {"data": {"method": "update", "state": state,
-                                                 "buffer_paths": []}}, "buffers": []})
+    widget.comm.deliver_state(state)
 
 
 def frontend_click(button: Any) -> None:
     """What the browser sends when the user clicks a Button."""
-    button.comm.handle_msg({"content": {"data": {"method": "custom",
-                                                 "content": {"event": "click"}}},
-                            "buffers": []})
+    button.comm.deliver({"event": "click"})
 
 
 class CountingEcho(EchoBackend):
@@ -132,7 +123,7 @@ def test_three_by_three_grid_renders_every_valid_cell(make: Any) -> None:
     assert "must be at least 1" in c._views[0][1].value
     assert "3×3 grid on echo" in c.status.value
     # The comm carried the images to the (would-be) browser as binary buffers.
-    assert any(buf for _, _, bufs in image.comm.messages for buf in bufs)
+    assert any(first["image"] in sent.buffers for sent in image.comm.log)
 
 
 def test_batched_groups_use_generate_batch_and_others_go_cell_by_cell(make: Any) -> None:
@@ -275,3 +266,64 @@ def test_results_table_plot_and_saved_grid(make: Any, tmp_path: Any,
     monkeypatch.setitem(sys.modules, "pandas", None)
     with pytest.raises(ImportError, match=r"to_dataframe\(\) needs pandas"):
         c.to_dataframe()
+
+
+def jpeg(colour: str, size: int = 64) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    drawing(colour, size).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+def browser_frame(pad: Any, seq: int, colour: str) -> None:
+    """What the canvas sends after a stroke: a ``frame`` message with the JPEG as a buffer."""
+    pad.comm.deliver({"type": "frame", "v": 1, "seq": seq, "width": 64, "height": 64,
+                      "mime": "image/jpeg", "t_input": 0, "reason": "stroke"}, [jpeg(colour)])
+
+
+def test_own_sketchpad_frames_feed_the_grid(make: Any) -> None:
+    """Without a Studio, Compare makes a Sketchpad (no output canvas) and renders its frames."""
+    c = make(backend=EchoBackend(), prompt="p", seed=[1, 2], sketchpad=None)
+    pad = c._sketchpad
+    assert pad is not None and pad.show_output is False and pad in c.children[0].children
+    browser_frame(pad, 1, "red")
+    assert c.wait(10)
+    assert len(c.results) == 2 and c.source is not None
+    assert pad.comm.custom_of("took")  # the canvas got its credit back
+    c.close()
+    browser_frame(pad, 2, "blue")  # after close the grid no longer listens
+    assert {r["frame"] for r in c.results} == {1}
+
+
+def test_shared_studio_canvas_base_params_and_adopt(make: Any) -> None:
+    """Compare(studio, ...) listens to the Studio's canvas, starts from studio.params, and a
+    click on a cell sets the Studio's steps and strength."""
+    from lcm_widgets.widgets.studio import Studio
+
+    backend = EchoBackend()
+    studio = Studio(backend, prompt="a lighthouse", steps=4, strength=0.5, seed=11)
+    try:
+        c = make(studio, sketchpad=None, steps=[2, 4, 8], strength=[0.3, 0.5, 0.7])
+        assert c._sketchpad is studio.sketchpad
+        browser_frame(studio.sketchpad, 1, "red")
+        assert c.wait(10) and studio.wait(10)
+        res = c.results
+        assert len(res) == 9 and sum(1 for r in res if r["error"]) == 1
+        assert {r["params"]["prompt"] for r in res} == {"a lighthouse"}
+        assert {r["seed"] for r in res if not r["error"]} == {11}
+        frontend_click(c._views[7][2])  # row steps=8, column strength=0.5
+        assert studio.params["num_inference_steps"] == 8
+        assert studio.params["strength"] == 0.5
+        assert "adopted steps=8 · strength=0.5 into the Studio" in c.status.value
+        # The Studio's new prompt becomes every cell's base on the next frame.
+        studio.update(prompt="a boat")
+        browser_frame(studio.sketchpad, 2, "blue")
+        assert c.wait(10)
+        assert {r["params"]["prompt"] for r in c.results} == {"a boat"}
+        # A field the Studio has no control for is refused by name.
+        c2 = make(studio, format=["jpeg", "png"])
+        with pytest.raises(InvalidInput, match="adopt: the Studio has no control for format"):
+            c2.adopt(0, 0)
+    finally:
+        studio.close()
