@@ -61,7 +61,8 @@ def create_app(backend: Backend, *, app_id: str = DEFAULT_APP_ID,
                keys: Iterable[str] = (), auth: bool = True, max_queue: int = 64,
                session_timeout: float | None = 60.0, default_buffering: int = 8,
                emit_timings: bool = False, batch: bool = False,
-               image_limits: ImageLimits | None = None, max_files: int = 512,
+               image_limits: ImageLimits | None = None, max_message_bytes: int = 12 * 2**20,
+               max_files: int = 512,
                webhook_attempts: int = 5, webhook_backoff: float = 0.5,
                public_url: str | None = None, own_backend: bool = False,
                token_secret: bytes | None = None) -> FastAPI:
@@ -71,7 +72,9 @@ def create_app(backend: Backend, *, app_id: str = DEFAULT_APP_ID,
     ``max_queue`` bounds the REST/queue jobs waiting (one more gets 429). Realtime sessions
     close after ``session_timeout`` idle seconds (None: never) and buffer
     ``default_buffering`` frames when the client gives no ``max_buffering``. ``emit_timings``
-    sends an ``x-fal-message`` timings frame after each realtime result. ``batch`` lets a
+    sends an ``x-fal-message`` timings frame after each realtime result. A realtime frame or
+    REST body over ``max_message_bytes`` is refused, as is an image breaking ``image_limits``
+    (bytes, pixels per side, pixels). ``batch`` lets a
     batching backend run compatible frames of several sessions together. ``public_url`` is
     the base of ``/files`` links (default: the URL the request came in on). With
     ``own_backend`` the app closes the backend when it shuts down.
@@ -85,7 +88,8 @@ def create_app(backend: Backend, *, app_id: str = DEFAULT_APP_ID,
     config = ServerConfig(app_id=app_id.strip("/"), max_queue=max_queue,
                           session_timeout=session_timeout, default_buffering=default_buffering,
                           emit_timings=emit_timings, batch=batch,
-                          image_limits=image_limits or ImageLimits(), public_url=public_url)
+                          image_limits=image_limits or ImageLimits(), public_url=public_url,
+                          max_message_bytes=max_message_bytes)
     authenticator = Authenticator(keys, enabled=auth, secret=token_secret)
     scheduler = Scheduler(backend, batch=batch)
     files = FileStore(max_files=max_files)
