@@ -165,11 +165,11 @@ export class SketchCanvas {
 
   /**
    * Replace everything with a flattened image (a frame from another view), without telling the
-   * owner: the kernel already has it. Undoable.
-   * @param {Img} img
+   * owner: the kernel already has it. Undoable unless `undoable` is false (a view's first sync).
+   * @param {Img} img @param {boolean} [undoable]
    */
-  load(img) {
-    this.checkpoint();
+  load(img, undoable = true) {
+    if (undoable) this.checkpoint();
     this.background = null;
     this.inkCtx.globalCompositeOperation = "source-over";
     this.inkCtx.clearRect(0, 0, this.ink.width, this.ink.height);

@@ -30,14 +30,12 @@ export const REASON_REDO = "redo";
 export const REASON_CLEAR = "clear";
 export const REASON_BACKGROUND = "background";
 export const REASON_RESIZE = "resize";
-export const REASON_SYNC = "sync";
 
 export const FRAME_MIME = "image/jpeg";
 
 /** All reasons, in a stable order. */
 export const REASONS = Object.freeze([
   REASON_STROKE, REASON_UNDO, REASON_REDO, REASON_CLEAR, REASON_BACKGROUND, REASON_RESIZE,
-  REASON_SYNC,
 ]);
 
 /**

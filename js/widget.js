@@ -231,7 +231,7 @@ class SketchpadView {
         try {
           const bmp = await decode(buf, content.frame?.mime);
           if (fseq > this.canvasSeq && free()) {
-            this.sketch.load(bmp);
+            this.sketch.load(bmp, this.canvasSeq > 0 || this.sketch.history.canUndo);
             this.canvasSeq = fseq;
           }
         } catch (err) {

@@ -202,11 +202,11 @@ var SketchCanvas = class {
   }
   /**
    * Replace everything with a flattened image (a frame from another view), without telling the
-   * owner: the kernel already has it. Undoable.
-   * @param {Img} img
+   * owner: the kernel already has it. Undoable unless `undoable` is false (a view's first sync).
+   * @param {Img} img @param {boolean} [undoable]
    */
-  load(img) {
-    this.checkpoint();
+  load(img, undoable = true) {
+    if (undoable) this.checkpoint();
     this.background = null;
     this.inkCtx.globalCompositeOperation = "source-over";
     this.inkCtx.clearRect(0, 0, this.ink.width, this.ink.height);
@@ -468,7 +468,6 @@ var REASON_REDO = "redo";
 var REASON_CLEAR = "clear";
 var REASON_BACKGROUND = "background";
 var REASON_RESIZE = "resize";
-var REASON_SYNC = "sync";
 var FRAME_MIME = "image/jpeg";
 var REASONS = Object.freeze([
   REASON_STROKE,
@@ -476,8 +475,7 @@ var REASONS = Object.freeze([
   REASON_REDO,
   REASON_CLEAR,
   REASON_BACKGROUND,
-  REASON_RESIZE,
-  REASON_SYNC
+  REASON_RESIZE
 ]);
 function frameMessage(seq, f) {
   return {
@@ -908,7 +906,7 @@ var SketchpadView = class {
         try {
           const bmp = await decode(buf, content.frame?.mime);
           if (fseq > this.canvasSeq && free()) {
-            this.sketch.load(bmp);
+            this.sketch.load(bmp, this.canvasSeq > 0 || this.sketch.history.canUndo);
             this.canvasSeq = fseq;
           }
         } catch (err) {

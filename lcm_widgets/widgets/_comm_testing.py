@@ -51,6 +51,19 @@ class RecordingComm(BaseComm):  # type: ignore[misc]
         with self._record_lock:
             self.log.append(Sent(msg_type, dict(data or {}), copied))
 
+    def close(self, data: Any = None, metadata: Any = None, buffers: Any = None,
+              deleting: bool = False) -> None:
+        """Record a ``comm_close`` (once); there is no comm manager to unregister from."""
+        if self._closed:
+            return
+        self._closed = True
+        self.publish_msg("comm_close", data=data, metadata=metadata, buffers=buffers)
+
+    @property
+    def closed(self) -> bool:
+        """True after :meth:`close` (``widget.close()``)."""
+        return bool(self._closed)
+
     # ---- what the widget sent -----------------------------------------------------------
 
     @property

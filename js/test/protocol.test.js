@@ -1,0 +1,39 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import * as P from "../protocol.js";
+
+test("frame, ack and hello messages carry type and version", () => {
+  assert.deepEqual(P.frameMessage(3, { width: 512, height: 256, t_input: 9, reason: "undo" }), {
+    type: "frame", v: 1, seq: 3, width: 512, height: 256, mime: "image/jpeg", t_input: 9,
+    reason: "undo",
+  });
+  assert.deepEqual(P.ackMessage(3, 7, 10, false),
+    { type: "ack", v: 1, seq: 3, rid: 7, t_paint: 10, dropped: false });
+  assert.deepEqual(P.helloMessage("abc"), { type: "hello", v: 1, view: "abc" });
+});
+
+test("toBytes accepts DataView (Lab), Uint8Array (Colab), other views and ArrayBuffer", () => {
+  const ab = new Uint8Array([1, 2, 3, 4, 5]).buffer;
+  const dv = new DataView(ab, 1, 3);
+  assert.deepEqual([...P.toBytes(dv)], [2, 3, 4]);
+  const u8 = new Uint8Array(ab, 2, 2);
+  assert.equal(P.toBytes(u8), u8, "no copy");
+  assert.deepEqual([...P.toBytes(new Uint16Array([0x0201]))], [1, 2]);
+  assert.deepEqual([...P.toBytes(ab)], [1, 2, 3, 4, 5]);
+  assert.equal(P.toBytes("x"), null);
+  assert.equal(P.toBytes(undefined), null);
+});
+
+test("isKernelMessage accepts our kernel messages only", () => {
+  assert.equal(P.isKernelMessage({ type: "took", v: 1, seq: 1 }), true);
+  assert.equal(P.isKernelMessage({ type: "result", v: 1 }), true);
+  assert.equal(P.isKernelMessage({ type: "took", v: 2, seq: 1 }), false);
+  assert.equal(P.isKernelMessage({ type: "frame", v: 1 }), false);
+  assert.equal(P.isKernelMessage({ kind: "anywidget-command-response" }), false);
+  assert.equal(P.isKernelMessage(null), false);
+});
+
+test("REASONS lists every reason constant", () => {
+  const consts = Object.entries(P).filter(([k]) => k.startsWith("REASON_")).map(([, v]) => v);
+  assert.deepEqual([...P.REASONS].sort(), consts.sort());
+});

@@ -1,0 +1,26 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { MAX_STATS, formatStat, formatStatus } from "../status.js";
+
+test("formatStat rounds numbers and spaces keys", () => {
+  assert.equal(formatStat("fps", 12.46), "fps 12");
+  assert.equal(formatStat("latency_ms", 3.14), "latency ms 3.1");
+  assert.equal(formatStat("steps", 4), "steps 4");
+  assert.equal(formatStat("device", "cuda"), "device cuda");
+  assert.equal(formatStat("device", ""), null);
+  assert.equal(formatStat("ok", true), "ok yes");
+  assert.equal(formatStat("x", Number.NaN), null);
+  assert.equal(formatStat("x", { a: 1 }), null);
+});
+
+test("formatStatus combines status, error, stats and the view's latency", () => {
+  const s = formatStatus({ status: "running", error: "boom", stats: { fps: 20 }, latencyP50: 85.4 });
+  assert.deepEqual(s, { text: "running", error: "boom", parts: ["fps 20", "stroke→pixels 85 ms"] });
+});
+
+test("formatStatus tolerates missing or odd traits and caps the stats", () => {
+  assert.deepEqual(formatStatus({}), { text: "", error: "", parts: [] });
+  assert.deepEqual(formatStatus({ stats: [1, 2] }).parts, []);
+  const many = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`k${i}`, i]));
+  assert.equal(formatStatus({ stats: many }).parts.length, MAX_STATS);
+});
