@@ -1,0 +1,80 @@
+"""``@fal-ai/client`` 1.10.1 (Node 20, ``ws``), unmodified, against our server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from conformance_helpers import APP, KEY, HoldSlowEcho, run_node
+
+from lcm_widgets.backends.echo import EchoBackend
+from lcm_widgets.server import ServerThread, create_app
+
+pytestmark = pytest.mark.conformance
+
+
+def test_js_realtime_round_trip_errors_and_token_recovery() -> None:
+    """connect/send/onResult, x-fal-error → onError, Unauthorized → new token → result."""
+    with ServerThread(create_app(EchoBackend(), keys=[KEY])) as srv:
+        out = run_node("realtime.mjs", srv.port)
+    rt = out["roundTrip"]
+    assert rt["first"] == {"request_id": "r1", "url": "data:image/jpeg;base64,",
+                           "width": 64, "seed": 42, "isObject": "object"}
+    assert rt["error"]["status"] == 400
+    assert rt["error"]["message"] == ("VALIDATION_ERROR: num_inference_steps: must be between "
+                                      "1 and 50, got 80")
+    assert rt["second"] == {"request_id": "r2"}
+    # the server answers a code-less close with 1000, so no spurious 1005 onError
+    assert rt["errorsAfterClose"] == []
+    auth = out["auth"]
+    assert auth["providerCalls"] == [f"{APP}/realtime", f"{APP}/realtime"]
+    assert [e["status"] for e in auth["errors"]] == [1008]
+    assert "Unauthorized" in auth["errors"][0]["message"]
+    assert auth["result"] == "a2"
+    assert all(u.startswith(f"wss://fal.run/{APP}/realtime?fal_jwt_token=T")
+               for u in out["wsUrls"])
+
+
+def test_js_run_validation_subscribe_cancel() -> None:
+    """fal.run, ValidationError.fieldErrors, 401, subscribe with logs (poll + SSE), cancel."""
+    model = HoldSlowEcho()
+    with ServerThread(create_app(model, keys=[KEY])) as srv:
+        jobs = srv.app.state.lcm.jobs
+        stop = threading.Event()
+
+        def release_after_cancel() -> None:
+            # the "slow" job is held until the queued job has been cancelled
+            while not stop.is_set():
+                if any(j.error_type == "request_cancelled" for j in list(jobs._jobs.values())):
+                    model.release.set()
+                    return
+                time.sleep(0.01)
+
+        watcher = threading.Thread(target=release_after_cancel, daemon=True)
+        watcher.start()
+        try:
+            out = run_node("http.mjs", srv.port)
+        finally:
+            stop.set()
+            model.release.set()
+    assert out["run"]["seed"] == 7 and out["run"]["requestId"]
+    assert out["run"]["url"] == "data:image/jpeg;base64,"
+    val = out["validation"]
+    assert val["isValidationError"] and val["status"] == 422
+    assert val["fieldErrors"] == [{"loc": ["body", "num_inference_steps"],
+                                   "msg": "num_inference_steps: must be between 1 and 50, "
+                                          "got 80", "type": "less_than_equal"}]
+    assert val["requestId"]
+    assert out["unauthorized"]["status"] == 401 and out["unauthorized"]["isApiError"]
+    assert out["unauthorized"]["body"]["detail"] == "unknown API key"
+    sub = out["subscribe"]
+    assert sub["seed"] == 9 and sub["url"].startswith(f"http://127.0.0.1:{srv.port}/files/")
+    assert sub["updates"][-1]["status"] == "COMPLETED"
+    assert any(m["message"].startswith("completed in") for m in sub["updates"][-1]["logs"])
+    assert out["streaming"]["seed"] == 11 and out["streaming"]["statuses"][-1] == "COMPLETED"
+    assert out["cancel"]["submitStatus"] == "IN_QUEUE"
+    assert out["cancel"]["status"] == "COMPLETED"
+    assert out["cancel"]["error_type"] == "request_cancelled"
+    assert out["cancel"]["result"]["status"] == 400
+    assert out["slowStatus"] == "COMPLETED"
