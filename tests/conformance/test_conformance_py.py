@@ -1,0 +1,150 @@
+"""``fal-client`` (PyPI), unmodified, against our server on 127.0.0.1.
+
+The client's hosts are module globals read at call time, so they are patched after import
+(PROTOCOL.md §8.2 option B): run → ``http://127.0.0.1:P/``, queue → ``…/queue/``, realtime →
+``ws://127.0.0.1:P/``, REST (token mint) → ``http://127.0.0.1:P``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import fal_client
+import fal_client.client as fc
+import pytest
+from conformance_helpers import APP, KEY, HoldSlowEcho, jpeg
+
+from lcm_widgets.backends.echo import EchoBackend
+from lcm_widgets.server import ServerThread, create_app
+
+pytestmark = pytest.mark.conformance
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[ServerThread]:
+    """Our server with a HoldSlowEcho model, and fal_client pointed at it."""
+    with ServerThread(create_app(HoldSlowEcho(), keys=[KEY], session_timeout=30)) as srv:
+        monkeypatch.setattr(fc, "RUN_URL_FORMAT", f"{srv.url}/")
+        monkeypatch.setattr(fc, "QUEUE_URL_FORMAT", f"{srv.url}/queue/")
+        monkeypatch.setattr(fc, "REALTIME_URL_FORMAT", f"{srv.ws_url}/")
+        monkeypatch.setattr(fc, "REST_URL", srv.url)
+        yield srv
+
+
+@pytest.fixture
+def client() -> fal_client.SyncClient:
+    return fal_client.SyncClient(key=KEY, default_timeout=30)
+
+
+@pytest.mark.parametrize("use_jwt", [True, False])
+def test_realtime_send_recv(server: ServerThread, client: fal_client.SyncClient,
+                            use_jwt: bool) -> None:
+    """realtime(): JWT minted via our /tokens/, or Authorization: Key (use_jwt=False)."""
+    with client.realtime(APP, use_jwt=use_jwt, max_buffering=4) as conn:
+        conn.send({"prompt": "a cat", "image_url": jpeg(), "strength": 1, "seed": 5,
+                   "request_id": "py-1", "sync_mode": True})
+        out = conn.recv()
+        conn.send({"prompt": "again", "request_id": "py-2"})
+        out2 = conn.recv()
+    assert out is not None and out["request_id"] == "py-1" and out["seed"] == 5
+    assert out["images"][0]["url"].startswith("data:image/jpeg;base64,")
+    assert out2 is not None and out2["request_id"] == "py-2"
+
+
+def test_realtime_error_raises_and_session_continues(server: ServerThread,
+                                                     client: fal_client.SyncClient) -> None:
+    """An x-fal-error raises RealtimeError in recv(); the same connection then works."""
+    with client.realtime(APP) as conn:
+        conn.send({"prompt": "x", "num_inference_steps": 80})
+        with pytest.raises(fal_client.client.RealtimeError) as info:
+            conn.recv()
+        conn.send({"prompt": "fine", "request_id": "ok"})
+        out = conn.recv()
+    assert info.value.error == "VALIDATION_ERROR"
+    assert info.value.reason == "num_inference_steps: must be between 1 and 50, got 80"
+    assert out is not None and out["request_id"] == "ok"
+
+
+def test_realtime_timeout_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An idle session ends with RealtimeError('TIMEOUT'), as the client documents."""
+    with ServerThread(create_app(EchoBackend(), keys=[KEY], session_timeout=0.2)) as srv:
+        monkeypatch.setattr(fc, "REALTIME_URL_FORMAT", f"{srv.ws_url}/")
+        monkeypatch.setattr(fc, "REST_URL", srv.url)
+        client = fal_client.SyncClient(key=KEY)
+        with client.realtime(APP) as conn:
+            with pytest.raises(fal_client.client.RealtimeError) as info:
+                conn.recv()
+            assert conn.recv() is None  # then a clean 1000 close
+    assert info.value.error == "TIMEOUT"
+
+
+async def test_async_realtime_and_run(server: ServerThread) -> None:
+    """AsyncClient: realtime send/recv and run."""
+    client = fal_client.AsyncClient(key=KEY)
+    async with client.realtime(APP) as conn:
+        await conn.send({"prompt": "async", "request_id": "a-1"})
+        out = await conn.recv()
+    assert out is not None and out["request_id"] == "a-1"
+    res = await client.run(APP, arguments={"prompt": "async run", "seed": 3})
+    assert res["seed"] == 3
+
+
+def test_run_and_validation_error(server: ServerThread, client: fal_client.SyncClient) -> None:
+    """run() returns the output; a 422 raises FalClientHTTPError carrying our detail."""
+    out = client.run(APP, arguments={"prompt": "a cat", "seed": 12})
+    assert out["seed"] == 12 and out["images"][0]["url"].startswith(server.url + "/files/")
+    i2i = client.run(APP, path="image-to-image",
+                     arguments={"prompt": "x", "image_url": out["images"][0]["url"],
+                                "strength": 1, "sync_mode": True})
+    assert i2i["images"][0]["width"] == 512  # our own /files URL is accepted as a source
+    with pytest.raises(fal_client.client.FalClientHTTPError) as info:
+        client.run(APP, arguments={"prompt": "x", "num_inference_steps": 0})
+    assert info.value.status_code == 422
+    assert "num_inference_steps: must be between 1 and 50, got 0" in str(info.value)
+
+
+def test_wrong_key_is_401(server: ServerThread) -> None:
+    """A wrong key raises FalClientHTTPError 401 (not retried)."""
+    bad = fal_client.SyncClient(key="wrong:key")
+    with pytest.raises(fal_client.client.FalClientHTTPError) as info:
+        bad.run(APP, arguments={"prompt": "x"})
+    assert info.value.status_code == 401 and "unknown API key" in str(info.value)
+
+
+def test_submit_status_get(server: ServerThread, client: fal_client.SyncClient) -> None:
+    """submit() → handle.status(with_logs) → get(); top-level status()/result() agree."""
+    handle = client.submit(APP, arguments={"prompt": "queued", "seed": 21})
+    out = handle.get()
+    status = handle.status(with_logs=True)
+    assert out["seed"] == 21
+    assert isinstance(status, fal_client.Completed) and status.logs
+    assert "inference_time" in status.metrics
+    again = client.status(APP, handle.request_id, with_logs=False)
+    assert isinstance(again, fal_client.Completed) and again.logs is None
+    assert client.result(APP, handle.request_id)["seed"] == 21
+    events = list(client.submit(APP, arguments={"prompt": "events"}).iter_events(
+        with_logs=True, interval=0.05))
+    assert isinstance(events[-1], fal_client.Completed)
+
+
+def test_queued_status_and_cancel(server: ServerThread,
+                                  client: fal_client.SyncClient) -> None:
+    """A job behind a held one is Queued(position=0); cancel() succeeds; get() then fails."""
+    model: HoldSlowEcho = server.app.state.lcm.backend
+    slow = client.submit(APP, arguments={"prompt": "slow"})
+    deadline = time.monotonic() + 20
+    while not isinstance(slow.status(), fal_client.InProgress):
+        assert time.monotonic() < deadline, "the slow job never started"
+        time.sleep(0.01)
+    queued = client.submit(APP, arguments={"prompt": "behind"})
+    assert queued.status() == fal_client.Queued(position=0)
+    queued.cancel()
+    with pytest.raises(fal_client.client.FalClientHTTPError) as info:
+        queued.get()
+    assert info.value.status_code == 400 and "cancelled" in str(info.value)
+    model.release.set()
+    assert slow.get()["prompt"] == "slow"
+    with pytest.raises(fal_client.client.FalClientHTTPError) as info:
+        slow.cancel()  # 400 ALREADY_COMPLETED
+    assert info.value.status_code == 400
