@@ -288,7 +288,7 @@ async def test_request_timeout_resets_and_recovers(serve: Serve) -> None:
     b = RealtimeBackend(base_url=srv.url, key=KEY, timeout=30)
     assert (await b.generate(frame(1))).seed == 1  # connected
     b.timeout = 0.2
-    with pytest.raises(RemoteTimeout, match="within 0.2 s") as ei:
+    with pytest.raises(RemoteTimeout, match=r"within 0\.2 s") as ei:
         await b.generate({"prompt": "sleep"})
     assert ei.value.code == "REQUEST_TIMEOUT"
     b.timeout = 30

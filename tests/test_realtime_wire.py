@@ -10,6 +10,7 @@ import pytest
 
 from lcm_widgets.backends import _wire as w
 from lcm_widgets.errors import (
+    InvalidImage,
     InvalidInput,
     ProtocolError,
     RemoteError,
@@ -166,6 +167,18 @@ def test_error_for_types() -> None:
     assert type(w.error_for(mk("UNAUTHORIZED"))) is Unauthorized
     e = w.error_for(mk("INTERNAL_ERROR"))
     assert type(e) is RemoteError and (e.code, e.reason) == ("INTERNAL_ERROR", "r")
+
+
+def test_error_for_validation_keeps_detail() -> None:
+    """Our server's VALIDATION_ERROR becomes InvalidInput with its detail list and reason."""
+    detail = [{"loc": ["body", "strength"], "msg": "must be between 0.0 and 1.0, got 2.0",
+               "type": "less_than_equal"}]
+    e = w.error_for(w.ErrorFrame("VALIDATION_ERROR", "strength: must be ...",
+                                 {"detail": detail}))
+    assert isinstance(e, InvalidInput) and e.errors == detail and e.field == "strength"
+    assert "strength: must be" in str(e)
+    img = w.error_for(w.ErrorFrame("INVALID_IMAGE", "image_url: could not decode", {}))
+    assert isinstance(img, InvalidImage) and "could not decode" in str(img)
 
 
 def test_http_error_mapping() -> None:

@@ -19,7 +19,9 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import msgpack
 
 from ..errors import (
+    InvalidImage,
     InvalidInput,
+    LCMWidgetsError,
     ProtocolError,
     RemoteError,
     RemoteTimeout,
@@ -306,12 +308,26 @@ def decode_frame(frame: bytes | str) -> Event:
     return UnknownFrame(msg)
 
 
-def error_for(frame: ErrorFrame) -> RemoteError:
-    """The typed exception for an ``x-fal-error`` frame; the server's reason is kept."""
-    if frame.code == "TIMEOUT":
+def error_for(frame: ErrorFrame) -> LCMWidgetsError:
+    """The typed exception for an ``x-fal-error`` frame; the server's reason is kept.
+
+    ``TIMEOUT`` → :class:`RemoteTimeout`; ``UNAUTHORIZED`` → :class:`Unauthorized`;
+    ``VALIDATION_ERROR``/``INVALID_IMAGE`` (our server; a ``detail`` list in FastAPI's 422 shape
+    rides along) → :class:`InvalidInput`/:class:`InvalidImage`, the same types local validation
+    raises; every other code → :class:`RemoteError` (``INTERNAL_ERROR`` is fal's catch-all).
+    """
+    code = frame.code.upper()
+    if code == "TIMEOUT":
         return RemoteTimeout(frame.code, frame.reason, payload=frame.payload)
-    if frame.code.upper() in {"UNAUTHORIZED", "FORBIDDEN"}:
+    if code in {"UNAUTHORIZED", "FORBIDDEN"}:
         return Unauthorized(frame.code, frame.reason, payload=frame.payload)
+    if code in {"VALIDATION_ERROR", "INVALID_IMAGE"}:
+        detail = frame.payload.get("detail")
+        errors = [e for e in detail if isinstance(e, dict)] if isinstance(detail, list) else None
+        first = [str(p) for p in (errors[0].get("loc") or [])[1:]] if errors else []
+        cls = InvalidImage if code == "INVALID_IMAGE" else InvalidInput
+        return cls(f"the server rejected the input: {frame.reason}", errors=errors or None,
+                   field=".".join(first) or None)
     return RemoteError(frame.code, frame.reason, payload=frame.payload)
 
 

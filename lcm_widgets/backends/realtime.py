@@ -24,7 +24,7 @@ import contextlib
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -41,10 +41,10 @@ from ..errors import (
 )
 from ..schema import Input, Output, parse_input
 from . import _wire as w
+from ._dial import Dialer
 from .base import BackendInfo
 
 if TYPE_CHECKING:  # pragma: no cover
-    import httpx
     from websockets.asyncio.client import ClientConnection
 
 __all__ = ["RealtimeBackend", "RealtimeStats"]
@@ -119,25 +119,22 @@ class RealtimeBackend:
                  backoff: tuple[float, float, float] = (0.05, 2.0, 5.0),
                  fetch_images: bool = True) -> None:
         self.app = w.AppId.parse(app)
-        self.max_buffering = w.check_max_buffering(max_buffering)
         if key is None and base_url is None:
             key = w.key_from_env()
             if key is None:
                 raise Unauthorized("MISSING_KEY", "no fal API key: pass key=... or set FAL_KEY "
                                    "(or FAL_KEY_ID and FAL_KEY_SECRET)")
-        self._key = w.Secret(key) if key else None
-        self.use_jwt = use_jwt
         self.base_url = (base_url or w.FAL_RUN_URL).rstrip("/")
-        self._ws_root = w.FAL_WS_URL if base_url is None else w.ws_base(base_url)
-        self.rest_url = (rest_url or (w.FAL_REST_URL if base_url is None else self.base_url)
-                         ).rstrip("/")
-        self.path = path
-        self.timeout, self.sync_mode, self.open_timeout = timeout, sync_mode, open_timeout
-        self.max_reconnects, self.token_expiration = max_reconnects, token_expiration
-        self.fetch_images = fetch_images
+        self._dialer = Dialer(
+            self.app, ws_root=w.FAL_WS_URL if base_url is None else w.ws_base(base_url),
+            rest_url=rest_url or (w.FAL_REST_URL if base_url is None else self.base_url),
+            key=key, use_jwt=use_jwt, path=path,
+            max_buffering=w.check_max_buffering(max_buffering),
+            token_expiration=token_expiration, open_timeout=open_timeout)
+        self.timeout, self.sync_mode = timeout, sync_mode
+        self.max_reconnects, self.fetch_images = max_reconnects, fetch_images
         self._backoff = backoff
         self.stats = RealtimeStats()
-        self._token = w.TokenState()
         self._info = BackendInfo(name="realtime", model=self.app.full, device="remote",
                                  remote=True, extra={"url": self.url})
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -151,7 +148,6 @@ class RealtimeBackend:
         self._reader: asyncio.Task[None] | None = None
         self._pump_task: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
-        self._http: httpx.AsyncClient | None = None
         self._failures = 0
         self._delays = w.backoff(*self._backoff)
         self._last_close: tuple[int | None, str] = (None, "")
@@ -168,13 +164,17 @@ class RealtimeBackend:
     @property
     def url(self) -> str:
         """The WebSocket URL, without the token."""
-        return w.realtime_url(self._ws_root, self.app, path=self.path,
-                              max_buffering=self.max_buffering)
+        return self._dialer.url()
 
     @property
     def auth(self) -> str:
-        """``"jwt"``, ``"key"`` or ``"none"``."""
-        return "none" if self._key is None else ("jwt" if self.use_jwt else "key")
+        """``"jwt"`` (minted token), ``"key"`` (``Authorization: Key``) or ``"none"``."""
+        return self._dialer.auth
+
+    @property
+    def rest_url(self) -> str:
+        """Where tokens are minted (``{rest_url}/tokens/``)."""
+        return self._dialer.rest_url
 
     def __repr__(self) -> str:
         return f"RealtimeBackend(app={self.app.full!r}, url={self.url!r}, auth={self.auth!r})"
@@ -257,9 +257,7 @@ class RealtimeBackend:
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        http, self._http = self._http, None
-        if http is not None:
-            await http.aclose()
+        await self._dialer.aclose()
 
     def close(self) -> None:
         """Synchronous :meth:`aclose` for notebook cells."""
@@ -313,10 +311,10 @@ class RealtimeBackend:
                 try:
                     await self._connect()
                 except Unauthorized:
-                    if self._key is None or not self.use_jwt or self._auth_retried:
+                    if not self._dialer.can_remint or self._auth_retried:
                         raise
                     self._auth_retried = True  # a refused token: one fresh token, then give up
-                    self._token.drop()
+                    self._dialer.token.drop()
                     continue
                 except ConnectionClosed as exc:
                     self._failures += 1
@@ -351,57 +349,16 @@ class RealtimeBackend:
             self.stats.in_flight = max(0, self.stats.in_flight - 1)
 
     async def _connect(self) -> None:
-        from websockets.asyncio.client import connect
-        from websockets.exceptions import InvalidStatus, WebSocketException
-
-        headers: dict[str, str] = {}
-        token = None
-        if self._key is not None and self.use_jwt:
-            if not self._token.usable(time.monotonic()):
-                await self._mint_token()
-            token = self._token.token
-        elif self._key is not None:
-            headers["Authorization"] = f"Key {self._key.reveal()}"
-        url = w.realtime_url(self._ws_root, self.app, path=self.path, token=token,
-                             max_buffering=self.max_buffering)
         try:
-            ws = await connect(url, additional_headers=headers, open_timeout=self.open_timeout,
-                               max_size=64 * 2**20, compression=None, proxy=None,
-                               user_agent_header="lcm-widgets (python)")
-        except InvalidStatus as exc:
-            status = exc.response.status_code
-            body = exc.response.body.decode("utf-8", "replace") if exc.response.body else ""
-            if status in (401, 403):
-                self._token.drop()
-            raise w.http_error(status, _json_or_text(body), what="realtime handshake") from exc
-        except (OSError, TimeoutError, WebSocketException) as exc:
-            raise ConnectionClosed(1006, f"could not connect to {self.url}: {exc}") from exc
+            ws = await self._dialer.open()
+        finally:
+            self.stats.token_mints = self._dialer.mints
         self._ws = ws
         self._conn_no += 1
         self.stats.connects += 1
         self.stats.reconnects = self.stats.connects - 1
         self._reader = asyncio.get_running_loop().create_task(self._read(ws))
         log.debug("connected to %s (connection %d)", self.url, self._conn_no)
-
-    async def _mint_token(self) -> None:
-        import httpx
-
-        assert self._key is not None
-        if self._http is None:
-            self._http = httpx.AsyncClient(timeout=self.open_timeout, trust_env=False)
-        url = f"{self.rest_url}/tokens/"
-        try:
-            resp = await self._http.post(url, json=w.token_body(self.app, self.token_expiration),
-                                         headers={"Authorization": f"Key {self._key.reveal()}",
-                                                  "Accept": "application/json"})
-        except httpx.HTTPError as exc:
-            raise ConnectionClosed(1006, f"token request to {url} failed: {exc}") from exc
-        body = _json_or_text(resp.text)
-        if not resp.is_success:
-            raise w.http_error(resp.status_code, body, what="token request")
-        self._token.store(w.parse_token_response(body), time.monotonic(),
-                          float(self.token_expiration))
-        self.stats.token_mints += 1
 
     def _abandon(self, req: _Request) -> None:
         """A request timed out: drop it; if it was in flight, reset the connection."""
@@ -459,14 +416,14 @@ class RealtimeBackend:
                 log.debug("server error with no request in flight: %s", exc)
         elif isinstance(event, w.UnauthorizedFrame):
             self.stats.errors += 1
-            self._token.drop()
+            self._dialer.token.drop()
             self._ws = None
             self.stats.in_flight = 0
             self._spawn(ws.close(1000, "unauthorized"))
             req = self._slots.in_flight
             if req is None:
                 return
-            if self._key is not None and self.use_jwt and not self._auth_retried:
+            if self._dialer.can_remint and not self._auth_retried:
                 self._auth_retried = True
                 self._kick()
             else:
@@ -527,24 +484,6 @@ class RealtimeBackend:
             self._kick()
 
     async def _fetch_images(self, out: Output) -> None:
-        import httpx
-
-        if self._http is None:
-            self._http = httpx.AsyncClient(timeout=self.open_timeout, trust_env=False)
         for img in out.images:
             if img.content is None and img.url.startswith(("http:", "https:")):
-                try:
-                    resp = await self._http.get(img.url)
-                    resp.raise_for_status()
-                except httpx.HTTPError as exc:
-                    raise RemoteError("IMAGE_FETCH", f"could not fetch {img.url}: {exc}") from exc
-                img.content = resp.content
-
-
-def _json_or_text(text: str) -> Any:
-    import json
-
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
+                img.content = await self._dialer.fetch(img.url)
