@@ -137,7 +137,8 @@ class Session:
                     await self._idle.wait()  # queued work finishes first
                     self._send("text", error_message("TIMEOUT", TIMEOUT_REASON))
                     self._send("close", (1000, "timeout"))
-                    await writer
+                    with contextlib.suppress(Exception):
+                        await writer
                     return
                 if msg["type"] == "websocket.disconnect":
                     return
@@ -154,10 +155,9 @@ class Session:
             self.closed = True
             st.sessions -= 1
             st.scheduler.close_lane(self.lane)
-            if not writer.done():
-                writer.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await writer
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await writer  # also retrieves a send error (the client went away)
 
     def _on_frame(self, data: bytes) -> None:
         request_id: str | None = None
