@@ -212,15 +212,16 @@ class RealtimeBackend:
                 await self._send_now(req, self._ws)  # fast path: the socket is open and idle
             else:
                 self._kick()
+        # a timer instead of wait_for(shield(...)): two loop hops fewer per frame
+        timer = loop.call_later(self.timeout, self._expire, req) if self.timeout else None
         try:
-            out = await asyncio.wait_for(asyncio.shield(req.future), self.timeout)
-        except asyncio.TimeoutError:
-            self._abandon(req)
-            raise RemoteTimeout("REQUEST_TIMEOUT", f"no result for request {rid} within "
-                                f"{self.timeout:g} s; the connection was reset") from None
+            out = await req.future
         except asyncio.CancelledError:
             self._slots.withdraw(req)  # an in-flight one stays until answered (one in flight)
             raise
+        finally:
+            if timer is not None:
+                timer.cancel()
         if self.fetch_images and any(i.content is None and i.url.startswith(("http:", "https:"))
                                      for i in out.images):
             await self._fetch_images(out)
@@ -359,6 +360,14 @@ class RealtimeBackend:
         self.stats.reconnects = self.stats.connects - 1
         self._reader = asyncio.get_running_loop().create_task(self._read(ws))
         log.debug("connected to %s (connection %d)", self.url, self._conn_no)
+
+    def _expire(self, req: _Request) -> None:
+        if req.future.done():
+            return
+        self._abandon(req)
+        _settle(req.future, RemoteTimeout(
+            "REQUEST_TIMEOUT", f"no result for request {req.request_id} within "
+            f"{self.timeout:g} s; the connection was reset"))
 
     def _abandon(self, req: _Request) -> None:
         """A request timed out: drop it; if it was in flight, reset the connection."""
