@@ -42,16 +42,21 @@ export const CSS = `
   border-radius: 4px; background: var(--lcm-btn); cursor: pointer;
 }
 .lcm-sketchpad .lcm-file { display: none; }
-.lcm-sketchpad .lcm-panels { display: flex; flex-wrap: wrap; gap: 8px; align-items: flex-start; }
+.lcm-sketchpad .lcm-panels {
+  display: flex; flex-wrap: nowrap; gap: 8px; align-items: flex-start; max-width: 100%;
+  overflow-x: auto;
+}
 .lcm-sketchpad .lcm-input, .lcm-sketchpad .lcm-output {
   position: relative; line-height: 0; border: 1px solid var(--lcm-border); border-radius: 4px;
-  overflow: hidden; background: #ffffff;
+  overflow: hidden; background: #ffffff; flex: 0 1 auto; min-width: 120px; box-sizing: border-box;
 }
-.lcm-sketchpad .lcm-input canvas { touch-action: none; cursor: crosshair; display: block; }
+.lcm-sketchpad .lcm-input canvas, .lcm-sketchpad .lcm-output canvas {
+  display: block; width: 100%; height: auto;
+}
+.lcm-sketchpad .lcm-input canvas { touch-action: none; cursor: crosshair; }
 .lcm-sketchpad .lcm-input.lcm-eraser-on canvas { cursor: cell; }
 .lcm-sketchpad .lcm-input.lcm-dragover { outline: 2px dashed var(--lcm-accent); outline-offset: -4px; }
 .lcm-sketchpad .lcm-output { background: var(--lcm-btn); }
-.lcm-sketchpad .lcm-output canvas { display: block; }
 .lcm-sketchpad .lcm-output .lcm-placeholder {
   position: absolute; inset: 0; display: flex; align-items: center; justify-content: center;
   line-height: 1.4; color: var(--lcm-muted); text-align: center; padding: 8px; pointer-events: none;

@@ -359,13 +359,15 @@ class SketchpadView {
     this.parts.redo.disabled = !this.sketch.history.canRedo;
   }
 
-  /** Size both canvases in CSS pixels: `display_size` wide, aspect from their pixel size. */
+  /** Size both panels `display_size` CSS px wide (shrinking to fit a narrow cell side by side);
+   * each canvas keeps the aspect of its pixel size. */
   _layout() {
     const p = this.parts;
     const ds = this._int("display_size", 64, 4096, 384);
-    for (const c of [p.inputCanvas, p.outputCanvas]) {
-      c.style.width = `${ds}px`;
-      c.style.height = `${Math.round((ds * c.height) / Math.max(1, c.width))}px`;
+    for (const [panel, c] of [[p.input, p.inputCanvas], [p.output, p.outputCanvas]]) {
+      panel.style.flexBasis = `${ds}px`;
+      panel.style.maxWidth = `${ds}px`;
+      c.style.aspectRatio = `${c.width} / ${Math.max(1, c.height)}`;
     }
     p.root.classList.toggle("lcm-no-output", this.model.get("show_output") === false);
   }

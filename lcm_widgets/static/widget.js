@@ -583,16 +583,21 @@ var CSS = `
   border-radius: 4px; background: var(--lcm-btn); cursor: pointer;
 }
 .lcm-sketchpad .lcm-file { display: none; }
-.lcm-sketchpad .lcm-panels { display: flex; flex-wrap: wrap; gap: 8px; align-items: flex-start; }
+.lcm-sketchpad .lcm-panels {
+  display: flex; flex-wrap: nowrap; gap: 8px; align-items: flex-start; max-width: 100%;
+  overflow-x: auto;
+}
 .lcm-sketchpad .lcm-input, .lcm-sketchpad .lcm-output {
   position: relative; line-height: 0; border: 1px solid var(--lcm-border); border-radius: 4px;
-  overflow: hidden; background: #ffffff;
+  overflow: hidden; background: #ffffff; flex: 0 1 auto; min-width: 120px; box-sizing: border-box;
 }
-.lcm-sketchpad .lcm-input canvas { touch-action: none; cursor: crosshair; display: block; }
+.lcm-sketchpad .lcm-input canvas, .lcm-sketchpad .lcm-output canvas {
+  display: block; width: 100%; height: auto;
+}
+.lcm-sketchpad .lcm-input canvas { touch-action: none; cursor: crosshair; }
 .lcm-sketchpad .lcm-input.lcm-eraser-on canvas { cursor: cell; }
 .lcm-sketchpad .lcm-input.lcm-dragover { outline: 2px dashed var(--lcm-accent); outline-offset: -4px; }
 .lcm-sketchpad .lcm-output { background: var(--lcm-btn); }
-.lcm-sketchpad .lcm-output canvas { display: block; }
 .lcm-sketchpad .lcm-output .lcm-placeholder {
   position: absolute; inset: 0; display: flex; align-items: center; justify-content: center;
   line-height: 1.4; color: var(--lcm-muted); text-align: center; padding: 8px; pointer-events: none;
@@ -1038,13 +1043,15 @@ var SketchpadView = class {
     this.parts.undo.disabled = !this.sketch.history.canUndo;
     this.parts.redo.disabled = !this.sketch.history.canRedo;
   }
-  /** Size both canvases in CSS pixels: `display_size` wide, aspect from their pixel size. */
+  /** Size both panels `display_size` CSS px wide (shrinking to fit a narrow cell side by side);
+   * each canvas keeps the aspect of its pixel size. */
   _layout() {
     const p = this.parts;
     const ds = this._int("display_size", 64, 4096, 384);
-    for (const c of [p.inputCanvas, p.outputCanvas]) {
-      c.style.width = `${ds}px`;
-      c.style.height = `${Math.round(ds * c.height / Math.max(1, c.width))}px`;
+    for (const [panel, c] of [[p.input, p.inputCanvas], [p.output, p.outputCanvas]]) {
+      panel.style.flexBasis = `${ds}px`;
+      panel.style.maxWidth = `${ds}px`;
+      c.style.aspectRatio = `${c.width} / ${Math.max(1, c.height)}`;
     }
     p.root.classList.toggle("lcm-no-output", this.model.get("show_output") === false);
   }
