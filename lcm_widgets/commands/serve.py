@@ -90,13 +90,26 @@ def run(args: argparse.Namespace) -> int:
                      session_timeout=args.session_timeout or None,
                      default_buffering=args.max_buffering, emit_timings=args.timings,
                      batch=args.batch, public_url=args.public_url, own_backend=True)
-    base = f"http://{args.host}:{args.port}"
-    print(f"lcm-widgets serve: {backend.info.name} ({backend.info.model}) as {args.app}\n"
-          f"  sync      POST {base}/{args.app}\n"
-          f"  queue     {base}/queue/{args.app}\n"
-          f"  realtime  ws://{args.host}:{args.port}/{args.app}/realtime\n"
-          f"  tokens    POST {base}/tokens/\n"
-          f"  health    {base}/health", file=sys.stderr)
+    banner = f"lcm-widgets serve: {backend.info.name} ({backend.info.model}) as {args.app}"
+
+    class _Server(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)
+            if self.started and self.servers:
+                port = self.servers[0].sockets[0].getsockname()[1]
+                print(_layout(banner, args.host, port, args.app), file=sys.stderr, flush=True)
+
     config = uvicorn_config(app, host=args.host, port=args.port, log_level=args.log_level)
-    uvicorn.Server(config).run()
+    _Server(config).run()
     return 0
+
+
+def _layout(banner: str, host: str, port: int, app_id: str) -> str:
+    """The URLs a client needs, printed once the port is bound."""
+    base = f"http://{host}:{port}"
+    return (f"{banner}\n"
+            f"  sync      POST {base}/{app_id}\n"
+            f"  queue     {base}/queue/{app_id}\n"
+            f"  realtime  ws://{host}:{port}/{app_id}/realtime\n"
+            f"  tokens    POST {base}/tokens/\n"
+            f"  health    {base}/health")

@@ -1,0 +1,84 @@
+"""``lcm-widgets serve`` as a real subprocess on 127.0.0.1 port 0."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+import pytest
+from server_helpers import APP
+
+
+@contextmanager
+def serve_cli(*args: str, env: dict[str, str] | None = None) -> Iterator[tuple[str, list[str]]]:
+    """Start ``lcm-widgets serve --port 0 ...``; yields (base URL, stderr lines so far)."""
+    clean = {k: v for k, v in os.environ.items()
+             if k not in {"LCM_WIDGETS_KEYS", "FAL_KEY", "FAL_KEY_ID", "FAL_KEY_SECRET"}}
+    proc = subprocess.Popen([sys.executable, "-m", "lcm_widgets", "serve", "--port", "0",
+                             "--log-level", "warning", *args], env={**clean, **(env or {})},
+                            stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    found = threading.Event()
+
+    def read() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.append(line)
+            if "health    http://" in line:
+                found.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        if not found.wait(60):
+            pytest.fail("serve did not start:\n" + "".join(lines))
+        url = re.search(r"health    (http://\S+)/health", "".join(lines))
+        assert url is not None
+        yield url.group(1), lines
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:  # pragma: no cover
+            proc.kill()
+            proc.wait()
+
+
+def test_serve_echo_with_a_generated_key() -> None:
+    """No key configured: serve generates one, prints it, and enforces it."""
+    with serve_cli("--model", "echo") as (url, lines):
+        key = re.search(r"FAL_KEY=(\S+)", "".join(lines))
+        assert key is not None
+        assert httpx.post(f"{url}/{APP}", json={"prompt": "x"}).status_code == 401
+        r = httpx.post(f"{url}/{APP}", json={"prompt": "x"},
+                       headers={"Authorization": f"Key {key.group(1)}"})
+        assert r.status_code == 200
+        assert httpx.get(url + "/health").json()["model"]["name"] == "echo"
+
+
+def test_serve_keys_file_and_env(tmp_path: object) -> None:
+    """Keys from --keys-file and LCM_WIDGETS_KEYS are both accepted."""
+    from pathlib import Path
+
+    keys = Path(str(tmp_path)) / "keys.txt"
+    keys.write_text("# comment\nfile-id:file-secret\n")
+    with serve_cli("--model", "echo", "--keys-file", str(keys),
+                   env={"LCM_WIDGETS_KEYS": "env-id:env-secret, other:one"}) as (url, lines):
+        assert "generated one" not in "".join(lines)
+        for key in ("file-id:file-secret", "env-id:env-secret", "other:one"):
+            r = httpx.post(f"{url}/{APP}", json={"prompt": "x"},
+                           headers={"Authorization": f"Key {key}"})
+            assert r.status_code == 200, key
+
+
+def test_serve_no_auth() -> None:
+    """--no-auth on loopback: no key needed, no warning."""
+    with serve_cli("--model", "echo", "--no-auth") as (url, lines):
+        assert httpx.post(f"{url}/{APP}", json={"prompt": "x"}).status_code == 200
+        assert "WARNING" not in "".join(lines)
