@@ -31,7 +31,6 @@ receives, from the browser, an ipycanvas or :meth:`~lcm_widgets.widgets.studio.S
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 __all__ = [
     "Action",
@@ -84,7 +83,7 @@ class ScheduleTick:
     at: float
 
 
-Action = Union[StartRequest, SendResult, ShowStatus, DropStale, ScheduleTick]
+Action = StartRequest | SendResult | ShowStatus | DropStale | ScheduleTick
 
 
 @dataclass

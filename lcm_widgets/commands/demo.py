@@ -87,10 +87,13 @@ def run(args: argparse.Namespace) -> int:
     if args.print_command:
         print(" ".join(cmd))
         return 0
-    proc = subprocess.Popen(cmd, cwd=workdir)
-    try:
+    os.chdir(workdir)
+    if os.name == "posix":  # become the server: signals (Ctrl+C, SIGTERM) reach it directly
+        os.execv(sys.executable, cmd)
+    proc = subprocess.Popen(cmd)  # pragma: no cover - Windows
+    try:  # pragma: no cover
         return proc.wait()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # pragma: no cover
         proc.terminate()
         proc.wait()
         return 130

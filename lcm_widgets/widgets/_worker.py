@@ -233,10 +233,10 @@ class Engine:
             elif isinstance(a, DropStale):
                 if a.rid is not None:
                     self._results.pop(a.rid, None)
-            elif isinstance(a, ScheduleTick):
-                if self._next_tick is None or a.at < self._next_tick:
-                    self._next_tick = a.at
-                    self._cond.notify_all()
+            elif isinstance(a, ScheduleTick) and (self._next_tick is None
+                                                  or a.at < self._next_tick):
+                self._next_tick = a.at
+                self._cond.notify_all()
         self._prune()
         return effects
 
@@ -319,7 +319,8 @@ class Engine:
             image = output.images[0]
             data = image.data()
         except Superseded as exc:
-            self._finish(lambda now: self.pacer.request_dropped(key, str(exc), now))
+            why = str(exc) or "superseded by a newer request"
+            self._finish(lambda now: self.pacer.request_dropped(key, why, now))
             return
         except Exception as exc:
             self.last_error = (key, exc)

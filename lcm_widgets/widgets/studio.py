@@ -347,8 +347,7 @@ class Studio(W.VBox):  # type: ignore[misc]
         for stage in ("generate", "kernel"):
             if stage in summary:
                 flat[f"{stage}_ms"] = summary[stage]["p50"]
-        flat["dropped"] = c.dropped
-        flat["skipped"] = c.skipped
+        flat["results"] = c.completed
         self._view.stats = flat
 
     def _show_error(self, text: str) -> None:
