@@ -396,3 +396,13 @@ def test_generate_sync(serve: Serve) -> None:
     b.close()
     with pytest.raises(ConnectionClosed):
         b.generate_sync(frame(6), timeout=30)
+
+
+async def test_generate_sync_on_own_loop_is_refused(serve: Serve) -> None:
+    """generate_sync from the loop the backend is bound to would deadlock: a clear error."""
+    srv = serve()
+    b = RealtimeBackend(base_url=srv.url, key=KEY)
+    await b.generate(frame(1))
+    with pytest.raises(RuntimeError, match="await backend.generate"):
+        b.generate_sync(frame(2))
+    await b.aclose()

@@ -229,10 +229,13 @@ class RealtimeBackend:
 
     def generate_sync(self, inp: Input | dict[str, Any], timeout: float | None = None) -> Output:
         """``generate`` from synchronous code (a notebook cell), on the library's loop."""
-        with contextlib.suppress(RuntimeError):
-            if self._loop is not None and asyncio.get_running_loop() is self._loop:
-                raise RuntimeError("generate_sync() called on the loop this backend runs on; "
-                                   "use `await backend.generate(...)` instead")
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if self._loop is not None and running is self._loop:  # it would wait on itself
+            raise RuntimeError("generate_sync() called on the loop this backend runs on; "
+                               "use `await backend.generate(...)` instead")
         return run_sync(self.generate(inp), timeout)
 
     async def aclose(self) -> None:
