@@ -201,6 +201,9 @@ async def _mint_token(request: Request,
                       principal: Annotated[Principal, Depends(require_auth)]) -> JSONResponse:
     """``{"allowed_apps": [alias], "token_expiration": 120}`` → the token, a JSON string."""
     st = get_state(request)
+    if principal.via == "token":  # a short-lived token must not mint longer-lived ones
+        return JSONResponse({"detail": "minting a token needs an API key "
+                                       "('Authorization: Key <id:secret>'), not a token"}, 401)
     try:
         body = await request.json()
     except ValueError:

@@ -91,13 +91,16 @@ def test_rest_without_a_good_key_is_401(serve: Any, headers: dict[str, str]) -> 
 
 
 def test_bearer_token_works_on_rest(serve: Any) -> None:
-    """A minted token is accepted as ``Authorization: Bearer`` on REST too."""
+    """A minted token works as ``Authorization: Bearer`` on REST, but cannot mint tokens."""
     srv = serve()
     tok = httpx.post(srv.url + "/tokens", headers=AUTH,
                      json={"allowed_apps": ["fast-lcm-diffusion"]}).json()
     r = httpx.post(f"{srv.url}/{APP}", json={"prompt": "x"},
                    headers={"Authorization": f"Bearer {tok}"})
     assert r.status_code == 200
+    again = httpx.post(srv.url + "/tokens/", headers={"Authorization": f"Bearer {tok}"},
+                       json={"allowed_apps": ["fast-lcm-diffusion"], "token_expiration": 9999})
+    assert again.status_code == 401 and "needs an API key" in again.json()["detail"]
 
 
 def test_token_mint_shape_and_validation(serve: Any) -> None:
