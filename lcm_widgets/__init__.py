@@ -23,6 +23,7 @@ from .errors import (
     RemoteError,
     RemoteTimeout,
     ServerBusy,
+    Superseded,
     Unauthorized,
 )
 
@@ -67,6 +68,7 @@ __all__ = [
     "ServerBusy",
     "Sketchpad",
     "Studio",
+    "Superseded",
     "Unauthorized",
     "__version__",
 ]

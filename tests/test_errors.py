@@ -75,10 +75,7 @@ def test_all_is_the_tree() -> None:
     assert sorted(errors.__all__) == sorted(c.__name__ for c in classes)
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param(n, marks=pytest.mark.xfail(
-        n == "Superseded", strict=True, reason="lcm_widgets/__init__.py does not re-export "
-        "Superseded yet")) for n in errors.__all__])
+@pytest.mark.parametrize("name", errors.__all__)
 def test_package_reexports_every_error(name: str) -> None:
     """``from lcm_widgets import <Error>`` works for every class in the tree."""
     assert getattr(lcm_widgets, name, None) is getattr(errors, name)
