@@ -286,14 +286,14 @@ def expand(axes: Mapping[str, Sequence[Any]] | Iterable[tuple[str, Sequence[Any]
     col_axes = built[-1:] if len(built) >= 2 else []
     row_combos = list(itertools.product(*(range(len(a.values)) for a in row_axes)))
     col_combos = list(itertools.product(*(range(len(a.values)) for a in col_axes)))
-    row_labels = tuple(", ".join(a.labels[i] for a, i in zip(row_axes, c)) for c in row_combos)
-    col_labels = tuple(", ".join(a.labels[i] for a, i in zip(col_axes, c)) for c in col_combos)
+    row_labels = tuple(", ".join(a.labels[i] for a, i in zip(row_axes, c, strict=True)) for c in row_combos)
+    col_labels = tuple(", ".join(a.labels[i] for a, i in zip(col_axes, c, strict=True)) for c in col_combos)
     cells: list[Cell] = []
     for r, rc in enumerate(row_combos):
         for c, cc in enumerate(col_combos):
             overrides: dict[str, Any] = {}
             be = 0
-            for ax, i in zip([*row_axes, *col_axes], [*rc, *cc]):
+            for ax, i in zip([*row_axes, *col_axes], [*rc, *cc], strict=True):
                 if ax.field == "backend":
                     be = ax.values[i]
                 else:
@@ -385,7 +385,7 @@ def plan_batches(cells: Sequence[Cell], inputs: Sequence[Input | InvalidInput | 
         raise ValueError(f"plan_batches: {len(cells)} cells but {len(inputs)} inputs")
     open_groups: dict[Any, list[int]] = {}
     order: list[tuple[int, list[int]]] = []
-    for cell, inp in zip(cells, inputs):
+    for cell, inp in zip(cells, inputs, strict=True):
         if not isinstance(inp, Input):
             continue
         info = infos[cell.backend]

@@ -28,7 +28,7 @@ from typing import Any
 
 __all__ = ["register", "run"]
 
-GRIDS = {
+GRIDS: dict[str, dict[str, list[Any]]] = {
     "seed-guidance": {"seed": [1, 2, 3], "guidance": [1.0, 1.5, 2.0]},
     "prompt-seed": {"prompt": ["a house", "a boat", "a tree"], "seed": [1, 2, 3]},
 }
@@ -145,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
                       "median_s": statistics.median(ts), "grid_fps": 1 / mean,
                       "cells_per_s": len(sweep.cells) / mean, "calls": len(plans[mode])}
     ratio = rows["batched"]["grid_fps"] / rows["cell by cell"]["grid_fps"]
-    diff = max(_max_diff(a, b) for a, b in zip(images["batched"], images["cell by cell"]))
+    diff = max(_max_diff(a, b) for a, b in zip(images["batched"], images["cell by cell"], strict=True))
     print(f"\n3x3 Compare grid ({args.grid}), LocalLCM({args.model!r}) on {info.device} "
           f"{info.dtype}, {size}x{size} img2img, steps={args.steps}, "
           f"strength={args.strength}, {args.frames} grid-frames per mode "

@@ -87,10 +87,10 @@ async def run_group(group: BatchGroup, cells: Sequence[Cell], inputs: Sequence[I
         ms = (time.perf_counter() - t0) * 1000
         return [CellResult(cell, frame, _params(inp), backend_name, seed=inp.seed,
                            latency_ms=ms, batch_size=len(reqs), error=_error_text(exc))
-                for cell, inp in zip((c for c, _ in members), reqs)]
+                for cell, inp in zip((c for c, _ in members), reqs, strict=True)]
     ms = (time.perf_counter() - t0) * 1000
     results = []
-    for (cell, _), inp, out in zip(members, reqs, outs):
+    for (cell, _), inp, out in zip(members, reqs, outs, strict=True):
         if not out.images:
             results.append(CellResult(cell, frame, _params(inp), backend_name, seed=out.seed,
                                       latency_ms=ms, batch_size=len(reqs),

@@ -21,6 +21,7 @@ a failing cell shows its error and the grid goes on.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import random
 import threading
@@ -109,7 +110,10 @@ class Compare(W.VBox):
         self._sketchpad = self._attach_canvas(studio, sketchpad)
         self._layout_grid()
         canvas = [self._sketchpad] if self._sketchpad is not None else []
-        self.children = [W.HBox([*canvas, self.grid], layout=W.Layout(align_items="flex-start")),
+        # Side by side when there is room, the grid under the canvas when there is not.
+        self.children = [W.HBox([*canvas, self.grid],
+                                layout=W.Layout(align_items="flex-start", flex_flow="row wrap",
+                                                grid_gap="12px")),
                          self.status]
         self._show_status()
         self._thread = threading.Thread(target=self._work, name="lcm-compare", daemon=True)
@@ -124,7 +128,8 @@ class Compare(W.VBox):
     @property
     def errors(self) -> dict[tuple[int, int], str]:
         """``{(row, col): message}`` for cells whose parameters are invalid together."""
-        return {(c.row, c.col): str(chk) for c, chk in zip(self.sweep.cells, self._config.checked)
+        return {(c.row, c.col): str(chk) for c, chk in zip(self.sweep.cells, self._config.checked,
+                                                          strict=True)
                 if isinstance(chk, InvalidInput)}
 
     @property
@@ -271,10 +276,8 @@ class Compare(W.VBox):
             self._thread.join(timeout=30)
         pad = self._sketchpad
         if pad is not None and hasattr(pad, "on_frame"):
-            try:
+            with contextlib.suppress(TypeError):
                 pad.on_frame(self._on_frame, remove=True)
-            except TypeError:
-                pass
         for view in self._views:
             for w in view:
                 w.close()
@@ -399,6 +402,7 @@ class Compare(W.VBox):
                 if self._closed:
                     return
                 key, self._start = self._start, None
+                assert key is not None  # the loop above waits for a start
                 data = self._frames.get(key, b"")
                 for old in [k for k in self._frames if k < key]:
                     del self._frames[old]
@@ -427,7 +431,7 @@ class Compare(W.VBox):
         inputs = build_inputs(config.checked, data, request_prefix=f"compare-{key}-")
         names = [label for label, _ in config.sweep.backends]
         base = self._base()
-        for cell, chk in zip(config.sweep.cells, config.checked):
+        for cell, chk in zip(config.sweep.cells, config.checked, strict=True):
             if isinstance(chk, InvalidInput):
                 params = {**base, **cell.overrides}
                 self._paint(CellResult(cell, key, params, names[cell.backend],
@@ -438,8 +442,8 @@ class Compare(W.VBox):
                                          names[group.backend], key))
             for res in results:
                 self._paint(res)
-            if self._closed or self._config is not config and self._config.sweep.cells != (
-                    config.sweep.cells):
+            if self._closed or (self._config is not config and self._config.sweep.cells != (
+                    config.sweep.cells)):
                 return  # the grid changed shape: the re-render paints the new one
 
     # ------------------------------------------------------------------ view
@@ -488,7 +492,8 @@ class Compare(W.VBox):
                 self._views.append((img, info, btn))
                 body.append(box)
         self.grid.layout = W.Layout(grid_template_columns=f"auto repeat({s.n_cols}, {size}px)",
-                                    grid_gap="6px", align_items="center")
+                                    grid_gap="6px", align_items="center", flex="0 0 auto",
+                                    width="max-content")
         self.grid.children = [*header, *body]
         for view in old:
             for w in view:
@@ -518,10 +523,12 @@ class Compare(W.VBox):
         text.add_class(f"lcm-compare-{where}-value")
         text.observe(lambda ch, name=ax.name, i=i: self._edited(name, i, ch["new"]),
                      names="value")
-        return W.HBox([W.Label(f"{ax.name} ="), text])
+        label = W.Label(f"{ax.name} =", layout=W.Layout(width="auto", min_width="max-content"))
+        return W.HBox([label, text], layout=W.Layout(align_items="center", width="auto"))
 
     def _refresh_labels(self) -> None:
-        for w, label in zip(self.grid.children[1:1 + self.sweep.n_cols], self.sweep.col_labels):
+        for w, label in zip(self.grid.children[1:1 + self.sweep.n_cols], self.sweep.col_labels,
+                            strict=False):
             if isinstance(w, W.HTML):
                 w.value = f"<b>{_esc(label)}</b>"
         for i, chk in enumerate(self._config.checked):
@@ -568,10 +575,8 @@ def _apply_to_studio(studio: Any, params: Mapping[str, Any]) -> None:
     update = getattr(studio, "update", None)
     if not callable(update):
         raise TypeError(f"adopt: {type(studio).__name__} has no update(**params) method")
-    try:
-        from ._controls import CONTROLLED
-    except ImportError:  # pragma: no cover - the Studio always ships its controls
-        CONTROLLED = tuple(params)
+    from ._controls import CONTROLLED
+
     missing = [k for k in params if k not in CONTROLLED]
     if missing:
         raise InvalidInput(f"adopt: the Studio has no control for {', '.join(missing)}; it "

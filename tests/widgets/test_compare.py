@@ -118,7 +118,7 @@ def test_three_by_three_grid_renders_every_valid_cell(make: Any) -> None:
     assert first["params"]["num_inference_steps"] == 4 and first["params"]["strength"] == 0.7
     assert first["params"]["prompt"] == "a house" and first["latency_ms"] >= 0
     # The widgets show it: each cell's Image holds the bytes, its caption the latency.
-    image, info, button = c._views[5]
+    image, info, _button = c._views[5]
     assert image.value == first["image"] and " ms" in info.value
     assert "must be at least 1" in c._views[0][1].value
     assert "3×3 grid on echo" in c.status.value

@@ -54,7 +54,7 @@ def test_batched_cells_equal_unbatched_cells_with_the_same_seed(tiny: Any) -> No
     assert [g.cells for g in plan] == [(0, 1, 2, 3)]  # one call for the whole grid
     inputs = [c for c in checked if isinstance(c, Input)]
     batched = run_sync(tiny.generate_batch(inputs))
-    for inp, out in zip(inputs, batched):
+    for inp, out in zip(inputs, batched, strict=True):
         single = run_sync(tiny.generate(inp))
         assert out.seed == single.seed == inp.seed
         a, b = _pixels(out.images[0].data()), _pixels(single.images[0].data())

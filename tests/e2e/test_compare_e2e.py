@@ -1,0 +1,139 @@
+"""Compare in a real JupyterLab, in headless Debian Chromium (Playwright): draw on the canvas,
+all nine cells of a 3x3 steps x strength grid update, a cell's button sets the Studio's steps
+and strength. Saves ``docs/compare-jupyterlab.png`` (set ``LCM_E2E_DOCS_SHOT=0`` to skip).
+
+Uses the Studio engineer's launcher (``tests/e2e/lcm_e2e_harness.py``). No timing thresholds.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lcm_e2e_harness import (
+    REPO,
+    chromium,
+    jupyter_server,
+    kernel_eval,
+    open_notebook,
+    run_first_cell,
+    write_notebook,
+)
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(not Path("/usr/bin/chromium").exists(),
+                       reason="needs Debian chromium (apt-get install -y chromium)"),
+]
+
+COMPARE_CELL = """\
+import os
+from lcm_widgets import Compare, Studio
+if os.environ.get("LCM_E2E_BACKEND", "tiny") == "tiny":
+    from lcm_widgets import LocalLCM
+    backend = LocalLCM("tiny", progress=False)
+else:
+    from lcm_widgets.backends.echo import EchoBackend
+    backend = EchoBackend()
+studio = Studio(backend, prompt="a house by a lake", steps=4, strength=0.5, seed=1234, frame_size=256, display_size=320)
+compare = Compare(studio, steps=[2, 4, 8], strength=[0.5, 0.7, 0.9], cell_size=128)
+compare"""
+
+
+def until(cond: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = cond()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def stroke(page: Any, box: dict[str, float], points: list[tuple[float, float]]) -> None:
+    x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
+    page.mouse.move(x0 + w * points[0][0], y0 + h * points[0][1])
+    page.mouse.down()
+    for fx, fy in points[1:]:
+        page.mouse.move(x0 + w * fx, y0 + h * fy, steps=6)
+    page.mouse.up()
+
+
+def cell_sources(page: Any) -> list[str]:
+    """The ``src`` of every cell image, in grid order."""
+    return list(page.eval_on_selector_all(".lcm-compare .lcm-compare-image",
+                                          "els => els.map(e => e.src || '')"))
+
+
+def cell_frames(page: Any) -> list[str]:
+    """The caption of every cell ("12 ms · frame 3"), in grid order."""
+    return list(page.eval_on_selector_all(".lcm-compare .lcm-compare-cell",
+                                          "els => els.map(e => e.innerText)"))
+
+
+def test_lab_compare_grid_follows_the_drawing_and_adopts(tmp_path: Path,
+                                                         model_cache: str) -> None:
+    """Draw → all 9 cells get an image; draw again → all 9 change; click a cell's button →
+    the Studio's steps/strength become that cell's."""
+    nb = "compare.ipynb"
+    (tmp_path / "root").mkdir()
+    write_notebook(tmp_path / "root" / nb, [COMPARE_CELL])
+    backend = os.environ.get("LCM_E2E_BACKEND", "tiny")
+    with jupyter_server(tmp_path, app="lab", notebook=nb,
+                        env={"LCM_E2E_BACKEND": backend}) as server, chromium() as browser:
+        page = browser.new_page(viewport={"width": 1440, "height": 920})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        open_notebook(page, server, nb)
+        run_first_cell(page)
+        page.wait_for_selector(".lcm-compare .lcm-sketchpad .lcm-input canvas",
+                               timeout=180_000)
+        until(lambda: len(cell_sources(page)) == 9, 60, "nine cells")
+        headers = page.eval_on_selector_all(".lcm-compare input[type='text']",
+                                            "els => els.map(e => e.value)")
+        assert headers == ["0.5", "0.7", "0.9", "2", "4", "8"]  # columns, then rows
+        box = page.locator(".lcm-compare .lcm-input canvas").bounding_box()
+        assert box is not None
+        kc = server.kernel_client()
+        try:
+            # 1. a drawing → every cell shows an image
+            stroke(page, dict(box), [(0.2, 0.2), (0.8, 0.3), (0.5, 0.85)])
+            until(lambda: all(s.startswith("blob:") for s in cell_sources(page)), 240,
+                  "an image in all nine cells")
+            assert kernel_eval(kc, "print(compare.wait(240))", 300).strip() == "True"
+            first = cell_sources(page)
+            # 2. another stroke → every cell changes, and all end on the same frame
+            stroke(page, dict(box), [(0.1, 0.9), (0.9, 0.1)])
+            until(lambda: all(a != b for a, b in zip(cell_sources(page), first, strict=True)), 240,
+                  "all nine cells to update")
+            assert kernel_eval(kc, "print(compare.wait(240))", 300).strip() == "True"
+            frames = kernel_eval(kc, "print(sorted({r['frame'] for r in compare.results}))")
+            assert len(eval(frames.strip())) == 1, frames
+            until(lambda: len({c.split("frame")[-1].split()[0] for c in cell_frames(page)
+                               if "frame" in c}) == 1, 30, "all captions on one frame")
+            # 3. a click under the cell (row steps=8, column strength=0.7) → Studio params
+            page.locator(".lcm-compare .lcm-compare-adopt").nth(7).click()
+            until(lambda: "adopted steps=8 · strength=0.7" in (
+                page.text_content(".lcm-compare-status") or ""), 30, "the adopt status")
+            params = kernel_eval(kc, "print(studio.params['num_inference_steps'], "
+                                     "studio.params['strength'])").strip()
+            assert params == "8 0.7"
+            # the docs picture: the canvas and the labelled 3x3 grid (file browser folded away)
+            if page.locator(".jp-FileBrowser").is_visible():
+                page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab").first.click()
+            page.locator(".lcm-compare").evaluate("e => e.scrollIntoView({block: 'start'})")
+            page.wait_for_timeout(300)
+            art = REPO / "test-artifacts"
+            art.mkdir(exist_ok=True)
+            page.screenshot(path=str(art / "compare-jupyterlab.png"))
+            if os.environ.get("LCM_E2E_DOCS_SHOT", "1") == "1":
+                page.screenshot(path=str(REPO / "docs" / "compare-jupyterlab.png"))
+            stats = kernel_eval(kc, "print(compare._pacer.counters.as_dict())")
+        finally:
+            kc.stop_channels()
+        print(f"\n[e2e compare] pacer counters {stats.strip()}")
+        assert not errors, errors
