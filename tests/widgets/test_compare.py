@@ -327,3 +327,15 @@ def test_shared_studio_canvas_base_params_and_adopt(make: Any) -> None:
             c2.adopt(0, 0)
     finally:
         studio.close()
+
+
+def test_three_axes_flatten_rows_with_plain_labels(make: Any) -> None:
+    """Three axes: rows are combinations of the first two (labels, not editors)."""
+    c = make(backend=EchoBackend(), prompt="p", seed=[1, 2], guidance=[1.0, 2.0],
+             steps=[2, 4])
+    assert (c.sweep.n_rows, c.sweep.n_cols) == (4, 2)
+    row_header = c.grid.children[3]  # corner + 2 column headers, then row 0's header
+    assert isinstance(row_header, W.HTML) and "seed=1, guidance=1" in row_header.value
+    assert "rows: <b>seed × guidance</b>" in c.grid.children[0].value
+    res = c.run(drawing())
+    assert len(res) == 8 and all(not r["error"] for r in res)
