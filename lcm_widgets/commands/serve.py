@@ -16,7 +16,7 @@ import secrets
 import sys
 from typing import Any
 
-__all__ = ["register"]
+__all__ = ["bind_warning", "register"]
 
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
@@ -53,6 +53,15 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
+def bind_warning(host: str, auth: bool) -> str | None:
+    """The loud warning for serving without auth on a non-loopback address, else None."""
+    if auth or host in _LOOPBACK:
+        return None
+    return (f"lcm-widgets serve: WARNING: auth is off and the server binds {host}; anyone who "
+            "can reach this port can use the model. Use --host 127.0.0.1 or configure keys "
+            "(LCM_WIDGETS_KEYS, FAL_KEY or --keys-file).")
+
+
 def _backend(args: argparse.Namespace) -> Any:
     if args.model == "echo":
         from ..backends.echo import EchoBackend
@@ -80,10 +89,9 @@ def run(args: argparse.Namespace) -> int:
         print("lcm-widgets serve: no API key configured (LCM_WIDGETS_KEYS, FAL_KEY or "
               f"--keys-file); generated one for this run:\n\n    FAL_KEY={key}\n",
               file=sys.stderr)
-    if not auth and args.host not in _LOOPBACK:
-        print(f"lcm-widgets serve: WARNING: auth is off and the server binds {args.host}; "
-              "anyone who can reach this port can use the model. Use --host 127.0.0.1 or "
-              "configure keys.", file=sys.stderr)
+    warning = bind_warning(args.host, auth)
+    if warning:
+        print(warning, file=sys.stderr)
     backend = _backend(args)
     app = create_app(backend, app_id=args.app, keys=keys, auth=auth,
                      max_queue=args.max_queue,

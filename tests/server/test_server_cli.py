@@ -82,3 +82,13 @@ def test_serve_no_auth() -> None:
     with serve_cli("--model", "echo", "--no-auth") as (url, lines):
         assert httpx.post(f"{url}/{APP}", json={"prompt": "x"}).status_code == 200
         assert "WARNING" not in "".join(lines)
+
+
+def test_bind_warning_only_for_open_binds_without_auth() -> None:
+    """Auth off on a non-loopback address warns loudly; loopback or auth on does not."""
+    from lcm_widgets.commands.serve import bind_warning
+
+    assert bind_warning("127.0.0.1", auth=False) is None
+    assert bind_warning("0.0.0.0", auth=True) is None
+    warning = bind_warning("0.0.0.0", auth=False)
+    assert warning is not None and "WARNING: auth is off" in warning and "0.0.0.0" in warning
