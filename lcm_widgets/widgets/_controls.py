@@ -90,10 +90,10 @@ class Controls:
                                  tooltip="Pick a new random seed and re-render",
                                  layout=_layout(width="110px"))
         self.new_seed.on_click(lambda _b: on_new_seed())
-        size_options: list[tuple[str, Any]] = [("as drawn", None)]
+        size_options: list[tuple[str, Any]] = [("as drawn", "")]  # "" stands for None
         size_options += [(f"{k} ({w}x{h})", k) for k, (w, h) in IMAGE_SIZE_PRESETS.items()]
         self.widgets["image_size"] = W.Dropdown(
-            options=size_options, value=values.get("image_size"), description="size",
+            options=size_options, value=values.get("image_size") or "", description="size",
             layout=_layout(width="300px"), style=style)
         self.model = W.HTML(value=f"<b>model</b> {model_text}",
                             layout=_layout(margin="0 0 0 12px"))
@@ -118,7 +118,9 @@ class Controls:
 
     def values(self) -> dict[str, Any]:
         """The controlled fields' current values."""
-        return {name: w.value for name, w in self.widgets.items()}
+        out = {name: w.value for name, w in self.widgets.items()}
+        out["image_size"] = out["image_size"] or None
+        return out
 
     def set(self, **values: Any) -> None:
         """Show new values without calling ``on_change``."""
@@ -126,7 +128,8 @@ class Controls:
         try:
             for name, value in values.items():
                 if name in self.widgets:
-                    self.widgets[name].value = value
+                    self.widgets[name].value = "" if name == "image_size" and value is None \
+                        else value
         finally:
             self._muted = False
 
@@ -136,6 +139,8 @@ class Controls:
         self.box.close()
 
     def _changed(self, name: str, value: Any) -> None:
+        if name == "image_size":
+            value = value or None
         if not self._muted:
             self._on_change(name, value)
 

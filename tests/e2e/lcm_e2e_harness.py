@@ -69,8 +69,14 @@ class Server:
         """A jupyter_client connected to the notebook's kernel (to read ``studio.stats``)."""
         from jupyter_client import BlockingKernelClient
 
-        kc = BlockingKernelClient(connection_file=str(self.runtime /
-                                                      f"kernel-{self.kernel_id}.json"))
+        sessions = self.api("/api/sessions")
+        ids = [s["kernel"]["id"] for s in sessions if s.get("kernel")]
+        if self.kernel_id not in ids and ids:  # the page replaced the kernel we started
+            self.kernel_id = ids[-1]
+        path = self.runtime / f"kernel-{self.kernel_id}.json"
+        if not path.exists():  # jupyter_server may name it differently: take the newest
+            path = max(self.runtime.glob("kernel-*.json"), key=lambda p: p.stat().st_mtime)
+        kc = BlockingKernelClient(connection_file=str(path))
         kc.load_connection_file()
         kc.start_channels()
         kc.wait_for_ready(timeout=30)

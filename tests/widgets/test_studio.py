@@ -255,6 +255,11 @@ def test_controls_come_from_the_schema(make: Callable[..., tuple[Studio, Browser
     assert (w["guidance_scale"].min, w["guidance_scale"].max) == (0.0, 20.0)
     w["prompt"].value = "a red barn"
     assert studio.params["prompt"] == "a red barn"
+    assert w["image_size"].value == "" and studio.params["image_size"] is None
+    w["image_size"].value = "square"
+    assert studio.params["image_size"] == "square"
+    w["image_size"].value = ""
+    assert studio.params["image_size"] is None
     assert "echo" in studio.controls.model.value
 
 
