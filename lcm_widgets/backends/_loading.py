@@ -136,7 +136,7 @@ def load_components(preset: Preset, *, device: Any, dtype: Any, safety_checker: 
     if vae not in (None, "full", "taesd"):
         raise InvalidInput(f"vae: must be None, 'full' or 'taesd', got {vae!r}", field="vae")
     source, tiny_taesd = _source(preset)
-    kwargs: dict[str, Any] = {"torch_dtype": dtype}
+    kwargs: dict[str, Any] = {_dtype_kwarg(diffusers): dtype}
     if not safety_checker:
         kwargs.update(safety_checker=None, requires_safety_checker=False)
     with _progress(progress):
@@ -162,7 +162,8 @@ def load_components(preset: Preset, *, device: Any, dtype: Any, safety_checker: 
             where = str(tiny_taesd) if tiny_taesd is not None else (
                 "madebyollin/taesdxl" if family == "sdxl" else preset.taesd)
             try:
-                lean_vae = diffusers.AutoencoderTiny.from_pretrained(where, torch_dtype=dtype)
+                lean_vae = diffusers.AutoencoderTiny.from_pretrained(
+                    where, **{_dtype_kwarg(diffusers): dtype})
             except Exception as exc:
                 raise _load_error(f"vae 'taesd' for {preset.name!r}", where, exc) from exc
     try:
@@ -188,6 +189,14 @@ def load_components(preset: Preset, *, device: Any, dtype: Any, safety_checker: 
         native_size=int(pipe.unet.config.sample_size) * int(pipe.vae_scale_factor),
         has_safety_checker=getattr(pipe, "safety_checker", None) is not None
         and getattr(pipe, "feature_extractor", None) is not None)
+
+
+def _dtype_kwarg(diffusers: Any) -> str:
+    """``dtype`` where diffusers deprecates ``torch_dtype`` (it warns), else ``torch_dtype``."""
+    from diffusers.utils import deprecation_utils
+
+    return "dtype" if hasattr(deprecation_utils, "_TORCH_DTYPE_DEPRECATION_MESSAGE") else (
+        "torch_dtype")
 
 
 def _fuse_lora(pipe: Any, preset: Preset) -> None:
