@@ -109,7 +109,13 @@ class Compare(W.VBox):
         self.add_class("lcm-compare")
         self._sketchpad = self._attach_canvas(studio, sketchpad)
         self._layout_grid()
-        canvas = [self._sketchpad] if self._sketchpad is not None else []
+        canvas: list[W.Widget] = []
+        if self._sketchpad is not None:
+            # A fixed-width box, so the grid sits beside the canvas when the row has room.
+            pad = self._sketchpad
+            panels = 2 if getattr(pad, "show_output", False) else 1
+            width = int(getattr(pad, "display_size", 384)) * panels + 16 * panels
+            canvas = [W.Box([pad], layout=W.Layout(width=f"{width}px", flex="0 0 auto"))]
         # Side by side when there is room, the grid under the canvas when there is not.
         self.children = [W.HBox([*canvas, self.grid],
                                 layout=W.Layout(align_items="flex-start", flex_flow="row wrap",
@@ -523,6 +529,9 @@ class Compare(W.VBox):
         text.add_class(f"lcm-compare-{where}-value")
         text.observe(lambda ch, name=ax.name, i=i: self._edited(name, i, ch["new"]),
                      names="value")
+        text.tooltip = f"{ax.name}: type a new value; the grid re-renders"
+        if where == "col":  # the corner names the column axis; the cell width is all it gets
+            return text
         label = W.Label(f"{ax.name} =", layout=W.Layout(width="auto", min_width="max-content"))
         return W.HBox([label, text], layout=W.Layout(align_items="center", width="auto"))
 

@@ -39,7 +39,7 @@ if os.environ.get("LCM_E2E_BACKEND", "tiny") == "tiny":
 else:
     from lcm_widgets.backends.echo import EchoBackend
     backend = EchoBackend()
-studio = Studio(backend, prompt="a house by a lake", steps=4, strength=0.5, seed=1234, frame_size=256, display_size=320)
+studio = Studio(backend, prompt="a house by a lake", steps=4, strength=0.5, seed=1234, frame_size=256, display_size=280)
 compare = Compare(studio, steps=[2, 4, 8], strength=[0.5, 0.7, 0.9], cell_size=128)
 compare"""
 
@@ -85,7 +85,7 @@ def test_lab_compare_grid_follows_the_drawing_and_adopts(tmp_path: Path,
     backend = os.environ.get("LCM_E2E_BACKEND", "tiny")
     with jupyter_server(tmp_path, app="lab", notebook=nb,
                         env={"LCM_E2E_BACKEND": backend}) as server, chromium() as browser:
-        page = browser.new_page(viewport={"width": 1440, "height": 920})
+        page = browser.new_page(viewport={"width": 1600, "height": 900})
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         open_notebook(page, server, nb)
