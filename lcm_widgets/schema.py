@@ -23,7 +23,6 @@ Every validation message names the field, the allowed values or range, and the v
 
 from __future__ import annotations
 
-import math
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -112,8 +111,8 @@ class Input(BaseModel):
         default=None, description="Output size: a preset name or {width, height}.")
     num_inference_steps: Annotated[int, Field(ge=1, le=50)] = 6
     seed: Annotated[int | None, Field(ge=0, le=MAX_SEED)] = None
-    guidance_scale: Annotated[float, Field(ge=0.0, le=20.0)] = 1.5
-    guidance_rescale: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+    guidance_scale: Annotated[float, Field(ge=0.0, le=20.0, allow_inf_nan=False)] = 1.5
+    guidance_rescale: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] = 0.0
     sync_mode: bool = False
     num_images: Annotated[int, Field(ge=1, le=8)] = 1
     enable_safety_checker: bool = True
@@ -123,14 +122,22 @@ class Input(BaseModel):
     request_id: Annotated[str, Field(max_length=256)] = ""
     image_url: str | bytes | None = Field(
         default=None, description="Source image for image-to-image: data URI, URL or bytes.")
-    strength: Annotated[float, Field(ge=0.0, le=1.0)] = 0.95
+    strength: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] = 0.95
 
-    @field_validator("guidance_scale", "guidance_rescale", "strength", mode="before")
+    @field_validator("num_inference_steps", "seed", "guidance_scale", "guidance_rescale",
+                     "num_images", "strength", mode="before")
     @classmethod
-    def _finite(cls, v: Any) -> Any:
-        if isinstance(v, float) and not math.isfinite(v):
-            raise ValueError(f"must be a finite number, got {v}")
+    def _not_bool(cls, v: Any) -> Any:
+        # pydantic's lax mode reads true as 1; for a number that is a mistake, not a value.
+        if isinstance(v, bool):
+            raise ValueError(f"must be a number, got {v!r}")
         return v
+
+    @field_validator("image_url", mode="before")
+    @classmethod
+    def _bytes_like(cls, v: Any) -> Any:
+        # Without this, pydantic decodes a UTF-8 bytearray to str and refuses a memoryview.
+        return bytes(v) if isinstance(v, (bytearray, memoryview)) else v
 
     @field_validator("image_url")
     @classmethod
@@ -186,7 +193,7 @@ class FalImage(BaseModel):
             return self.content
         from .images import decode_data_uri
 
-        return decode_data_uri(self.url)[1]
+        return decode_data_uri(self.url, field="url")[1]
 
 
 class Output(BaseModel):
@@ -216,16 +223,22 @@ def _range_text(field: str, model: type[BaseModel]) -> str | None:
     info = model.model_fields.get(field)
     if info is None:
         return None
-    lo = hi = None
-    for m in info.metadata:
-        lo = getattr(m, "ge", lo) if getattr(m, "ge", None) is not None else lo
-        hi = getattr(m, "le", hi) if getattr(m, "le", None) is not None else hi
+    lo = next((m.ge for m in info.metadata if getattr(m, "ge", None) is not None), None)
+    hi = next((m.le for m in info.metadata if getattr(m, "le", None) is not None), None)
     if lo is None or hi is None:
         return None
     return f"between {lo} and {hi}"
 
 
 _MODELS_BY_NAME: dict[str, type[BaseModel]] = {"image_size": ImageSize}
+#: What a field accepts, for type errors where "a string" would mislead.
+_EXPECTED_TYPE = {"image_url": "a data URI, an http(s) URL or bytes"}
+
+
+def _show(value: Any, limit: int = 100) -> str:
+    """``repr(value)``, cut to ``limit`` characters: messages must stay readable."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _message(err: Any, model: type[BaseModel]) -> tuple[list[str | int], str]:
@@ -244,26 +257,29 @@ def _message(err: Any, model: type[BaseModel]) -> tuple[list[str | int], str]:
     rng = _range_text(leaf, owner)
     if etype == "missing":
         msg = "is required"
-    elif etype in {"greater_than_equal", "less_than_equal", "greater_than", "less_than"}:
-        msg = f"must be {rng}, got {value!r}" if rng else f"out of range, got {value!r}"
+    elif etype in {"greater_than_equal", "less_than_equal"}:  # every ge/le field has both
+        msg = f"must be {rng}, got {_show(value)}"
     elif etype == "string_too_long":
         msg = f"must be at most {ctx.get('max_length')} characters, got {len(value)}"
     elif etype == "literal_error":
-        msg = f"must be one of {ctx.get('expected')}, got {value!r}"
-    elif etype in {"int_parsing", "int_type", "int_from_float"}:
-        msg = f"must be a whole number, got {value!r}"
-    elif etype in {"float_parsing", "float_type", "finite_number"}:
-        msg = f"must be a number, got {value!r}"
+        msg = f"must be one of {ctx.get('expected')}, got {_show(value)}"
+    elif etype in {"int_parsing", "int_type", "int_from_float", "int_parsing_size"}:
+        msg = f"must be a whole number, got {_show(value)}"
+    elif etype == "finite_number":
+        msg = f"must be a finite number, got {_show(value)}"
+    elif etype in {"float_parsing", "float_type"}:
+        msg = f"must be a number, got {_show(value)}"
     elif etype in {"bool_parsing", "bool_type"}:
-        msg = f"must be true or false, got {value!r}"
-    elif etype in {"string_type", "bytes_type"}:
-        msg = f"must be a string, got {type(value).__name__} {value!r}"[:200]
+        msg = f"must be true or false, got {_show(value)}"
+    elif etype in {"string_type", "string_unicode", "bytes_type"}:
+        expected = _EXPECTED_TYPE.get(field, "a string")
+        msg = f"must be {expected}, got {_show(value)}"
     elif etype == "value_error":
         msg = str(ctx.get("error", err["msg"]))
     elif etype in {"model_type", "model_attributes_type", "dict_type"}:
-        msg = f"must be an object, got {value!r}"
+        msg = f"must be an object, got {_show(value)}"
     else:
-        msg = f"{err['msg']}, got {value!r}"
+        msg = f"{err['msg']}, got {_show(value)}"
     if field == "input" and etype == "value_error":
         return ["body"], msg
     return ["body", *loc], f"{field}: {msg}"
@@ -288,7 +304,7 @@ def format_validation_error(exc: ValidationError, model: type[BaseModel] = Input
         if key == "body.image_size" and err["type"] in {"literal_error", "model_type",
                                                         "model_attributes_type"}:
             msg = (f"image_size: must be one of {', '.join(IMAGE_SIZE_PRESETS)} or "
-                   f"{{width, height}}, got {err.get('input')!r}")
+                   f"{{width, height}}, got {_show(err.get('input'))}")
         if key in seen:
             continue
         seen.add(key)
@@ -310,6 +326,6 @@ def parse_input(data: Input | dict[str, Any] | Any) -> Input:
         return Input.model_validate(data)
     except ValidationError as exc:
         errors = format_validation_error(exc)
-        first = errors[0]["loc"][1:] if errors else []
+        first = errors[0]["loc"][1:]  # a ValidationError always holds at least one error
         raise InvalidInput("; ".join(e["msg"] for e in errors), errors=errors,
                            field=".".join(map(str, first)) or None) from None
