@@ -8,7 +8,8 @@ Compatibility with fal (PROTOCOL.md §4):
 
 * every fal input field is accepted with fal's default, and unknown extra fields are ignored
   (fal's clients add a few);
-* integers are accepted where floats are expected (JS encodes ``1.0`` as the msgpack int ``1``);
+* integers are accepted where floats are expected (JS encodes ``1.0`` as the msgpack int ``1``),
+  and numeric strings are read as numbers; booleans, NaN and infinities are refused;
 * ``image_url`` (a data URI, an ``http(s)`` URL, or raw ``bytes`` as msgpack ``bin``) turns the
   request into image-to-image with ``strength``; ``int(num_inference_steps * strength) < 1`` is
   an error, never a silent adjustment;
