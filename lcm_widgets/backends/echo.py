@@ -12,12 +12,10 @@ Fault injection for tests: a prompt containing ``fail_on`` (default ``"!fail"``)
 from __future__ import annotations
 
 import asyncio
-import base64
-import io
 import random
 import time
 
-from ..errors import GenerationFailed, InvalidImage
+from ..errors import GenerationFailed
 from ..schema import FalImage, Input, Output, resolve_image_size
 from .base import BackendInfo
 
@@ -58,42 +56,21 @@ class EchoBackend:
     def _image(self, inp: Input, seed: int) -> FalImage:
         from PIL import Image
 
+        from ..images import encode_image, load_image, to_data_uri
+
         if inp.image_url is not None:
-            raw = inp.image_url if isinstance(inp.image_url, bytes) else _from_data_uri(
-                inp.image_url)
-            try:
-                img = Image.open(io.BytesIO(raw))
-                img.load()
-            except Exception as exc:
-                raise InvalidImage(f"image_url: could not decode the image ({exc})",
-                                   field="image_url") from exc
-            img = img.convert("RGB")
+            img = load_image(inp.image_url, allow_files=False)
             if inp.image_size is not None:
                 img = img.resize(resolve_image_size(inp.image_size, img.size))
         else:
             rng = random.Random(seed)
             colour = (rng.randrange(256), rng.randrange(256), rng.randrange(256))
             img = Image.new("RGB", resolve_image_size(inp.image_size, (512, 512)), colour)
-        buf = io.BytesIO()
-        fmt = "PNG" if inp.format == "png" else "JPEG"
-        img.save(buf, fmt, **({"quality": 85} if fmt == "JPEG" else {"compress_level": 1}))
-        data = buf.getvalue()
+        data = encode_image(img, inp.format)
         mime = f"image/{inp.format}"
-        url = f"data:{mime};base64," + base64.b64encode(data).decode()
-        return FalImage(url=url, width=img.width, height=img.height, content_type=mime,
-                        content=data)
+        return FalImage(url=to_data_uri(data, mime), width=img.width, height=img.height,
+                        content_type=mime, content=data)
 
     async def aclose(self) -> None:
         return None
 
-
-def _from_data_uri(uri: str) -> bytes:
-    if not uri.startswith("data:") or "," not in uri:
-        raise InvalidImage("image_url: expected a data: URI or bytes for the echo backend, got "
-                           f"{uri[:40]!r}", field="image_url")
-    header, payload = uri.split(",", 1)
-    try:
-        return base64.b64decode(payload, validate=True) if header.endswith(";base64") else (
-            payload.encode())
-    except ValueError as exc:
-        raise InvalidImage("image_url: invalid base64 in data URI", field="image_url") from exc
