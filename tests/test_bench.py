@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -220,3 +222,27 @@ def test_analyse_with_floor() -> None:
     text = format_tables(res)
     assert "floor H100 (2 evals, TAESD), ms | 2.98" in text
     assert "stock" not in text
+
+
+def test_collect_makes_one_row_per_json(tmp_path: Path) -> None:
+    """collect() turns bench JSON files into one markdown row each and skips other files."""
+    from lcm_widgets.bench.collect import COLUMNS, collect
+
+    floor = frame_floor("H100", "sd15", evals=2, taesd=True, img2img=True, size=512)
+    res = analyse(_side("ours", 0.010, 0.005), _side("stock", 0.030, 0.020), cuda=False,
+                  floor=floor)
+    data = {"config": {"arch": "sd15", "size": 512, "taesd": True, "compile_mode": None,
+                       "dtype": "float16"},
+            "environment": {"gpu": "NVIDIA H100 80GB HBM3", "torch": "2.13", "date": "d"},
+            **to_jsonable(res)}
+    (tmp_path / "sd15-taesd-eager.json").write_text(json.dumps(data))
+    (tmp_path / "env.json").write_text("{}")
+    (tmp_path / "broken.json").write_text("{")
+    text = collect(tmp_path)
+    lines = text.splitlines()
+    assert lines[0].startswith("NVIDIA H100 80GB HBM3, torch 2.13")
+    assert lines[2].count("|") == len(COLUMNS) + 1
+    assert len([x for x in lines if x.startswith("| sd15-taesd-eager")]) == 1
+    row = lines[4]
+    assert "| sd15 | 512 | TAESD | off | float16 | 10.00 |" in row
+    assert "| 3.00x |" in row and "| 2.98 | 3.4x |" in row

@@ -8,6 +8,8 @@ Definitions (all per frame, milliseconds, p50 = median, p95 = 95th percentile):
   CUDA, their GPU time from CUDA events.
 * **outside model**: ms/frame minus model time: everything that is not UNet/VAE/text-encoder
   work (JPEG codecs, tensor conversions, scheduler math, Python, thread hops, launch gaps).
+  "excl. JPEG codec" also subtracts our ``decode`` and ``encode_output`` stages; "call
+  overhead" is ms/frame minus LocalLCM's own ``timings["total"]`` (validation, thread hops).
 * **ratio**: stock / ours, from the same run (the two sides alternate frame by frame).
 * **× floor** (H100/H200 only): ms/frame (and GPU model time) / the PERF.md floor.
 """
@@ -63,6 +65,9 @@ def _side(side: SideResult, *, cuda: bool, ours: bool) -> dict[str, Any]:
         codec = [f.timings.get("decode", 0.0) + f.timings.get("encode_output", 0.0) for f in fr]
         out["outside_model_excl_codec_ms"] = summarize(
             [w - m - c for w, m, c in zip(wall, model, codec, strict=True)]).scaled(MS)
+        # Validation, the loop-thread and worker-thread hops: outside LocalLCM's own "total".
+        out["call_overhead_ms"] = summarize(
+            [w - f.timings.get("total", 0.0) for w, f in zip(wall, fr, strict=True)]).scaled(MS)
     return out
 
 
@@ -159,6 +164,7 @@ def format_tables(res: dict[str, Any], *, title: str = "") -> str:
     add("outside model p50, ms", _f(ours["outside_model_ms"].p50),
         _f(stock["outside_model_ms"].p50) if stock else "")
     add("outside model excl. JPEG codec p50, ms", _f(ours["outside_model_excl_codec_ms"].p50))
+    add("call overhead (ms/frame - timings total) p50, ms", _f(ours["call_overhead_ms"].p50))
     add("UNet evals/frame", str(max(ours["calls_per_frame"]["unet"])),
         str(max(stock["calls_per_frame"]["unet"])) if stock else "")
     if cuda:
