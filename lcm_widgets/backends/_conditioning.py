@@ -27,9 +27,9 @@ __all__ = ["Conditioning", "PromptCache"]
 @dataclass(frozen=True)
 class _Embeds:
     cond: Any
-    uncond: Any | None = None
-    pooled: Any | None = None
-    uncond_pooled: Any | None = None
+    uncond: Any = None  # None when not encoded (w-embedding models)
+    pooled: Any = None  # SDXL only
+    uncond_pooled: Any = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,7 @@ class PromptCache:
         self.hits = 0
         self.misses = 0
         self._cache: OrderedDict[tuple[str, str | None], _Embeds] = OrderedDict()
+        self._w_cache: OrderedDict[tuple[float, ...], Any] = OrderedDict()
 
     def get(self, prompt: str, negative_prompt: str) -> _Embeds:
         """The embeddings of one ``(prompt, negative_prompt)``, from the cache when possible."""
@@ -74,6 +75,22 @@ class PromptCache:
         while len(self._cache) > self.size:
             self._cache.popitem(last=False)
         return emb
+
+    def _w_embedding(self, guidance: tuple[float, ...], w_dim: int) -> Any:
+        """The w-embedding rows for these guidance scales, kept on the device (small LRU)."""
+        import torch
+
+        hit = self._w_cache.get(guidance)
+        if hit is None:
+            w = torch.tensor([g - 1.0 for g in guidance])
+            hit = guidance_embedding(w, embedding_dim=w_dim).to(device=self.device,
+                                                                dtype=self.dtype)
+            self._w_cache[guidance] = hit
+            while len(self._w_cache) > self.size:
+                self._w_cache.popitem(last=False)
+        else:
+            self._w_cache.move_to_end(guidance)
+        return hit
 
     def _encode(self, prompt: str, negative_prompt: str) -> _Embeds:
         pipe = self.pipe
@@ -106,9 +123,7 @@ class PromptCache:
             prompt_embeds, cfg = cond, None
         timestep_cond = None
         if self.time_cond and w_dim is not None:
-            w = torch.tensor([g - 1.0 for g in guidance])
-            timestep_cond = guidance_embedding(w, embedding_dim=w_dim).to(
-                device=self.device, dtype=self.dtype)
+            timestep_cond = self._w_embedding(tuple(guidance), w_dim)
         added = None
         if self.family == "sdxl":
             pooled = torch.cat([e.pooled for e in embeds])

@@ -46,6 +46,7 @@ def reference_images(lcm: LocalLCM, inp: Input, seed: int, output_type: str) -> 
         "num_images_per_prompt": n,
         "output_type": "latent" if output_type == "latent" else "pil",
     }
+    cls: Any
     if c.time_cond and c.family == "sd":
         if arr is None:
             cls = diffusers.LatentConsistencyModelPipeline
@@ -69,7 +70,7 @@ def reference_images(lcm: LocalLCM, inp: Input, seed: int, output_type: str) -> 
         kwargs["negative_prompt"] = inp.negative_prompt or None
     expected, optional = cls._get_signature_keys(cls)
     accepted = set(expected) | set(optional)
-    pipe = cls(**{k: v for k, v in components.items() if k in accepted})
+    pipe: Any = cls(**{k: v for k, v in components.items() if k in accepted})
     pipe.set_progress_bar_config(disable=True)
     out = pipe(**kwargs).images
     if output_type == "latent":

@@ -62,7 +62,7 @@ _VAE: dict[str, Any] = {
     "out_channels": 3,
     "down_block_types": ["DownEncoderBlock2D"] * 4,
     "up_block_types": ["UpDecoderBlock2D"] * 4,
-    "block_out_channels": [4, 8, 8, 16],
+    "block_out_channels": [4, 4, 8, 8],
     "layers_per_block": 1,
     "latent_channels": 4,
     "norm_num_groups": 4,
@@ -170,8 +170,8 @@ def _build(folder: Path) -> None:
                                   pad_token_id=tokenizer.pad_token_id, **_TEXT)
         text_encoder = CLIPTextModel(text_cfg)
         torch.manual_seed(SEED + 3)
-        taesd = AutoencoderTiny(**_TAESD)
-    pipe = LatentConsistencyModelPipeline(
+        taesd: Any = AutoencoderTiny(**_TAESD)
+    pipe: Any = LatentConsistencyModelPipeline(
         vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
         scheduler=LCMScheduler(**_SCHEDULER), safety_checker=None, feature_extractor=None,
         requires_safety_checker=False)
