@@ -50,7 +50,8 @@ from typing import Any
 
 from .._loop import run_sync
 from ..errors import BackendError, GenerationFailed, InvalidInput, LCMWidgetsError, ModelLoadError
-from ..schema import FalImage, Input, Output, parse_input, resolve_image_size
+from ..schema import Input, Output, parse_input
+from ._frames import load_source, make_output, progress_bar
 from .base import BackendInfo
 from .presets import PRESETS, resolve_preset
 
@@ -217,7 +218,7 @@ class LocalLCM:
                   f"{self.compile_mode!r}); the first frame takes a while (minutes on a GPU)",
                   file=sys.stderr, flush=True)
         t0 = time.perf_counter()
-        bar = _bar(len(jobs), "lcm-widgets warm-up", self.progress)
+        bar = progress_bar(len(jobs), "lcm-widgets warm-up", self.progress)
         try:
             for i, job in enumerate(jobs):
                 try:
@@ -326,20 +327,7 @@ class LocalLCM:
 
     def _source(self, inp: Input) -> tuple[Any, tuple[int, int]]:
         """The source image as an HWC uint8 array at the output size (None for txt2img)."""
-        import numpy as np
-
-        from ..images import load_image
-
-        if inp.image_url is None:
-            return None, resolve_image_size(inp.image_size, (self.native_size,) * 2)
-        img = load_image(inp.image_url, field="image_url", allow_files=False)
-        w, h = resolve_image_size(inp.image_size, (max(64, img.width // 8 * 8),
-                                                   max(64, img.height // 8 * 8)))
-        if img.size != (w, h):
-            from PIL import Image
-
-            img = img.resize((w, h), Image.Resampling.BICUBIC)
-        return np.array(img, dtype=np.uint8), (w, h)
+        return load_source(inp, self.native_size)
 
     def _tick(self, stamps: dict[str, float], stage: str, since: float) -> float:
         if self.precise_timings and self.device.type == "cuda":
@@ -416,34 +404,8 @@ class LocalLCM:
 
     def _output(self, inp: Input, seed: int, arrays: list[Any], nsfw: list[bool],
                 timings: dict[str, float]) -> Output:
-        from ..images import encode_image, to_data_uri
-
-        mime = f"image/{inp.format}"
-        images = []
-        for arr in arrays:
-            data = encode_image(arr, inp.format, quality=self.jpeg_quality)
-            images.append(FalImage(url=to_data_uri(data, mime), width=int(arr.shape[1]),
-                                   height=int(arr.shape[0]), content_type=mime,
-                                   file_size=len(data), content=data))
-        return Output(images=images, timings=dict(timings), seed=seed, has_nsfw_concepts=nsfw,
-                      prompt=inp.prompt, request_id=inp.request_id or None)
+        return make_output(inp, seed, arrays, nsfw, timings, quality=self.jpeg_quality)
 
 
 def _seed(inp: Input) -> int:
     return inp.seed if inp.seed is not None else random.randrange(2**32)
-
-
-def _bar(total: int, desc: str, enabled: bool) -> Any:
-    """A tqdm bar, or a stand-in with the same two methods when tqdm is missing or disabled."""
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # pragma: no cover
-        enabled = False
-    if enabled:
-        return tqdm(total=total, desc=desc, unit="frame")
-
-    class _Quiet:
-        def update(self, n: int) -> None: ...
-        def close(self) -> None: ...
-
-    return _Quiet()
