@@ -86,3 +86,15 @@ def test_compare_grid_on_tiny_uses_one_batch_and_matches_single_calls(tiny: Any)
         single = run_sync(tiny.generate(inp))
         diff = np.abs(_pixels(r["image"]) - _pixels(single.images[0].data())).max()
         assert int(diff) <= 2, r["label"]
+
+
+def test_bench_compare_command_prints_both_modes_and_the_ratio(
+        tiny: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """``lcm-widgets bench-compare`` runs both modes in one run and prints their ratio."""
+    from lcm_widgets.cli import main
+
+    assert main(["bench-compare", "--frames", "1", "--warmup", "0", "--size", "64"]) == 0
+    out = capsys.readouterr().out
+    assert "| batched | 1 |" in out and "| cell by cell | 9 |" in out
+    assert "batched / cell-by-cell grid-frames per second: **" in out
+    assert "largest pixel difference between the modes' images" in out
