@@ -34,6 +34,12 @@ def test_compare_notebook_runs(model_cache: str, monkeypatch: pytest.MonkeyPatch
     assert "Studio now: {'num_inference_steps': 8, 'strength': 0.5}" in text
     assert "model calls per grid-frame: 2" in text  # 9 cells, LocalLCM max_batch=8
     assert "closed" in text
+    import importlib.util
+
+    if importlib.util.find_spec("lcm_widgets.server") and importlib.util.find_spec("websockets"):
+        assert "server up on port" in text  # the A/B really went through our server
+    else:
+        assert "comparing two local configurations" in text
     mimes = {m for o in outputs for m in o.get("data", {})}
     assert {"image/png", "text/html", "application/vnd.jupyter.widget-view+json"} <= mimes
     html = "\n".join(o["data"]["text/html"] for o in outputs if "text/html" in o.get("data", {}))

@@ -162,6 +162,8 @@ class Compare(W.VBox):
         """
         from ..images import encode_image, load_image
 
+        if self._closed:
+            raise RuntimeError("compare: closed; make a new Compare to render more frames")
         data = encode_image(load_image(image), "jpeg", quality=90)
         return self._frame_in(data)
 

@@ -295,6 +295,8 @@ def test_own_sketchpad_frames_feed_the_grid(make: Any) -> None:
     c.close()
     browser_frame(pad, 2, "blue")  # after close the grid no longer listens
     assert {r["frame"] for r in c.results} == {1}
+    with pytest.raises(RuntimeError, match="compare: closed"):
+        c.submit(drawing())
 
 
 def test_shared_studio_canvas_base_params_and_adopt(make: Any) -> None:
