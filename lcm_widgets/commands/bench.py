@@ -98,6 +98,15 @@ def _environment(torch: Any, device: Any) -> dict[str, Any]:
         env["transformers"] = transformers.__version__
     except ImportError:  # pragma: no cover
         pass
+    try:
+        import subprocess
+
+        root = Path(__file__).resolve().parents[2]
+        env["git_commit"] = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+            timeout=5, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        env["git_commit"] = None
     if device.type == "cuda":
         env["gpu"] = torch.cuda.get_device_name(device)
         env["cuda"] = torch.version.cuda
