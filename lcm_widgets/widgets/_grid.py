@@ -1,22 +1,23 @@
-"""Helpers of the Compare grid that need no widget: running a planned group, cell results,
-parsing edited axis values, and drawing the labelled grid as one PIL image.
+"""The Compare grid's building blocks: running a planned group, cell results, parsing edited
+axis values, the header and cell widgets, the results table, the latency figure, the
+labelled grid as one PIL image, and adopting a cell into a Studio.
 
 :func:`run_group` is the only place the grid calls a backend: one
 :meth:`~lcm_widgets.backends.base.BatchingBackend.generate_batch` call for a batched group,
 ``generate`` otherwise. A failure becomes an error on each cell of that group, never an
-exception out of the grid.
+exception out of the grid. ipywidgets, matplotlib and pandas are imported where used.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput, LCMWidgetsError
 from ..schema import Input, Output
-from ..sweep import BatchGroup, Cell, canonical_axis, format_value, validate_value
+from ..sweep import ALIASES, BatchGroup, Cell, canonical_axis, format_value, validate_value
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
@@ -24,7 +25,25 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..backends.base import Backend
     from ..sweep import Sweep
 
-__all__ = ["CellResult", "edit_text", "parse_axis_text", "render_grid", "run_group"]
+__all__ = [
+    "REVERSE_ALIASES",
+    "CellResult",
+    "apply_to_studio",
+    "caption_html",
+    "corner_html",
+    "edit_text",
+    "error_html",
+    "esc",
+    "latency_figure",
+    "make_cell",
+    "make_editor",
+    "parse_axis_text",
+    "render_grid",
+    "results_table",
+    "run_group",
+]
+
+REVERSE_ALIASES = {f: a for a, f in ALIASES.items()}
 
 
 @dataclass(frozen=True)
@@ -215,3 +234,140 @@ def _wrap(draw: Any, text: str, xy: tuple[int, int], width_px: int, font: Any,
     for i in range(0, min(len(text), per_line * 12), per_line):
         draw.text((x, y), text[i:i + per_line], fill=colour, font=font)
         y += 17
+
+
+# --- widgets (ipywidgets is imported by the Compare before any of these run) ----------------
+
+
+def esc(text: str) -> str:
+    """Escape text for the HTML widgets (and their ``title`` attributes)."""
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace("'", "&#39;"))
+
+
+def error_html(message: str) -> str:
+    """A cell caption for an error (the full text also in the tooltip)."""
+    return (f"<span class='lcm-compare-error' style='color:#b00020' title='{esc(message)}'>"
+            f"{esc(message)}</span>")
+
+
+def caption_html(res: CellResult) -> str:
+    """A cell caption: the error, or latency · batch size · frame."""
+    if res.error:
+        return error_html(res.error)
+    batch = f" · batch of {res.batch_size}" if res.batch_size > 1 else ""
+    return (f"<span class='lcm-compare-latency'>{res.latency_ms:.0f} ms{batch} · "
+            f"frame {res.frame}</span>")
+
+
+def corner_html(sweep: Sweep) -> str:
+    """The top-left corner: which axes make the rows and the columns."""
+    rows = " × ".join(a.name for a in sweep.row_axes) or "–"
+    cols = sweep.col_axis.name if sweep.col_axis is not None else "–"
+    return f"<small>rows: <b>{esc(rows)}</b><br>columns: <b>{esc(cols)}</b></small>"
+
+
+def make_editor(sweep: Sweep, where: str, i: int,
+                on_edit: Callable[[str, int, str], None]) -> Any:
+    """Header ``i`` of the rows or columns (``where``): a text field holding the value for a
+    plain field axis (``on_edit(axis, i, text)`` on every change), a label otherwise
+    (backends, flattened rows)."""
+    import ipywidgets as W
+
+    axes = [sweep.col_axis] if where == "col" else list(sweep.row_axes)
+    labels = sweep.col_labels if where == "col" else sweep.row_labels
+    ax = axes[0] if len(axes) == 1 else None
+    if ax is None or ax.field == "backend":
+        out = W.HTML(f"<b>{esc(labels[i])}</b>")
+        out.add_class(f"lcm-compare-{where}-label")
+        return out
+    text = W.Text(value=edit_text(ax.values[i]), continuous_update=True,
+                  layout=W.Layout(width="90px" if where == "row" else "100%"))
+    text.add_class(f"lcm-compare-{where}-value")
+    text.observe(lambda ch, name=ax.name, i=i: on_edit(name, i, ch["new"]), names="value")
+    text.tooltip = f"{ax.name}: type a new value; the grid re-renders"
+    if where == "col":  # the corner names the column axis; the cell width is all it gets
+        return text
+    label = W.Label(f"{ax.name} =", layout=W.Layout(width="auto", min_width="max-content"))
+    return W.HBox([label, text], layout=W.Layout(align_items="center", width="auto"))
+
+
+def make_cell(cell: Cell, size: int, on_adopt: Callable[[int, int], None]
+              ) -> tuple[Any, tuple[Any, Any, Any]]:
+    """One cell: its image, its caption and its "use these" button, in a VBox.
+
+    Returns ``(box, (image, caption, button))``.
+    """
+    import ipywidgets as W
+
+    img = W.Image(format="jpeg", layout=W.Layout(width=f"{size}px", height=f"{size}px"))
+    img.add_class("lcm-compare-image")
+    info = W.HTML("<span style='color:#888'>waiting for a drawing</span>",
+                  layout=W.Layout(width=f"{size}px"))
+    btn = W.Button(description="use these", tooltip=f"adopt {cell.label}",
+                   layout=W.Layout(width=f"{size}px"))
+    btn.add_class("lcm-compare-adopt")
+    btn.on_click(lambda _b, r=cell.row, c=cell.col: on_adopt(r, c))
+    box = W.VBox([img, info, btn])
+    box.add_class("lcm-compare-cell")
+    return box, (img, info, btn)
+
+
+# --- results -------------------------------------------------------------------------------
+
+
+def results_table(results: Sequence[Mapping[str, Any]], swept: Sequence[str],
+                  images: bool) -> list[dict[str, Any]]:
+    """Flat rows for a DataFrame: one column per swept field (by its short name)."""
+    rows = []
+    for r in results:
+        row = {k: v for k, v in r.items() if k not in {"params", "labels", "image"}}
+        row["row_label"], row["col_label"] = r["labels"]["row"], r["labels"]["col"]
+        for key in swept:
+            row[REVERSE_ALIASES.get(key, key)] = r["params"].get(key)
+        if images:
+            row["image"] = r["image"]
+        rows.append(row)
+    return rows
+
+
+def latency_figure(sweep: Sweep, results: Sequence[Mapping[str, Any]]) -> Any:
+    """A matplotlib figure of each cell's latency (ms), laid out like the grid."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    data = np.full((sweep.n_rows, sweep.n_cols), np.nan)
+    for r in results:
+        if not r["error"]:
+            data[r["row"], r["col"]] = r["latency_ms"]
+    fig, ax = plt.subplots(figsize=(1.6 + 1.5 * sweep.n_cols, 0.9 + 0.7 * sweep.n_rows))
+    im = ax.imshow(data, cmap="viridis", aspect="auto")
+    ax.set_xticks(range(sweep.n_cols), sweep.col_labels, rotation=20, ha="right")
+    ax.set_yticks(range(sweep.n_rows), sweep.row_labels)
+    mean = np.nanmean(data) if np.isfinite(data).any() else 0.0
+    for (r, c), v in np.ndenumerate(data):
+        if np.isnan(v):
+            ax.text(c, r, "no result", ha="center", va="center", color="#b00020")
+        else:
+            ax.text(c, r, f"{v:.0f}", ha="center", va="center",
+                    color="white" if v < mean else "black")
+    fig.colorbar(im, ax=ax, label="latency (ms)")
+    ax.set_title("latency per cell (ms; a batch shares one call)")
+    fig.tight_layout()
+    plt.close(fig)  # returned for inline display, not left open in pyplot
+    return fig
+
+
+def apply_to_studio(studio: Any, params: Mapping[str, Any]) -> None:
+    """Set a Studio's controls from canonical field values (``Studio.update``); fields the
+    Studio has no control for are refused by name, and nothing changes then."""
+    update = getattr(studio, "update", None)
+    if not callable(update):
+        raise TypeError(f"adopt: {type(studio).__name__} has no update(**params) method")
+    from ._controls import CONTROLLED
+
+    missing = [k for k in params if k not in CONTROLLED]
+    if missing:
+        raise InvalidInput(f"adopt: the Studio has no control for {', '.join(missing)}; it "
+                           f"controls {', '.join(CONTROLLED)}", field=missing[0])
+    update(**params)

@@ -45,11 +45,24 @@ from ..sweep import (
     split_axes,
     validate_cells,
 )
-from ._grid import CellResult, edit_text, parse_axis_text, render_grid, run_group
+from ._grid import (
+    REVERSE_ALIASES,
+    CellResult,
+    apply_to_studio,
+    caption_html,
+    corner_html,
+    error_html,
+    esc,
+    latency_figure,
+    make_cell,
+    make_editor,
+    parse_axis_text,
+    render_grid,
+    results_table,
+    run_group,
+)
 
 __all__ = ["Compare"]
-
-_REVERSE_ALIASES = {f: a for a, f in ALIASES.items()}
 
 
 @dataclass(frozen=True)
@@ -212,9 +225,9 @@ class Compare(W.VBox):
         cell = self.sweep.cell(row, col)
         params = dict(cell.overrides)
         if self._studio is not None:
-            _apply_to_studio(self._studio, params)
+            apply_to_studio(self._studio, params)
         self.adopted = params
-        text = ", ".join(f"{_REVERSE_ALIASES.get(k, k)}={v!r}" for k, v in params.items())
+        text = ", ".join(f"{REVERSE_ALIASES.get(k, k)}={v!r}" for k, v in params.items())
         self._show_status(f"adopted {cell.label or 'the cell'}" + (
             f" into the Studio ({text})" if self._studio is not None else f" ({text})"))
         return params
@@ -227,15 +240,7 @@ class Compare(W.VBox):
         except ImportError as exc:
             raise ImportError("to_dataframe() needs pandas: pip install 'lcm-widgets[notebook]'"
                               " (or pip install pandas)") from exc
-        rows = []
-        for r in self.results:
-            row = {k: v for k, v in r.items() if k not in {"params", "labels", "image"}}
-            row["row_label"], row["col_label"] = r["labels"]["row"], r["labels"]["col"]
-            for key in self.sweep.cells[0].overrides:
-                row[_REVERSE_ALIASES.get(key, key)] = r["params"].get(key)
-            if images:
-                row["image"] = r["image"]
-            rows.append(row)
+        rows = results_table(self.results, list(self.sweep.cells[0].overrides), images)
         return pd.DataFrame(rows)
 
     def save(self, path: Any, *, cell_size: int = 256) -> None:
@@ -248,29 +253,7 @@ class Compare(W.VBox):
 
     def plot_latency(self) -> Any:
         """A matplotlib figure of each cell's latency (ms), laid out like the grid."""
-        import matplotlib.pyplot as plt
-        import numpy as np
-
-        s = self.sweep
-        data = np.full((s.n_rows, s.n_cols), np.nan)
-        for r in self.results:
-            if not r["error"]:
-                data[r["row"], r["col"]] = r["latency_ms"]
-        fig, ax = plt.subplots(figsize=(1.6 + 1.5 * s.n_cols, 0.9 + 0.7 * s.n_rows))
-        im = ax.imshow(data, cmap="viridis", aspect="auto")
-        ax.set_xticks(range(s.n_cols), s.col_labels, rotation=20, ha="right")
-        ax.set_yticks(range(s.n_rows), s.row_labels)
-        for (r, c), v in np.ndenumerate(data):
-            if np.isnan(v):
-                ax.text(c, r, "no result", ha="center", va="center", color="#b00020")
-            else:
-                ax.text(c, r, f"{v:.0f}", ha="center", va="center",
-                        color="white" if v < np.nanmean(data) else "black")
-        fig.colorbar(im, ax=ax, label="latency (ms)")
-        ax.set_title("latency per cell (ms; a batch shares one call)")
-        fig.tight_layout()
-        plt.close(fig)  # returned for inline display, not left open in pyplot
-        return fig
+        return latency_figure(self.sweep, self.results)
 
     def close(self) -> None:
         """Stop the worker, stop listening to the canvas and close the grid's widgets."""
@@ -463,41 +446,24 @@ class Compare(W.VBox):
         if res.cell.index >= len(self._views):
             return
         image, info, _ = self._views[res.cell.index]
-        batch = f" · batch of {res.batch_size}" if res.batch_size > 1 else ""
-        if res.error:
-            info.value = (f"<span class='lcm-compare-error' style='color:#b00020' "
-                          f"title='{_esc(res.error)}'>{_esc(res.error)}</span>")
-            return
-        if res.image is not None:
+        if res.image is not None and not res.error:
             image.format = res.mime.split("/")[-1]
             image.value = res.image
-        info.value = (f"<span class='lcm-compare-latency'>{res.latency_ms:.0f} ms{batch} · "
-                      f"frame {res.frame}</span>")
+        info.value = caption_html(res)
 
     def _layout_grid(self) -> None:
         s = self.sweep
         size = self._cell_size
         old = self._views
         self._views = []
-        header: list[W.Widget] = [W.HTML(self._corner_text())]
-        header += [self._editor(s, "col", c) for c in range(s.n_cols)]
+        header: list[W.Widget] = [W.HTML(corner_html(s))]
+        header += [make_editor(s, "col", c, self._edited) for c in range(s.n_cols)]
         body: list[W.Widget] = []
         for r in range(s.n_rows):
-            body.append(self._editor(s, "row", r))
+            body.append(make_editor(s, "row", r, self._edited))
             for c in range(s.n_cols):
-                cell = s.cell(r, c)
-                img = W.Image(format="jpeg", layout=W.Layout(width=f"{size}px",
-                                                             height=f"{size}px"))
-                img.add_class("lcm-compare-image")
-                info = W.HTML("<span style='color:#888'>waiting for a drawing</span>",
-                              layout=W.Layout(width=f"{size}px"))
-                btn = W.Button(description="use these", tooltip=f"adopt {cell.label}",
-                               layout=W.Layout(width=f"{size}px"))
-                btn.add_class("lcm-compare-adopt")
-                btn.on_click(lambda _b, r=r, c=c: self._adopt_clicked(r, c))
-                box = W.VBox([img, info, btn])
-                box.add_class("lcm-compare-cell")
-                self._views.append((img, info, btn))
+                box, view = make_cell(s.cell(r, c), size, self._adopt_clicked)
+                self._views.append(view)
                 body.append(box)
         self.grid.layout = W.Layout(grid_template_columns=f"auto repeat({s.n_cols}, {size}px)",
                                     grid_gap="6px", align_items="center", flex="0 0 auto",
@@ -508,44 +474,16 @@ class Compare(W.VBox):
                 w.close()
         for i, chk in enumerate(self._config.checked):
             if isinstance(chk, InvalidInput):
-                self._views[i][1].value = (f"<span class='lcm-compare-error' "
-                                           f"style='color:#b00020'>{_esc(str(chk))}</span>")
-
-    def _corner_text(self) -> str:
-        s = self.sweep
-        rows = " × ".join(a.name for a in s.row_axes) or "–"
-        cols = s.col_axis.name if s.col_axis is not None else "–"
-        return f"<small>rows: <b>{_esc(rows)}</b><br>columns: <b>{_esc(cols)}</b></small>"
-
-    def _editor(self, s: Sweep, where: str, i: int) -> W.Widget:
-        """A header: an editable value for a plain field axis, a label otherwise."""
-        axes = [s.col_axis] if where == "col" else list(s.row_axes)
-        labels = s.col_labels if where == "col" else s.row_labels
-        ax = axes[0] if len(axes) == 1 else None
-        if ax is None or ax.field == "backend":
-            out = W.HTML(f"<b>{_esc(labels[i])}</b>")
-            out.add_class(f"lcm-compare-{where}-label")
-            return out
-        text = W.Text(value=edit_text(ax.values[i]), continuous_update=True,
-                      layout=W.Layout(width="90px" if where == "row" else "100%"))
-        text.add_class(f"lcm-compare-{where}-value")
-        text.observe(lambda ch, name=ax.name, i=i: self._edited(name, i, ch["new"]),
-                     names="value")
-        text.tooltip = f"{ax.name}: type a new value; the grid re-renders"
-        if where == "col":  # the corner names the column axis; the cell width is all it gets
-            return text
-        label = W.Label(f"{ax.name} =", layout=W.Layout(width="auto", min_width="max-content"))
-        return W.HBox([label, text], layout=W.Layout(align_items="center", width="auto"))
+                self._views[i][1].value = error_html(str(chk))
 
     def _refresh_labels(self) -> None:
         for w, label in zip(self.grid.children[1:1 + self.sweep.n_cols], self.sweep.col_labels,
                             strict=False):
             if isinstance(w, W.HTML):
-                w.value = f"<b>{_esc(label)}</b>"
+                w.value = f"<b>{esc(label)}</b>"
         for i, chk in enumerate(self._config.checked):
             if i < len(self._views) and isinstance(chk, InvalidInput):
-                self._views[i][1].value = (f"<span class='lcm-compare-error' "
-                                           f"style='color:#b00020'>{_esc(str(chk))}</span>")
+                self._views[i][1].value = error_html(str(chk))
 
     def _edited(self, name: str, index: int, text: str) -> None:
         try:
@@ -566,30 +504,11 @@ class Compare(W.VBox):
             err = self._error
         be = ", ".join(label for label, _ in s.backends)
         groups = len(self._config.plan)
-        text = (f"{s.n_rows}×{s.n_cols} grid on {_esc(be)} · {groups} model calls per frame · "
+        text = (f"{s.n_rows}×{s.n_cols} grid on {esc(be)} · {groups} model calls per frame · "
                 f"{done} cells rendered")
         if err:
-            text += f" · <span style='color:#b00020'>{_esc(err)}</span>"
+            text += f" · <span style='color:#b00020'>{esc(err)}</span>"
         if note:
-            text += f" · {_esc(note)}"
+            text += f" · {esc(note)}"
         self.status.value = f"<small class='lcm-compare-status'>{text}</small>"
 
-
-def _esc(text: str) -> str:
-    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace("'", "&#39;"))
-
-
-def _apply_to_studio(studio: Any, params: Mapping[str, Any]) -> None:
-    """Set a Studio's controls from canonical field values (``Studio.update``); fields the
-    Studio has no control for are refused by name, and nothing changes then."""
-    update = getattr(studio, "update", None)
-    if not callable(update):
-        raise TypeError(f"adopt: {type(studio).__name__} has no update(**params) method")
-    from ._controls import CONTROLLED
-
-    missing = [k for k in params if k not in CONTROLLED]
-    if missing:
-        raise InvalidInput(f"adopt: the Studio has no control for {', '.join(missing)}; it "
-                           f"controls {', '.join(CONTROLLED)}", field=missing[0])
-    update(**params)
