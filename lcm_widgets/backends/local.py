@@ -35,20 +35,24 @@ Behaviour, field by field (the schema is :class:`~lcm_widgets.schema.Input`):
 * negative prompts only matter for LCM-LoRA models with ``guidance_scale > 1`` (see
   :mod:`._conditioning`).
 
-Two Studios may share one LocalLCM: the model runs under a lock, one request (or batch) at a
-time, in a worker thread (``asyncio.to_thread``), never on the event loop.
+Two Studios may share one LocalLCM: all model work runs on the instance's one worker thread,
+under a lock, one request (or batch) at a time, never on an event loop. One thread, not a pool:
+torch keeps an OpenMP team per calling thread, and on a busy CPU several teams spin against
+each other (measured here: 2-3x slower frames).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import sys
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
 
-from .._loop import run_sync
 from ..errors import BackendError, GenerationFailed, InvalidInput, LCMWidgetsError, ModelLoadError
 from ..schema import Input, Output, parse_input
 from ._frames import load_source, make_output, progress_bar
@@ -56,6 +60,8 @@ from .base import BackendInfo
 from .presets import PRESETS, resolve_preset
 
 __all__ = ["LocalLCM"]
+
+T = TypeVar("T")
 
 _BATCH_AXES = ("seed", "guidance_scale", "prompt", "negative_prompt")
 
@@ -116,6 +122,8 @@ class LocalLCM:
                                   safety_checker=safety_checker, vae=vae, progress=progress)
         self._lock = threading.Lock()
         self._closed = False
+        self._thread_name = f"lcm-widgets-model-{id(self):x}"
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=self._thread_name)
         self.prompts = PromptCache(self._c.pipe, time_cond=self._c.time_cond,
                                    family=self._c.family, device=self.device, dtype=self.dtype)
         self._schedules: dict[tuple[int, float | None], Any] = {}
@@ -155,23 +163,26 @@ class LocalLCM:
 
     async def generate(self, inp: Input) -> Output:
         """Run one request in a worker thread under the model lock."""
-        return (await asyncio.to_thread(self._locked, [parse_input(inp)]))[0]
+        inp = self._check(parse_input(inp))
+        return (await self._in_worker(lambda: self._run([inp])))[0]  # type: ignore[no-any-return]
 
     async def generate_batch(self, inputs: list[Input]) -> list[Output]:
         """Run ``inputs``; those sharing steps, strength, size and source image run as one
         batched UNet call (up to ``max_batch`` images). The i-th output answers the i-th input;
         each output's ``timings`` are those of the batch it ran in."""
-        inputs = [parse_input(i) for i in inputs]
+        inputs = [self._check(parse_input(i)) for i in inputs]
         outputs: list[Output | None] = [None] * len(inputs)
         for group in self._plan(inputs):
-            done = await asyncio.to_thread(self._locked, [inputs[i] for i in group])
+            cells = [inputs[i] for i in group]
+            done = await self._in_worker(functools.partial(self._run, cells))
             for i, out in zip(group, done, strict=True):
                 outputs[i] = out
         return [o for o in outputs if o is not None]
 
     def generate_sync(self, inp: Input | dict[str, Any]) -> Output:
         """Blocking :meth:`generate` for a cell or a script; accepts a dict of fields too."""
-        return run_sync(self.generate(parse_input(inp)))
+        inp = self._check(parse_input(inp))
+        return self._on_worker(lambda: self._run([inp]))[0]  # type: ignore[no-any-return]
 
     def generate_reference(self, inp: Input | dict[str, Any]) -> Output:
         """The same request through the stock diffusers pipeline ``__call__`` (slow; for tests
@@ -179,12 +190,11 @@ class LocalLCM:
         from ._reference import reference_images
 
         inp = self._check(parse_input(inp))
-        with self._lock:
-            t0 = time.perf_counter()
-            seed = _seed(inp)
-            arrays = self._guard(lambda: reference_images(self, inp, seed, "np"))
-            return self._output(inp, seed, arrays, [False] * len(arrays),
-                                {"total": time.perf_counter() - t0})
+        seed = _seed(inp)
+        t0 = time.perf_counter()
+        arrays = self._on_worker(lambda: reference_images(self, inp, seed, "np"))
+        return self._output(inp, seed, arrays, [False] * len(arrays),
+                            {"total": time.perf_counter() - t0})
 
     def denoise_latents(self, inp: Input | dict[str, Any], *, reference: bool = False) -> Any:
         """The final denoised latents (a tensor, one row per image) of the lean loop or, with
@@ -193,12 +203,12 @@ class LocalLCM:
         from ._reference import reference_images
 
         inp = self._check(parse_input(inp))
-        if inp.seed is None:
+        seed = inp.seed
+        if seed is None:
             raise InvalidInput("seed: must be set to compare latents, got None", field="seed")
-        with self._lock:
-            if reference:
-                return self._guard(lambda: reference_images(self, inp, inp.seed, "latent"))
-            return self._guard(lambda: self._run([inp], latents_only=True))
+        if reference:
+            return self._on_worker(lambda: reference_images(self, inp, seed, "latent"))
+        return self._on_worker(lambda: self._run([inp], latents_only=True))
 
     def warmup(self, steps: int = 4, strength: float = 0.5) -> float:
         """Run one image-to-image and one text-to-image frame at the native size (this is when
@@ -222,7 +232,8 @@ class LocalLCM:
         try:
             for i, job in enumerate(jobs):
                 try:
-                    self._locked([parse_input(job)])
+                    cell = parse_input(job)
+                    self._on_worker(functools.partial(self._run, [cell]))
                 except GenerationFailed as exc:
                     if self.compile_mode and i == 0:
                         raise ModelLoadError(
@@ -249,6 +260,7 @@ class LocalLCM:
             self.prompts._cache.clear()
             if self.device.type == "cuda":
                 self._torch.cuda.empty_cache()
+        self._executor.shutdown(wait=False)
 
     # --- the work ---------------------------------------------------------------------------
 
@@ -297,23 +309,36 @@ class LocalLCM:
             bins[-1].append(i)
         return [b for bins in groups.values() for b in bins]
 
-    def _locked(self, group: list[Input]) -> list[Output]:
-        for inp in group:
-            self._check(inp)
+    def _job(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` under the model lock in inference mode; foreign errors become
+        :class:`GenerationFailed` (cause chained)."""
         with self._lock:
-            self._check(group[0])
-            return self._guard(lambda: self._run(group))  # type: ignore[no-any-return]
+            if self._closed:
+                raise BackendError("LocalLCM is closed; create a new one")
+            try:
+                with self._torch.inference_mode():
+                    return fn()
+            except LCMWidgetsError:
+                raise
+            except Exception as exc:
+                raise GenerationFailed(f"local model {self.model!r} failed: "
+                                       f"{type(exc).__name__}: {exc}") from exc
 
-    def _guard(self, fn: Any) -> Any:
-        """Run ``fn`` in inference mode; foreign errors become :class:`GenerationFailed`."""
+    def _submit(self, fn: Callable[[], T]) -> Future[T]:
         try:
-            with self._torch.inference_mode():
-                return fn()
-        except LCMWidgetsError:
-            raise
-        except Exception as exc:
-            raise GenerationFailed(f"local model {self.model!r} failed: {type(exc).__name__}: "
-                                   f"{exc}") from exc
+            return self._executor.submit(self._job, fn)
+        except RuntimeError as exc:  # submit after shutdown: closed meanwhile
+            raise BackendError("LocalLCM is closed; create a new one") from exc
+
+    def _on_worker(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` on the model thread and wait (directly, when already on it)."""
+        if threading.current_thread().name.startswith(self._thread_name):
+            return self._job(fn)
+        return self._submit(fn).result()
+
+    async def _in_worker(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` on the model thread without blocking the event loop."""
+        return await asyncio.wrap_future(self._submit(fn))
 
     def _schedule(self, steps: int, strength: float | None) -> Any:
         from ._lcm_loop import make_schedule
