@@ -188,6 +188,14 @@ class FalImage(BaseModel):
     file_size: int | None = None
     content: bytes | None = Field(default=None, exclude=True, repr=False)
 
+    def __repr_args__(self) -> Any:
+        # A data URI is tens of kilobytes of base64: show its head, not all of it, so an
+        # Output printed in a notebook cell stays one line.
+        for name, value in super().__repr_args__():
+            if name == "url" and isinstance(value, str) and len(value) > 80:
+                value = f"{value[:60]}...<{len(value)} chars>"
+            yield name, value
+
     def data(self) -> bytes:
         """The encoded image bytes, from ``content`` or by decoding a ``data:`` URI."""
         if self.content is not None:

@@ -400,3 +400,11 @@ def test_fal_image_data_from_url_is_refused() -> None:
     assert str(info.value) == ("url: not a data URI (expected 'data:<type>;base64,<data>'), got "
                                "'https://example.com/a.jpg'")
     assert info.value.field == "url"
+
+
+def test_image_repr_shortens_data_uris() -> None:
+    """An Output printed in a cell shows the head of a data URI, not all of its base64."""
+    uri = "data:image/jpeg;base64," + "A" * 1000
+    text = repr(Output(images=[FalImage(url=uri, width=8, height=8)], seed=1))
+    assert f"...<{len(uri)} chars>" in text and "A" * 100 not in text
+    assert "url='http://h/f.jpg'" in repr(FalImage(url="http://h/f.jpg"))

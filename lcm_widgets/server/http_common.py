@@ -80,12 +80,13 @@ def validation_response(errors: list[dict[str, Any]]) -> JSONResponse:
 
 async def parse_body(request: Request, subpath: str) -> Input | JSONResponse:
     """The validated input of a POST, or the 422 response to send instead."""
-    raw = await request.body()
     st = get_state(request)
-    if len(raw) > st.config.max_message_bytes:
+    limit = st.config.max_message_bytes
+    raw, size = await _read_capped(request, limit)
+    if raw is None:
         return validation_response([{
             "loc": ["body"], "type": "too_long",
-            "msg": f"body: must be at most {st.config.max_message_bytes} bytes, got {len(raw)}"}])
+            "msg": f"body: must be at most {limit} bytes, got {size}"}])
     try:
         data = json.loads(raw) if raw else None
     except (ValueError, UnicodeDecodeError) as exc:
@@ -100,3 +101,21 @@ async def parse_body(request: Request, subpath: str) -> Input | JSONResponse:
                                 files=st.files)
     except (InvalidInput, InvalidImage) as exc:
         return validation_response(exc.errors)
+
+
+async def _read_capped(request: Request, limit: int) -> tuple[bytes | None, str]:
+    """The body, or ``(None, size)`` once it is known to exceed ``limit`` bytes.
+
+    A declared ``Content-Length`` over the limit is refused before reading anything; a body
+    without one is read chunk by chunk and abandoned as soon as it passes the limit, so one
+    request never holds more than ``limit`` bytes in memory.
+    """
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None, declared
+    buf = bytearray()
+    async for chunk in request.stream():
+        buf += chunk
+        if len(buf) > limit:
+            return None, f"more than {limit}"
+    return bytes(buf), str(len(buf))

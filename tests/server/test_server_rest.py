@@ -292,3 +292,23 @@ def test_health_and_openapi(serve: Any) -> None:
     assert run["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("Input")
     assert spec["paths"][f"/{APP}/realtime"]["x-fal-protocol"]["type"] == "realtime"
     assert f"/queue/{APP}/requests/{{request_id}}/status" in spec["paths"]
+
+
+def test_oversized_body_is_refused_without_being_read(serve: Any) -> None:
+    """A body over max_message_bytes is a 422 naming the limit, whether it declares its length
+    or streams without one (chunked), and the server keeps answering."""
+    srv = serve(max_message_bytes=1000)
+    big = json.dumps({"prompt": "x" * 5000}).encode()
+    r = httpx.post(f"{srv.url}/{APP}", content=big, headers=AUTH)
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["msg"] == f"body: must be at most 1000 bytes, got {len(big)}"
+
+    def chunks() -> Any:
+        for i in range(0, len(big), 256):
+            yield big[i:i + 256]
+
+    r = httpx.post(f"{srv.url}/{APP}", content=chunks(), headers=AUTH)
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["msg"] == "body: must be at most 1000 bytes, got more than 1000"
+    ok = httpx.post(f"{srv.url}/{APP}", json={"prompt": "x"}, headers=AUTH)
+    assert ok.status_code == 200
