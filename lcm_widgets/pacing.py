@@ -16,8 +16,10 @@ Rules (DESIGN.md §1):
   previous one was acked; meanwhile the newest undelivered result waits and a newer one
   replaces it. A result older than the newest one shown is never sent: requests start in
   frame order and one at a time, so results arrive in order and the slot keeps the newest
-  (the tests check that shown frame keys never go back). An ack that never comes
-  (no view, a reloaded page) is given up after ``ack_timeout`` seconds so nothing stalls.
+  (the tests check that shown frame keys never go back). Acks are matched by result id: an
+  ack for another result (a late one, or one the pacer no longer waits for) changes nothing.
+  An ack that never comes (no view, a reloaded page) is given up after ``ack_timeout``
+  seconds so nothing stalls: :class:`AckTimedOut` tells the adapter to forget that result.
 * **Param edits re-render the newest frame** after ``debounce`` seconds of quiet
   (:class:`ScheduleTick` asks the adapter to call :meth:`Pacer.tick` then).
 * **Errors are shown and the session goes on**: :meth:`Pacer.backend_error` frees the slot,
@@ -26,6 +28,12 @@ Rules (DESIGN.md §1):
 
 Frame keys are increasing integers chosen by the adapter (the Studio numbers every frame it
 receives, from the browser, an ipycanvas or :meth:`~lcm_widgets.widgets.studio.Studio.submit_image`).
+
+The ``max_in_flight``, ``max_pending`` and ``max_result_slot`` counters are high-water marks of
+event accounting (requests started minus requests finished; frames put in the pending slot
+minus frames taken out or dropped; results parked minus results sent or dropped), not of the
+slots' occupancy, so a bug that overwrote a slot would show up as 2. The Studio also measures
+the same limits outside the pacer (``backend_max_concurrency``, ``max_unacked_results``).
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 __all__ = [
+    "AckTimedOut",
     "Action",
     "DropStale",
     "Pacer",
@@ -77,13 +86,22 @@ class DropStale:
 
 
 @dataclass(frozen=True)
+class AckTimedOut:
+    """The browser did not ack result ``rid`` (for frame ``key``) within ``ack_timeout``: stop
+    waiting for it and forget it (a late ack for it changes nothing)."""
+
+    key: int
+    rid: int
+
+
+@dataclass(frozen=True)
 class ScheduleTick:
     """Call :meth:`Pacer.tick` at time ``at`` (or later)."""
 
     at: float
 
 
-Action = StartRequest | SendResult | ShowStatus | DropStale | ScheduleTick
+Action = StartRequest | SendResult | ShowStatus | DropStale | ScheduleTick | AckTimedOut
 
 
 @dataclass
@@ -141,6 +159,7 @@ class Pacer:
     pending: int | None = None
     shown_key: int | None = None
     awaiting_ack: int | None = None
+    awaiting_rid: int | None = None
     result_slot: tuple[int, int] | None = None
 
     _in_flight_sig: Signature | None = None
@@ -149,6 +168,10 @@ class Pacer:
     _sent_at: float = 0.0
     _rerender_at: float | None = None
     _error_shown: bool = False
+    # event accounting behind the max_* counters (see the module docstring)
+    _n_in_flight: int = 0
+    _n_pending: int = 0
+    _n_slot: int = 0
 
     def __post_init__(self) -> None:
         if self.debounce < 0:
@@ -175,9 +198,10 @@ class Pacer:
     def tick(self, now: float) -> list[Action]:
         """Time passed: run a due param re-render, give up on a lost ack."""
         actions: list[Action] = []
-        if self.awaiting_ack is not None:
+        if self.awaiting_ack is not None and self.awaiting_rid is not None:
             if now - self._sent_at >= self.ack_timeout:
                 self.counters.ack_timeouts += 1
+                actions.append(AckTimedOut(self.awaiting_ack, self.awaiting_rid))
                 actions += self._acked(now)
             else:
                 actions.append(ScheduleTick(self._sent_at + self.ack_timeout))
@@ -204,11 +228,13 @@ class Pacer:
         if self.awaiting_ack is not None:
             if self.result_slot is not None:
                 old_key, old_rid = self.result_slot
+                self._n_slot -= 1
                 self.counters.dropped_results += 1
                 actions.append(DropStale(old_key, f"result {old_rid} replaced by result {rid} "
                                                   "before the browser was ready", old_rid))
             self.result_slot = (key, rid)
-            self.counters.max_result_slot = max(self.counters.max_result_slot, 1)
+            self._n_slot += 1
+            self.counters.max_result_slot = max(self.counters.max_result_slot, self._n_slot)
         else:
             actions += self._send(key, rid, now)
         return actions + self._start_pending()
@@ -228,9 +254,11 @@ class Pacer:
         self.counters.dropped_frames += 1
         return [DropStale(key, why), *self._start_pending()]
 
-    def result_acked(self, key: int, now: float) -> list[Action]:
-        """The browser painted (or dropped) the result for frame ``key``."""
-        if self.awaiting_ack is None or key != self.awaiting_ack:
+    def result_acked(self, key: int, now: float, rid: int | None = None) -> list[Action]:
+        """The browser painted (or dropped) result ``rid`` for frame ``key``. Without ``rid``
+        (an adapter that cannot tell results apart) any ack for frame ``key`` counts."""
+        if self.awaiting_ack is None or key != self.awaiting_ack or (
+                rid is not None and rid != self.awaiting_rid):
             return []
         return self._acked(now)
 
@@ -257,13 +285,15 @@ class Pacer:
             return [self._start(key, sig)]
         actions = self._drop_pending(key, f"frame {key} arrived while it waited")
         self.pending, self._pending_sig = key, sig
-        self.counters.max_pending = max(self.counters.max_pending, 1)
+        self._n_pending += 1
+        self.counters.max_pending = max(self.counters.max_pending, self._n_pending)
         return actions
 
     def _drop_pending(self, new_key: int, why: str) -> list[Action]:
         if self.pending is None:
             return []
         key, self.pending, self._pending_sig = self.pending, None, None
+        self._n_pending -= 1
         if key == new_key:  # a param re-render of the same frame: nothing is lost
             return []
         self.counters.dropped_frames += 1
@@ -272,7 +302,8 @@ class Pacer:
     def _start(self, key: int, sig: Signature) -> StartRequest:
         self.in_flight, self._in_flight_sig = key, sig
         self.counters.started += 1
-        self.counters.max_in_flight = max(self.counters.max_in_flight, 1)
+        self._n_in_flight += 1
+        self.counters.max_in_flight = max(self.counters.max_in_flight, self._n_in_flight)
         return StartRequest(key, sig[1])
 
     def _start_pending(self) -> list[Action]:
@@ -280,6 +311,7 @@ class Pacer:
             return []
         key, sig = self.pending, self._pending_sig
         self.pending = self._pending_sig = None
+        self._n_pending -= 1
         return [self._start(key, sig)]
 
     def _finish(self, key: int) -> None:
@@ -287,16 +319,18 @@ class Pacer:
             raise ValueError(f"key: no request in flight for frame {key} "
                              f"(in flight: {self.in_flight})")
         self.in_flight = None
+        self._n_in_flight -= 1
 
     def _send(self, key: int, rid: int, now: float) -> list[Action]:
-        self.awaiting_ack, self.shown_key, self._sent_at = key, key, now
+        self.awaiting_ack, self.awaiting_rid, self.shown_key, self._sent_at = key, rid, key, now
         self.counters.results_sent += 1
         return [SendResult(key, rid), ScheduleTick(now + self.ack_timeout)]
 
     def _acked(self, now: float) -> list[Action]:
-        self.awaiting_ack = None
+        self.awaiting_ack = self.awaiting_rid = None
         self.counters.acked += 1
         if self.result_slot is None:
             return []
         (key, rid), self.result_slot = self.result_slot, None
+        self._n_slot -= 1
         return self._send(key, rid, now)

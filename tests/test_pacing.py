@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from lcm_widgets.pacing import (
+    AckTimedOut,
     Action,
     DropStale,
     Pacer,
@@ -27,7 +28,7 @@ def feed(p: Pacer, ev: Event) -> list[Action]:
         return p.frame_arrived(*args)
     if name == "result":  # key, rid, now
         return p.result_arrived(*args)
-    if name == "ack":  # key, now
+    if name == "ack":  # key, now[, rid]
         return p.result_acked(*args)
     if name == "params":  # now
         return p.params_changed(*args)
@@ -45,7 +46,7 @@ def kinds(actions: list[Action]) -> list[Action | str]:
     return [DropStale(a.key, "", a.rid) if isinstance(a, DropStale) else a for a in actions]
 
 
-S, R, D, T, E = StartRequest, SendResult, DropStale, ScheduleTick, ShowStatus
+S, R, D, T, E, L = StartRequest, SendResult, DropStale, ScheduleTick, ShowStatus, AckTimedOut
 
 # Each case: a list of (event, expected actions for that event). DropStale's `why` is ignored.
 CASES: dict[str, list[tuple[Event, list[Action]]]] = {
@@ -123,14 +124,26 @@ CASES: dict[str, list[tuple[Event, list[Action]]]] = {
         (("frame", 2, "b", 0.2), [S(2, 0)]),
         (("result", 2, 2, 0.3), []),
         (("tick", 1.0), [T(2.1)]),
-        (("tick", 2.1), [R(2, 2), T(4.1)]),
-        (("tick", 4.2), []),
+        (("tick", 2.1), [L(1, 1), R(2, 2), T(4.1)]),
+        (("ack", 1, 2.2, 1), []),  # the late ack of the given-up result 1 changes nothing
+        (("tick", 4.2), [L(2, 2)]),
     ],
     "lost ack with an empty slot": [
         (("frame", 1, "a", 0.0), [S(1, 0)]),
         (("result", 1, 1, 0.0), [R(1, 1), T(2.0)]),
-        (("tick", 2.0), []),
+        (("tick", 2.0), [L(1, 1)]),
         (("tick", 3.0), []),
+    ],
+    "acks are matched by result id: a re-render of the same frame waits for its own": [
+        (("frame", 1, "a", 0.0), [S(1, 0)]),
+        (("result", 1, 1, 0.1), [R(1, 1), T(2.1)]),
+        (("params", 0.2), [T(0.30000000000000004)]),
+        (("tick", 0.35), [T(2.1), S(1, 1)]),
+        (("result", 1, 2, 0.4), []),  # waits in the slot: result 1 is not acked yet
+        (("tick", 2.1), [L(1, 1), R(1, 2), T(4.1)]),
+        (("ack", 1, 2.2, 1), []),  # result 1's late ack does not release result 2
+        (("ack", 1, 2.3, 2), []),
+        (("tick", 4.1), []),  # acked: nothing times out
     ],
     "param edit re-renders the newest frame after the debounce": [
         (("frame", 1, "a", 0.0), [S(1, 0)]),
@@ -267,7 +280,7 @@ def test_random_sequences_keep_the_invariants(seed: int) -> None:
     now, key, rid = 0.0, 0, 0
     in_flight: int | None = None
     sent: list[int] = []
-    waiting_ack: int | None = None
+    waiting_ack: tuple[int, int] | None = None
     for _ in range(300):
         now += rng.random() * 0.05
         roll = rng.random()
@@ -280,7 +293,7 @@ def test_random_sequences_keep_the_invariants(seed: int) -> None:
                     else p.result_arrived(in_flight, rid, now))
             in_flight = None
         elif roll < 0.8 and waiting_ack is not None:
-            acts = p.result_acked(waiting_ack, now)
+            acts = p.result_acked(*waiting_ack[:1], now, waiting_ack[1])
             waiting_ack = None
         elif roll < 0.85:
             acts = p.params_changed(now)
@@ -290,10 +303,39 @@ def test_random_sequences_keep_the_invariants(seed: int) -> None:
             if isinstance(a, StartRequest):
                 assert in_flight is None
                 in_flight = a.key
+            elif isinstance(a, AckTimedOut):
+                assert waiting_ack == (a.key, a.rid)
+                waiting_ack = None
             elif isinstance(a, SendResult):
+                assert waiting_ack is None  # one result awaiting its ack
                 sent.append(a.key)
-                waiting_ack = a.key
+                waiting_ack = (a.key, a.rid)
         assert (p.in_flight is None) == (in_flight is None)
     assert sent == sorted(sent)
     c = p.counters
     assert c.max_in_flight <= 1 and c.max_pending <= 1 and c.max_result_slot <= 1
+
+
+def test_max_counters_count_events_not_slots() -> None:
+    """The high-water marks come from event accounting, so they could show a broken rule: a
+    second request started while one is in flight reads 2 (it is not ``max(x, 1)``)."""
+    p = Pacer()
+    p.frame_arrived(1, "a", 0.0)
+    assert p.counters.max_in_flight == 1
+    p._start(2, ("b", 0))  # what a bug that ignored the in-flight request would do
+    assert p.counters.max_in_flight == 2
+    p = Pacer()
+    p.frame_arrived(1, "a", 0.0)
+    p.frame_arrived(2, "b", 0.0)
+    p.pending = None  # a bug that forgot the pending frame without dropping it
+    p.frame_arrived(3, "c", 0.0)
+    assert p.counters.max_pending == 2
+    p = Pacer()
+    p.frame_arrived(1, "a", 0.0)
+    p.result_arrived(1, 1, 0.0)
+    p.frame_arrived(2, "b", 0.0)
+    p.result_arrived(2, 2, 0.0)
+    p.result_slot = None  # a bug that lost the parked result without dropping it
+    p.frame_arrived(3, "c", 0.0)
+    p.result_arrived(3, 3, 0.0)
+    assert p.counters.max_result_slot == 2

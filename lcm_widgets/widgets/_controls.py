@@ -56,7 +56,7 @@ class Controls:
 
     def __init__(self, values: dict[str, Any], *, model_text: str,
                  on_change: Callable[[str, Any], None],
-                 on_new_seed: Callable[[], None]) -> None:
+                 on_new_seed: Callable[[], object]) -> None:
         self._on_change = on_change
         self._muted = False
         desc = {n: Input.model_fields[n].description or _LABELS[n] for n in CONTROLLED}

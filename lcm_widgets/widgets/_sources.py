@@ -129,7 +129,8 @@ class ImageView:
         self.line = W.HTML(value="")
         self.line.add_class("lcm-status")
         self.box = W.VBox([self.image, self.line])
-        self.status, self.stats, self.error = "", {}, ""
+        self.status, self.error = "", ""
+        self.stats: dict[str, Any] = {}
 
     def __setattr__(self, name: str, value: Any) -> None:
         super().__setattr__(name, value)

@@ -5,18 +5,28 @@ Threads (DESIGN.md §3):
 * **Handlers** (comm messages, trait observers, API calls; maybe a kernel subshell thread)
   call :meth:`Engine.submit_frame`, :meth:`Engine.ack`, :meth:`Engine.params_changed`. They
   copy bytes, feed the pacer under the lock and return at once.
-* **The worker thread** has its own asyncio loop. It waits for a :class:`Job` (the pacer's
-  ``StartRequest``), runs ``backend.generate`` (one at a time), feeds the outcome back to the
-  pacer and delivers results itself through the ``deliver`` callback. It also runs the
-  pacer's scheduled ticks (param debounce, lost-ack timeout).
+* **The worker thread** waits for a :class:`Job` (the pacer's ``StartRequest``), runs
+  ``backend.generate`` (one at a time) on the library's loop (:func:`lcm_widgets._loop.run_sync`,
+  as Compare and ``generate_sync`` do, so a backend shared with them has one loop and an async
+  backend's background tasks keep running between frames), feeds the outcome back to the pacer
+  and delivers results itself through the ``deliver`` callback. It also runs the pacer's
+  scheduled ticks (param debounce, lost-ack timeout).
 
 Side effects (delivering a result, showing an error) run outside the lock, in whichever thread
 caused them.
+
+Memory stays bounded: frames are kept only while the pacer may still render them, results only
+while one is parked or awaits its ack (plus the newest), and a result whose ack the pacer gave
+up on (:class:`~lcm_widgets.pacing.AckTimedOut`: no view, a reloaded page) is forgotten at once.
+
+Two limits are also measured here, apart from the pacer's own counters:
+``backend_max_concurrency`` (the most ``backend.generate`` calls of this engine running at once,
+counted inside the coroutine on the loop) and ``max_unacked`` (the most results delivered to the
+browser and neither acked nor given up at once).
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import threading
 import time
@@ -24,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._loop import run_sync
 from ..errors import (
     BackendUnavailable,
     ConnectionClosed,
@@ -33,11 +44,25 @@ from ..errors import (
     RemoteError,
     Superseded,
 )
-from ..pacing import Action, DropStale, Pacer, ScheduleTick, SendResult, ShowStatus, StartRequest
+from ..pacing import (
+    AckTimedOut,
+    Action,
+    DropStale,
+    Pacer,
+    ScheduleTick,
+    SendResult,
+    ShowStatus,
+    StartRequest,
+)
 from ..schema import Input, Output
 from ._stats import StageStats
 
 __all__ = ["Engine", "FrameRecord", "Job", "ResultRecord", "plain_error"]
+
+#: Hard caps on the ack bookkeeping (the pacer keeps one result awaiting its ack; these only
+#: bound memory should a view misbehave).
+MAX_UNACKED = 8
+MAX_EARLY_ACKS = 16
 
 
 @dataclass
@@ -133,13 +158,17 @@ class Engine:
         self._results: dict[int, ResultRecord] = {}
         self._acks: dict[int, ResultRecord] = {}  # browser result id → result awaiting ack
         self._early: dict[int, float | None] = {}  # acks that beat deliver() returning
+        self._given_up: dict[int, None] = {}  # results timed out before deliver() returned
+        self._last_browser_rid = 0
         self._job: Job | None = None
         self._next_tick: float | None = None
         self._closed = False
         self._key = 0
         self._rid = 0
         self._active = 0
-        self.max_active = 0  # concurrent backend calls actually seen (must stay ≤ 1)
+        self._in_backend = 0  # touched on the library loop only
+        self.backend_max_concurrency = 0  # most generate() calls of ours running at once
+        self.max_unacked = 0  # most results delivered and neither acked nor given up at once
         self.last_error: tuple[int, BaseException] | None = None
         self.last_result: ResultRecord | None = None
         self.snapshot_params: Callable[[], dict[str, Any]] = dict
@@ -170,8 +199,9 @@ class Engine:
 
     def ack(self, rid: int | None, t_paint: float | None = None, *,
             seq: int | None = None) -> None:
-        """The browser painted (or dropped: ``t_paint`` None) result ``rid``; without a rid,
-        the newest result sent as browser frame ``seq``."""
+        """The browser painted (at ``t_paint``) or dropped (``t_paint`` None) result ``rid``
+        (the browser's result id); without a rid, the newest result sent as browser frame
+        ``seq``. An ack for a result the pacer gave up on is ignored."""
         with self._cond:
             if rid is None:
                 rid = max((r for r, rec in self._acks.items() if rec.sent_seq == seq),
@@ -180,18 +210,22 @@ class Engine:
                     return
             rec = self._acks.pop(rid, None)
             if rec is None:
-                if len(self._early) > 16:
-                    self._early.clear()
-                self._early[rid] = t_paint
-                return
+                if rid > self._last_browser_rid:  # it beat deliver() returning
+                    _bounded_put(self._early, rid, t_paint, MAX_EARLY_ACKS)
+                return  # else a late ack for a result given up on: nothing waits for it
             effects = self._acked(rec, t_paint)
         self._run_effects(effects)
 
     def _acked(self, rec: ResultRecord, t_paint: float | None) -> list[Callable[[], None]]:
-        """Under the lock: the browser acked ``rec``."""
+        """Under the lock: the browser acked ``rec``; a painted one counts for stroke→pixels."""
         if t_paint is not None and rec.frame.t_input is not None:
             self.stats.add("e2e", t_paint - rec.frame.t_input)
-        return self._apply(self.pacer.result_acked(rec.frame.key, self._clock()))
+        return self._apply(self.pacer.result_acked(rec.frame.key, self._clock(), rec.rid))
+
+    @property
+    def unacked(self) -> int:
+        """Results delivered to the browser and neither acked nor given up, now."""
+        return len(self._acks)
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Block until nothing is in flight or pending; False on timeout."""
@@ -233,6 +267,12 @@ class Engine:
             elif isinstance(a, DropStale):
                 if a.rid is not None:
                     self._results.pop(a.rid, None)
+            elif isinstance(a, AckTimedOut):
+                lost = [r for r, rec in self._acks.items() if rec.rid == a.rid]
+                for r in lost:
+                    del self._acks[r]
+                if not lost:  # deliver() has not returned yet: _send must not keep it
+                    _bounded_put(self._given_up, a.rid, None, MAX_UNACKED)
             elif isinstance(a, ScheduleTick) and (self._next_tick is None
                                                   or a.at < self._next_tick):
                 self._next_tick = a.at
@@ -261,35 +301,36 @@ class Engine:
         self.stats.add("deliver", (now - t0) * 1000)
         self.stats.add("kernel", (now - rec.frame.received) * 1000)
         self.stats.result_at(now)
+        effects: list[Callable[[], None]] = []
         with self._cond:
             if browser_rid is None:  # nothing will ack: count it as shown now
-                effects = self._apply(self.pacer.result_acked(rec.frame.key, now))
-            elif browser_rid in self._early:
-                effects = self._acked(rec, self._early.pop(browser_rid))
+                effects = self._apply(self.pacer.result_acked(rec.frame.key, now, rec.rid))
             else:
-                self._acks[browser_rid] = rec
-                effects = []
+                self._last_browser_rid = max(self._last_browser_rid, browser_rid)
+                if rec.rid in self._given_up:
+                    del self._given_up[rec.rid]
+                    self._early.pop(browser_rid, None)
+                elif browser_rid in self._early:
+                    effects = self._acked(rec, self._early.pop(browser_rid))
+                else:
+                    _bounded_put(self._acks, browser_rid, rec, MAX_UNACKED)
+                    self.max_unacked = max(self.max_unacked, len(self._acks))
         self._run_effects(effects)
 
     # ------------------------------------------------------------------ worker thread
     def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        try:
-            while True:
-                with self._cond:
-                    job = self._wait_for_work()
-                    if job is None and self._closed:
-                        return
-                    if job is not None:
-                        self._job = None
-                        self._active += 1
-                        self.max_active = max(self.max_active, self._active)
-                if job is None:
-                    self._tick()
-                else:
-                    self._generate(loop, job)
-        finally:
-            loop.close()
+        while True:
+            with self._cond:
+                job = self._wait_for_work()
+                if job is None and self._closed:
+                    return
+                if job is not None:
+                    self._job = None
+                    self._active += 1
+            if job is None:
+                self._tick()
+            else:
+                self._generate(job)
 
     def _wait_for_work(self) -> Job | None:
         """Under the lock: the next job, or None when a tick is due or the engine closed."""
@@ -309,13 +350,22 @@ class Engine:
             effects = self._apply(self.pacer.tick(self._clock()))
         self._run_effects(effects)
 
-    def _generate(self, loop: asyncio.AbstractEventLoop, job: Job) -> None:
+    async def _call_backend(self, inp: Input) -> Output:
+        """``backend.generate(inp)``, counting how many of our calls run at once (on the loop)."""
+        self._in_backend += 1
+        self.backend_max_concurrency = max(self.backend_max_concurrency, self._in_backend)
+        try:
+            return await self.backend.generate(inp)  # type: ignore[no-any-return]
+        finally:
+            self._in_backend -= 1
+
+    def _generate(self, job: Job) -> None:
         key = job.frame.key
         t0 = self._clock()
         self.stats.add("queue", (t0 - job.frame.received) * 1000)
         try:
             inp = self._make_input(job)
-            output = loop.run_until_complete(self.backend.generate(inp))
+            output = run_sync(self._call_backend(inp))
             image = output.images[0]
             data = image.data()
         except Superseded as exc:
@@ -354,3 +404,10 @@ class Engine:
             effects = self._apply(event(self._clock()))
             self._cond.notify_all()
         self._run_effects(effects)
+
+
+def _bounded_put(d: dict[int, Any], key: int, value: Any, limit: int) -> None:
+    """``d[key] = value``, dropping the oldest entries beyond ``limit``."""
+    d[key] = value
+    while len(d) > limit:
+        del d[next(iter(d))]

@@ -25,6 +25,7 @@ Example::
 
 from __future__ import annotations
 
+import inspect
 import io
 import logging
 import re
@@ -53,7 +54,27 @@ _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
 MAX_BACKGROUND_SIDE = 2048
 
 FrameCallback = Callable[[Frame], Any]
-AckCallback = Callable[[int, float], Any]
+#: ``callback(ack: Ack)``; a callback taking two positional arguments gets ``(seq, t_paint)``.
+AckCallback = Callable[[Ack], Any] | Callable[[int, float], Any]
+
+
+def _takes_seq_and_time(cb: Callable[..., Any]) -> bool:
+    """True for an older-style ack callback ``cb(seq, t_paint)`` (it cannot take one argument
+    but can take two); everything else gets the :class:`Ack`."""
+    try:
+        sig = inspect.signature(cb)
+    except (TypeError, ValueError):  # a builtin without a signature: give it the Ack
+        return False
+    try:
+        sig.bind(None)
+        return False
+    except TypeError:
+        pass
+    try:
+        sig.bind(None, None)
+        return True
+    except TypeError:
+        return False
 
 
 def frame_to_image(frame: Frame) -> Image.Image:
@@ -108,7 +129,7 @@ class Sketchpad(anywidget.AnyWidget):  # type: ignore[misc]
         self._acked_rid = 0
         self._background: tuple[bytes, str] | None = None
         self._frame_callbacks: list[FrameCallback] = []
-        self._ack_callbacks: list[AckCallback] = []
+        self._ack_callbacks: list[tuple[AckCallback, bool]] = []  # (callback, old style)
         self._handlers: dict[str, Callable[[Any, Sequence[Any]], None]] = {
             proto.MSG_FRAME: self._on_frame_msg,
             proto.MSG_ACK: self._on_ack_msg,
@@ -168,15 +189,22 @@ class Sketchpad(anywidget.AnyWidget):  # type: ignore[misc]
                 self._frame_callbacks = [*self._frame_callbacks, callback]
 
     def on_ack(self, callback: AckCallback, remove: bool = False) -> None:
-        """Call ``callback(seq, t_paint)`` when the browser has painted (or dropped as stale) a
-        result: the credit to send the next one. Called once per result even with several views
-        (later acks for the same result are ignored). ``t_paint`` is ms since the epoch.
+        """Call ``callback(ack)`` with an :class:`Ack` (``seq``, ``rid``, ``t_paint``,
+        ``dropped``) when the browser has painted a result, or dropped it (stale, superseded
+        while decoding, undecodable: ``dropped`` is True): the credit to send the next one.
+        Called once per result even with several views (later acks for the same ``rid`` are
+        ignored). ``t_paint`` is ms since the epoch; ``rid`` is what :meth:`send_result`
+        returned (-1 from a browser that sent none).
+
+        A callback that takes exactly two positional arguments is called the older way,
+        ``callback(seq, t_paint)``. ``remove=True`` unregisters.
         """
         with self._lock:
             if remove:
-                self._ack_callbacks = [c for c in self._ack_callbacks if c != callback]
+                self._ack_callbacks = [c for c in self._ack_callbacks if c[0] != callback]
             else:
-                self._ack_callbacks = [*self._ack_callbacks, callback]
+                self._ack_callbacks = [*self._ack_callbacks,
+                                       (callback, _takes_seq_and_time(callback))]
 
     # ---- state --------------------------------------------------------------------------
 
@@ -298,8 +326,11 @@ class Sketchpad(anywidget.AnyWidget):  # type: ignore[misc]
                     return  # another view acked it already, or it is not ours
                 self._acked_rid = ack.rid
             callbacks = self._ack_callbacks
-        for cb in callbacks:
-            _call(cb, ack.seq, ack.t_paint)
+        for cb, seq_and_time in callbacks:
+            if seq_and_time:
+                _call(cb, ack.seq, ack.t_paint)
+            else:
+                _call(cb, ack)
 
     def _on_hello_msg(self, content: Any, _buffers: Sequence[Any]) -> None:
         hello = proto.parse_hello(content)

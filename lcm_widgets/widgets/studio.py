@@ -18,6 +18,7 @@ the source (``Studio(backend, source=canvas)``); the results still show in the S
 
 from __future__ import annotations
 
+import difflib
 import io
 import threading
 import time
@@ -31,6 +32,7 @@ import ipywidgets as W
 from ..errors import InvalidInput
 from ..schema import Input, Output, parse_input
 from ._controls import CONTROLLED, Controls, random_seed
+from ._protocol import Ack
 from ._sources import CanvasSource, ImageView, image_to_jpeg, to_jpeg
 from ._stats import format_status, percentile
 from ._worker import Engine, Job, ResultRecord
@@ -42,6 +44,39 @@ HISTORY_SIZE = 32
 STATUS_INTERVAL = 0.5  # seconds between status-line refreshes
 _ALIASES = {"steps": "num_inference_steps", "guidance": "guidance_scale",
             "negative": "negative_prompt"}
+#: Other names the constructor accepts for its own parameters.
+_INIT_ALIASES = {"guidance": "guidance_scale", "negative": "negative_prompt",
+                 "num_inference_steps": "steps"}
+_INIT_PARAMS = ("source", "prompt", "negative_prompt", "steps", "strength", "guidance_scale",
+                "seed", "image_size", "frame_size", "debounce", "ack_timeout", "history_size",
+                "sketchpad")
+#: Sketchpad traits the Studio drives itself (not settable through the Studio).
+_STUDIO_OWNED = ("status", "stats", "error")
+
+
+def _sketchpad_settings() -> tuple[str, ...]:
+    """The Sketchpad's own traits a Studio passes through (``brush_size``, ``display_size``...)."""
+    return tuple(sorted(n for n in Sketchpad.class_own_traits() if n not in _STUDIO_OWNED))
+
+
+def _check_init_kwargs(extra: dict[str, Any]) -> dict[str, Any]:
+    """Split the constructor's ``**kwargs``: aliases of Studio params are returned resolved
+    (``{"guidance_scale": 3.0}``) and removed from ``extra``, which keeps the Sketchpad
+    settings. Anything else raises :class:`InvalidInput` naming it and the valid names."""
+    resolved: dict[str, Any] = {}
+    settings = _sketchpad_settings()
+    for name in list(extra):
+        if name in _INIT_ALIASES:
+            resolved[_INIT_ALIASES[name]] = extra.pop(name)
+        elif name not in settings:
+            valid = [*_INIT_PARAMS, *_INIT_ALIASES, *settings]
+            close = difflib.get_close_matches(name, valid, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise InvalidInput(
+                f"{name}: not a Studio argument; {hint}use one of {', '.join(_INIT_PARAMS)}, "
+                f"the aliases {', '.join(f'{a} (= {c})' for a, c in _INIT_ALIASES.items())}, "
+                f"or a Sketchpad setting: {', '.join(settings)}", field=name)
+    return resolved
 
 
 @dataclass(frozen=True)
@@ -81,9 +116,10 @@ class Studio(W.VBox):  # type: ignore[misc]
         None (draw on the Studio's own canvas) or an ``ipycanvas.Canvas`` created with
         ``sync_image_data=True``.
     prompt, negative_prompt, steps, strength, guidance_scale, image_size:
-        Initial generation params (``steps`` is ``num_inference_steps``); checked against the
-        schema at once: a bad value raises :class:`~lcm_widgets.errors.InvalidInput` naming
-        the field, the limit and the value.
+        Initial generation params (``steps`` is ``num_inference_steps``; ``negative`` and
+        ``guidance`` are accepted for ``negative_prompt`` and ``guidance_scale``, as in
+        :meth:`update`); checked against the schema at once: a bad value raises
+        :class:`~lcm_widgets.errors.InvalidInput` naming the field, the limit and the value.
     seed:
         None picks one at random; it stays the same while you draw until you press "new seed"
         (or unlock it).
@@ -96,7 +132,10 @@ class Studio(W.VBox):  # type: ignore[misc]
     sketchpad:
         An existing :class:`~.sketchpad.Sketchpad` to use (else one is made).
     sketchpad_kwargs:
-        Passed to :class:`~.sketchpad.Sketchpad` (``brush_size``, ``display_size``...).
+        Sketchpad settings (``brush_size``, ``brush_color``, ``tool``, ``display_size``,
+        ``jpeg_quality``, ``show_output``, ``frame_width``, ``frame_height``), applied to the
+        Sketchpad (made or given). Any other name raises
+        :class:`~lcm_widgets.errors.InvalidInput` naming it and listing the valid ones.
     """
 
     def __init__(self, backend: Any, *, source: Any = None, prompt: str = "",
@@ -111,6 +150,19 @@ class Studio(W.VBox):  # type: ignore[misc]
         if history_size < 1:
             raise InvalidInput(f"history_size: must be at least 1, got {history_size}",
                                field="history_size")
+        aliased = _check_init_kwargs(sketchpad_kwargs)
+        given: dict[str, Any] = {"negative_prompt": negative_prompt,
+                                 "guidance_scale": guidance_scale, "steps": steps}
+        defaults = {"negative_prompt": "", "guidance_scale": 1.5, "steps": 4}
+        for name, value in aliased.items():
+            if given[name] != defaults[name] and given[name] != value:
+                alias = next(a for a, c in _INIT_ALIASES.items() if c == name)
+                raise InvalidInput(f"{alias}: is another name for {name}; pass one of them, "
+                                   f"got {alias}={value!r} and {name}={given[name]!r}",
+                                   field=alias)
+            given[name] = value
+        negative_prompt, guidance_scale, steps = (given["negative_prompt"],
+                                                  given["guidance_scale"], given["steps"])
         self.backend = backend
         self._params: dict[str, Any] = {
             "prompt": prompt, "negative_prompt": negative_prompt,
@@ -132,8 +184,13 @@ class Studio(W.VBox):  # type: ignore[misc]
         self.sketchpad: Sketchpad | None = None
         self._view: Any
         if source is None:
-            self.sketchpad = self._view = sketchpad if sketchpad is not None else Sketchpad(
-                frame_width=frame_size, frame_height=frame_size, **sketchpad_kwargs)
+            if sketchpad is None:
+                sketchpad = Sketchpad(**{"frame_width": frame_size, "frame_height": frame_size,
+                                         **sketchpad_kwargs})
+            else:
+                for name, value in sketchpad_kwargs.items():
+                    setattr(sketchpad, name, value)
+            self.sketchpad = self._view = sketchpad
         else:
             self.source = CanvasSource(source, self._on_canvas_png)
             self._view = ImageView(int(source.width), int(source.height),
@@ -230,8 +287,12 @@ class Studio(W.VBox):  # type: ignore[misc]
     @property
     def stats(self) -> dict[str, Any]:
         """Kernel-side figures: fps, latency p50/p95 (frame received → result sent), the
-        browser's stroke→pixels p50/p95 (from acks), per-stage ms, and the pacer's counters
-        (frames in, results, dropped, skipped, max_in_flight, max_pending...)."""
+        browser's stroke→pixels p50/p95 (from acks of painted results; results the browser
+        dropped as stale are left out), per-stage ms, the pacer's counters (frames in,
+        results, dropped, skipped, max_in_flight, max_pending...), and two limits measured
+        outside the pacer: ``backend_max_concurrency`` (the most ``backend.generate`` calls
+        of this Studio running at once) and ``max_unacked_results`` (the most results sent
+        to the browser and neither acked nor given up after ``ack_timeout`` at once)."""
         e = self.engine
         summary = e.stats.summary()
         kernel = list(e.stats.stages.get("kernel", ()))
@@ -243,7 +304,8 @@ class Studio(W.VBox):  # type: ignore[misc]
             "stroke_to_pixels_ms": {"p50": percentile(e2e, 50), "p95": percentile(e2e, 95)},
             "stages_ms": summary,
             **c.as_dict(),
-            "max_in_flight": max(c.max_in_flight, e.max_active),
+            "backend_max_concurrency": e.backend_max_concurrency,
+            "max_unacked_results": e.max_unacked,
             "error": self._error,
         }
 
@@ -268,12 +330,12 @@ class Studio(W.VBox):  # type: ignore[misc]
         return path
 
     def close(self) -> None:
-        """Stop the worker thread and close the widgets (the backend stays open)."""
-        self.engine.close()
-        if self.source is not None:
-            self.source.close()
-        self.controls.close()
-        self._view.close()
+        """Stop the worker thread and close the widgets (the backend stays open). Safe to call
+        twice, and on a Studio whose constructor failed (``__del__`` calls it)."""
+        for part in ("engine", "source", "controls", "_view"):
+            obj = getattr(self, part, None)
+            if obj is not None:
+                obj.close()
         super().close()
 
     # ------------------------------------------------------------------ params
@@ -309,12 +371,11 @@ class Studio(W.VBox):  # type: ignore[misc]
         self.engine.submit_frame(data, mime="image/png", width=width, height=height,
                                  t_input=time.time() * 1000, reason="ipycanvas")
 
-    def _on_ack(self, *args: Any) -> None:
-        if len(args) == 1:  # an Ack(seq, rid, t_paint, dropped)
-            ack = args[0]
-            self.engine.ack(int(ack.rid), None if ack.dropped else float(ack.t_paint))
-        else:  # (seq, t_paint)
-            self.engine.ack(None, float(args[1]), seq=int(args[0]))
+    def _on_ack(self, ack: Ack) -> None:
+        # Matched by result id; a result the browser dropped as stale returns the credit but
+        # is left out of stroke→pixels. An ack without a rid (-1) matches by frame seq.
+        self.engine.ack(ack.rid if ack.rid >= 0 else None,
+                        None if ack.dropped else float(ack.t_paint), seq=ack.seq)
 
     # ------------------------------------------------------------------ worker side
     def _make_input(self, job: Job) -> Input:

@@ -13,7 +13,7 @@ from PIL import Image
 
 from lcm_widgets.errors import InvalidImage, InvalidInput
 from lcm_widgets.widgets._comm_testing import RecordingComm
-from lcm_widgets.widgets._protocol import Frame
+from lcm_widgets.widgets._protocol import Ack, Frame
 from lcm_widgets.widgets.sketchpad import Sketchpad
 
 
@@ -218,6 +218,28 @@ def test_ack_callback_once_per_result(pad: Sketchpad, comm: RecordingComm) -> No
     assert acks == [(3, 123.0)]
     comm.deliver({"type": "ack", "v": 1, "seq": 9, "t_paint": 5})  # no rid: always forwarded
     assert acks[-1] == (9, 5.0)
+
+
+def test_ack_callback_gets_the_ack_with_rid_and_dropped(pad: Sketchpad, comm: RecordingComm
+                                                        ) -> None:
+    """A one-argument callback gets the Ack (seq, rid, t_paint, dropped); an older two-argument
+    one (seq, t_paint) keeps working next to it."""
+    acks: list[Ack] = []
+    old_style: list[tuple[int, float]] = []
+    pad.on_ack(acks.append)
+    pad.on_ack(lambda seq, t_paint: old_style.append((seq, t_paint)))
+    r1 = pad.send_result(3, jpeg())
+    r2 = pad.send_result(4, jpeg())
+    comm.deliver({"type": "ack", "v": 1, "seq": 3, "rid": r1, "t_paint": 10.0,
+                  "dropped": True})
+    comm.deliver({"type": "ack", "v": 1, "seq": 4, "rid": r2, "t_paint": 20.0})
+    assert acks == [Ack(seq=3, rid=r1, t_paint=10.0, dropped=True),
+                    Ack(seq=4, rid=r2, t_paint=20.0, dropped=False)]
+    assert old_style == [(3, 10.0), (4, 20.0)]
+    pad.on_ack(acks.append, remove=True)
+    r3 = pad.send_result(5, jpeg())
+    comm.deliver({"type": "ack", "v": 1, "seq": 5, "rid": r3, "t_paint": 30.0})
+    assert len(acks) == 2 and old_style[-1] == (5, 30.0)
 
 
 def test_clear_sends_clear_canvas_and_forgets_the_frame(pad: Sketchpad, comm: RecordingComm

@@ -7,7 +7,9 @@ for outcomes (with generous deadlines) and print figures.
 
 from __future__ import annotations
 
+import gc
 import io
+import logging
 import sys
 import threading
 import time
@@ -17,8 +19,10 @@ from typing import Any
 import pytest
 from PIL import Image, ImageDraw
 
+from lcm_widgets.backends.base import BackendInfo
 from lcm_widgets.backends.echo import EchoBackend
 from lcm_widgets.errors import InvalidInput
+from lcm_widgets.schema import Input, Output
 from lcm_widgets.widgets._comm_testing import RecordingComm
 from lcm_widgets.widgets.sketchpad import Sketchpad
 from lcm_widgets.widgets.studio import Studio
@@ -41,6 +45,34 @@ def until(cond: Callable[[], Any], timeout: float = 20.0) -> Any:
             return value
         time.sleep(0.005)
     raise AssertionError("condition not met in time")
+
+
+class CountingBackend:
+    """A real Backend that delegates to another one and records how many ``generate`` calls
+    run at once (the independent check of "one request in flight")."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.calls = self.active = self.max_active = 0
+        self._lock = threading.Lock()
+
+    @property
+    def info(self) -> BackendInfo:
+        return self.inner.info  # type: ignore[no-any-return]
+
+    async def generate(self, inp: Input) -> Output:
+        with self._lock:
+            self.calls += 1
+            self.active += 1
+            self.max_active = max(self.max_active, self.active)
+        try:
+            return await self.inner.generate(inp)  # type: ignore[no-any-return]
+        finally:
+            with self._lock:
+                self.active -= 1
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
 
 
 class _Comm(RecordingComm):
@@ -94,7 +126,8 @@ def make() -> Iterator[Callable[..., tuple[Studio, Browser]]]:
 
 
 def test_frame_to_result_and_ack(make: Callable[..., tuple[Studio, Browser]]) -> None:
-    studio, browser = make(seed=7)
+    counting = CountingBackend(EchoBackend())
+    studio, browser = make(counting, seed=7)
     seq = browser.frame(jpeg((200, 10, 10)))
     assert browser.comm.custom_of("took")[-1][0]["seq"] == seq
     content, data = until(lambda: browser.results() and browser.results()[-1])
@@ -104,6 +137,8 @@ def test_frame_to_result_and_ack(make: Callable[..., tuple[Studio, Browser]]) ->
     until(lambda: studio.stats["acked"] == 1)
     st = studio.stats
     assert st["frames_in"] == 1 and st["results_sent"] == 1 and st["max_in_flight"] == 1
+    assert st["backend_max_concurrency"] == 1 == counting.max_active == counting.calls
+    assert st["max_unacked_results"] == 1
     assert st["stroke_to_pixels_ms"]["p50"] is not None
     assert len(studio.history) == 1 and studio.history[0].params["prompt"] == "a house"
     print("stats after one frame:", {k: st[k] for k in ("latency_ms", "stroke_to_pixels_ms")})
@@ -124,11 +159,14 @@ def test_results_wait_for_the_ack_and_the_newest_wins(
     st = studio.stats
     assert st["max_result_slot"] == 1 and st["dropped_results"] == 4
     assert st["max_in_flight"] <= 1 and st["max_pending"] <= 1
+    # measured outside the pacer: results sent and not acked, backend calls at once
+    assert st["max_unacked_results"] == 1 and st["backend_max_concurrency"] == 1
 
 
 def test_flood_of_frames_keeps_one_in_flight_and_one_pending(
         make: Callable[..., tuple[Studio, Browser]]) -> None:
-    studio, browser = make(EchoBackend(delay=0.05))
+    counting = CountingBackend(EchoBackend(delay=0.05))
+    studio, browser = make(counting)
     stop = threading.Event()
 
     def acker() -> None:
@@ -150,8 +188,11 @@ def test_flood_of_frames_keeps_one_in_flight_and_one_pending(
     t.join()
     st = studio.stats
     print("flood:", {k: st[k] for k in ("frames_in", "started", "results_sent", "dropped",
-                                         "skipped", "max_in_flight", "max_pending")})
+                                         "skipped", "max_in_flight", "max_pending",
+                                         "backend_max_concurrency", "max_unacked_results")})
     assert st["max_in_flight"] == 1 and st["max_pending"] == 1
+    assert counting.max_active == 1 and counting.calls == st["started"]
+    assert st["backend_max_concurrency"] == 1 and st["max_unacked_results"] == 1
     assert st["started"] < st["frames_in"]
     # the last frame drawn is the last one rendered
     assert browser.results()[-1][0]["seq"] == browser.seq
@@ -353,3 +394,171 @@ def test_import_is_lazy() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "ok"
+
+
+# ------------------------------------------------------------------ bounded memory
+
+
+def test_results_nobody_acks_are_forgotten(make: Callable[..., tuple[Studio, Browser]]) -> None:
+    """No view acks (no browser, a reloaded page): every result's ack is given up after
+    ack_timeout, and the Studio keeps no more than the newest result and frame around."""
+    studio, browser = make(ack_timeout=0.01, history_size=4)
+    n = 40
+    for i in range(n):
+        browser.frame(jpeg((i * 6, 40, 90), mark=i))
+        until(lambda i=i: len(browser.results()) == i + 1)
+    until(lambda: studio.stats["ack_timeouts"] == n)
+    e = studio.engine
+    sizes = {"acks": len(e._acks), "results": len(e._results), "frames": len(e._frames),
+             "early": len(e._early), "given_up": len(getattr(e, "_given_up", ())),
+             "history": len(studio.history)}
+    print("after", n, "unacked results:", sizes)
+    assert sizes["acks"] == 0 and sizes["results"] <= 1 and sizes["frames"] <= 1
+    assert sizes["early"] == 0 and sizes["given_up"] == 0 and sizes["history"] == 4
+    assert studio.stats["max_unacked_results"] == 1
+    # late acks of the given-up results change nothing and are not kept
+    browser.ack_all()
+    assert len(e._acks) == 0 and len(e._early) == 0
+    assert studio.stats["stroke_to_pixels_ms"]["p50"] is None
+    # the session goes on: a new frame is sent, acked and counted
+    browser.frame(jpeg((255, 255, 0)))
+    until(lambda: len(browser.results()) == n + 1)
+    browser.ack(browser.results()[-1][0])
+    assert studio.stats["acked"] == n + 1 or studio.stats["ack_timeouts"] == n + 1
+
+
+# ------------------------------------------------------------------ acks
+
+
+def test_dropped_results_are_left_out_of_stroke_to_pixels(
+        make: Callable[..., tuple[Studio, Browser]]) -> None:
+    """An ack with dropped=True returns the credit but is no stroke→pixels sample."""
+    studio, browser = make(ack_timeout=60)
+    browser.frame(jpeg((10, 20, 30)))
+    until(lambda: len(browser.results()) == 1)
+    browser.ack(browser.results()[0][0], dropped=True)
+    until(lambda: studio.stats["acked"] == 1)
+    assert studio.stats["stroke_to_pixels_ms"]["p50"] is None
+    browser.frame(jpeg((30, 20, 10)))
+    until(lambda: len(browser.results()) == 2)
+    browser.ack(browser.results()[1][0])
+    until(lambda: studio.stats["acked"] == 2)
+    assert studio.stats["stroke_to_pixels_ms"]["p50"] is not None
+    assert studio.engine.stats.summary()["e2e"]["n"] == 1
+
+
+def test_acks_are_matched_by_result_id(make: Callable[..., tuple[Studio, Browser]]) -> None:
+    """A late ack of a result the Studio gave up on does not count for a newer result of the
+    same frame (a param re-render answers the same seq)."""
+    studio, browser = make(ack_timeout=0.2)
+    browser.frame(jpeg((60, 60, 60)))
+    until(lambda: len(browser.results()) == 1)
+    studio.update(prompt="a boat")  # re-renders frame 1: a second result for seq 1
+    until(lambda: len(browser.results()) == 2)  # sent once result 1's ack was given up
+    first, second = browser.results()[0][0], browser.results()[1][0]
+    assert first["seq"] == second["seq"] and first["rid"] < second["rid"]
+    browser.ack(first)  # late: nothing waits for it any more
+    assert "e2e" not in studio.engine.stats.summary()
+
+
+# ------------------------------------------------------------------ constructor arguments
+
+
+def test_constructor_aliases_and_sketchpad_settings(
+        make: Callable[..., tuple[Studio, Browser]]) -> None:
+    studio, _ = make(guidance=3.0, negative="blurry", num_inference_steps=8, brush_size=20,
+                     tool="eraser")
+    p = studio.params
+    assert (p["guidance_scale"], p["negative_prompt"], p["num_inference_steps"]) == (
+        3.0, "blurry", 8)
+    assert studio.controls.widgets["guidance_scale"].value == 3.0
+    assert studio.sketchpad is not None
+    assert (studio.sketchpad.brush_size, studio.sketchpad.tool) == (20, "eraser")
+    own = Studio(EchoBackend(), prompt="x", negative_prompt="fog", brush_color="#FF0000",
+                 display_size=200, frame_width=128)
+    try:
+        assert own.params["negative_prompt"] == "fog"
+        assert own.sketchpad is not None
+        assert (own.sketchpad.brush_color, own.sketchpad.display_size) == ("#ff0000", 200)
+        assert (own.sketchpad.frame_width, own.sketchpad.frame_height) == (128, 512)
+    finally:
+        own.close()
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"stepz": 8}, "stepz: not a Studio argument; did you mean 'steps'\\?"),
+    ({"guidence": 3.0}, "guidence: not a Studio argument; did you mean 'guidance'\\?"),
+    ({"colour": "red"}, "colour: not a Studio argument; use one of source, prompt"),
+    ({"status": "hi"}, "status: not a Studio argument"),
+    ({"guidance": 3.0, "guidance_scale": 2.0}, "guidance: is another name for guidance_scale"),
+])
+def test_unknown_constructor_arguments_are_refused(kwargs: dict[str, Any], message: str
+                                                   ) -> None:
+    with pytest.raises(InvalidInput, match=message) as info:
+        Studio(EchoBackend(), prompt="x", **kwargs)
+    if "not a Studio argument" in message:  # the valid names are listed
+        assert "guidance_scale" in str(info.value) and "brush_size" in str(info.value)
+        assert info.value.field == next(iter(kwargs))
+
+
+def test_close_after_a_failed_constructor_is_quiet() -> None:
+    """__del__ (and close) on a Studio whose constructor raised print nothing."""
+    unraisable: list[Any] = []
+    old, sys.unraisablehook = sys.unraisablehook, unraisable.append
+    try:
+        for bad in ({"steps": 80}, {"history_size": 0}, {"seed": -1}):
+            with pytest.raises(InvalidInput):
+                Studio(EchoBackend(), prompt="x", **bad)
+        gc.collect()
+    finally:
+        sys.unraisablehook = old
+    assert [f"{u.exc_type.__name__}: {u.exc_value}" for u in unraisable] == []
+
+
+def test_close_twice(make: Callable[..., tuple[Studio, Browser]]) -> None:
+    studio, _ = make()
+    studio.close()
+    studio.close()
+
+
+# ------------------------------------------------------------------ one loop per backend
+
+KEY = "test-id:test-secret"
+
+
+def test_realtime_backend_shared_with_run_sync_keeps_one_connection(
+        make: Callable[..., tuple[Studio, Browser]], caplog: pytest.LogCaptureFixture,
+        capfd: pytest.CaptureFixture[str]) -> None:
+    """A Studio and a direct ``run_sync`` call (as Compare or a cell make) share one
+    RealtimeBackend against our real server: one connection, no reconnects, and closing the
+    Studio leaves no pending task behind."""
+    from lcm_widgets._loop import run_sync
+    from lcm_widgets.backends.realtime import RealtimeBackend
+    from lcm_widgets.server import ServerThread, create_app
+
+    srv = ServerThread(create_app(EchoBackend(), keys=[KEY]), port=0).start()
+    backend = RealtimeBackend(base_url=srv.url, key=KEY)
+    try:
+        studio, browser = make(backend, ack_timeout=60)
+        with caplog.at_level(logging.WARNING, logger="asyncio"):
+            for i in range(3):
+                browser.frame(jpeg((i * 70, 100, 30)))
+                until(lambda i=i: len(browser.results()) == i + 1)
+                browser.ack(browser.results()[-1][0])
+            cell = run_sync(backend.generate({"prompt": "from a cell", "seed": 5,
+                                              "image_size": {"width": 64, "height": 64}}),
+                            timeout=30)
+            assert cell.seed == 5
+            browser.frame(jpeg((200, 200, 30)))
+            until(lambda: len(browser.results()) == 4)
+            print("realtime stats:", backend.stats)
+            assert (backend.stats.connects, backend.stats.reconnects) == (1, 0)
+            assert studio.stats["backend_max_concurrency"] == 1
+            studio.close()
+            gc.collect()
+    finally:
+        backend.close()
+        srv.stop()
+        gc.collect()
+    printed = capfd.readouterr().err + caplog.text
+    assert "Task was destroyed" not in printed and "Event loop is closed" not in printed
