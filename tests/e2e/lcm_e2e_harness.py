@@ -220,6 +220,30 @@ def run_first_cell(page: Any) -> None:
     page.keyboard.press("Shift+Enter")
 
 
+def run_first_cell_until(page: Any, selector: str, *, timeout: float = 240.0,
+                         artifacts: Path | None = None) -> None:
+    """Run the first cell and wait for ``selector``; run it again if it never started.
+
+    On a loaded machine the front end can report an idle kernel before its websocket is ready,
+    and Shift+Enter then does nothing (the prompt stays ``[ ]:``). A cell that did start
+    (``[*]:`` or ``[n]:``) is only waited for, never re-run. A screenshot is saved on failure.
+    """
+    deadline = time.monotonic() + timeout
+    run_first_cell(page)
+    while time.monotonic() < deadline:
+        try:
+            page.wait_for_selector(selector, timeout=20_000)
+            return
+        except Exception:  # playwright's TimeoutError
+            prompt = page.text_content(".jp-Cell >> nth=0 >> .jp-InputPrompt") or ""
+            if "*" not in prompt and not any(ch.isdigit() for ch in prompt):
+                run_first_cell(page)
+    if artifacts is not None:
+        artifacts.mkdir(exist_ok=True)
+        page.screenshot(path=str(artifacts / "run-first-cell-timeout.png"), full_page=True)
+    raise TimeoutError(f"{selector} did not appear within {timeout:.0f} s of running the cell")
+
+
 def scribble(page: Any, box: dict[str, float], *, seconds: float, seed: int = 0,
              step_ms: float = 16) -> int:
     """Draw random strokes over ``box`` for ``seconds``; returns the number of strokes."""

@@ -25,7 +25,7 @@ from lcm_e2e_harness import (
     jupyter_server,
     kernel_eval,
     open_notebook,
-    run_first_cell,
+    run_first_cell_until,
     scribble,
     write_notebook,
 )
@@ -134,8 +134,7 @@ def assert_paced(stats: dict[str, Any], page: Any) -> None:
 
 def start_studio(page: Any, server: Any, name: str) -> dict[str, float]:
     open_notebook(page, server, name)
-    run_first_cell(page)
-    page.wait_for_selector(".lcm-sketchpad .lcm-input canvas", timeout=180_000)
+    run_first_cell_until(page, ".lcm-sketchpad .lcm-input canvas", artifacts=ARTIFACTS)
     until(lambda: "ready" in (page.text_content(".lcm-status") or ""), 180, "the status line")
     box = page.locator(".lcm-input canvas").bounding_box()
     assert box is not None
