@@ -1,126 +1,50 @@
-"""The Compare grid's building blocks: running a planned group, cell results, parsing edited
-axis values, the header and cell widgets, the results table, the latency figure, the
-labelled grid as one PIL image, and adopting a cell into a Studio.
+"""The Compare grid's view pieces: parsing edited axis values, the header editors (sliders for
+numeric axes, text for the rest), the cell widgets and captions, the results table, the
+latency figure, the labelled grid as one PIL image, and adopting a cell into a Studio.
 
-:func:`run_group` is the only place the grid calls a backend: one
-:meth:`~lcm_widgets.backends.base.BatchingBackend.generate_batch` call for a batched group,
-``generate`` otherwise. A failure becomes an error on each cell of that group, never an
-exception out of the grid. ipywidgets, matplotlib and pandas are imported where used.
+Running the grid (cell results, :func:`run_group`, the worker thread) lives in
+:mod:`lcm_widgets.widgets._grid_worker`; :class:`CellResult` and :func:`run_group` are
+re-exported here. ipywidgets, matplotlib and pandas are imported where used.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput, LCMWidgetsError
-from ..schema import Input, Output
-from ..sweep import ALIASES, BatchGroup, Cell, canonical_axis, format_value, validate_value
+from ..schema import Input
+from ..sweep import ALIASES, canonical_axis, format_value, validate_value
+from ._grid_worker import CellResult, run_group
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
 
-    from ..backends.base import Backend
-    from ..sweep import Sweep
+    from ..sweep import Axis, Cell, Sweep
 
 __all__ = [
     "REVERSE_ALIASES",
+    "SLIDER_MAX_SPAN",
     "CellResult",
     "apply_to_studio",
     "caption_html",
     "corner_html",
     "edit_text",
+    "editor_kind",
     "error_html",
     "esc",
+    "field_bounds",
     "latency_figure",
     "make_cell",
     "make_editor",
     "parse_axis_text",
+    "refresh_header",
     "render_grid",
     "results_table",
     "run_group",
 ]
 
 REVERSE_ALIASES = {f: a for a, f in ALIASES.items()}
-
-
-@dataclass(frozen=True)
-class CellResult:
-    """The newest outcome of one cell: an image, or an error in plain words."""
-
-    cell: Cell
-    frame: int
-    params: Mapping[str, Any]
-    backend: str
-    seed: int | None = None
-    latency_ms: float = 0.0
-    image: bytes | None = None
-    mime: str = "image/jpeg"
-    timings: Mapping[str, float] = field(default_factory=dict)
-    batch_size: int = 1
-    error: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        """The row ``Compare.results`` returns."""
-        return {
-            "row": self.cell.row, "col": self.cell.col, "label": self.cell.label,
-            "labels": self.cell.labels, "backend": self.backend, "params": dict(self.params),
-            "seed": self.seed, "latency_ms": self.latency_ms, "image": self.image,
-            "mime": self.mime, "timings": dict(self.timings), "batch_size": self.batch_size,
-            "frame": self.frame, "error": self.error,
-        }
-
-
-def _params(inp: Input) -> dict[str, Any]:
-    return inp.model_dump(exclude={"image_url", "request_id", "sync_mode", "num_images"})
-
-
-def _error_text(exc: BaseException) -> str:
-    if isinstance(exc, LCMWidgetsError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
-
-
-async def run_group(group: BatchGroup, cells: Sequence[Cell], inputs: Sequence[Input | None],
-                    backend: Backend, backend_name: str, frame: int) -> list[CellResult]:
-    """Run one planned group and return one :class:`CellResult` per cell of it.
-
-    A batched group is one ``generate_batch`` call; its wall time is each cell's latency.
-    """
-    members = [(cells[i], inputs[i]) for i in group.cells]
-    reqs = [inp for _, inp in members if inp is not None]
-    if len(reqs) != len(members):
-        raise ValueError("run_group: the plan holds a cell without a request")
-    t0 = time.perf_counter()
-    try:
-        if group.batched:
-            outs: list[Output] = await backend.generate_batch(reqs)  # type: ignore[attr-defined]
-            if len(outs) != len(reqs):
-                raise LCMWidgetsError(f"generate_batch: returned {len(outs)} outputs for "
-                                      f"{len(reqs)} inputs")
-        else:
-            outs = [await backend.generate(reqs[0])]
-    except Exception as exc:  # a backend failure shows in its cells; the grid goes on
-        ms = (time.perf_counter() - t0) * 1000
-        return [CellResult(cell, frame, _params(inp), backend_name, seed=inp.seed,
-                           latency_ms=ms, batch_size=len(reqs), error=_error_text(exc))
-                for cell, inp in zip((c for c, _ in members), reqs, strict=True)]
-    ms = (time.perf_counter() - t0) * 1000
-    results = []
-    for (cell, _), inp, out in zip(members, reqs, outs, strict=True):
-        if not out.images:
-            results.append(CellResult(cell, frame, _params(inp), backend_name, seed=out.seed,
-                                      latency_ms=ms, batch_size=len(reqs),
-                                      error="the backend returned no image"))
-            continue
-        img = out.images[0]
-        results.append(CellResult(cell, frame, _params(inp), backend_name, seed=out.seed,
-                                  latency_ms=ms, image=img.data(),
-                                  mime=img.content_type or "image/jpeg",
-                                  timings=dict(out.timings), batch_size=len(reqs)))
-    return results
 
 
 def parse_axis_text(name: str, text: str) -> Any:
@@ -236,7 +160,7 @@ def _wrap(draw: Any, text: str, xy: tuple[int, int], width_px: int, font: Any,
         y += 17
 
 
-# --- widgets (ipywidgets is imported by the Compare before any of these run) ----------------
+# --- widgets (ipywidgets is imported where used) -------------------------------------------
 
 
 def esc(text: str) -> str:
@@ -267,11 +191,72 @@ def corner_html(sweep: Sweep) -> str:
     return f"<small>rows: <b>{esc(rows)}</b><br>columns: <b>{esc(cols)}</b></small>"
 
 
-def make_editor(sweep: Sweep, where: str, i: int,
-                on_edit: Callable[[str, int, str], None]) -> Any:
-    """Header ``i`` of the rows or columns (``where``): a text field holding the value for a
-    plain field axis (``on_edit(axis, i, text)`` on every change), a label otherwise
-    (backends, flattened rows)."""
+#: An int or float field whose schema range (``le - ge``) is at most this gets a slider; a
+#: wider one (``seed``: 0..2**64-1) gets an :class:`ipywidgets.IntText` box.
+SLIDER_MAX_SPAN = 1000
+
+
+def field_bounds(fld: str) -> tuple[Any, Any]:
+    """``(ge, le)`` of an :class:`~lcm_widgets.schema.Input` field from its metadata (None
+    where the schema sets no bound)."""
+    info = Input.model_fields.get(fld)
+    meta = info.metadata if info is not None else []
+    lo = next((m.ge for m in meta if getattr(m, "ge", None) is not None), None)
+    hi = next((m.le for m in meta if getattr(m, "le", None) is not None), None)
+    return lo, hi
+
+
+def editor_kind(fld: str) -> str:
+    """How an axis value of field ``fld`` is edited: ``"int_slider"``, ``"float_slider"``,
+    ``"int_text"`` (an int field too wide for a slider: ``seed``) or ``"text"``."""
+    info = Input.model_fields.get(fld)
+    if info is None:
+        return "text"
+    kinds = {a for a in getattr(info.annotation, "__args__", (info.annotation,))
+             if a is not type(None)}
+    lo, hi = field_bounds(fld)
+    if kinds == {int}:
+        return "int_slider" if lo is not None and hi is not None and (
+            hi - lo <= SLIDER_MAX_SPAN) else "int_text"
+    if kinds == {float} and lo is not None and hi is not None and hi - lo <= SLIDER_MAX_SPAN:
+        return "float_slider"
+    return "text"
+
+
+def _value_editor(ax: Axis, value: Any, width: str) -> Any:
+    import ipywidgets as W
+
+    kind = editor_kind(ax.field)
+    layout = W.Layout(width=width)
+    if kind == "int_text" and value is None:  # a random seed: "none" until one is typed
+        kind = "text"
+    if kind == "int_slider":
+        lo, hi = field_bounds(ax.field)
+        w: Any = W.IntSlider(value=value, min=lo, max=hi, step=1, continuous_update=False,
+                             readout=True, layout=layout)
+    elif kind == "float_slider":
+        lo, hi = field_bounds(ax.field)
+        w = W.FloatSlider(value=value, min=lo, max=hi, step=0.01 if hi - lo <= 1 else 0.1,
+                          continuous_update=False, readout=True, readout_format=".4",
+                          layout=layout)
+    elif kind == "int_text":
+        w = W.IntText(value=value, continuous_update=False, layout=layout)
+    else:
+        w = W.Text(value=edit_text(value), continuous_update=True, layout=layout)
+    what = "drag or type a new value" if kind.endswith("slider") else "type a new value"
+    w.tooltip = f"{ax.name}: {what}; the grid re-renders"
+    return w
+
+
+def make_editor(sweep: Sweep, where: str, i: int, on_edit: Callable[[str, int, Any], None]
+                ) -> tuple[Any, Any]:
+    """Header ``i`` of the rows or columns (``where``) and the widget holding its value.
+
+    A plain field axis gets an editor (:func:`editor_kind`): a slider bounded by the schema
+    for numeric fields, an ``IntText`` for ``seed``, a text box otherwise;
+    ``on_edit(axis, i, value)`` on every change (the number, or the text as typed). A backend
+    axis or flattened rows get a label (an HTML widget). Returns ``(header, value_widget)``.
+    """
     import ipywidgets as W
 
     axes = [sweep.col_axis] if where == "col" else list(sweep.row_axes)
@@ -280,16 +265,42 @@ def make_editor(sweep: Sweep, where: str, i: int,
     if ax is None or ax.field == "backend":
         out = W.HTML(f"<b>{esc(labels[i])}</b>")
         out.add_class(f"lcm-compare-{where}-label")
-        return out
-    text = W.Text(value=edit_text(ax.values[i]), continuous_update=True,
-                  layout=W.Layout(width="90px" if where == "row" else "100%"))
-    text.add_class(f"lcm-compare-{where}-value")
-    text.observe(lambda ch, name=ax.name, i=i: on_edit(name, i, ch["new"]), names="value")
-    text.tooltip = f"{ax.name}: type a new value; the grid re-renders"
+        return out, out
+    slider = editor_kind(ax.field).endswith("slider")
+    width = "100%" if where == "col" else ("180px" if slider else "90px")
+    editor = _value_editor(ax, ax.values[i], width)
+    editor.add_class(f"lcm-compare-{where}-value")
+    editor.observe(lambda ch, name=ax.name, i=i: on_edit(name, i, ch["new"]), names="value")
     if where == "col":  # the corner names the column axis; the cell width is all it gets
-        return text
+        return editor, editor
     label = W.Label(f"{ax.name} =", layout=W.Layout(width="auto", min_width="max-content"))
-    return W.HBox([label, text], layout=W.Layout(align_items="center", width="auto"))
+    return W.HBox([label, editor], layout=W.Layout(align_items="center", width="auto")), editor
+
+
+def refresh_header(sweep: Sweep, where: str, i: int, widget: Any) -> None:
+    """Show the current value of header ``i`` in its value widget (from :func:`make_editor`).
+
+    A text box keeps what was typed while it still means the same value.
+    """
+    import ipywidgets as W
+
+    labels = sweep.col_labels if where == "col" else sweep.row_labels
+    if isinstance(widget, W.HTML):
+        widget.value = f"<b>{esc(labels[i])}</b>"
+        return
+    ax = sweep.col_axis if where == "col" else sweep.row_axes[0]
+    if ax is None or i >= len(ax.values):
+        return
+    value = ax.values[i]
+    if isinstance(widget, W.Text):
+        try:
+            same = parse_axis_text(ax.name, widget.value) == value
+        except LCMWidgetsError:
+            same = False
+        if not same:
+            widget.value = edit_text(value)
+    elif value is not None and widget.value != value:
+        widget.value = value
 
 
 def make_cell(cell: Cell, size: int, on_adopt: Callable[[int, int], None]

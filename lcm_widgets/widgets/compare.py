@@ -13,38 +13,26 @@ scalars are fixed for every cell. With a Studio, every cell starts from ``studio
 Pacing is the Studio's (:class:`~lcm_widgets.pacing.Pacer`), applied to the **grid as a whole**:
 one grid-frame is in flight; frames arriving meanwhile overwrite one pending slot (newest wins);
 when every cell has its result for frame N, the newest pending frame starts. So a cell never
-shows a result more than one frame older than its neighbours'. Axis edits re-render the newest
-frame after a 150 ms debounce. The plan runs on a worker thread, batched groups through
+shows a result more than one frame older than its neighbours'. Axis edits (the header sliders
+and text boxes, or :meth:`Compare.set_value`) re-render the newest frame after a 150 ms
+debounce. The plan runs on a worker thread (:mod:`._grid_worker`), batched groups through
 ``backend.generate_batch`` (:func:`~lcm_widgets.sweep.plan_batches`), other cells one by one;
-a failing cell shows its error and the grid goes on.
+a failing cell shows its error and the grid goes on. This module is the widget and its API.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import random
-import threading
-import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import ipywidgets as W
 
-from .._loop import run_sync
 from ..errors import InvalidInput, LCMWidgetsError
-from ..pacing import DropStale, Pacer, ScheduleTick, SendResult, ShowStatus, StartRequest
+from ..pacing import Pacer
 from ..schema import Input
-from ..sweep import (
-    ALIASES,
-    BatchGroup,
-    Sweep,
-    expand,
-    plan_batches,
-    split_axes,
-    validate_cells,
-)
+from ..sweep import ALIASES, BatchGroup, Sweep, split_axes
 from ._grid import (
     REVERSE_ALIASES,
     CellResult,
@@ -57,22 +45,13 @@ from ._grid import (
     make_cell,
     make_editor,
     parse_axis_text,
+    refresh_header,
     render_grid,
     results_table,
-    run_group,
 )
+from ._grid_worker import GridConfig, GridWorker, build_config
 
 __all__ = ["Compare"]
-
-
-@dataclass(frozen=True)
-class _Config:
-    """A sweep with its validated cells and batch plan; replaced whole on every edit."""
-
-    sweep: Sweep
-    checked: tuple[Input | InvalidInput, ...]
-    plan: tuple[BatchGroup, ...]
-    base_key: str
 
 
 class Compare(W.VBox):
@@ -102,20 +81,13 @@ class Compare(W.VBox):
         self._fixed = dict(fixed)
         self._seed = random.randrange(2**31)  # stable while drawing; a seed axis overrides it
         self._cell_size = cell_size
-        self._lock = threading.Condition()
-        self._pacer = Pacer(debounce=debounce)
-        self._frames: dict[int, bytes] = {}
-        self._next_key = 0
-        self._tick_at: float | None = None
-        self._start: int | None = None
-        self._running = False
-        self._closed = False
-        self._results: dict[int, CellResult] = {}
-        self._source: bytes | None = None
-        self._error = ""
         self.adopted: dict[str, Any] | None = None
-        self._config = self._build_config()  # raises InvalidInput for bad axes before any UI
+        config = self._build_config()  # raises InvalidInput for bad axes before any UI
+        self._worker = GridWorker(config, debounce=debounce, base=self._base,
+                                  rebuild=self._build_config,
+                                  paint=lambda res: self._paint(res), status=self._show_status)
         self._views: list[tuple[W.Image, W.HTML, W.Button]] = []
+        self._headers: dict[tuple[str, int], Any] = {}  # (where, i) -> its value widget
         self.status = W.HTML(layout=W.Layout(min_height="1.5em"))
         self.grid = W.GridBox()
         super().__init__()
@@ -135,8 +107,7 @@ class Compare(W.VBox):
                                                 grid_gap="12px")),
                          self.status]
         self._show_status()
-        self._thread = threading.Thread(target=self._work, name="lcm-compare", daemon=True)
-        self._thread.start()
+        self._worker.start()
 
     # ------------------------------------------------------------------ public API
     @property
@@ -159,14 +130,15 @@ class Compare(W.VBox):
     @property
     def source(self) -> bytes | None:
         """The drawing (JPEG bytes) of the newest rendered grid-frame, None before the first."""
-        with self._lock:
-            return self._source
+        with self._worker.lock:
+            return self._worker.source
 
     @property
     def results(self) -> list[dict[str, Any]]:
         """The newest result of every cell that has one (see :meth:`CellResult.as_dict`)."""
-        with self._lock:
-            return [self._results[i].as_dict() for i in sorted(self._results)]
+        with self._worker.lock:
+            res = self._worker.results
+            return [res[i].as_dict() for i in sorted(res)]
 
     def submit(self, image: Any) -> int:
         """Feed one drawing (PIL image, array, encoded bytes, path) as the next frame.
@@ -175,21 +147,14 @@ class Compare(W.VBox):
         """
         from ..images import encode_image, load_image
 
-        if self._closed:
+        if self._worker.closed:
             raise RuntimeError("compare: closed; make a new Compare to render more frames")
         data = encode_image(load_image(image), "jpeg", quality=90)
-        return self._frame_in(data)
+        return self._worker.frame_in(data)
 
     def wait(self, timeout: float | None = 60.0) -> bool:
         """Block until the grid has rendered every frame and edit so far; False on timeout."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._lock:
-            while self._busy():
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    return False
-                self._lock.wait(left)
-        return True
+        return self._worker.wait(timeout)
 
     def run(self, image: Any, timeout: float | None = 300.0) -> list[dict[str, Any]]:
         """:meth:`submit` then :meth:`wait`; returns :attr:`results`. Raises TimeoutError."""
@@ -206,7 +171,11 @@ class Compare(W.VBox):
         self._reconfigure(lambda: self._axes.__setitem__(idx, old), relayout=True)
 
     def set_value(self, name: str, index: int, value: Any) -> None:
-        """Set one value of axis ``name``; re-renders the newest frame after the debounce."""
+        """Set one value of axis ``name``; re-renders the newest frame after the debounce.
+
+        The header's slider or text box shows the new value. Raises :class:`InvalidInput` for a
+        value wrong on its own (the grid keeps the old one) and :class:`IndexError`.
+        """
         idx = self._axis_index(name)
         axis_name, values = self._axes[idx]
         if not 0 <= index < len(values):
@@ -246,9 +215,9 @@ class Compare(W.VBox):
     def save(self, path: Any, *, cell_size: int = 256) -> None:
         """Write the labelled grid (drawing in the corner, latency under each cell) as an
         image file; the format follows the file name (PNG recommended)."""
-        with self._lock:
-            results = dict(self._results)
-            source = self._source
+        with self._worker.lock:
+            results = dict(self._worker.results)
+            source = self._worker.source
         render_grid(self.sweep, results, cell_size=cell_size, source=source).save(path)
 
     def plot_latency(self) -> Any:
@@ -257,24 +226,32 @@ class Compare(W.VBox):
 
     def close(self) -> None:
         """Stop the worker, stop listening to the canvas and close the grid's widgets."""
-        if not hasattr(self, "_thread"):  # construction failed half-way
+        if not hasattr(self, "_worker"):  # construction failed half-way
             super().close()
             return
-        with self._lock:
-            self._closed = True
-            self._lock.notify_all()
-        if self._thread.is_alive() and threading.current_thread() is not self._thread:
-            self._thread.join(timeout=30)
-        pad = self._sketchpad
+        self._worker.close()
+        pad = getattr(self, "_sketchpad", None)
         if pad is not None and hasattr(pad, "on_frame"):
             with contextlib.suppress(TypeError):
                 pad.on_frame(self._on_frame, remove=True)
-        for view in self._views:
-            for w in view:
-                w.close()
+        for w in self._grid_widgets():
+            w.close()
         super().close()
 
     # ------------------------------------------------------------------ configuration
+    @property
+    def _config(self) -> GridConfig:
+        return self._worker.config
+
+    @property
+    def _pacer(self) -> Pacer:
+        """The grid's pacer (its counters are the grid's statistics)."""
+        return self._worker.pacer
+
+    @property
+    def _results(self) -> dict[int, CellResult]:
+        return self._worker.results
+
     def _axis_index(self, name: str) -> int:
         from ..sweep import canonical_axis
 
@@ -302,13 +279,8 @@ class Compare(W.VBox):
         base.setdefault("prompt", "")
         return base
 
-    def _build_config(self) -> _Config:
-        base = self._base()
-        sweep = expand(self._axes, backend=self._default_backend)
-        checked = tuple(validate_cells(sweep, base))
-        infos = [be.info for _, be in sweep.backends]
-        plan = tuple(plan_batches(sweep.cells, checked, infos))
-        return _Config(sweep, checked, plan, repr(sorted(base.items())))
+    def _build_config(self) -> GridConfig:
+        return build_config(self._axes, self._base(), self._default_backend)
 
     def _reconfigure(self, undo: Any, relayout: bool) -> None:
         try:
@@ -316,11 +288,7 @@ class Compare(W.VBox):
         except InvalidInput:
             undo()
             raise
-        with self._lock:
-            self._config = config
-            self._handle(self._pacer.params_changed(time.monotonic()), ticks=True)
-            if relayout:
-                self._results.clear()
+        self._worker.reconfigure(config, clear=relayout)
         if relayout:
             self._layout_grid()
         else:
@@ -344,105 +312,12 @@ class Compare(W.VBox):
 
     def _on_frame(self, frame: Any) -> None:
         # May run on a subshell thread: copy the bytes and hand them over, nothing more.
-        self._frame_in(bytes(frame.data))
-
-    def _frame_in(self, data: bytes) -> int:
-        digest = hashlib.blake2b(data, digest_size=16).hexdigest()
-        with self._lock:
-            self._next_key += 1
-            key = self._next_key
-            self._frames[key] = data
-            self._handle(self._pacer.frame_arrived(key, digest, time.monotonic()))
-        return key
-
-    # ------------------------------------------------------------------ worker
-    def _busy(self) -> bool:
-        return self._running or self._start is not None or self._pacer.busy or (
-            self._tick_at is not None)
-
-    def _handle(self, actions: list[Any], ticks: bool = False) -> None:
-        """Carry out pacer actions (called with the lock held).
-
-        Only the debounce ticks of axis edits are kept (``ticks=True``): results are acked as
-        soon as their cells are painted, so the pacer's ack-timeout ticks have nothing to do.
-        """
-        for act in actions:
-            if isinstance(act, StartRequest):
-                self._start = act.key
-            elif isinstance(act, ScheduleTick) and ticks:
-                self._tick_at = act.at if self._tick_at is None else min(self._tick_at, act.at)
-            elif isinstance(act, SendResult):
-                # The cells were painted as their results came: nothing waits for a browser.
-                self._handle(self._pacer.result_acked(act.key, time.monotonic()))
-            elif isinstance(act, ShowStatus):
-                self._error = act.text
-            elif isinstance(act, DropStale) and act.rid is None:
-                self._frames.pop(act.key, None)
-        self._lock.notify_all()
-
-    def _work(self) -> None:
-        while True:
-            with self._lock:
-                while not self._closed and self._start is None:
-                    now = time.monotonic()
-                    if self._tick_at is not None and now >= self._tick_at:
-                        self._tick_at = None
-                        self._handle(self._pacer.tick(now), ticks=True)
-                        continue
-                    self._lock.wait(None if self._tick_at is None else self._tick_at - now)
-                if self._closed:
-                    return
-                key, self._start = self._start, None
-                assert key is not None  # the loop above waits for a start
-                data = self._frames.get(key, b"")
-                for old in [k for k in self._frames if k < key]:
-                    del self._frames[old]
-                self._running = True
-            try:
-                self._render(key, data)
-                with self._lock:
-                    self._running = False
-                    self._source = data
-                    self._handle(self._pacer.result_arrived(key, key, time.monotonic()))
-            except Exception as exc:  # a bug must not kill the worker; show it and go on
-                with self._lock:
-                    self._running = False
-                    self._handle(self._pacer.backend_error(key, f"grid failed: {exc}",
-                                                           time.monotonic()))
-            self._show_status()
-
-    def _render(self, key: int, data: bytes) -> None:
-        config = self._config
-        if repr(sorted(self._base().items())) != config.base_key:  # Studio params changed
-            config = self._build_config()
-            with self._lock:
-                self._config = config
-        from ..sweep import build_inputs
-
-        inputs = build_inputs(config.checked, data, request_prefix=f"compare-{key}-")
-        names = [label for label, _ in config.sweep.backends]
-        base = self._base()
-        for cell, chk in zip(config.sweep.cells, config.checked, strict=True):
-            if isinstance(chk, InvalidInput):
-                params = {**base, **cell.overrides}
-                self._paint(CellResult(cell, key, params, names[cell.backend],
-                                       seed=params.get("seed"), error=str(chk)))
-        for group in config.plan:
-            backend = config.sweep.backends[group.backend][1]
-            results = run_sync(run_group(group, config.sweep.cells, inputs, backend,
-                                         names[group.backend], key))
-            for res in results:
-                self._paint(res)
-            if self._closed or (self._config is not config and self._config.sweep.cells != (
-                    config.sweep.cells)):
-                return  # the grid changed shape: the re-render paints the new one
+        self._worker.frame_in(bytes(frame.data))
 
     # ------------------------------------------------------------------ view
     def _paint(self, res: CellResult) -> None:
-        with self._lock:
-            if self._config.sweep.cells[res.cell.index:res.cell.index + 1] != (res.cell,):
-                return  # an edit replaced this cell while it ran
-            self._results[res.cell.index] = res
+        if not self._worker.store(res):
+            return  # an edit replaced this cell while it ran
         if res.cell.index >= len(self._views):
             return
         image, info, _ = self._views[res.cell.index]
@@ -451,16 +326,21 @@ class Compare(W.VBox):
             image.value = res.image
         info.value = caption_html(res)
 
+    def _header(self, where: str, i: int) -> W.Widget:
+        box, value = make_editor(self.sweep, where, i, self._edited)
+        self._headers[(where, i)] = value
+        return box
+
     def _layout_grid(self) -> None:
         s = self.sweep
         size = self._cell_size
-        old = self._views
-        self._views = []
+        old = self._grid_widgets()
+        self._views, self._headers = [], {}
         header: list[W.Widget] = [W.HTML(corner_html(s))]
-        header += [make_editor(s, "col", c, self._edited) for c in range(s.n_cols)]
+        header += [self._header("col", c) for c in range(s.n_cols)]
         body: list[W.Widget] = []
         for r in range(s.n_rows):
-            body.append(make_editor(s, "row", r, self._edited))
+            body.append(self._header("row", r))
             for c in range(s.n_cols):
                 box, view = make_cell(s.cell(r, c), size, self._adopt_clicked)
                 self._views.append(view)
@@ -469,27 +349,38 @@ class Compare(W.VBox):
                                     grid_gap="6px", align_items="center", flex="0 0 auto",
                                     width="max-content")
         self.grid.children = [*header, *body]
-        for view in old:
-            for w in view:
-                w.close()
+        for w in old:
+            w.close()  # the old headers and cells (their comms), not the new ones
         for i, chk in enumerate(self._config.checked):
             if isinstance(chk, InvalidInput):
                 self._views[i][1].value = error_html(str(chk))
 
     def _refresh_labels(self) -> None:
-        for w, label in zip(self.grid.children[1:1 + self.sweep.n_cols], self.sweep.col_labels,
-                            strict=False):
-            if isinstance(w, W.HTML):
-                w.value = f"<b>{esc(label)}</b>"
+        for (where, i), widget in list(self._headers.items()):
+            refresh_header(self.sweep, where, i, widget)
         for i, chk in enumerate(self._config.checked):
             if i < len(self._views) and isinstance(chk, InvalidInput):
                 self._views[i][1].value = error_html(str(chk))
 
-    def _edited(self, name: str, index: int, text: str) -> None:
+    def _grid_widgets(self) -> list[W.Widget]:
+        return [*self.grid.children, *self._headers.values(),
+                *(w for v in self._views for w in v)]
+
+    def _edited(self, name: str, index: int, value: Any) -> None:
+        """A header edit from the browser: a number from a slider or IntText, text from a
+        text box. The same value again changes nothing; a refused number puts the editor
+        back on the grid's value (a text box keeps what is being typed)."""
         try:
-            self.set_value(name, index, parse_axis_text(name, text))
+            new = parse_axis_text(name, value) if isinstance(value, str) else value
+            current = self.sweep.axes[self._axis_index(name)].values
+            if index < len(current) and new == current[index]:
+                return
+            self.set_value(name, index, new)
         except (LCMWidgetsError, IndexError) as exc:
             self._show_status(f"not applied: {exc}")
+            for (where, i), widget in list(self._headers.items()):
+                if not isinstance(widget, (W.Text, W.HTML)):
+                    refresh_header(self.sweep, where, i, widget)
 
     def _adopt_clicked(self, row: int, col: int) -> None:
         try:
@@ -499,9 +390,9 @@ class Compare(W.VBox):
 
     def _show_status(self, note: str = "") -> None:
         s = self.sweep
-        with self._lock:
-            done = len(self._results)
-            err = self._error
+        with self._worker.lock:
+            done = len(self._worker.results)
+            err = self._worker.error
         be = ", ".join(label for label, _ in s.backends)
         groups = len(self._config.plan)
         text = (f"{s.n_rows}×{s.n_cols} grid on {esc(be)} · {groups} model calls per frame · "
@@ -511,4 +402,3 @@ class Compare(W.VBox):
         if note:
             text += f" · {esc(note)}"
         self.status.value = f"<small class='lcm-compare-status'>{text}</small>"
-

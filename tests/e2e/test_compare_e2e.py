@@ -1,6 +1,6 @@
 """Compare in a real JupyterLab, in headless Debian Chromium (Playwright): draw on the canvas,
 all nine cells of a 3x3 steps x strength grid update, a cell's button sets the Studio's steps
-and strength. Saves ``test-artifacts/compare-jupyterlab.png``; with ``LCM_E2E_DOCS_SHOT=1`` it also
+and strength, and a value typed into a header slider's readout re-renders that column. Saves ``test-artifacts/compare-jupyterlab.png``; with ``LCM_E2E_DOCS_SHOT=1`` it also
 refreshes the committed ``docs/compare-jupyterlab.png``.
 
 Uses the Studio engineer's launcher (``tests/e2e/lcm_e2e_harness.py``). No timing thresholds.
@@ -43,6 +43,10 @@ else:
 studio = Studio(backend, prompt="a house by a lake", steps=4, strength=0.5, seed=1234, frame_size=256, display_size=280)
 compare = Compare(studio, steps=[2, 4, 8], strength=[0.5, 0.7, 0.9], cell_size=128)
 compare"""
+
+
+READOUTS = (".lcm-compare .lcm-compare-col-value .widget-readout, "
+            ".lcm-compare .lcm-compare-row-value .widget-readout")
 
 
 def until(cond: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
@@ -94,9 +98,10 @@ def test_lab_compare_grid_follows_the_drawing_and_adopts(tmp_path: Path,
         page.wait_for_selector(".lcm-compare .lcm-sketchpad .lcm-input canvas",
                                timeout=180_000)
         until(lambda: len(cell_sources(page)) == 9, 60, "nine cells")
-        headers = page.eval_on_selector_all(".lcm-compare input[type='text']",
-                                            "els => els.map(e => e.value)")
+        # The headers are sliders (strength: FloatSlider, steps: IntSlider); their readouts.
+        headers = page.eval_on_selector_all(READOUTS, "els => els.map(e => e.innerText.trim())")
         assert headers == ["0.5", "0.7", "0.9", "2", "4", "8"]  # columns, then rows
+        assert page.locator(".lcm-compare .lcm-compare-col-value.widget-slider").count() == 3
         box = page.locator(".lcm-compare .lcm-input canvas").bounding_box()
         assert box is not None
         kc = server.kernel_client()
@@ -133,6 +138,19 @@ def test_lab_compare_grid_follows_the_drawing_and_adopts(tmp_path: Path,
             page.screenshot(path=str(art / "compare-jupyterlab.png"))
             if os.environ.get("LCM_E2E_DOCS_SHOT") == "1":
                 page.screenshot(path=str(REPO / "docs" / "compare-jupyterlab.png"))
+            # 4. a new value typed into the first column's slider readout → that column
+            #    re-renders with it (the browser edit goes through the slider's value trait)
+            readout = page.locator(READOUTS).first
+            readout.click()
+            page.keyboard.press("Control+A")
+            page.keyboard.type("0.6")
+            page.keyboard.press("Enter")
+            until(lambda: kernel_eval(kc, "print(compare.sweep.col_labels[0])").strip()
+                  == "strength=0.6", 30, "the slider edit to reach the kernel")
+            assert kernel_eval(kc, "print(compare.wait(240))", 300).strip() == "True"
+            col0 = kernel_eval(kc, "print(sorted({r['params']['strength'] for r in "
+                                   "compare.results if r['col'] == 0}))").strip()
+            assert col0 == "[0.6]", col0
             stats = kernel_eval(kc, "print(compare._pacer.counters.as_dict())")
         finally:
             kc.stop_channels()

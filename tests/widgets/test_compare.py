@@ -183,22 +183,164 @@ def test_newest_frame_wins_for_the_grid_as_a_whole(make: Any) -> None:
     assert c.wait(10) and len(be.images) == calls
 
 
-def test_editing_an_axis_value_in_place_rerenders(make: Any) -> None:
-    """Typing a new value into a header re-renders the newest frame with it."""
+def schema_range(field: str) -> tuple[Any, Any]:
+    """``(ge, le)`` of an Input field, read here independently of the widget code."""
+    meta = Input.model_fields[field].metadata
+    return (next(m.ge for m in meta if hasattr(m, "ge")),
+            next(m.le for m in meta if hasattr(m, "le")))
+
+
+def col_editor(c: Any, col: int) -> Any:
+    """The value widget of column header ``col`` (grid: corner, column headers, rows)."""
+    return c.grid.children[1 + col]
+
+
+def row_editor(c: Any, row: int) -> Any:
+    """The value widget of row header ``row`` (an HBox of "name =" and the editor), or the
+    label of a row that has no editor."""
+    header = c.grid.children[1 + c.sweep.n_cols + row * (c.sweep.n_cols + 1)]
+    return header.children[1] if isinstance(header, W.HBox) else header
+
+
+def test_numeric_axes_get_sliders_bounded_by_the_schema(make: Any) -> None:
+    """Int fields get an IntSlider, float fields a FloatSlider, min/max from the schema's
+    ge/le; no slider sends while it is dragged (continuous_update=False)."""
     c = make(backend=EchoBackend(), prompt="p", steps=[2, 4], strength=[0.5, 0.7])
+    steps, strength = row_editor(c, 1), col_editor(c, 1)
+    assert type(steps) is W.IntSlider and steps.value == 4
+    assert (steps.min, steps.max) == schema_range("num_inference_steps") == (1, 50)
+    assert type(strength) is W.FloatSlider and strength.value == 0.7
+    assert (strength.min, strength.max) == schema_range("strength") == (0.0, 1.0)
+    c2 = make(backend=EchoBackend(), prompt="p", guidance=[1, 2.5], guidance_rescale=[0.0, 0.3])
+    guidance, rescale = row_editor(c2, 0), col_editor(c2, 1)
+    assert type(guidance) is W.FloatSlider and guidance.value == 1.0
+    assert (guidance.min, guidance.max) == schema_range("guidance_scale") == (0.0, 20.0)
+    assert type(rescale) is W.FloatSlider and rescale.value == 0.3
+    assert (rescale.min, rescale.max) == schema_range("guidance_rescale") == (0.0, 1.0)
+    for w in (steps, strength, guidance, rescale):
+        assert w.continuous_update is False and w.readout
+    assert "lcm-compare-col-value" in strength._dom_classes
+    assert "lcm-compare-row-value" in steps._dom_classes
+
+
+def test_seed_is_an_int_text_and_other_axes_keep_text_boxes(make: Any) -> None:
+    """seed (0..2**64-1) is an IntText, not a slider; prompt, negative_prompt, model_name and
+    size are text boxes; a backend axis and flattened rows are plain labels."""
+    c = make(backend=EchoBackend(), seed=[1, 2], prompt=["a cat", "a dog"])
+    seed, prompt = row_editor(c, 1), col_editor(c, 0)
+    assert type(seed) is W.IntText and seed.value == 2 and seed.continuous_update is False
+    assert type(prompt) is W.Text and prompt.value == "a cat"
+    c2 = make(backend=EchoBackend(), prompt="p", model_name=["tiny"],
+              size=["square", {"width": 384, "height": 256}])
+    assert type(row_editor(c2, 0)) is W.Text and row_editor(c2, 0).value == "tiny"
+    assert [col_editor(c2, i).value for i in range(2)] == ["square", "384x256"]
+    c3 = make(backend=EchoBackend(), prompt="p", negative_prompt=["blurry", ""])
+    assert [type(row_editor(c3, i)) for i in range(2)] == [W.Text, W.Text]
+    c4 = make(prompt="p", backend=[("a", EchoBackend()), ("b", EchoBackend())],
+              strength=[0.5, 0.7])
+    assert isinstance(row_editor(c4, 0), W.HTML) and "<b>a</b>" in row_editor(c4, 0).value
+    assert type(col_editor(c4, 0)) is W.FloatSlider  # the other axis still slides
+    c5 = make(backend=EchoBackend(), prompt="p", seed=[None, 3])  # a random seed: text
+    assert type(row_editor(c5, 0)) is W.Text and row_editor(c5, 0).value == "none"
+    assert type(row_editor(c5, 1)) is W.IntText
+
+
+def test_slider_edit_rerenders_the_newest_frame_once_after_the_debounce(make: Any) -> None:
+    """A slider moved in the browser re-renders the same frame with the new value, once, after
+    the debounce; quick successive edits collapse into that one re-render."""
+    import time
+
+    c = make(backend=EchoBackend(), prompt="p", steps=[2, 4], strength=[0.5, 0.7],
+             debounce=0.3)
     c.run(drawing())
-    col_editor = c.grid.children[2]  # header: corner, strength=0.5, strength=0.7
-    assert col_editor.value == "0.7"
-    frontend_update(col_editor, value="0.9")
+    painted: list[tuple[float, float]] = []  # (time, strength) of every painted cell
+    original = c._paint
+
+    def spy(res: Any) -> None:
+        painted.append((time.monotonic(), res.params["strength"]))
+        original(res)
+
+    c._paint = spy
+    slider = col_editor(c, 1)
+    t0 = time.monotonic()
+    frontend_update(slider, value=0.8)
+    frontend_update(slider, value=0.9)
+    assert c.sweep.col_labels == ("strength=0.5", "strength=0.9")  # applied at once...
     assert c.wait(10)
-    assert c.sweep.col_labels == ("strength=0.5", "strength=0.9")
+    assert painted and min(t for t, _ in painted) >= t0 + 0.25  # ...rendered after the quiet
+    assert 0.8 not in {s for _, s in painted}  # the intermediate value never rendered
     assert [r["params"]["strength"] for r in c.results] == [0.5, 0.9, 0.5, 0.9]
     assert {r["frame"] for r in c.results} == {1}  # the same frame, re-rendered
-    assert c._pacer.counters.rerenders == 1
-    # An invalid value is refused with the axis, limit and value; the grid keeps the old one.
-    frontend_update(col_editor, value="1.5")
-    assert "not applied: strength: must be between 0.0 and 1.0, got 1.5" in c.status.value
-    assert c.sweep.col_labels == ("strength=0.5", "strength=0.9")
+    assert c._pacer.counters.rerenders == 1 and len(painted) == 4
+    # A row slider (an IntSlider) the same way.
+    frontend_update(row_editor(c, 0), value=6)
+    assert c.wait(10)
+    assert c.sweep.row_labels == ("steps=6", "steps=4")
+    assert [r["params"]["num_inference_steps"] for r in c.results] == [6, 6, 4, 4]
+    assert c._pacer.counters.rerenders == 2
+    # The same value again changes nothing.
+    frontend_update(row_editor(c, 0), value=6)
+    assert c.wait(10) and c._pacer.counters.rerenders == 2
+    # set_value from Python moves the slider and re-renders.
+    c.set_value("strength", 0, 0.6)
+    assert col_editor(c, 0).value == 0.6
+    assert c.wait(10) and c._pacer.counters.rerenders == 3
+    assert [r["params"]["strength"] for r in c.results] == [0.6, 0.9, 0.6, 0.9]
+    assert any(m.data.get("state", {}).get("value") == 0.6 for m in col_editor(c, 0).comm.log)
+
+
+def test_a_slider_value_invalid_for_one_cell_shows_there_and_the_grid_goes_on(
+        make: Any) -> None:
+    """strength 0.2 makes int(2 * 0.2) = 0 steps for the steps=2 row: that cell shows the
+    error, the steps=8 cell renders with 0.2, the grid keeps going."""
+    c = make(backend=EchoBackend(), prompt="p", steps=[2, 8], strength=[0.5, 0.7])
+    c.run(drawing())
+    frontend_update(col_editor(c, 0), value=0.2)
+    assert c.wait(10)
+    assert c.errors == {(0, 0): "steps=2 · strength=0.2: num_inference_steps * strength must be "
+                                "at least 1 for image-to-image, got int(2 * 0.2) = 0; raise "
+                                "num_inference_steps or strength"}
+    res = {(r["row"], r["col"]): r for r in c.results}
+    assert "int(2 * 0.2) = 0" in res[0, 0]["error"] and "int(2 * 0.2)" in c._views[0][1].value
+    assert not res[1, 0]["error"] and res[1, 0]["params"]["strength"] == 0.2
+    assert res[1, 0]["image"] and " ms" in c._views[2][1].value
+    assert col_editor(c, 0).value == 0.2  # the slider keeps the value the cell reports on
+    frontend_update(col_editor(c, 0), value=0.5)  # and moving on clears it
+    assert c.wait(10) and c.errors == {}
+    assert all(not r["error"] for r in c.results)
+
+
+def test_seed_int_text_edits_and_refusals(make: Any) -> None:
+    """The seed box re-renders with a new seed; a value out of the schema's range is refused
+    with the axis, limit and value, and the box goes back to the grid's seed."""
+    c = make(backend=EchoBackend(), prompt="p", seed=[1, 2])
+    c.run(drawing())
+    box = row_editor(c, 0)
+    frontend_update(box, value=7)
+    assert c.wait(10)
+    assert [r["seed"] for r in c.results] == [7, 2] and c.sweep.row_labels[0] == "seed=7"
+    frontend_update(box, value=-1)
+    assert "not applied: seed: must be between 0 and 18446744073709551615, got -1" in (
+        c.status.value)
+    assert box.value == 7 and c.sweep.row_labels[0] == "seed=7"
+    assert c.wait(10) and c._pacer.counters.rerenders == 1
+
+
+def test_text_axes_edit_as_typed(make: Any) -> None:
+    """A prompt box re-renders with the new text; an invalid size is refused with the axis and
+    the box keeps what was typed (the user may be mid-word)."""
+    c = make(backend=EchoBackend(), prompt=["a cat", "a dog"], size=["square", "portrait_4_3"])
+    c.run(drawing())
+    frontend_update(row_editor(c, 1), value="a horse")
+    assert c.wait(10)
+    assert [r["params"]["prompt"] for r in c.results] == ["a cat"] * 2 + ["a horse"] * 2
+    frontend_update(col_editor(c, 1), value="portrait")
+    assert "not applied: size:" in c.status.value
+    assert col_editor(c, 1).value == "portrait" and c.sweep.col_labels[1] == (
+        "size='portrait_4_3'")
+    frontend_update(col_editor(c, 1), value="320x256")
+    assert c.wait(10)
+    assert c.sweep.col_labels[1] == "size=320x256"
 
 
 def test_set_axis_changes_the_grid_shape(make: Any) -> None:
