@@ -3,6 +3,7 @@ output size, and the fal-shaped :class:`~lcm_widgets.schema.Output` around encod
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 from ..schema import FalImage, Input, Output, resolve_image_size
@@ -17,6 +18,8 @@ def load_source(inp: Input, native_size: int) -> tuple[Any, tuple[int, int]]:
     ``image_url`` (bytes or a data URI; never a file path or URL, since requests may come from
     the network) resized to ``image_size``, or kept at its own size rounded down to a multiple
     of 8 (at least 64).
+
+    The array may be read-only (it is the image's one unpacked copy); do not write into it.
     """
     import numpy as np
 
@@ -24,31 +27,87 @@ def load_source(inp: Input, native_size: int) -> tuple[Any, tuple[int, int]]:
 
     if inp.image_url is None:
         return None, resolve_image_size(inp.image_size, (native_size, native_size))
-    img = load_image(inp.image_url, field="image_url", allow_files=False)
+    img = _decode_rgb_jpeg(inp.image_url)
+    if img is None:
+        img = load_image(inp.image_url, field="image_url", allow_files=False)
     w, h = resolve_image_size(inp.image_size, (max(64, img.width // 8 * 8),
                                                max(64, img.height // 8 * 8)))
     if img.size != (w, h):
         from PIL import Image
 
         img = img.resize((w, h), Image.Resampling.BICUBIC)
-    return np.array(img, dtype=np.uint8), (w, h)
+    # asarray: one unpack of PIL's RGBX storage to packed RGB, no second copy.
+    return np.asarray(img, dtype=np.uint8), (w, h)
+
+
+def _decode_rgb_jpeg(src: Any) -> Any:
+    """The fast path of :func:`~lcm_widgets.images.load_image` for what the sketch widget sends
+    (a baseline RGB JPEG as bytes or a ``data:`` URI): the decoded image itself, without
+    ``load_image``'s ``convert("RGB")`` copy. Same byte and pixel limits. None for anything
+    else, or for anything that fails to decode, so that ``load_image`` handles it and raises
+    its usual errors."""
+    from ..images import MAX_BYTES, MAX_PIXELS, decode_data_uri
+
+    try:
+        if isinstance(src, (bytes, bytearray, memoryview)):
+            data = bytes(src)
+        elif isinstance(src, str) and src.lstrip()[:5].lower() == "data:":
+            mime, data = decode_data_uri(src, max_bytes=MAX_BYTES)
+            if mime not in {"image/jpeg", "image/jpg", "application/octet-stream", ""}:
+                return None
+        else:
+            return None
+        if len(data) > MAX_BYTES or not data.startswith(b"\xff\xd8\xff"):
+            return None
+        from PIL import JpegImagePlugin
+
+        img = JpegImagePlugin.JpegImageFile(io.BytesIO(data))  # the header only
+        if img.mode != "RGB" or img.width * img.height > MAX_PIXELS:
+            return None
+        img.load()
+    except Exception:  # load_image decodes it again and reports the problem
+        return None
+    return img
 
 
 def make_output(inp: Input, seed: int, arrays: list[Any], nsfw: list[bool],
                 timings: dict[str, float], *, quality: int) -> Output:
     """Encode HWC uint8 ``arrays`` in ``inp.format``; each image gets a data URI and its bytes
-    (there is no file store locally, so ``sync_mode`` makes no difference)."""
+    (there is no file store locally, so ``sync_mode`` makes no difference).
+
+    JPEG of a C-contiguous ``(H, W, 3)`` uint8 array goes straight to PIL's encoder
+    (``Image.frombuffer``, no intermediate image copies); the bytes are those
+    :func:`~lcm_widgets.images.encode_image` writes (same encoder, same settings: ``quality``,
+    no ``optimize``, default 4:2:0 subsampling).
+    """
     from ..images import encode_image, to_data_uri
 
     mime = f"image/{inp.format}"
     images = []
     for arr in arrays:
-        data = encode_image(arr, inp.format, quality=quality)
+        if inp.format == "jpeg":
+            data = _encode_jpeg(arr, quality)
+        else:
+            data = encode_image(arr, inp.format, quality=quality)
         images.append(FalImage(url=to_data_uri(data, mime), width=int(arr.shape[1]),
                                height=int(arr.shape[0]), content_type=mime,
                                file_size=len(data), content=data))
     return Output(images=images, timings=dict(timings), seed=seed, has_nsfw_concepts=nsfw,
                   prompt=inp.prompt, request_id=inp.request_id or None)
+
+
+def _encode_jpeg(arr: Any, quality: int) -> bytes:
+    from ..images import encode_image
+
+    if not (arr.ndim == 3 and arr.shape[2] == 3 and str(arr.dtype) == "uint8"
+            and arr.flags.c_contiguous and type(quality) is int and 1 <= quality <= 100):
+        return encode_image(arr, "jpeg", quality=quality)
+    from PIL import Image
+
+    h, w = int(arr.shape[0]), int(arr.shape[1])
+    buf = io.BytesIO()
+    Image.frombuffer("RGB", (w, h), arr, "raw", "RGB", 0, 1).save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
 
 
 def progress_bar(total: int, desc: str, enabled: bool) -> Any:

@@ -19,6 +19,7 @@ step except the last; text-to-image draws the initial latents, then the step noi
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,7 @@ __all__ = [
     "guidance_embedding",
     "initial_latents",
     "make_schedule",
+    "pixels_buffer",
     "pixels_to_uint8",
     "randn",
     "uint8_to_pixels",
@@ -136,29 +138,73 @@ def randn(shape: Sequence[int], generators: Sequence[torch.Generator], device: A
     return out.to(device)
 
 
-def uint8_to_pixels(arr: Any, device: Any, dtype: torch.dtype) -> torch.Tensor:
-    """HWC uint8 numpy image → ``(1, 3, H, W)`` tensor in [-1, 1] on ``device``.
+def uint8_to_pixels(arr: Any, device: Any, dtype: torch.dtype,
+                    out: torch.Tensor | None = None) -> torch.Tensor:
+    """HWC uint8 image (numpy, read-only is fine) → ``(1, 3, H, W)`` in [-1, 1] on ``device``.
 
-    The uint8 array crosses to the device first (4x fewer bytes than float32); the scaling runs
-    there.
+    ``x * (1 / 127.5) - 1``, computed in ``dtype``, with channels-last strides (the stock
+    pipeline's ``VaeImageProcessor`` also hands the VAE a channels-last view). ``out``, when
+    given, is a :func:`pixels_buffer` of this shape, dtype and device whose previous contents
+    are no longer needed; the result is written into it.
+
+    On the CPU in float32 the two passes run in numpy, straight from the uint8 array into the
+    buffer: numpy is single-threaded, and these memory-bound passes are as fast that way as with
+    torch's two-thread OpenMP team while not stalling on it when other processes hold the cores.
+    Elsewhere the uint8 array crosses to the device first (4x fewer bytes than float32) and torch
+    does the cast and scaling there. Both give the same floats.
     """
+    import numpy as np
     import torch
 
-    t = torch.from_numpy(np_writable(arr)).to(device, non_blocking=True)
-    t = t.permute(2, 0, 1).unsqueeze(0).to(dtype)
-    return t / 127.5 - 1.0
+    h, w = int(arr.shape[0]), int(arr.shape[1])
+    if torch.device(device).type == "cpu" and dtype == torch.float32:
+        if out is None:
+            out = pixels_buffer((1, 3, h, w), device, dtype)
+        hwc = out[0].permute(1, 2, 0).numpy()  # a writable view: the buffer is channels-last
+        np.multiply(arr, np.float32(1.0 / 127.5), out=hwc, dtype=np.float32)
+        np.subtract(hwc, np.float32(1.0), out=hwc)
+        return out
+    with warnings.catch_warnings():
+        # torch warns on read-only numpy buffers; this tensor is only ever read.
+        warnings.simplefilter("ignore", UserWarning)
+        t = torch.from_numpy(arr)
+    t = t.to(device, non_blocking=True).permute(2, 0, 1).unsqueeze(0)
+    x = t.to(dtype) if out is None else out.copy_(t)
+    return x.mul_(1.0 / 127.5).sub_(1.0)
 
 
-def np_writable(arr: Any) -> Any:
-    """``arr`` itself if writable, else a copy (torch warns on read-only numpy buffers)."""
-    return arr if arr.flags.writeable else arr.copy()
+def pixels_buffer(shape: Sequence[int], device: Any, dtype: torch.dtype) -> torch.Tensor:
+    """An uninitialised ``(1, 3, H, W)`` buffer with channels-last strides (the layout
+    :func:`uint8_to_pixels` writes), for reuse across frames."""
+    import torch
+
+    return torch.empty(tuple(shape), device=device, dtype=dtype,
+                       memory_format=torch.channels_last)
 
 
 def pixels_to_uint8(images: torch.Tensor) -> Any:
-    """``(B, 3, H, W)`` in [-1, 1] → ``(B, H, W, 3)`` uint8 numpy (rounded like diffusers)."""
+    """``(B, 3, H, W)`` in [-1, 1] → ``(B, H, W, 3)`` C-contiguous uint8 numpy.
+
+    ``x * 127.5 + 128``, clamped to [0, 255], then truncated by the uint8 cast: that is
+    ``round(x * 127.5 + 127.5)`` with ties rounded up (diffusers rounds ties to even, so a pixel
+    sitting exactly on a tie can differ by 1). ``images`` is not modified. When it has
+    channels-last strides (the VAE decoder gives that for channels-last latents, see
+    :func:`decode_latents`) its HWC view is already contiguous and no transpose runs.
+
+    On the CPU in float32 this runs in numpy (single-threaded, see :func:`uint8_to_pixels`);
+    elsewhere in torch on the device, and only the uint8 result crosses to the host. Both give
+    the same bytes.
+    """
+    import numpy as np
     import torch
 
-    x = (images.float() / 2 + 0.5).clamp(0, 1).mul(255).round().to(torch.uint8)
+    if images.device.type == "cpu" and images.dtype == torch.float32:
+        hwc = images.permute(0, 2, 3, 1).numpy()
+        x = np.multiply(hwc, np.float32(127.5), order="C")
+        x += np.float32(128.0)
+        np.clip(x, np.float32(0.0), np.float32(255.0), out=x)
+        return x.astype(np.uint8)
+    x = images.float().mul(127.5).add_(128.0).clamp_(0.0, 255.0).to(torch.uint8)
     return x.permute(0, 2, 3, 1).contiguous().cpu().numpy()
 
 
@@ -241,5 +287,13 @@ def denoise(unet: Any, latents: torch.Tensor, schedule: Schedule, prompt_embeds:
 
 
 def decode_latents(vae: Any, latents: torch.Tensor) -> torch.Tensor:
-    """VAE-decode scaled latents to ``(B, 3, H, W)`` pixels in about [-1, 1]."""
-    return vae.decode(latents / vae.config.scaling_factor, return_dict=False)[0]
+    """VAE-decode scaled latents to ``(B, 3, H, W)`` pixels in about [-1, 1].
+
+    The latents go in channels-last, as in the stock pipelines (whose latents inherit the
+    channels-last strides of the encoded image); the decoded pixels then come out channels-last,
+    which makes :func:`pixels_to_uint8`'s HWC permute free.
+    """
+    import torch
+
+    x = (latents / vae.config.scaling_factor).contiguous(memory_format=torch.channels_last)
+    return vae.decode(x, return_dict=False)[0]

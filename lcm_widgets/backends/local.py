@@ -127,6 +127,9 @@ class LocalLCM:
         self.prompts = PromptCache(self._c.pipe, time_cond=self._c.time_cond,
                                    family=self._c.family, device=self.device, dtype=self.dtype)
         self._schedules: dict[tuple[int, float | None], Any] = {}
+        # Reused (1, 3, H, W) pixel buffers for the source image, one per shape and dtype; only
+        # the worker thread touches them, under the model lock.
+        self._pixel_buffers: dict[tuple[int, int, Any], Any] = {}
         self._unet = self._c.unet
         self._mark_step: Any = None
         self.compile_mode: str | None = None
@@ -258,6 +261,7 @@ class LocalLCM:
             self._c = None  # type: ignore[assignment]
             self._unet = None
             self.prompts._cache.clear()
+            self._pixel_buffers.clear()
             if self.device.type == "cuda":
                 self._torch.cuda.empty_cache()
         self._executor.shutdown(wait=False)
@@ -354,6 +358,19 @@ class LocalLCM:
         """The source image as an HWC uint8 array at the output size (None for txt2img)."""
         return load_source(inp, self.native_size)
 
+    def _pixel_buffer(self, h: int, w: int, dtype: Any) -> Any:
+        """The reused source-pixel buffer for this size (the previous frame's pixels are dead
+        by the time the next frame fills it: the VAE encode has consumed them)."""
+        from ._lcm_loop import pixels_buffer
+
+        key = (h, w, dtype)
+        buf = self._pixel_buffers.get(key)
+        if buf is None:
+            if len(self._pixel_buffers) >= 4:  # a few sizes at most; drop the oldest
+                self._pixel_buffers.pop(next(iter(self._pixel_buffers)))
+            buf = self._pixel_buffers[key] = pixels_buffer((1, 3, h, w), self.device, dtype)
+        return buf
+
     def _tick(self, stamps: dict[str, float], stage: str, since: float) -> float:
         if self.precise_timings and self.device.type == "cuda":
             self._torch.cuda.synchronize(self.device)
@@ -385,7 +402,8 @@ class LocalLCM:
         image_latents = None
         if arr is not None:
             vae_dtype = next(c.vae.parameters()).dtype
-            pixels = loop.uint8_to_pixels(arr, self.device, vae_dtype)
+            pixels = loop.uint8_to_pixels(arr, self.device, vae_dtype,
+                                          out=self._pixel_buffer(h, w, vae_dtype))
             image_latents = loop.encode_image(c.vae, pixels, gens)
         latents = loop.initial_latents(schedule, image_latents, shape, gens, self.device,
                                        self.dtype)
