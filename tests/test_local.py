@@ -49,7 +49,7 @@ def pixels(data: bytes) -> np.ndarray[Any, Any]:
     return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=np.int16)
 
 
-def i2i(sketch: bytes, **kw: Any) -> dict[str, Any]:
+def i2i(sketch: bytes | str, **kw: Any) -> dict[str, Any]:
     return {"prompt": "a house", "image_url": sketch, "num_inference_steps": 4,
             "strength": 0.5, "seed": 1, **kw}
 
@@ -121,7 +121,7 @@ def test_output_fields(lcm: LocalLCM, sketch: bytes) -> None:
     assert set(out.timings) >= STAGES and all(v >= 0 for v in out.timings.values())
     assert "content" not in out.model_dump()["images"][0]
     jpeg = lcm.generate_sync(t2i())
-    assert jpeg.images[0].content[:3] == b"\xff\xd8\xff"
+    assert (jpeg.images[0].content or b"")[:3] == b"\xff\xd8\xff"
     assert set(jpeg.timings) >= STAGES
 
 
@@ -194,6 +194,39 @@ def test_prompt_cache(lcm: LocalLCM) -> None:
     hits = lcm.prompts.hits
     lcm.generate_sync(t2i(prompt="cache me", seed=5))
     assert lcm.prompts.hits == hits + 1
+
+
+def test_schedule_cache_is_bounded(lcm: LocalLCM, sketch: bytes) -> None:
+    """200 distinct strengths (a client sweeping a slider on a long-running server) leave at
+    most SCHEDULE_CACHE_SIZE schedules cached, least recently used dropped first; evicted ones
+    are rebuilt identically and frames do not change."""
+    from lcm_widgets.backends._lcm_loop import make_schedule
+    from lcm_widgets.backends.local import SCHEDULE_CACHE_SIZE
+
+    small = {"image_size": {"width": 128, "height": 128}, "format": "png",
+             "num_inference_steps": 8}
+    before = lcm.generate_sync(i2i(sketch, strength=0.5, **small)).images[0].content
+    strengths = [0.25 + k / 400 for k in range(200)]  # 0.25 .. 0.7475: 2 to 5 of the 8 steps
+    for k, strength in enumerate(strengths):
+        if k % 25 == 0:  # some through real frames, the rest through the same lookup
+            out = lcm.generate_sync(i2i(sketch, strength=strength, **small))
+            assert out.images[0].width == 128
+        else:
+            lcm._schedule(8, strength)
+        assert len(lcm._schedules) <= SCHEDULE_CACHE_SIZE
+    assert len(lcm._schedules) == SCHEDULE_CACHE_SIZE
+    assert (8, 0.5) not in lcm._schedules and (8, strengths[-1]) in lcm._schedules
+    hit = lcm._schedule(8, strengths[-1])
+    assert lcm._schedule(8, strengths[-1]) is hit  # served from the cache
+    oldest, second = lcm._schedules.keys()[:2]
+    lcm._schedule(*oldest)  # used again: now the newest
+    lcm._schedule(8, 0.999)
+    assert oldest in lcm._schedules and second not in lcm._schedules
+    rebuilt = lcm._schedule(8, 0.5)
+    fresh = make_schedule(lcm._c.pipe.scheduler, 8, 0.5, lcm.device)
+    assert rebuilt.timesteps == fresh.timesteps and len(rebuilt.timesteps) == 4
+    assert rebuilt.coeffs == fresh.coeffs and rebuilt.noise_scale == fresh.noise_scale
+    assert lcm.generate_sync(i2i(sketch, strength=0.5, **small)).images[0].content == before
 
 
 def test_lean_matches_stock_img2img(lcm: LocalLCM, sketch: bytes) -> None:

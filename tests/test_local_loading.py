@@ -104,6 +104,66 @@ def test_compile_on_cpu_works_or_fails_clearly(model_cache: str) -> None:
     assert out.images[0].width == eager.images[0].width == 512
 
 
+def test_compile_does_not_recompile_when_params_change(model_cache: str) -> None:
+    """The UNet compiled as compile= does it, but with dynamo's eager backend (tracing and
+    guards without inductor's minutes of code generation): after the first frame, changing
+    steps (4 -> 6 -> 8, with strengths giving 2, 3, 4, 7 and 3 UNet calls), strength, seed,
+    guidance_scale and prompt, or switching to text-to-image, compiles nothing more, and the
+    UNet forward holds exactly one compiled entry. (A new image size or batch size may
+    recompile; that is allowed.) Compiled frames equal eager ones.
+
+    Counted with dynamo's global counters and cache entries, not ``error_on_recompile``: dynamo's
+    config is thread-local in torch 2.13 and the frames run on LocalLCM's worker thread.
+    """
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("diffusers")
+    import numpy as np
+    from torch._dynamo.eval_frame import _debug_get_cache_entry_list
+    from torch._dynamo.utils import counters
+
+    from lcm_widgets.backends.local import LocalLCM
+    from lcm_widgets.images import encode_image
+
+    arr = np.full((128, 128, 3), 255, np.uint8)
+    arr[30:90, 20:100] = (30, 90, 200)
+    sketch = encode_image(arr, "png")
+    base = {"prompt": "a house", "seed": 1, "num_inference_steps": 4,
+            "image_size": {"width": 128, "height": 128}}
+    i2i = dict(base, image_url=sketch, strength=0.5)
+    frames = [i2i,
+              dict(i2i, num_inference_steps=6),
+              dict(i2i, num_inference_steps=8),
+              dict(i2i, num_inference_steps=8, strength=0.9),
+              dict(i2i, strength=0.75, seed=9),
+              dict(i2i, guidance_scale=3.0),
+              dict(i2i, prompt="a boat"),
+              base,
+              dict(base, num_inference_steps=2, seed=5, guidance_scale=1.5, prompt="a tree")]
+
+    torch._dynamo.reset()
+    try:
+        lcm = LocalLCM("tiny", compile_backend="eager", warmup=False, progress=False)
+        assert (lcm.compile_backend, lcm.compile_mode) == ("eager", "default")
+        assert lcm.info.extra["compile_backend"] == "eager"
+        unet_code = lcm._c.unet.forward.__code__  # the frame dynamo compiles for the UNet
+
+        def unet_entries() -> int:
+            return len(_debug_get_cache_entry_list(unet_code))
+
+        lcm.generate_sync(frames[0])
+        graphs = counters["stats"]["unique_graphs"]  # UNet, VAE encoder, VAE decoder
+        assert graphs >= 3 and unet_entries() == 1
+        for frame in frames[1:]:
+            lcm.generate_sync(frame)
+            assert (counters["stats"]["unique_graphs"], unet_entries()) == (graphs, 1), frame
+        eager = LocalLCM("tiny", warmup=False, progress=False)
+        for frame in (frames[3], frames[-1]):
+            torch.testing.assert_close(lcm.denoise_latents(frame), eager.denoise_latents(frame))
+        assert counters["stats"]["unique_graphs"] == graphs
+    finally:
+        torch._dynamo.reset()
+
+
 @pytest.mark.gpu
 def test_lean_matches_stock_on_cuda(model_cache: str) -> None:
     """On CUDA fp16 the lean loop matches the stock pipeline (full-size SD1.5-LCM if the

@@ -15,13 +15,67 @@ Guidance reaches the UNet in one of two ways, chosen by the model:
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from ._lcm_loop import guidance_embedding
 
-__all__ = ["Conditioning", "PromptCache"]
+__all__ = ["LRU", "Conditioning", "PromptCache"]
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class LRU(Generic[K, V]):
+    """A mapping that keeps the ``size`` most recently used entries and drops the oldest.
+
+    Used for everything :class:`~.local.LocalLCM` caches per request parameter (prompt
+    embeddings, w-embeddings, schedules, reused buffers), so that a long-running server whose
+    clients vary prompts, guidance, steps or strength freely keeps bounded memory. Not
+    thread-safe: LocalLCM uses its caches under its model lock.
+    """
+
+    def __init__(self, size: int) -> None:
+        if size < 1:
+            raise ValueError(f"size: must be at least 1, got {size}")
+        self.size = size
+        self._d: OrderedDict[K, V] = OrderedDict()
+
+    def get(self, key: K) -> V | None:
+        """The value for ``key`` (now the most recently used), or None."""
+        value = self._d.get(key)
+        if value is not None:
+            self._d.move_to_end(key)
+        return value
+
+    def put(self, key: K, value: V) -> V:
+        """Store ``value`` as the most recently used, drop the oldest beyond ``size``; returns
+        ``value``."""
+        self._d[key] = value
+        self._d.move_to_end(key)
+        while len(self._d) > self.size:
+            self._d.popitem(last=False)
+        return value
+
+    def get_or_make(self, key: K, make: Callable[[], V]) -> V:
+        """The cached value for ``key``, or ``make()`` stored under it."""
+        value = self.get(key)
+        return self.put(key, make()) if value is None else value
+
+    def keys(self) -> list[K]:
+        """The keys, oldest first."""
+        return list(self._d)
+
+    def clear(self) -> None:
+        """Drop every entry."""
+        self._d.clear()
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._d
+
+    def __len__(self) -> int:
+        return len(self._d)
 
 
 @dataclass(frozen=True)
@@ -58,39 +112,29 @@ class PromptCache:
         self.size = size
         self.hits = 0
         self.misses = 0
-        self._cache: OrderedDict[tuple[str, str | None], _Embeds] = OrderedDict()
-        self._w_cache: OrderedDict[tuple[float, ...], Any] = OrderedDict()
+        self._cache: LRU[tuple[str, str | None], _Embeds] = LRU(size)
+        self._w_cache: LRU[tuple[float, ...], Any] = LRU(size)
 
     def get(self, prompt: str, negative_prompt: str) -> _Embeds:
         """The embeddings of one ``(prompt, negative_prompt)``, from the cache when possible."""
         key = (prompt, None if self.time_cond else negative_prompt)
         hit = self._cache.get(key)
         if hit is not None:
-            self._cache.move_to_end(key)
             self.hits += 1
             return hit
         self.misses += 1
-        emb = self._encode(prompt, negative_prompt)
-        self._cache[key] = emb
-        while len(self._cache) > self.size:
-            self._cache.popitem(last=False)
-        return emb
+        return self._cache.put(key, self._encode(prompt, negative_prompt))
 
     def _w_embedding(self, guidance: tuple[float, ...], w_dim: int) -> Any:
         """The w-embedding rows for these guidance scales, kept on the device (small LRU)."""
         import torch
 
-        hit = self._w_cache.get(guidance)
-        if hit is None:
+        def make() -> Any:
             w = torch.tensor([g - 1.0 for g in guidance])
-            hit = guidance_embedding(w, embedding_dim=w_dim).to(device=self.device,
-                                                                dtype=self.dtype)
-            self._w_cache[guidance] = hit
-            while len(self._w_cache) > self.size:
-                self._w_cache.popitem(last=False)
-        else:
-            self._w_cache.move_to_end(guidance)
-        return hit
+            return guidance_embedding(w, embedding_dim=w_dim).to(device=self.device,
+                                                                 dtype=self.dtype)
+
+        return self._w_cache.get_or_make(guidance, make)
 
     def _encode(self, prompt: str, negative_prompt: str) -> _Embeds:
         pipe = self.pipe

@@ -1,5 +1,6 @@
 """Images in and out of :class:`~lcm_widgets.backends.local.LocalLCM`: the source frame at the
-output size, and the fal-shaped :class:`~lcm_widgets.schema.Output` around encoded results."""
+output size, pinned host buffers for its uint8 copies to and from a CUDA device, and the
+fal-shaped :class:`~lcm_widgets.schema.Output` around encoded results."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import io
 from typing import Any
 
 from ..schema import FalImage, Input, Output, resolve_image_size
+from ._conditioning import LRU
 
-__all__ = ["load_source", "make_output", "progress_bar"]
+__all__ = ["PinnedFrames", "load_source", "make_output", "progress_bar"]
 
 
 def load_source(inp: Input, native_size: int) -> tuple[Any, tuple[int, int]]:
@@ -68,6 +70,64 @@ def _decode_rgb_jpeg(src: Any) -> Any:
     except Exception:  # load_image decodes it again and reports the problem
         return None
     return img
+
+
+class PinnedFrames:
+    """Reused page-locked (pinned) host buffers for the uint8 frames that cross between the host
+    and a CUDA device (PERF.md §6): the source frame goes up with ``non_blocking=True`` from a
+    pinned buffer (a pageable one makes the copy synchronous and staged), the decoded frames
+    come down into one. A few shapes are kept (:class:`~._conditioning.LRU`).
+
+    Only LocalLCM on a CUDA device uses this (``device.type == "cuda"``); on the CPU nothing
+    crosses. **Untested in CPU-only sessions**: it runs only when a GPU session runs
+    ``pytest tests/test_local_loading.py -m gpu`` (or any CUDA LocalLCM). Not thread-safe:
+    used under LocalLCM's model lock.
+    """
+
+    def __init__(self, torch: Any, size: int = 4) -> None:
+        self._torch = torch
+        # (buffer, event recorded after the last copy out of it)
+        self._up: LRU[tuple[int, ...], tuple[Any, Any]] = LRU(size)
+        self._down: LRU[tuple[int, ...], Any] = LRU(size)
+
+    def _buffer(self, shape: tuple[int, ...]) -> Any:
+        torch = self._torch
+        return torch.empty(shape, dtype=torch.uint8, pin_memory=True)
+
+    def upload(self, arr: Any, device: Any) -> Any:
+        """HWC uint8 numpy ``arr`` → a uint8 tensor on ``device``: copied into a pinned buffer,
+        then enqueued with ``non_blocking=True``. Before a buffer is refilled, the event recorded
+        after its previous copy is waited on (normally long done: the frame's download syncs)."""
+        import numpy as np
+
+        torch = self._torch
+        shape = tuple(int(n) for n in arr.shape)
+        entry = self._up.get(shape)
+        if entry is None:
+            entry = self._up.put(shape, (self._buffer(shape), torch.cuda.Event()))
+        else:
+            entry[1].synchronize()
+        buf, copied = entry
+        np.copyto(buf.numpy(), arr, casting="no")
+        out = buf.to(device, non_blocking=True)
+        copied.record(torch.cuda.current_stream(out.device))
+        return out
+
+    def download(self, x: Any) -> Any:
+        """A contiguous uint8 CUDA tensor → numpy, through a pinned buffer (``non_blocking``
+        copy, then a sync of the current stream). The result is a view of that buffer: valid
+        until the next download of the same shape (LocalLCM encodes it before then)."""
+        torch = self._torch
+        shape = tuple(int(n) for n in x.shape)
+        buf = self._down.get_or_make(shape, lambda: self._buffer(shape))
+        buf.copy_(x, non_blocking=True)
+        torch.cuda.current_stream(x.device).synchronize()
+        return buf.numpy()
+
+    def clear(self) -> None:
+        """Drop the buffers."""
+        self._up.clear()
+        self._down.clear()
 
 
 def make_output(inp: Input, seed: int, arrays: list[Any], nsfw: list[bool],

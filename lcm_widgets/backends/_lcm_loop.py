@@ -8,8 +8,11 @@ with ``index_for_timestep`` (``.nonzero().item()``, one device sync) and compare
 tensor on the host; here every per-step coefficient is computed once per ``(steps, strength)``
 on the host (:func:`make_schedule`) and the step math (:func:`lcm_step`) uses plain floats.
 
-Timesteps reach the UNet as 0-dim device tensors, so a compiled UNet does not recompile when
-steps, strength, seed, guidance or prompt change (only a new batch size or resolution does).
+Timesteps reach the UNet as 0-dim device tensors, guidance as a w-embedding tensor (or a CFG
+scale tensor), and the latents always with channels-last strides, so a compiled UNet does not
+recompile when steps, strength, seed, guidance or prompt change, nor between image-to-image and
+text-to-image (only a new batch size or resolution does; ``tests/test_local_loading.py`` checks
+this with dynamo's eager backend).
 
 Random numbers are drawn in the stock pipelines' order, one generator per sample, so that the
 reference path (:mod:`._reference`) with the same generators gives the same result:
@@ -20,7 +23,7 @@ step except the last; text-to-image draws the initial latents, then the step noi
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -139,7 +142,8 @@ def randn(shape: Sequence[int], generators: Sequence[torch.Generator], device: A
 
 
 def uint8_to_pixels(arr: Any, device: Any, dtype: torch.dtype,
-                    out: torch.Tensor | None = None) -> torch.Tensor:
+                    out: torch.Tensor | None = None,
+                    upload: Callable[[Any], torch.Tensor] | None = None) -> torch.Tensor:
     """HWC uint8 image (numpy, read-only is fine) → ``(1, 3, H, W)`` in [-1, 1] on ``device``.
 
     ``x * (1 / 127.5) - 1``, computed in ``dtype``, with channels-last strides (the stock
@@ -151,7 +155,9 @@ def uint8_to_pixels(arr: Any, device: Any, dtype: torch.dtype,
     buffer: numpy is single-threaded, and these memory-bound passes are as fast that way as with
     torch's two-thread OpenMP team while not stalling on it when other processes hold the cores.
     Elsewhere the uint8 array crosses to the device first (4x fewer bytes than float32) and torch
-    does the cast and scaling there. Both give the same floats.
+    does the cast and scaling there. Both give the same floats. ``upload``, when given, does that
+    crossing (``arr`` → a uint8 HWC tensor on ``device``; LocalLCM passes
+    :meth:`~._frames.PinnedFrames.upload` on CUDA), else ``torch.from_numpy(arr).to(device)``.
     """
     import numpy as np
     import torch
@@ -164,11 +170,15 @@ def uint8_to_pixels(arr: Any, device: Any, dtype: torch.dtype,
         np.multiply(arr, np.float32(1.0 / 127.5), out=hwc, dtype=np.float32)
         np.subtract(hwc, np.float32(1.0), out=hwc)
         return out
-    with warnings.catch_warnings():
-        # torch warns on read-only numpy buffers; this tensor is only ever read.
-        warnings.simplefilter("ignore", UserWarning)
-        t = torch.from_numpy(arr)
-    t = t.to(device, non_blocking=True).permute(2, 0, 1).unsqueeze(0)
+    if upload is not None:
+        t = upload(arr)
+    else:
+        with warnings.catch_warnings():
+            # torch warns on read-only numpy buffers; this tensor is only ever read.
+            warnings.simplefilter("ignore", UserWarning)
+            t = torch.from_numpy(arr)
+        t = t.to(device, non_blocking=True)
+    t = t.permute(2, 0, 1).unsqueeze(0)
     x = t.to(dtype) if out is None else out.copy_(t)
     return x.mul_(1.0 / 127.5).sub_(1.0)
 
@@ -182,7 +192,8 @@ def pixels_buffer(shape: Sequence[int], device: Any, dtype: torch.dtype) -> torc
                        memory_format=torch.channels_last)
 
 
-def pixels_to_uint8(images: torch.Tensor) -> Any:
+def pixels_to_uint8(images: torch.Tensor,
+                    download: Callable[[torch.Tensor], Any] | None = None) -> Any:
     """``(B, 3, H, W)`` in [-1, 1] → ``(B, H, W, 3)`` C-contiguous uint8 numpy.
 
     ``x * 127.5 + 128``, clamped to [0, 255], then truncated by the uint8 cast: that is
@@ -193,7 +204,9 @@ def pixels_to_uint8(images: torch.Tensor) -> Any:
 
     On the CPU in float32 this runs in numpy (single-threaded, see :func:`uint8_to_pixels`);
     elsewhere in torch on the device, and only the uint8 result crosses to the host. Both give
-    the same bytes.
+    the same bytes. ``download``, when given, does that crossing (a contiguous uint8 device
+    tensor → numpy; LocalLCM passes :meth:`~._frames.PinnedFrames.download` on CUDA), else
+    ``.cpu().numpy()``.
     """
     import numpy as np
     import torch
@@ -205,7 +218,8 @@ def pixels_to_uint8(images: torch.Tensor) -> Any:
         np.clip(x, np.float32(0.0), np.float32(255.0), out=x)
         return x.astype(np.uint8)
     x = images.float().mul(127.5).add_(128.0).clamp_(0.0, 255.0).to(torch.uint8)
-    return x.permute(0, 2, 3, 1).contiguous().cpu().numpy()
+    x = x.permute(0, 2, 3, 1).contiguous()
+    return x.cpu().numpy() if download is None else download(x)
 
 
 def encode_image(vae: Any, pixels: torch.Tensor, generators: Sequence[torch.Generator]
@@ -265,7 +279,14 @@ def denoise(unet: Any, latents: torch.Tensor, schedule: Schedule, prompt_embeds:
     are combined as classifier-free guidance, ``uncond + g * (cond - uncond)`` per sample.
     ``mark_step`` (``torch.compiler.cudagraph_mark_step_begin``) is called before each UNet call
     when the UNet runs as CUDA graphs.
+
+    The UNet always gets channels-last latents (the layout of the CUDA UNet's weights, and the
+    one image-to-image latents inherit from the encoded image): text-to-image noise and the CFG
+    ``repeat`` are contiguous, and a compiled UNet guards on input strides, so without this it
+    compiled a second graph (on CUDA: a second autotune and CUDA-graph pool) for text-to-image.
     """
+    import torch
+
     dtype = prompt_embeds.dtype
     denoised = latents
     last = len(schedule.timesteps) - 1
@@ -273,6 +294,7 @@ def denoise(unet: Any, latents: torch.Tensor, schedule: Schedule, prompt_embeds:
         latents = latents.to(dtype)
         t = schedule.timesteps_dev[i]
         model_in = latents if cfg_scale is None else latents.repeat(2, 1, 1, 1)
+        model_in = model_in.contiguous(memory_format=torch.channels_last)  # no-op when it is
         if mark_step is not None:
             mark_step()
         pred = unet(model_in, t, encoder_hidden_states=prompt_embeds, timestep_cond=timestep_cond,

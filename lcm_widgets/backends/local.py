@@ -55,7 +55,7 @@ from typing import Any, TypeVar
 
 from ..errors import BackendError, GenerationFailed, InvalidInput, LCMWidgetsError, ModelLoadError
 from ..schema import Input, Output, parse_input
-from ._frames import load_source, make_output, progress_bar
+from ._frames import PinnedFrames, load_source, make_output, progress_bar
 from .base import BackendInfo
 from .presets import PRESETS, resolve_preset
 
@@ -64,6 +64,7 @@ __all__ = ["LocalLCM"]
 T = TypeVar("T")
 
 _BATCH_AXES = ("seed", "guidance_scale", "prompt", "negative_prompt")
+SCHEDULE_CACHE_SIZE = 64  # (steps, strength) schedules kept; older ones are rebuilt on demand
 
 
 class LocalLCM:
@@ -84,9 +85,18 @@ class LocalLCM:
         Run one image-to-image and one text-to-image frame on load (and compile, if asked).
     compile:
         ``torch.compile`` the UNet and the VAE's encoder/decoder. None → True on CUDA, False on
-        CPU; True → ``mode="max-autotune"`` on CUDA (CUDA graphs), inductor's default on CPU; a
-        string → that mode. Shapes are static: a new resolution or batch size recompiles; steps,
-        strength, seed, guidance and prompt do not.
+        CPU (unless ``compile_backend`` is given); True → ``mode="max-autotune"`` on CUDA (CUDA
+        graphs), inductor's default on CPU; a string → that mode. Shapes are static: a new
+        resolution or batch size (including LCM-LoRA models switching between guidance <= 1 and
+        > 1, which doubles the UNet batch) recompiles; steps, strength, seed, guidance, prompt
+        and image-to-image vs text-to-image do not (timesteps, w-embedding and CFG scale reach
+        the UNet as tensors; latents always channels-last).
+    compile_backend:
+        The ``torch.compile`` backend: None → ``"inductor"``. ``"eager"`` (dynamo tracing and
+        guards only, no code generation: seconds instead of inductor's minutes on CPU) is for
+        tests and debugging graph breaks or recompiles, e.g. with ``TORCH_LOGS=recompiles``; a
+        dynamo backend callable works too. Giving it implies ``compile=True`` when ``compile``
+        is left out; with a backend other than inductor, ``compile=True`` passes no mode.
     vae:
         None (the model's VAE) or ``"taesd"`` (``AutoencoderTiny``: ``madebyollin/taesd``,
         ``madebyollin/taesdxl`` for SDXL, a random one for ``tiny``).
@@ -103,8 +113,9 @@ class LocalLCM:
                  dtype: str | Any | None = None, safety_checker: bool = True,
                  warmup: bool = True, compile: bool | str | None = None,
                  vae: str | None = None, progress: bool = True, max_batch: int = 8,
-                 jpeg_quality: int = 90) -> None:
-        from ._conditioning import PromptCache
+                 jpeg_quality: int = 90,
+                 compile_backend: str | Callable[..., Any] | None = None) -> None:
+        from ._conditioning import LRU, PromptCache
         from ._loading import import_torch, load_components, resolve_device_dtype
 
         self._torch, _ = import_torch()
@@ -126,23 +137,29 @@ class LocalLCM:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=self._thread_name)
         self.prompts = PromptCache(self._c.pipe, time_cond=self._c.time_cond,
                                    family=self._c.family, device=self.device, dtype=self.dtype)
-        self._schedules: dict[tuple[int, float | None], Any] = {}
-        # Reused (1, 3, H, W) pixel buffers for the source image, one per shape and dtype; only
-        # the worker thread touches them, under the model lock.
-        self._pixel_buffers: dict[tuple[int, int, Any], Any] = {}
+        # Keyed by client-chosen (steps, strength): bounded, as a server runs for days.
+        self._schedules: LRU[tuple[int, float | None], Any] = LRU(SCHEDULE_CACHE_SIZE)
+        # Reused (1, 3, H, W) pixel buffers for the source image, one per shape and dtype (a
+        # few sizes at most); only the worker thread touches them, under the model lock.
+        self._pixel_buffers: LRU[tuple[int, int, Any], Any] = LRU(4)
+        # Pinned host buffers for the uint8 frames' H2D/D2H copies, on CUDA only.
+        self._pinned = PinnedFrames(self._torch) if self.device.type == "cuda" else None
         self._unet = self._c.unet
         self._mark_step: Any = None
         self.compile_mode: str | None = None
+        self.compile_backend: str | None = None
         self.compile_seconds: float | None = None
-        want = self.device.type == "cuda" if compile is None else compile
+        want = (self.device.type == "cuda" or compile_backend is not None) if compile is None \
+            else compile
         if want:
-            self._compile(want)
+            self._compile(want, compile_backend)
         self._info = BackendInfo(
             name="local", model=model, device=str(self.device),
             dtype=str(self.dtype).removeprefix("torch."), can_batch=True,
             batch_axes=_BATCH_AXES, max_batch=max_batch,
             extra={"source": self._c.source, "vae": "taesd" if self._c.taesd else "full",
                    "family": self._c.family, "compile": str(self.compile_mode),
+                   "compile_backend": str(self.compile_backend),
                    "guidance": "w-embedding" if self._c.time_cond else "cfg"})
         if warmup:
             self.warmup()
@@ -228,8 +245,8 @@ class LocalLCM:
         jobs = [dict(base, image_url=encode_image(sketch, "png"), strength=strength), base]
         if self.compile_mode:
             print(f"lcm-widgets: compiling the UNet and VAE with torch.compile(mode="
-                  f"{self.compile_mode!r}); the first frame takes a while (minutes on a GPU)",
-                  file=sys.stderr, flush=True)
+                  f"{self.compile_mode!r}, backend={self.compile_backend!r}); the first frame "
+                  "takes a while (minutes on a GPU)", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
         bar = progress_bar(len(jobs), "lcm-widgets warm-up", self.progress)
         try:
@@ -261,27 +278,36 @@ class LocalLCM:
             self._c = None  # type: ignore[assignment]
             self._unet = None
             self.prompts._cache.clear()
+            self._schedules.clear()
             self._pixel_buffers.clear()
+            if self._pinned is not None:
+                self._pinned.clear()
             if self.device.type == "cuda":
                 self._torch.cuda.empty_cache()
         self._executor.shutdown(wait=False)
 
     # --- the work ---------------------------------------------------------------------------
 
-    def _compile(self, want: bool | str) -> None:
+    def _compile(self, want: bool | str, backend: str | Callable[..., Any] | None) -> None:
         torch = self._torch
+        backend = "inductor" if backend is None else backend
+        inductor = backend == "inductor"
         mode = want if isinstance(want, str) else (
-            "max-autotune" if self.device.type == "cuda" else None)
+            "max-autotune" if self.device.type == "cuda" and inductor else None)
         self.compile_mode = mode or "default"
+        self.compile_backend = backend if isinstance(backend, str) else getattr(
+            backend, "__name__", repr(backend))
         try:
-            self._unet = torch.compile(self._c.unet, mode=mode, fullgraph=True)
+            self._unet = torch.compile(self._c.unet, mode=mode, fullgraph=True, backend=backend)
             vae = self._c.vae
             for part in ("encoder", "decoder"):
-                setattr(vae, part, torch.compile(getattr(vae, part), mode=mode))
+                setattr(vae, part, torch.compile(getattr(vae, part), mode=mode, backend=backend))
         except Exception as exc:  # compile is lazy; this only catches bad arguments
-            raise ModelLoadError(f"compile: torch.compile(mode={mode!r}) failed ({exc}); "
+            raise ModelLoadError(f"compile: torch.compile(mode={mode!r}, backend="
+                                 f"{self.compile_backend!r}) failed ({exc}); "
                                  "pass compile=False") from exc
-        if self.device.type == "cuda" and mode in {"max-autotune", "reduce-overhead"}:
+        if self.device.type == "cuda" and inductor and mode in {"max-autotune",
+                                                                "reduce-overhead"}:
             # CUDA graphs overwrite their outputs on the next replay; mark each UNet call as a
             # new step (PERF.md §6).
             self._mark_step = torch.compiler.cudagraph_mark_step_begin
@@ -347,12 +373,9 @@ class LocalLCM:
     def _schedule(self, steps: int, strength: float | None) -> Any:
         from ._lcm_loop import make_schedule
 
-        key = (steps, strength)
-        sched = self._schedules.get(key)
-        if sched is None:
-            sched = self._schedules[key] = make_schedule(self._c.pipe.scheduler, steps, strength,
-                                                         self.device)
-        return sched
+        return self._schedules.get_or_make(
+            (steps, strength),
+            lambda: make_schedule(self._c.pipe.scheduler, steps, strength, self.device))
 
     def _source(self, inp: Input) -> tuple[Any, tuple[int, int]]:
         """The source image as an HWC uint8 array at the output size (None for txt2img)."""
@@ -363,13 +386,8 @@ class LocalLCM:
         by the time the next frame fills it: the VAE encode has consumed them)."""
         from ._lcm_loop import pixels_buffer
 
-        key = (h, w, dtype)
-        buf = self._pixel_buffers.get(key)
-        if buf is None:
-            if len(self._pixel_buffers) >= 4:  # a few sizes at most; drop the oldest
-                self._pixel_buffers.pop(next(iter(self._pixel_buffers)))
-            buf = self._pixel_buffers[key] = pixels_buffer((1, 3, h, w), self.device, dtype)
-        return buf
+        return self._pixel_buffers.get_or_make(
+            (h, w, dtype), lambda: pixels_buffer((1, 3, h, w), self.device, dtype))
 
     def _tick(self, stamps: dict[str, float], stage: str, since: float) -> float:
         if self.precise_timings and self.device.type == "cuda":
@@ -386,6 +404,7 @@ class LocalLCM:
         t0 = time.perf_counter()
         stamps: dict[str, float] = {}
         first = group[0]
+        pin = self._pinned  # CUDA only (untested without a GPU: tests/test_local_loading.py -m gpu)
         arr, (w, h) = self._source(first)
         t = self._tick(stamps, "decode", t0)
         seeds = [_seed(inp) for inp in group]
@@ -402,8 +421,10 @@ class LocalLCM:
         image_latents = None
         if arr is not None:
             vae_dtype = next(c.vae.parameters()).dtype
-            pixels = loop.uint8_to_pixels(arr, self.device, vae_dtype,
-                                          out=self._pixel_buffer(h, w, vae_dtype))
+            pixels = loop.uint8_to_pixels(
+                arr, self.device, vae_dtype, out=self._pixel_buffer(h, w, vae_dtype),
+                upload=None if pin is None else functools.partial(pin.upload,
+                                                                  device=self.device))
             image_latents = loop.encode_image(c.vae, pixels, gens)
         latents = loop.initial_latents(schedule, image_latents, shape, gens, self.device,
                                        self.dtype)
@@ -418,7 +439,9 @@ class LocalLCM:
         vae_dtype = next(c.vae.parameters()).dtype
         images = loop.decode_latents(c.vae, denoised.to(vae_dtype))
         nsfw = self._safety(images, group)
-        arrays = loop.pixels_to_uint8(images)
+        # On CUDA these are views of a pinned buffer, valid until the next frame: they are encoded
+        # below, before the model lock is released.
+        arrays = loop.pixels_to_uint8(images, None if pin is None else pin.download)
         t = self._tick(stamps, "decode_latents", t)
         outputs, k = [], 0
         for inp, seed in zip(group, seeds, strict=True):
