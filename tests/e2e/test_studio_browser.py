@@ -109,8 +109,15 @@ def stroke(page: Any, box: dict[str, float], points: list[tuple[float, float]]) 
 
 
 def wait_new_result(page: Any, painted: int, timeout: float = 60) -> int:
-    return int(until(lambda: num(page, "results-painted") > painted and
-                     num(page, "results-painted"), timeout, "a new result painted"))
+    try:
+        return int(until(lambda: num(page, "results-painted") > painted and
+                         num(page, "results-painted"), timeout, "a new result painted"))
+    except AssertionError as exc:
+        shot(page, "wait-new-result-timeout.png")
+        status = page.text_content(".lcm-status") or ""
+        raise AssertionError(f"{exc}; status line: {status!r}; frames sent "
+                             f"{data(page, 'frames-sent')}, in flight {data(page, 'in-flight')}"
+                             ) from None
 
 
 def studio_stats(kc: Any) -> dict[str, Any]:
@@ -136,7 +143,12 @@ def start_studio(page: Any, server: Any, name: str) -> dict[str, float]:
     open_notebook(page, server, name)
     run_first_cell_until(page, ".lcm-sketchpad .lcm-input canvas", artifacts=ARTIFACTS)
     until(lambda: "ready" in (page.text_content(".lcm-status") or ""), 180, "the status line")
-    box = page.locator(".lcm-input canvas").bounding_box()
+    # The cell's source and the model's loading output can push the canvas below the fold;
+    # mouse events outside the viewport would miss it.
+    canvas = page.locator(".lcm-input canvas")
+    canvas.scroll_into_view_if_needed()
+    page.wait_for_timeout(200)
+    box = canvas.bounding_box()
     assert box is not None
     return dict(box)
 
