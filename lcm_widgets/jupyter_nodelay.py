@@ -4,10 +4,11 @@ Why: jupyter_server never calls ``set_nodelay(True)`` on the kernel websocket. T
 ``status: busy``, the ``comm_msg`` and ``status: idle`` as separate writes; with Nagle on, the
 later ones wait for the browser's delayed ACK, about 40 ms on Linux, and every widget round
 trip may pay it. The gain is the research spike's figure, not ours: it measured a 16-byte echo
-at 54 → 20 ms and JPEG in/out at 55 → 16 ms (WIDGET.md §3.2). Our own end-to-end run of the
-Studio, on a 2-core box under heavy CPU load, showed no gain in stroke-to-pixels latency (the
-model and the load dominated; see docs/benchmarks.md, ``## Live widget``). Expect it to matter
-only where a frame takes a few tens of ms (a fast model on a GPU).
+at 54 → 20 ms and JPEG in/out at 55 → 16 ms (WIDGET.md §3.2). Our own end-to-end runs of the
+Studio (docs/benchmarks.md, ``## Live widget``): on a quiet 2-core box with an instant model,
+stroke-to-pixels p50 fell in both runs (195 → 123 ms and 170 → 157 ms); under heavy CPU load,
+or with a model that takes most of a second per frame, the gain is lost in the noise. Expect
+it to matter where a frame takes a few tens of ms (a fast model on a GPU).
 
 It is **off unless enabled**, because it changes the server, not the widget::
 
