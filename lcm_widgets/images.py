@@ -28,7 +28,8 @@ field, the limit and the value. The rules:
   dropping alpha would turn transparent pixels black). 16-bit greyscale (``I;16``, ``I``) is
   scaled from 0-65535; ``F`` images are read as 0-1. Everything else uses Pillow's conversion.
 
-Encoding (:func:`encode_image`) writes JPEG (``quality``, default 85) or PNG
+Encoding (:func:`encode_image`) writes JPEG (``quality``, default 85; through
+:mod:`lcm_widgets._jpeg`, libjpeg-turbo via simplejpeg, when it is installed) or PNG
 (``compress_level=1``: PNG is slow, about 64 ms for 512x512, so keep it off the hot path).
 
 numpy and PIL are imported inside the functions, so importing this module stays cheap.
@@ -205,6 +206,13 @@ def encode_image(img: Image.Image | np.ndarray[Any, Any], format: str = "jpeg",
         pil = _to_rgb(pil)
     buf = io.BytesIO()
     if fmt == "JPEG":
+        import numpy as np
+
+        from . import _jpeg
+
+        data = _jpeg.encode_rgb(np.asarray(pil), quality)
+        if data is not None:
+            return data
         pil.save(buf, "JPEG", quality=quality)
     else:
         pil.save(buf, "PNG", compress_level=1)

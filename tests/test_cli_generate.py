@@ -71,3 +71,4 @@ def test_cli_entry_point_generate_and_doctor(tmp_path: Path, model_cache: str) -
     assert doc.returncode == 0, doc.stderr
     assert "torch" in doc.stdout and "local: usable" in doc.stdout
     assert "CUDA:" in doc.stdout and "server:" in doc.stdout and "realtime:" in doc.stdout
+    assert "JPEG codec for frames: simplejpeg" in doc.stdout

@@ -4,7 +4,6 @@ fal-shaped :class:`~lcm_widgets.schema.Output` around encoded results."""
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 from ..schema import FalImage, Input, Output, resolve_image_size
@@ -13,7 +12,7 @@ from ._conditioning import LRU
 __all__ = ["PinnedFrames", "load_source", "make_output", "progress_bar"]
 
 
-def load_source(inp: Input, native_size: int) -> tuple[Any, tuple[int, int]]:
+def load_source(inp: Input, native_size: int, out: Any = None) -> tuple[Any, tuple[int, int]]:
     """``(HWC uint8 array or None, (width, height))`` for ``inp``.
 
     Text-to-image: no array, ``image_size`` or the native square. Image-to-image: the decoded
@@ -21,7 +20,10 @@ def load_source(inp: Input, native_size: int) -> tuple[Any, tuple[int, int]]:
     the network) resized to ``image_size``, or kept at its own size rounded down to a multiple
     of 8 (at least 64).
 
-    The array may be read-only (it is the image's one unpacked copy); do not write into it.
+    ``out``, when given, is a reused ``(H, W, 3)`` uint8 array that a colour JPEG of exactly
+    that size is decoded into (the common case while drawing: every frame has the same size);
+    the returned array is then ``out`` itself, so it is valid until the next call with the same
+    buffer. The array may be read-only; do not write into it.
     """
     import numpy as np
 
@@ -29,47 +31,45 @@ def load_source(inp: Input, native_size: int) -> tuple[Any, tuple[int, int]]:
 
     if inp.image_url is None:
         return None, resolve_image_size(inp.image_size, (native_size, native_size))
-    img = _decode_rgb_jpeg(inp.image_url)
-    if img is None:
+    arr = _decode_rgb_jpeg(inp.image_url, out)
+    if arr is None:
         img = load_image(inp.image_url, field="image_url", allow_files=False)
-    w, h = resolve_image_size(inp.image_size, (max(64, img.width // 8 * 8),
-                                               max(64, img.height // 8 * 8)))
-    if img.size != (w, h):
+        # asarray: one unpack of PIL's RGBX storage to packed RGB, no second copy.
+        arr = np.asarray(img, dtype=np.uint8)
+    height, width = int(arr.shape[0]), int(arr.shape[1])
+    w, h = resolve_image_size(inp.image_size, (max(64, width // 8 * 8),
+                                               max(64, height // 8 * 8)))
+    if (width, height) != (w, h):
         from PIL import Image
 
-        img = img.resize((w, h), Image.Resampling.BICUBIC)
-    # asarray: one unpack of PIL's RGBX storage to packed RGB, no second copy.
-    return np.asarray(img, dtype=np.uint8), (w, h)
+        img = Image.fromarray(arr).resize((w, h), Image.Resampling.BICUBIC)
+        arr = np.asarray(img, dtype=np.uint8)
+    return arr, (w, h)
 
 
-def _decode_rgb_jpeg(src: Any) -> Any:
+def _decode_rgb_jpeg(src: Any, out: Any = None) -> Any:
     """The fast path of :func:`~lcm_widgets.images.load_image` for what the sketch widget sends
-    (a baseline RGB JPEG as bytes or a ``data:`` URI): the decoded image itself, without
-    ``load_image``'s ``convert("RGB")`` copy. Same byte and pixel limits. None for anything
-    else, or for anything that fails to decode, so that ``load_image`` handles it and raises
-    its usual errors."""
+    (a colour JPEG as bytes or a ``data:`` URI): an ``(H, W, 3)`` uint8 array decoded by
+    :func:`lcm_widgets._jpeg.decode_rgb` (into ``out`` when its shape fits), with the same byte
+    and pixel limits. None for anything else, or for anything that fails to decode, so that
+    ``load_image`` handles it and raises its usual errors."""
+    from .. import _jpeg
     from ..images import MAX_BYTES, MAX_PIXELS, decode_data_uri
 
-    try:
-        if isinstance(src, (bytes, bytearray, memoryview)):
-            data = bytes(src)
-        elif isinstance(src, str) and src.lstrip()[:5].lower() == "data:":
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        data = src
+    elif isinstance(src, str) and src.lstrip()[:5].lower() == "data:":
+        try:
             mime, data = decode_data_uri(src, max_bytes=MAX_BYTES)
-            if mime not in {"image/jpeg", "image/jpg", "application/octet-stream", ""}:
-                return None
-        else:
+        except Exception:  # load_image reports it
             return None
-        if len(data) > MAX_BYTES or not data.startswith(b"\xff\xd8\xff"):
+        if mime not in {"image/jpeg", "image/jpg", "application/octet-stream", ""}:
             return None
-        from PIL import JpegImagePlugin
-
-        img = JpegImagePlugin.JpegImageFile(io.BytesIO(data))  # the header only
-        if img.mode != "RGB" or img.width * img.height > MAX_PIXELS:
-            return None
-        img.load()
-    except Exception:  # load_image decodes it again and reports the problem
+    else:
         return None
-    return img
+    if len(data) > MAX_BYTES or bytes(data[:3]) != b"\xff\xd8\xff":
+        return None
+    return _jpeg.decode_rgb(data, MAX_PIXELS, out)
 
 
 class PinnedFrames:
@@ -135,10 +135,9 @@ def make_output(inp: Input, seed: int, arrays: list[Any], nsfw: list[bool],
     """Encode HWC uint8 ``arrays`` in ``inp.format``; each image gets a data URI and its bytes
     (there is no file store locally, so ``sync_mode`` makes no difference).
 
-    JPEG of a C-contiguous ``(H, W, 3)`` uint8 array goes straight to PIL's encoder
-    (``Image.frombuffer``, no intermediate image copies); the bytes are those
-    :func:`~lcm_widgets.images.encode_image` writes (same encoder, same settings: ``quality``,
-    no ``optimize``, default 4:2:0 subsampling).
+    JPEG of a C-contiguous ``(H, W, 3)`` uint8 array goes straight to
+    :func:`lcm_widgets._jpeg.encode_rgb` (no intermediate image copies); the bytes are those
+    :func:`~lcm_widgets.images.encode_image` writes (same encoder, same settings).
     """
     from ..images import encode_image, to_data_uri
 
@@ -157,17 +156,14 @@ def make_output(inp: Input, seed: int, arrays: list[Any], nsfw: list[bool],
 
 
 def _encode_jpeg(arr: Any, quality: int) -> bytes:
+    from .. import _jpeg
     from ..images import encode_image
 
-    if not (arr.ndim == 3 and arr.shape[2] == 3 and str(arr.dtype) == "uint8"
-            and arr.flags.c_contiguous and type(quality) is int and 1 <= quality <= 100):
-        return encode_image(arr, "jpeg", quality=quality)
-    from PIL import Image
-
-    h, w = int(arr.shape[0]), int(arr.shape[1])
-    buf = io.BytesIO()
-    Image.frombuffer("RGB", (w, h), arr, "raw", "RGB", 0, 1).save(buf, "JPEG", quality=quality)
-    return buf.getvalue()
+    if type(quality) is int and 1 <= quality <= 100:
+        data = _jpeg.encode_rgb(arr, quality)
+        if data is not None:
+            return data
+    return encode_image(arr, "jpeg", quality=quality)
 
 
 def progress_bar(total: int, desc: str, enabled: bool) -> Any:

@@ -142,6 +142,8 @@ class LocalLCM:
         # Reused (1, 3, H, W) pixel buffers for the source image, one per shape and dtype (a
         # few sizes at most); only the worker thread touches them, under the model lock.
         self._pixel_buffers: LRU[tuple[int, int, Any], Any] = LRU(4)
+        # The last decoded source frame's array, reused for the next frame of the same size.
+        self._decode_buffer: Any = None
         # Pinned host buffers for the uint8 frames' H2D/D2H copies, on CUDA only.
         self._pinned = PinnedFrames(self._torch) if self.device.type == "cuda" else None
         self._unet = self._c.unet
@@ -280,6 +282,7 @@ class LocalLCM:
             self.prompts._cache.clear()
             self._schedules.clear()
             self._pixel_buffers.clear()
+            self._decode_buffer = None
             if self._pinned is not None:
                 self._pinned.clear()
             if self.device.type == "cuda":
@@ -378,8 +381,14 @@ class LocalLCM:
             lambda: make_schedule(self._c.pipe.scheduler, steps, strength, self.device))
 
     def _source(self, inp: Input) -> tuple[Any, tuple[int, int]]:
-        """The source image as an HWC uint8 array at the output size (None for txt2img)."""
-        return load_source(inp, self.native_size)
+        """The source image as an HWC uint8 array at the output size (None for txt2img).
+
+        A colour JPEG is decoded into the previous frame's array when the size is the same
+        (that array is dead by then: the frame it held was consumed under the model lock)."""
+        arr, size = load_source(inp, self.native_size, out=self._decode_buffer)
+        if arr is not None and arr.flags.writeable and arr.flags.owndata:
+            self._decode_buffer = arr
+        return arr, size
 
     def _pixel_buffer(self, h: int, w: int, dtype: Any) -> Any:
         """The reused source-pixel buffer for this size (the previous frame's pixels are dead

@@ -129,7 +129,8 @@ def doctor_report() -> list[str]:
              f"platform {platform.platform()}"]
     names = ("torch", "diffusers", "transformers", "accelerate", "peft", "safetensors",
              "anywidget", "ipywidgets", "jupyterlab", "notebook", "ipykernel", "fastapi",
-             "uvicorn", "websockets", "httpx", "msgpack", "pydantic", "PIL", "numpy")
+             "uvicorn", "websockets", "httpx", "msgpack", "pydantic", "PIL", "numpy",
+             "simplejpeg")
     versions = {name: _version(name) for name in names}
     for name in names:
         lines.append(f"  {name:<13} {versions[name] or 'missing'}")
@@ -143,6 +144,11 @@ def doctor_report() -> list[str]:
         else:
             cuda = f"not available (torch {torch.__version__})"
     lines.append(f"CUDA: {cuda}")
+    from .. import _jpeg
+
+    lines.append(f"JPEG codec for frames: {_jpeg.name()}"
+                 + ("" if _jpeg.available() else
+                    " (slower; pip install simplejpeg, and unset LCM_WIDGETS_JPEG)"))
     lines.append("backends:")
     missing = [n for n in ("torch", "diffusers", "transformers") if not versions[n]]
     if missing:
