@@ -254,3 +254,22 @@ def test_collect_makes_one_row_per_json(tmp_path: Path) -> None:
     row = lines[4]
     assert "| sd15 | 512 | TAESD | off | float16 | 10.00 |" in row
     assert "| 3.00x |" in row and "| 2.98 | 3.4x |" in row
+
+
+def test_codec_floor_times_both_codecs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """codec_floor times decode and encode per frame with simplejpeg and Pillow (Pillow only
+    when the fast path is off) and refuses unpaired inputs."""
+    from lcm_widgets import _jpeg
+    from lcm_widgets.bench.codec import codec_floor
+
+    frames = make_sketches(3, 64)
+    res = codec_floor(frames, frames, quality=90, repeats=2)
+    assert set(res) == {"fast", "pillow"}
+    for c in res.values():
+        assert c["decode"].n == c["encode"].n == c["total"].n == 3
+        assert 0 < c["decode"].p50 and 0 < c["encode"].p50
+        assert c["total"].min >= c["decode"].min
+    with pytest.raises(ValueError, match="need one output per frame, got 3 frames and 2"):
+        codec_floor(frames, frames[:2], quality=90)
+    monkeypatch.setattr(_jpeg, "_sj", None)
+    assert set(codec_floor(frames[:1], frames[:1], quality=90, repeats=1)) == {"pillow"}

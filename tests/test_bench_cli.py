@@ -43,6 +43,10 @@ def test_bench_tiny_prints_tables_and_writes_json(
                                               "denoise", "decode_latents", "encode_output",
                                               "total"}
     assert data["config"]["model"] == "tiny" and data["environment"]["torch"]
+    assert data["config"]["sketch_quality"] == 85  # the Sketchpad's default
+    assert set(data["codec_alone_ms"]) == {"fast", "pillow"}
+    assert data["codec_alone_ms"]["fast"]["total"]["n"] == 3
+    assert "| simplejpeg (what LocalLCM uses) |" in text and "| Pillow |" in text
     assert "floor" not in data  # CPU: no floor
 
 
@@ -56,6 +60,7 @@ def test_bench_sdxl_arch_on_cpu_is_a_clear_error(capsys: pytest.CaptureFixture[s
 @pytest.mark.parametrize(("args", "message"), [
     (["--frames", "0"], "--frames: must be at least 1"),
     (["--size", "100"], "--size: must be a multiple of 8"),
+    (["--sketch-quality", "0"], "--sketch-quality: must be between 1 and 100, got 0"),
 ])
 def test_bench_bad_arguments(args: list[str], message: str,
                              capsys: pytest.CaptureFixture[str]) -> None:

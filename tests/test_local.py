@@ -229,6 +229,23 @@ def test_schedule_cache_is_bounded(lcm: LocalLCM, sketch: bytes) -> None:
     assert lcm.generate_sync(i2i(sketch, strength=0.5, **small)).images[0].content == before
 
 
+def test_replayed_noise_changes_nothing(lcm: LocalLCM, sketch: bytes) -> None:
+    """Frames served from the seeded-noise tapes (a fixed seed, as while drawing) are the bytes
+    a fresh generator gives, across changes of steps, strength, size and mode that make the
+    tapes restart."""
+    small = {"image_size": {"width": 128, "height": 128}, "format": "png"}
+    jobs = [i2i(sketch, **small), i2i(sketch, **small), t2i(**small),
+            i2i(sketch, num_inference_steps=8, strength=0.75, **small), i2i(sketch),
+            t2i(num_inference_steps=2, **small), i2i(sketch, **small)]
+    replayed = [lcm.generate_sync(job).images[0].content for job in jobs]
+    fresh = []
+    for job in jobs:
+        lcm._noise.clear()
+        fresh.append(lcm.generate_sync(job).images[0].content)
+    assert replayed == fresh
+    assert replayed[0] == replayed[1] == replayed[-1]
+
+
 def test_lean_matches_stock_img2img(lcm: LocalLCM, sketch: bytes) -> None:
     """Lean loop vs LatentConsistencyModelImg2ImgPipeline: same latents and image."""
     inp = i2i(sketch, seed=7, guidance_scale=2.0, format="png")

@@ -41,6 +41,7 @@ __all__ = [
     "pixels_buffer",
     "pixels_to_uint8",
     "randn",
+    "uint8_scratch",
     "uint8_to_pixels",
 ]
 
@@ -126,17 +127,21 @@ def guidance_embedding(w: torch.Tensor, embedding_dim: int = 512,
     return emb
 
 
-def randn(shape: Sequence[int], generators: Sequence[torch.Generator], device: Any,
+def randn(shape: Sequence[int], generators: Sequence[Any], device: Any,
           dtype: torch.dtype) -> torch.Tensor:
     """One standard-normal sample per generator, stacked (``diffusers.randn_tensor`` semantics).
 
     Each generator draws a ``(1, *shape[1:])`` tensor on its own device, then the result moves
-    to ``device``: so sample ``i`` depends only on generator ``i``, batched or not.
+    to ``device``: so sample ``i`` depends only on generator ``i``, batched or not. A generator
+    is a ``torch.Generator`` or a :class:`~._noise.NoiseCursor` (recorded draws, replayed); with
+    one cursor the result may be a tensor that later frames share, so it must not be modified
+    in place.
     """
     import torch
 
     one = (1, *shape[1:])
-    parts = [torch.randn(one, generator=g, device=g.device, dtype=dtype) for g in generators]
+    parts = [g.normal(one, dtype) if hasattr(g, "normal") else
+             torch.randn(one, generator=g, device=g.device, dtype=dtype) for g in generators]
     out = torch.cat(parts, dim=0) if len(parts) > 1 else parts[0]
     return out.to(device)
 
@@ -149,27 +154,18 @@ def uint8_to_pixels(arr: Any, device: Any, dtype: torch.dtype,
     ``x * (1 / 127.5) - 1``, computed in ``dtype``, with channels-last strides (the stock
     pipeline's ``VaeImageProcessor`` also hands the VAE a channels-last view). ``out``, when
     given, is a :func:`pixels_buffer` of this shape, dtype and device whose previous contents
-    are no longer needed; the result is written into it.
+    are no longer needed; the result is written into it (a reused buffer matters on the CPU:
+    a fresh 3 MB tensor per frame costs page faults).
 
-    On the CPU in float32 the two passes run in numpy, straight from the uint8 array into the
-    buffer: numpy is single-threaded, and these memory-bound passes are as fast that way as with
-    torch's two-thread OpenMP team while not stalling on it when other processes hold the cores.
-    Elsewhere the uint8 array crosses to the device first (4x fewer bytes than float32) and torch
-    does the cast and scaling there. Both give the same floats. ``upload``, when given, does that
-    crossing (``arr`` → a uint8 HWC tensor on ``device``; LocalLCM passes
-    :meth:`~._frames.PinnedFrames.upload` on CUDA), else ``torch.from_numpy(arr).to(device)``.
+    The uint8 array crosses to the device first (4x fewer bytes than float32) and torch does
+    the cast and scaling there, in three passes over ``out`` (on the CPU with torch's threads,
+    which were just running the model). ``upload``, when given, does that crossing (``arr`` → a
+    uint8 HWC tensor on ``device``; LocalLCM passes :meth:`~._frames.PinnedFrames.upload` on
+    CUDA), else ``torch.from_numpy(arr).to(device)``.
     """
-    import numpy as np
     import torch
 
     h, w = int(arr.shape[0]), int(arr.shape[1])
-    if torch.device(device).type == "cpu" and dtype == torch.float32:
-        if out is None:
-            out = pixels_buffer((1, 3, h, w), device, dtype)
-        hwc = out[0].permute(1, 2, 0).numpy()  # a writable view: the buffer is channels-last
-        np.multiply(arr, np.float32(1.0 / 127.5), out=hwc, dtype=np.float32)
-        np.subtract(hwc, np.float32(1.0), out=hwc)
-        return out
     if upload is not None:
         t = upload(arr)
     else:
@@ -179,8 +175,9 @@ def uint8_to_pixels(arr: Any, device: Any, dtype: torch.dtype,
             t = torch.from_numpy(arr)
         t = t.to(device, non_blocking=True)
     t = t.permute(2, 0, 1).unsqueeze(0)
-    x = t.to(dtype) if out is None else out.copy_(t)
-    return x.mul_(1.0 / 127.5).sub_(1.0)
+    if out is None:
+        out = pixels_buffer((1, 3, h, w), t.device, dtype)
+    return out.copy_(t).mul_(1.0 / 127.5).sub_(1.0)
 
 
 def pixels_buffer(shape: Sequence[int], device: Any, dtype: torch.dtype) -> torch.Tensor:
@@ -193,7 +190,8 @@ def pixels_buffer(shape: Sequence[int], device: Any, dtype: torch.dtype) -> torc
 
 
 def pixels_to_uint8(images: torch.Tensor,
-                    download: Callable[[torch.Tensor], Any] | None = None) -> Any:
+                    download: Callable[[torch.Tensor], Any] | None = None,
+                    scratch: tuple[torch.Tensor, torch.Tensor] | None = None) -> Any:
     """``(B, 3, H, W)`` in [-1, 1] → ``(B, H, W, 3)`` C-contiguous uint8 numpy.
 
     ``x * 127.5 + 128``, clamped to [0, 255], then truncated by the uint8 cast: that is
@@ -202,27 +200,35 @@ def pixels_to_uint8(images: torch.Tensor,
     channels-last strides (the VAE decoder gives that for channels-last latents, see
     :func:`decode_latents`) its HWC view is already contiguous and no transpose runs.
 
-    On the CPU in float32 this runs in numpy (single-threaded, see :func:`uint8_to_pixels`);
-    elsewhere in torch on the device, and only the uint8 result crosses to the host. Both give
-    the same bytes. ``download``, when given, does that crossing (a contiguous uint8 device
-    tensor → numpy; LocalLCM passes :meth:`~._frames.PinnedFrames.download` on CUDA), else
-    ``.cpu().numpy()``.
+    On the CPU, ``scratch`` (:func:`uint8_scratch`) holds reused float32 and uint8 ``(B, H, W,
+    3)`` buffers for the four passes (fresh ones would cost page faults every frame); the
+    result is then a view of the uint8 one, valid until its next use. Elsewhere the math runs
+    on the device and only the uint8 result crosses to the host. Both give the same bytes.
+    ``download``, when given, does that crossing (a contiguous uint8 device tensor → numpy;
+    LocalLCM passes :meth:`~._frames.PinnedFrames.download` on CUDA), else ``.cpu().numpy()``.
     """
-    import numpy as np
     import torch
 
-    if images.device.type == "cpu" and images.dtype == torch.float32:
-        hwc = images.permute(0, 2, 3, 1).numpy()
-        x = np.multiply(hwc, np.float32(127.5), order="C")
-        x += np.float32(128.0)
-        np.clip(x, np.float32(0.0), np.float32(255.0), out=x)
-        return x.astype(np.uint8)
-    x = images.float().mul(127.5).add_(128.0).clamp_(0.0, 255.0).to(torch.uint8)
-    x = x.permute(0, 2, 3, 1).contiguous()
+    hwc = images.permute(0, 2, 3, 1)
+    if images.device.type == "cpu":
+        f, u = scratch if scratch is not None else uint8_scratch(tuple(hwc.shape))
+        torch.mul(hwc, 127.5, out=f)
+        f.add_(128.0).clamp_(0.0, 255.0)
+        return u.copy_(f).numpy()
+    x = hwc.float().mul(127.5).add_(128.0).clamp_(0.0, 255.0).to(torch.uint8).contiguous()
     return x.cpu().numpy() if download is None else download(x)
 
 
-def encode_image(vae: Any, pixels: torch.Tensor, generators: Sequence[torch.Generator]
+def uint8_scratch(shape: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Float32 and uint8 CPU buffers of ``shape`` (``(B, H, W, 3)``) for
+    :func:`pixels_to_uint8`."""
+    import torch
+
+    return (torch.empty(tuple(shape), dtype=torch.float32),
+            torch.empty(tuple(shape), dtype=torch.uint8))
+
+
+def encode_image(vae: Any, pixels: torch.Tensor, generators: Sequence[Any]
                  ) -> torch.Tensor:
     """VAE-encode one image and return one scaled latent per generator.
 
@@ -242,12 +248,13 @@ def encode_image(vae: Any, pixels: torch.Tensor, generators: Sequence[torch.Gene
 
 
 def initial_latents(schedule: Schedule, image_latents: torch.Tensor | None, shape: Sequence[int],
-                    generators: Sequence[torch.Generator], device: Any, dtype: torch.dtype
+                    generators: Sequence[Any], device: Any, dtype: torch.dtype
                     ) -> torch.Tensor:
     """Noised image latents (image-to-image) or pure noise (text-to-image)."""
     noise = randn(shape, generators, device, dtype)
     if image_latents is None:
-        return noise  # LCMScheduler.init_noise_sigma is 1.0
+        # LCMScheduler.init_noise_sigma is 1.0. A copy: the draw may be a shared, replayed one.
+        return noise.clone()
     a, b = schedule.noise_scale
     return a * image_latents.to(dtype) + b * noise
 
@@ -268,7 +275,7 @@ def lcm_step(model_output: torch.Tensor, sample: torch.Tensor,
 
 
 def denoise(unet: Any, latents: torch.Tensor, schedule: Schedule, prompt_embeds: torch.Tensor,
-            generators: Sequence[torch.Generator], *, timestep_cond: torch.Tensor | None = None,
+            generators: Sequence[Any], *, timestep_cond: torch.Tensor | None = None,
             added_cond_kwargs: dict[str, torch.Tensor] | None = None,
             cfg_scale: torch.Tensor | None = None, mark_step: Any = None) -> torch.Tensor:
     """Run the LCM steps and return the final ``denoised`` latents.

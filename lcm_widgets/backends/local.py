@@ -116,6 +116,7 @@ class LocalLCM:
                  jpeg_quality: int = 90,
                  compile_backend: str | Callable[..., Any] | None = None) -> None:
         from ._conditioning import LRU, PromptCache
+        from ._noise import NoiseTapes
         from ._loading import import_torch, load_components, resolve_device_dtype
 
         self._torch, _ = import_torch()
@@ -137,11 +138,14 @@ class LocalLCM:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=self._thread_name)
         self.prompts = PromptCache(self._c.pipe, time_cond=self._c.time_cond,
                                    family=self._c.family, device=self.device, dtype=self.dtype)
+        # Seeded noise, recorded once per seed and replayed (a fixed seed while drawing).
+        self._noise = NoiseTapes(self._torch)
         # Keyed by client-chosen (steps, strength): bounded, as a server runs for days.
         self._schedules: LRU[tuple[int, float | None], Any] = LRU(SCHEDULE_CACHE_SIZE)
-        # Reused (1, 3, H, W) pixel buffers for the source image, one per shape and dtype (a
-        # few sizes at most); only the worker thread touches them, under the model lock.
-        self._pixel_buffers: LRU[tuple[int, int, Any], Any] = LRU(4)
+        # Reused per-size buffers: the source image's (1, 3, H, W) pixels (keyed by H, W and
+        # dtype) and the CPU uint8 conversion's scratch ("out", B, H, W); a few sizes at most,
+        # only the worker thread touches them, under the model lock.
+        self._pixel_buffers: LRU[tuple[Any, ...], Any] = LRU(8)
         # The last decoded source frame's array, reused for the next frame of the same size.
         self._decode_buffer: Any = None
         # Pinned host buffers for the uint8 frames' H2D/D2H copies, on CUDA only.
@@ -281,6 +285,7 @@ class LocalLCM:
             self._unet = None
             self.prompts._cache.clear()
             self._schedules.clear()
+            self._noise.clear()
             self._pixel_buffers.clear()
             self._decode_buffer = None
             if self._pinned is not None:
@@ -398,6 +403,15 @@ class LocalLCM:
         return self._pixel_buffers.get_or_make(
             (h, w, dtype), lambda: pixels_buffer((1, 3, h, w), self.device, dtype))
 
+    def _scratch(self, shape: tuple[int, ...]) -> Any:
+        """Reused buffers for the decoded frames' uint8 conversion on the CPU (their previous
+        contents were encoded before the last frame returned)."""
+        from ._lcm_loop import uint8_scratch
+
+        b, _, h, w = shape
+        return self._pixel_buffers.get_or_make(("out", b, h, w),
+                                               lambda: uint8_scratch((b, h, w, 3)))
+
     def _tick(self, stamps: dict[str, float], stage: str, since: float) -> float:
         if self.precise_timings and self.device.type == "cuda":
             self._torch.cuda.synchronize(self.device)
@@ -420,7 +434,7 @@ class LocalLCM:
         rows = [(inp.prompt, inp.negative_prompt, inp.guidance_scale)
                 for inp in group for _ in range(inp.num_images)]
         gen_device = self.device if self.device.type == "cuda" else "cpu"
-        gens = [torch.Generator(gen_device).manual_seed((s + k) % 2**64)
+        gens = [self._noise.cursor((s + k) % 2**64, gen_device)
                 for inp, s in zip(group, seeds, strict=True) for k in range(inp.num_images)]
         cond = self.prompts.conditioning(rows, (w, h), c.unet.config.time_cond_proj_dim)
         t = self._tick(stamps, "encode_prompt", t)
@@ -450,7 +464,9 @@ class LocalLCM:
         nsfw = self._safety(images, group)
         # On CUDA these are views of a pinned buffer, valid until the next frame: they are encoded
         # below, before the model lock is released.
-        arrays = loop.pixels_to_uint8(images, None if pin is None else pin.download)
+        arrays = loop.pixels_to_uint8(
+            images, None if pin is None else pin.download,
+            self._scratch(tuple(images.shape)) if images.device.type == "cpu" else None)
         t = self._tick(stamps, "decode_latents", t)
         outputs, k = [], 0
         for inp, seed in zip(group, seeds, strict=True):

@@ -21,6 +21,9 @@ whole):
   (with a resize when the size differs; the bench sends the output size, so none);
   ``encode_output`` is the JPEG encode plus the base64 ``data:`` URI and the ``Output``
   object. So it is the codec plus a little glue around it, never model work.
+* **JPEG codec alone** (image-to-image only): :mod:`.codec`: the same frames' decode and
+  encode in a tight loop, with simplejpeg (what LocalLCM uses) and with Pillow: the codec's
+  floor on this machine, next to the same work inside the frame loop.
 * **the rest** (ours only, "outside model excl. JPEG codec"): overhead minus JPEG codec, per
   frame. "call overhead", a part of the rest, is ms/frame minus LocalLCM's own
   ``timings["total"]`` (validation, the hop to the worker thread and back).
@@ -89,9 +92,13 @@ def _side(side: SideResult, *, cuda: bool, ours: bool) -> dict[str, Any]:
 
 
 def analyse(ours: SideResult, stock: SideResult | None, *, cuda: bool,
-            floor: Floor | None, stage_pass: SideResult | None = None) -> dict[str, Any]:
-    """All numbers of one run (Summary objects inside; see :func:`to_jsonable`)."""
+            floor: Floor | None, stage_pass: SideResult | None = None,
+            codec: dict[str, dict[str, Summary]] | None = None) -> dict[str, Any]:
+    """All numbers of one run (Summary objects inside; see :func:`to_jsonable`). ``codec``
+    is :func:`~.codec.codec_floor`'s result, when it ran."""
     res: dict[str, Any] = {"ours": _side(ours, cuda=cuda, ours=True)}
+    if codec is not None:
+        res["codec_alone_ms"] = codec
     if stage_pass is not None:
         # CUDA: stage timings from a second pass with a sync after every stage.
         res["ours"]["stages_ms"] = _side(stage_pass, cuda=cuda, ours=True)["stages_ms"]
@@ -166,6 +173,21 @@ def format_tables(res: dict[str, Any], *, title: str = "") -> str:
     lines.append(_row(["model total", *cells(lambda d: d["model_total_ms"])]))
     lines.append(_row(["outside model", *cells(lambda d: d["outside_model_ms"])]))
     lines.append(_row(["ms/frame", *cells(lambda d: d["ms_per_frame"])]))
+    if "codec_alone_ms" in res:
+        lines += ["", "JPEG codec alone (the same frames in a tight loop, fastest of 5 each; "
+                  "the codec's floor here), ms", "", _row(["", "decode p50", "encode p50",
+                                                           "decode + encode p50"]),
+                  _row(["---"] * 4)]
+        names = {"fast": "simplejpeg (what LocalLCM uses)", "pillow": "Pillow"}
+        for key, label in names.items():
+            c = res["codec_alone_ms"].get(key)
+            if c is not None:
+                lines.append(_row([label, _f(c["decode"].p50), _f(c["encode"].p50),
+                                   _f(c["total"].p50)]))
+        st = ours["stages_ms"]
+        lines.append(_row(["in the frame loop (ours: decode, encode output stages)",
+                           _f(st["decode"].p50), _f(st["encode_output"].p50),
+                           _f(ours["codec_ms"].p50)]))
     lines += ["", "summary", ""]
     head = ["", "ours"] + (["stock", "stock/ours"] if stock else [])
     lines += [_row(head), _row(["---"] * len(head))]

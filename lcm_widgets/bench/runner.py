@@ -1,7 +1,8 @@
 """The bench's frame loop: our lean path and the stock pipeline, interleaved, same frames.
 
 Each *frame* is what the Studio sends: a 512x512 (``size``) sketch, JPEG-encoded in advance
-(quality 92, the browser's ``canvas.toBlob`` default), passed as ``image_url`` bytes. Every
+at the Sketchpad's default quality (85: the browser's ``canvas.toBlob("image/jpeg", 0.85)``),
+passed as ``image_url`` bytes. Every
 frame adds a stroke to the previous one, as a person drawing does, so no two frames are equal.
 
 What each side includes (both start from the JPEG bytes and end with JPEG bytes in an
@@ -39,7 +40,7 @@ __all__ = ["FrameSample", "SideResult", "make_sketches", "model_targets", "run_f
 MODEL_STAGES = ("text_encoder", "vae_encode", "unet", "vae_decode")
 
 
-def make_sketches(n: int, size: int = 512, *, seed: int = 0, quality: int = 92) -> list[bytes]:
+def make_sketches(n: int, size: int = 512, *, seed: int = 0, quality: int = 85) -> list[bytes]:
     """``n`` JPEG frames of one drawing in progress: frame ``k`` has ``k + 1`` strokes."""
     from PIL import Image, ImageDraw
 
@@ -89,6 +90,7 @@ class FrameSample:
     model_gpu: dict[str, float]
     calls: dict[str, int]
     out_bytes: int
+    output: bytes = field(default=b"", repr=False)
 
 
 @dataclass
@@ -107,7 +109,8 @@ def _one(fn: Any, inp: Any, probes: ModelProbes) -> FrameSample:
         wall = time.perf_counter() - t0
     model_wall, model_gpu, calls = probes.end_frame()
     return FrameSample(wall=wall, timings=dict(out.timings), model_wall=model_wall,
-                       model_gpu=model_gpu, calls=calls, out_bytes=len(out.images[0].data()))
+                       model_gpu=model_gpu, calls=calls, out_bytes=len(out.images[0].data()),
+                       output=out.images[0].data())
 
 
 def run_frames(lcm: Any, inputs: list[Any], *, warmup: int, cuda: bool, stock: bool = True,

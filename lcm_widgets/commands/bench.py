@@ -51,6 +51,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--compile-mode", default=None,
                    help="torch.compile mode (implies --compile): max-autotune (the CUDA "
                         "default), reduce-overhead (CUDA graphs, compiles faster), default")
+    p.add_argument("--sketch-quality", type=int, default=None,
+                   help="JPEG quality of the sketch frames (default: the Sketchpad's, 85)")
     p.add_argument("--txt2img", action="store_true", help="text-to-image instead of img2img")
     p.add_argument("--no-stock", dest="stock", action="store_false",
                    help="skip the stock pipeline (ours only)")
@@ -71,6 +73,9 @@ def _check_args(args: argparse.Namespace, cuda: bool) -> None:
         raise InvalidInput(f"--frames: must be at least 1, got {args.frames}")
     if args.warmup < 0:
         raise InvalidInput(f"--warmup: must be at least 0, got {args.warmup}")
+    if args.sketch_quality is not None and not 1 <= args.sketch_quality <= 100:
+        raise InvalidInput(f"--sketch-quality: must be between 1 and 100, got "
+                           f"{args.sketch_quality}")
     if args.size is not None and (args.size < 64 or args.size % 8):
         raise InvalidInput(f"--size: must be a multiple of 8, at least 64, got {args.size}")
     if args.arch == "sdxl" and not cuda:
@@ -159,11 +164,16 @@ def run(args: argparse.Namespace) -> int:
         inputs = [Input(**base, image_size=ImageSize(width=size, height=size))
                   for _ in range(n)]
     else:
-        sketches = make_sketches(n, size)
+        from ..widgets._protocol import DEFAULT_JPEG_QUALITY
+
+        args.sketch_quality = args.sketch_quality or round(DEFAULT_JPEG_QUALITY * 100)
+        sketches = make_sketches(n, size, quality=args.sketch_quality)
         inputs = [Input(**base, image_url=b, strength=args.strength) for b in sketches]
     _log(args, f"bench: {args.warmup} warm-up + {args.frames} timed frames per side, "
                f"{size}x{size}, {'txt2img' if args.txt2img else 'img2img'}, "
-               f"steps {args.steps}" + ("" if args.txt2img else f", strength {args.strength}"))
+               f"steps {args.steps}" + ("" if args.txt2img else
+                                        f", strength {args.strength}, sketch JPEG quality "
+                                        f"{args.sketch_quality}"))
     ours, stock = run_frames(lcm, inputs, warmup=args.warmup, cuda=cuda, stock=args.stock,
                              log=lambda m: _log(args, m))
     stage_pass = None
@@ -175,13 +185,20 @@ def run(args: argparse.Namespace) -> int:
             stage_pass, _ = run_frames(lcm, inputs, warmup=args.warmup, cuda=True, stock=False)
         finally:
             lcm.precise_timings = False
+    codec = None
+    if not args.txt2img:
+        from ..bench.codec import codec_floor
+
+        _log(args, "bench: the JPEG codec alone on the same frames")
+        codec = codec_floor(sketches[args.warmup:], [f.output for f in ours.frames],
+                            quality=lcm.jpeg_quality)
     env = _environment(torch, device)
     arch = args.arch or {"lcm-dreamshaper-v7": "sd15", "runwayml/stable-diffusion-v1-5": "sd15",
                          "stabilityai/stable-diffusion-xl-base-1.0": "sdxl"}.get(args.model)
     evals = max(f.calls.get("unet", 0) for f in ours.frames)
     floor = frame_floor(gpu_kind(env.get("gpu")), arch, evals=evals, taesd=args.taesd,
                         img2img=not args.txt2img, size=size) if cuda else None
-    res = analyse(ours, stock, cuda=cuda, floor=floor, stage_pass=stage_pass)
+    res = analyse(ours, stock, cuda=cuda, floor=floor, stage_pass=stage_pass, codec=codec)
     config = {k: v for k, v in vars(args).items() if k != "func"}
     config.update(model=model, size=size, device=str(device),
                   dtype=str(dtype).removeprefix("torch."), compile_mode=lcm.compile_mode,

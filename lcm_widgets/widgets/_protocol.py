@@ -47,6 +47,9 @@ __all__ = [
 ]
 
 PROTOCOL_VERSION = 1
+#: The Sketchpad's default ``jpeg_quality``: the browser encodes frames with
+#: ``canvas.toBlob("image/jpeg", 0.85)`` (libjpeg quality 85). The bench's sketch frames use it.
+DEFAULT_JPEG_QUALITY = 0.85
 
 # Browser → kernel
 MSG_HELLO = "hello"

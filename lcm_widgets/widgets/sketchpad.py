@@ -105,7 +105,7 @@ class Sketchpad(anywidget.AnyWidget):  # type: ignore[misc]
                                 ).tag(sync=True)
     frame_height = traitlets.Int(512, help="Frame height in pixels (multiple of 8, 64..2048)."
                                  ).tag(sync=True)
-    jpeg_quality = traitlets.Float(0.85, help="JPEG quality of frames (0.1..1.0)."
+    jpeg_quality = traitlets.Float(proto.DEFAULT_JPEG_QUALITY, help="JPEG quality of frames (0.1..1.0)."
                                    ).tag(sync=True)
     brush_size = traitlets.Int(8, help="Brush size in frame pixels (1..200).").tag(sync=True)
     brush_color = traitlets.Unicode("#000000", help="Brush colour, '#rrggbb'.").tag(sync=True)
