@@ -9,6 +9,7 @@ Every error the library raises on purpose is an :class:`LCMWidgetsError`::
     │   ├── BackendUnavailable (also ImportError)  an optional extra or a device is missing
     │   ├── ModelLoadError                  weights/configs could not be loaded
     │   └── GenerationFailed                the model raised while generating
+    │       └── GenerationTimeout           the model did not answer within the time allowed
     ├── RemoteError                         a remote endpoint answered with an error
     │   ├── Unauthorized                    bad or expired credentials
     │   ├── ServerBusy                      the server refused for capacity (queue full, 429)
@@ -34,6 +35,7 @@ __all__ = [
     "BackendUnavailable",
     "ConnectionClosed",
     "GenerationFailed",
+    "GenerationTimeout",
     "InvalidImage",
     "InvalidInput",
     "LCMWidgetsError",
@@ -103,6 +105,15 @@ class ModelLoadError(BackendError):
 
 class GenerationFailed(BackendError):
     """The model raised while generating; ``__cause__`` holds the original error."""
+
+
+class GenerationTimeout(GenerationFailed):
+    """The backend did not answer within the time allowed (the server's
+    ``generation_timeout``); ``timeout`` is that limit in seconds."""
+
+    def __init__(self, message: str, *, timeout: float | None = None) -> None:
+        super().__init__(message)
+        self.timeout = timeout
 
 
 class RemoteError(LCMWidgetsError):

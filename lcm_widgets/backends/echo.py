@@ -6,7 +6,8 @@ the real schema, so servers, clients and widgets exercise their whole path witho
 how the transport benchmarks separate our overhead from model time.
 
 Fault injection for tests: a prompt containing ``fail_on`` (default ``"!fail"``) raises
-:class:`~lcm_widgets.errors.GenerationFailed`.
+:class:`~lcm_widgets.errors.GenerationFailed`; one containing ``hang_on`` (default ``"!hang"``)
+never answers (until cancelled), like a stuck model.
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ __all__ = ["EchoBackend"]
 class EchoBackend:
     """Returns the input image (img2img) or a seed-coloured square (txt2img)."""
 
-    def __init__(self, *, delay: float = 0.0, fail_on: str = "!fail") -> None:
+    def __init__(self, *, delay: float = 0.0, fail_on: str = "!fail",
+                 hang_on: str = "!hang") -> None:
         self.delay = delay
         self.fail_on = fail_on
+        self.hang_on = hang_on
         self.calls = 0
         self._info = BackendInfo(name="echo", model="echo", can_batch=True,
                                  batch_axes=("seed", "prompt", "guidance_scale"), max_batch=64)
@@ -41,6 +44,8 @@ class EchoBackend:
         self.calls += 1
         if self.fail_on and self.fail_on in inp.prompt:
             raise GenerationFailed(f"echo backend asked to fail by prompt {inp.prompt!r}")
+        if self.hang_on and self.hang_on in inp.prompt:
+            await asyncio.Event().wait()  # never set: only cancellation ends it
         if self.delay:
             await asyncio.sleep(self.delay)
         seed = inp.seed if inp.seed is not None else random.randrange(2**32)

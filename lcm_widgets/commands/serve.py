@@ -49,6 +49,9 @@ def register(subparsers: Any) -> None:
                    help="run compatible frames of several sessions as one batch")
     p.add_argument("--public-url", default=None,
                    help="base URL for /files links when behind a proxy")
+    p.add_argument("--generation-timeout", type=float, default=None, metavar="SECONDS",
+                   help="answer a generation that takes longer with an error (HTTP 504, "
+                        "realtime GENERATION_TIMEOUT) and move on (default: no limit)")
     p.add_argument("--log-level", default="info")
     p.set_defaults(func=run)
 
@@ -97,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
                      max_queue=args.max_queue,
                      session_timeout=args.session_timeout or None,
                      default_buffering=args.max_buffering, emit_timings=args.timings,
-                     batch=args.batch, public_url=args.public_url, own_backend=True)
+                     batch=args.batch, public_url=args.public_url, own_backend=True,
+                     generation_timeout=args.generation_timeout)
     banner = f"lcm-widgets serve: {backend.info.name} ({backend.info.model}) as {args.app}"
 
     class _Server(uvicorn.Server):

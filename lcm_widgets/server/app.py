@@ -65,7 +65,8 @@ def create_app(backend: Backend, *, app_id: str = DEFAULT_APP_ID,
                max_files: int = 512,
                webhook_attempts: int = 5, webhook_backoff: float = 0.5,
                public_url: str | None = None, own_backend: bool = False,
-               token_secret: bytes | None = None) -> FastAPI:
+               token_secret: bytes | None = None,
+               generation_timeout: float | None = None) -> FastAPI:
     """A fal-compatible FastAPI app serving ``backend`` under ``app_id``.
 
     ``keys`` are the accepted API keys (``id:secret``); ``auth=False`` accepts anyone.
@@ -77,7 +78,9 @@ def create_app(backend: Backend, *, app_id: str = DEFAULT_APP_ID,
     (bytes, pixels per side, pixels). ``batch`` lets a
     batching backend run compatible frames of several sessions together. ``public_url`` is
     the base of ``/files`` links (default: the URL the request came in on). With
-    ``own_backend`` the app closes the backend when it shuts down.
+    ``own_backend`` the app closes the backend when it shuts down. A generation taking longer
+    than ``generation_timeout`` seconds (None: no limit) is answered with an error (HTTP 504
+    ``generation_timeout``, realtime ``GENERATION_TIMEOUT``) and the worker moves on.
     """
     lo, hi = MAX_BUFFERING_RANGE
     if not lo <= default_buffering <= hi:
@@ -91,7 +94,7 @@ def create_app(backend: Backend, *, app_id: str = DEFAULT_APP_ID,
                           image_limits=image_limits or ImageLimits(), public_url=public_url,
                           max_message_bytes=max_message_bytes)
     authenticator = Authenticator(keys, enabled=auth, secret=token_secret)
-    scheduler = Scheduler(backend, batch=batch)
+    scheduler = Scheduler(backend, batch=batch, generation_timeout=generation_timeout)
     files = FileStore(max_files=max_files)
     webhooks = WebhookSender(attempts=webhook_attempts, backoff=webhook_backoff)
     state = ServerState(config=config, backend=backend, auth=authenticator, scheduler=scheduler,
@@ -192,6 +195,8 @@ def _add_service_routes(app: FastAPI) -> None:
             "queue": {"length": st.jobs.length, "max": st.config.max_queue},
             "pending": st.scheduler.pending, "busy": st.scheduler.busy,
             "generations": st.scheduler.generations, "frames_dropped": st.frames_dropped,
+            "generation_timeout_s": st.scheduler.generation_timeout,
+            "generation_timeouts": st.scheduler.timeouts,
             "webhooks": {"delivered": st.webhooks.delivered, "failed": st.webhooks.failed},
             "files": len(st.files), "uptime_s": round(time.time() - st.started, 3),
         }

@@ -21,7 +21,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..errors import BackendError, InvalidInput
+from ..errors import BackendError, GenerationTimeout, InvalidInput
 from ..schema import Input, Output
 from .files import FileStore, publish
 from .scheduler import Scheduler, WorkItem
@@ -174,6 +174,8 @@ class JobQueue:
         if isinstance(result, InvalidInput):
             self._fail(job, 422, "validation_error", str(result),
                        body={"detail": result.errors})
+        elif isinstance(result, GenerationTimeout):
+            self._fail(job, 504, "generation_timeout", str(result))
         elif isinstance(result, BackendError):
             self._fail(job, 500, "generation_failed", str(result))
         elif isinstance(result, BaseException):

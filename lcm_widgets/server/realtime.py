@@ -34,7 +34,7 @@ from typing import Any
 import msgpack
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from ..errors import BackendError, InvalidImage, InvalidInput
+from ..errors import BackendError, GenerationTimeout, InvalidImage, InvalidInput
 from ..schema import Output
 from .auth import AuthError
 from .files import publish
@@ -199,6 +199,8 @@ class Session:
             self._error("INVALID_IMAGE", str(result), rid)
         elif isinstance(result, InvalidInput):
             self._error("VALIDATION_ERROR", str(result), rid, detail=result.errors)
+        elif isinstance(result, GenerationTimeout):
+            self._error("GENERATION_TIMEOUT", str(result), rid)
         elif isinstance(result, BackendError):
             self._error("GENERATION_FAILED", str(result), rid)
         elif isinstance(result, BaseException):

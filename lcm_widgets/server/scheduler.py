@@ -14,6 +14,12 @@ request id) and runs them as one ``generate_batch`` call, up to ``info.max_batch
 The worker never runs model code on the event loop itself: backends' ``generate`` is async
 (LocalLCM offloads to its own thread); a backend whose ``generate`` is a plain function is
 called through :func:`asyncio.to_thread`.
+
+With ``generation_timeout`` set, a generation (or batch) that takes longer is answered with
+:class:`~lcm_widgets.errors.GenerationTimeout` and the worker moves on to the next lane, so a
+stuck model turns into errors its clients can see instead of requests that never end. The
+backend's own work is cancelled where it can be (a coroutine); a model already running on a
+thread (LocalLCM) finishes in the background, and the next generation waits for it there.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..backends.base import Backend
+from ..errors import GenerationTimeout
 from ..schema import Input, Output
 
 __all__ = ["Lane", "Scheduler", "WorkItem"]
@@ -66,8 +73,14 @@ class Lane:
 class Scheduler:
     """Round-robin over lanes, one generation (or one batch) at a time."""
 
-    def __init__(self, backend: Backend, *, batch: bool = False) -> None:
+    def __init__(self, backend: Backend, *, batch: bool = False,
+                 generation_timeout: float | None = None) -> None:
+        if generation_timeout is not None and not generation_timeout > 0:
+            raise ValueError(f"generation_timeout: must be more than 0 seconds (or None), "
+                             f"got {generation_timeout}")
         self.backend = backend
+        self.generation_timeout = generation_timeout
+        self.timeouts = 0
         info = backend.info
         self.batch = bool(batch and info.can_batch and hasattr(backend, "generate_batch"))
         self.max_batch = max(1, info.max_batch) if self.batch else 1
@@ -189,9 +202,18 @@ class Scheduler:
             self.busy = True
             t0 = time.perf_counter()
             try:
-                results = await self._generate([item.inp for _, item in taken])
+                results = await asyncio.wait_for(
+                    self._generate([item.inp for _, item in taken]), self.generation_timeout)
             except asyncio.CancelledError:
                 raise
+            except TimeoutError:
+                self.timeouts += 1
+                limit = self.generation_timeout
+                log.warning("generation timed out after %s s (%s item(s))", limit, len(taken))
+                results = [GenerationTimeout(
+                    f"generation: took longer than the server's limit of {limit:g} s "
+                    f"(generation_timeout); the model may be stuck or overloaded",
+                    timeout=limit)] * len(taken)
             except Exception as exc:  # one failure answers every item of the batch
                 results = [exc] * len(taken)
             finally:

@@ -62,6 +62,15 @@ def test_serve_echo_with_a_generated_key() -> None:
         assert httpx.get(url + "/health").json()["model"]["name"] == "echo"
 
 
+def test_serve_generation_timeout_flag() -> None:
+    """--generation-timeout reaches the worker: a stuck request is answered 504."""
+    with serve_cli("--model", "echo", "--no-auth", "--generation-timeout", "0.5") as (url, _):
+        assert httpx.get(url + "/health").json()["generation_timeout_s"] == 0.5
+        r = httpx.post(f"{url}/{APP}", json={"prompt": "!hang"}, timeout=30)
+        assert r.status_code == 504 and "limit of 0.5 s" in r.json()["detail"]
+        assert httpx.post(f"{url}/{APP}", json={"prompt": "ok"}).status_code == 200
+
+
 def test_serve_keys_file_and_env(tmp_path: object) -> None:
     """Keys from --keys-file and LCM_WIDGETS_KEYS are both accepted."""
     from pathlib import Path

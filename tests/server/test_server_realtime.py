@@ -193,6 +193,19 @@ def test_generation_failure_is_reported_and_session_continues(serve: Any) -> Non
         assert recv_result(ws)["request_id"] == "f2"
 
 
+def test_generation_timeout_is_reported_and_session_continues(serve: Any) -> None:
+    """A frame the model does not answer in time gets GENERATION_TIMEOUT; the next frame of
+    the same session gets its result."""
+    srv = serve(generation_timeout=0.3)
+    with open_session(srv) as ws:
+        ws.send(frame(prompt="a !hang", request_id="h1"))
+        err = recv_error(ws)
+        assert err["error"] == "GENERATION_TIMEOUT" and err["request_id"] == "h1"
+        assert "limit of 0.3 s" in err["reason"]
+        ws.send(frame(request_id="h2"))
+        assert recv_result(ws)["request_id"] == "h2"
+
+
 def test_idle_timeout_sends_timeout_then_closes_1000(serve: Any) -> None:
     """After session_timeout idle seconds: x-fal-error TIMEOUT, then close 1000."""
     srv = serve(session_timeout=0.3)

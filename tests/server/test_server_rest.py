@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from server_helpers import APP, AUTH, GatedEcho, jpeg, wait_until
+from server_helpers import APP, AUTH, GatedEcho, health, jpeg, wait_until
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -223,6 +223,25 @@ def test_failed_job_reports_error(serve: Any) -> None:
     st = httpx.get(sub["status_url"], headers=AUTH).json()
     assert st["error_type"] == "generation_failed"
     assert httpx.get(sub["response_url"], headers=AUTH).status_code == 500
+
+
+def test_generation_timeout_is_504_and_server_goes_on(serve: Any) -> None:
+    """A stuck model: sync → 504 naming the limit; queue → COMPLETED with error
+    generation_timeout; the next request is answered; /health counts the timeouts."""
+    srv = serve(generation_timeout=0.3)
+    r = httpx.post(f"{srv.url}/{APP}", json={"prompt": "!hang"}, headers=AUTH, timeout=30)
+    assert r.status_code == 504
+    assert "took longer than the server's limit of 0.3 s" in r.json()["detail"]
+    sub = httpx.post(f"{srv.url}/queue/{APP}", json={"prompt": "!hang"}, headers=AUTH).json()
+    wait_until(lambda: httpx.get(sub["status_url"], headers=AUTH).json()["status"]
+               == "COMPLETED", what="the job")
+    assert httpx.get(sub["status_url"], headers=AUTH).json()["error_type"] == \
+        "generation_timeout"
+    assert httpx.get(sub["response_url"], headers=AUTH).status_code == 504
+    ok = httpx.post(f"{srv.url}/{APP}", json={"prompt": "fine", "seed": 3}, headers=AUTH)
+    assert ok.status_code == 200 and ok.json()["seed"] == 3
+    h = health(srv)
+    assert h["generation_timeout_s"] == 0.3 and h["generation_timeouts"] == 2
 
 
 class Receiver:

@@ -87,6 +87,33 @@ async def test_failure_is_delivered_and_worker_goes_on() -> None:
     assert isinstance(results[0][1], Exception) and isinstance(results[1][1], Output)
 
 
+async def test_generation_timeout_answers_and_worker_goes_on() -> None:
+    """A generation over generation_timeout is answered with GenerationTimeout (naming the
+    limit) and cancelled; the next item runs; the count is kept."""
+    import pytest
+
+    from lcm_widgets.errors import GenerationTimeout
+
+    sched = Scheduler(EchoBackend(), generation_timeout=0.2)
+    lane = sched.open_lane("s")
+    results: list[tuple[str, Any]] = []
+    sched.push(lane, _item("stuck", results, prompt="a !hang"))
+    sched.push(lane, _item("good", results))
+    while len(results) < 2:
+        await asyncio.sleep(0.001)
+    await sched.stop()
+    (rid, err), (rid2, out) = results
+    assert rid == "stuck" and isinstance(err, GenerationTimeout) and err.timeout == 0.2
+    assert str(err) == ("generation: took longer than the server's limit of 0.2 s "
+                        "(generation_timeout); the model may be stuck or overloaded")
+    assert rid2 == "good" and isinstance(out, Output)
+    assert sched.timeouts == 1
+    for bad in (0, -1.0):
+        with pytest.raises(ValueError, match=f"generation_timeout: must be more than 0 "
+                                             f"seconds \\(or None\\), got {bad}"):
+            Scheduler(EchoBackend(), generation_timeout=bad)
+
+
 async def test_batching_takes_compatible_heads_of_other_lanes() -> None:
     """batch=True: heads of other lanes with the same steps/size join one generate_batch."""
     model = StepEcho()
