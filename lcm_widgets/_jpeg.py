@@ -59,7 +59,7 @@ def name() -> str:
     return "pillow" if sj is None else f"simplejpeg {getattr(sj, '__version__', '?')}"
 
 
-def decode_rgb(data: bytes, max_pixels: int, out: Any = None) -> Any:
+def decode_rgb(data: bytes | bytearray | memoryview, max_pixels: int, out: Any = None) -> Any:
     """A baseline or progressive colour (YCbCr) JPEG → a new ``(H, W, 3)`` uint8 array, or
     None when the fast path does not apply (see the module docstring). Images over
     ``max_pixels`` give None before any pixel is decoded (Pillow then refuses them with the

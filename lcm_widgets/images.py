@@ -206,11 +206,11 @@ def encode_image(img: Image.Image | np.ndarray[Any, Any], format: str = "jpeg",
         pil = _to_rgb(pil)
     buf = io.BytesIO()
     if fmt == "JPEG":
-        import numpy as np
+        from numpy import asarray
 
         from . import _jpeg
 
-        data = _jpeg.encode_rgb(np.asarray(pil), quality)
+        data = _jpeg.encode_rgb(asarray(pil), quality)
         if data is not None:
             return data
         pil.save(buf, "JPEG", quality=quality)

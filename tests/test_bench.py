@@ -267,7 +267,7 @@ def test_codec_floor_times_both_codecs(monkeypatch: pytest.MonkeyPatch) -> None:
     assert set(res) == {"fast", "pillow"}
     for c in res.values():
         assert c["decode"].n == c["encode"].n == c["total"].n == 3
-        assert 0 < c["decode"].p50 and 0 < c["encode"].p50
+        assert c["decode"].p50 > 0 and c["encode"].p50 > 0
         assert c["total"].min >= c["decode"].min
     with pytest.raises(ValueError, match="need one output per frame, got 3 frames and 2"):
         codec_floor(frames, frames[:2], quality=90)

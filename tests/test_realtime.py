@@ -403,6 +403,6 @@ async def test_generate_sync_on_own_loop_is_refused(serve: Serve) -> None:
     srv = serve()
     b = RealtimeBackend(base_url=srv.url, key=KEY)
     await b.generate(frame(1))
-    with pytest.raises(RuntimeError, match="await backend.generate"):
+    with pytest.raises(RuntimeError, match=r"await backend\.generate"):
         b.generate_sync(frame(2))
     await b.aclose()

@@ -116,8 +116,8 @@ class LocalLCM:
                  jpeg_quality: int = 90,
                  compile_backend: str | Callable[..., Any] | None = None) -> None:
         from ._conditioning import LRU, PromptCache
-        from ._noise import NoiseTapes
         from ._loading import import_torch, load_components, resolve_device_dtype
+        from ._noise import NoiseTapes
 
         self._torch, _ = import_torch()
         self.device, self.dtype = resolve_device_dtype(device, dtype)
@@ -423,7 +423,7 @@ class LocalLCM:
         """Generate a compatible group (same steps, strength, size, source image) as one batch."""
         from . import _lcm_loop as loop
 
-        torch, c = self._torch, self._c
+        c = self._c
         t0 = time.perf_counter()
         stamps: dict[str, float] = {}
         first = group[0]

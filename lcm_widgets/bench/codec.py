@@ -16,6 +16,7 @@ those counts (the floor), then p50/p95 are taken over the frames.
 
 from __future__ import annotations
 
+import functools
 import io
 import time
 from collections.abc import Callable, Sequence
@@ -74,8 +75,8 @@ def codec_floor(frames: Sequence[bytes], outputs: Sequence[bytes], *, quality: i
                           lambda a: _jpeg.encode_rgb(a, quality))
     res: dict[str, dict[str, Summary]] = {}
     for name, (dec, enc) in coders.items():
-        d = [_fastest(lambda f=f: dec(f), repeats) for f in frames]
-        e = [_fastest(lambda a=a: enc(a), repeats) for a in arrays]
+        d = [_fastest(functools.partial(dec, f), repeats) for f in frames]
+        e = [_fastest(functools.partial(enc, a), repeats) for a in arrays]
         res[name] = {"decode": summarize(d).scaled(1000.0),
                      "encode": summarize(e).scaled(1000.0),
                      "total": summarize([x + y for x, y in zip(d, e, strict=True)]).scaled(
