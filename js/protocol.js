@@ -3,7 +3,7 @@
  * The browser ⇄ kernel message protocol of the Sketchpad (docs/widget-protocol.md).
  *
  * Constants are defined here once and mirrored in lcm_widgets/widgets/_protocol.py; the Python
- * test tests/widgets/test_protocol.py parses this file and compares. Keep every constant on one
+ * test tests/protocol/test_widget_protocol.py parses this file and compares. Keep every constant on one
  * line as `export const NAME = value;` (strings in double quotes) so that the test can read it.
  *
  * Pure: no DOM.

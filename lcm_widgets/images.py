@@ -66,6 +66,8 @@ __all__ = [
     "MAX_PIXELS",
     "decode_data_uri",
     "encode_image",
+    "image_dims",
+    "image_mime",
     "image_to_array",
     "load_image",
     "to_data_uri",
@@ -226,6 +228,37 @@ def image_to_array(src: ImageSource, *, max_bytes: int = MAX_BYTES,
 
     return np.array(load_image(src, max_bytes=max_bytes, max_pixels=max_pixels, field=field),
                     dtype=np.uint8)
+
+
+def image_mime(data: bytes | bytearray | memoryview) -> str:
+    """The media type of encoded image ``data`` from its magic bytes (``image/jpeg``...), or
+    ``application/octet-stream`` for anything not in :data:`FORMATS`."""
+    fmt = _sniff(bytes(data[:16]))
+    return f"image/{fmt.lower()}" if fmt else "application/octet-stream"
+
+
+def image_dims(src: bytes | bytearray | memoryview | str) -> tuple[int, int] | None:
+    """``(width, height)`` of encoded image data or a ``data:`` URI, read from the header of an
+    allow-listed format (no pixel is decoded); None when it cannot be read (the decode that
+    follows reports why)."""
+    try:
+        if isinstance(src, str):
+            if src.lstrip()[:5].lower() != "data:":
+                return None
+            _, data = decode_data_uri(src, max_bytes=MAX_BYTES)
+        else:
+            data = bytes(src)
+        fmt = _sniff(data)
+        if fmt is None:
+            return None
+        if fmt == "WEBP":
+            return _webp_size(data)
+        module, name = _PLUGINS[fmt]
+        opener = getattr(importlib.import_module(module), name)
+        with opener(io.BytesIO(data)) as img:  # the header only
+            return int(img.size[0]), int(img.size[1])
+    except Exception:  # undecodable: the caller's real decode names the problem
+        return None
 
 
 # --- helpers --------------------------------------------------------------------------------

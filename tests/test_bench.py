@@ -11,7 +11,7 @@ import pytest
 from lcm_widgets.bench.floors import COMPONENTS, FLOOR_SIZE, frame_floor, gpu_kind
 from lcm_widgets.bench.report import analyse, format_tables, to_jsonable
 from lcm_widgets.bench.runner import FrameSample, SideResult, make_sketches
-from lcm_widgets.bench.stats import Summary, percentile, summarize
+from lcm_widgets.stats import Summary, percentile, summarize
 
 
 @pytest.mark.parametrize(("values", "q", "expected"), [

@@ -1,25 +1,30 @@
-"""Opening realtime sockets: URLs, credentials, token mint, handshake errors (PROTOCOL.md §2).
+"""Opening realtime sockets: URLs, credentials, token mint, handshake errors, reconnect delays.
 
 :class:`Dialer` is the part of :class:`~.realtime.RealtimeBackend` that knows *how to get a
 socket*: which URL, which credentials (a minted token in the query, an ``Authorization: Key``
 header, or none), and how a refused handshake maps to a typed error. What flows over the
-socket is :mod:`.realtime`'s business. The API key lives here, in a :class:`~._wire.Secret`.
+socket is :mod:`.realtime`'s business. The API key lives here, in a
+:class:`~lcm_widgets.protocol.credentials.Secret`.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import time
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConnectionClosed, RemoteError
-from . import _wire as w
+from ..protocol.credentials import Secret, TokenState, parse_token_response, token_body
+from ..protocol.endpoints import AppId, realtime_url
+from ..protocol.errors import http_error
 
 if TYPE_CHECKING:  # pragma: no cover
     import httpx
     from websockets.asyncio.client import ClientConnection
 
-__all__ = ["Dialer"]
+__all__ = ["Dialer", "backoff"]
 
 
 class Dialer:
@@ -30,14 +35,14 @@ class Dialer:
     idle notebook never mints). ``mints`` counts tokens minted.
     """
 
-    def __init__(self, app: w.AppId, *, ws_root: str, rest_url: str, key: str | None,
+    def __init__(self, app: AppId, *, ws_root: str, rest_url: str, key: str | None,
                  use_jwt: bool, path: str, max_buffering: int | None, token_expiration: int,
                  open_timeout: float) -> None:
         self.app, self.ws_root, self.rest_url = app, ws_root, rest_url.rstrip("/")
-        self._key = w.Secret(key) if key else None
+        self._key = Secret(key) if key else None
         self.use_jwt, self.path, self.max_buffering = use_jwt, path, max_buffering
         self.token_expiration, self.open_timeout = token_expiration, open_timeout
-        self.token = w.TokenState()
+        self.token = TokenState()
         self.mints = 0
         self._http: httpx.AsyncClient | None = None
 
@@ -53,7 +58,7 @@ class Dialer:
 
     def url(self, token: str | None = None) -> str:
         """The WebSocket URL (without a token unless one is given)."""
-        return w.realtime_url(self.ws_root, self.app, path=self.path, token=token,
+        return realtime_url(self.ws_root, self.app, path=self.path, token=token,
                               max_buffering=self.max_buffering)
 
     async def open(self) -> ClientConnection:
@@ -81,7 +86,7 @@ class Dialer:
             body = exc.response.body.decode("utf-8", "replace") if exc.response.body else ""
             if status in (401, 403):
                 self.token.drop()
-            raise w.http_error(status, _json_or_text(body), what="realtime handshake") from exc
+            raise http_error(status, _json_or_text(body), what="realtime handshake") from exc
         except (OSError, TimeoutError, WebSocketException) as exc:
             raise ConnectionClosed(1006, f"could not connect to {self.url()}: {exc}") from exc
 
@@ -92,15 +97,15 @@ class Dialer:
         url = f"{self.rest_url}/tokens/"
         try:
             resp = await self._client().post(
-                url, json=w.token_body(self.app, self.token_expiration),
+                url, json=token_body(self.app, self.token_expiration),
                 headers={"Authorization": f"Key {self._key.reveal()}",
                          "Accept": "application/json"})
         except httpx.HTTPError as exc:
             raise ConnectionClosed(1006, f"token request to {url} failed: {exc}") from exc
         body = _json_or_text(resp.text)
         if not resp.is_success:
-            raise w.http_error(resp.status_code, body, what="token request")
-        self.token.store(w.parse_token_response(body), time.monotonic(),
+            raise http_error(resp.status_code, body, what="token request")
+        self.token.store(parse_token_response(body), time.monotonic(),
                          float(self.token_expiration))
         self.mints += 1
 
@@ -137,3 +142,17 @@ def _json_or_text(text: str) -> Any:
         return json.loads(text)
     except ValueError:
         return text
+
+
+def backoff(initial: float = 0.05, factor: float = 2.0, max_delay: float = 5.0,
+            jitter: float = 0.5, rng: Callable[[], float] = random.random) -> Iterator[float]:
+    """Reconnect delays: 0 first (a dropped socket is usually just an idle close), then
+    ``initial * factor**n`` capped at ``max_delay``, each shortened by up to ``jitter`` (a
+    fraction) at random so that many clients do not reconnect in step. Infinite; the caller
+    owns the budget.
+    """
+    yield 0.0
+    delay = initial
+    while True:
+        yield delay * (1.0 - jitter * rng())
+        delay = min(max_delay, delay * factor)

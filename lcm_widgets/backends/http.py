@@ -1,4 +1,4 @@
-"""A REST client for fal-style endpoints: the sync run and the queue (PROTOCOL.md §5, §6).
+"""A REST client for fal-style endpoints: the sync run and the queue (docs/remote.md, "REST and queue").
 
 :class:`HttpBackend` is a :class:`~lcm_widgets.backends.base.Backend` whose ``generate`` is one
 ``POST {run}/{app}``. It also exposes the queue: :meth:`~HttpBackend.submit`,
@@ -6,7 +6,7 @@
 :meth:`~HttpBackend.result`, :meth:`~HttpBackend.cancel`, and :meth:`~HttpBackend.subscribe`
 (submit, wait, fetch). It works against fal.ai and against ``lcm_widgets.server``.
 
-Errors map at the boundary (STYLE rule 10): 422 → :class:`~lcm_widgets.errors.InvalidInput`
+Errors map at the boundary (:mod:`lcm_widgets.protocol.errors`): 422 → :class:`~lcm_widgets.errors.InvalidInput`
 whose ``errors`` is the server's ``detail`` list; 401/403 → ``Unauthorized``; 429 →
 ``ServerBusy``; any other non-2xx → ``RemoteError(status, detail)``; a transport failure →
 ``ConnectionClosed`` (timeouts → ``RemoteTimeout``), with the httpx error as ``__cause__``.
@@ -22,10 +22,13 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from .._loop import run_sync
+from ..runtime.loop import run_sync
 from ..errors import ConnectionClosed, ProtocolError, RemoteTimeout, Unauthorized
+from ..protocol.credentials import Secret, key_from_env
+from ..protocol.endpoints import FAL_QUEUE_URL, FAL_RUN_URL, AppId
+from ..protocol.errors import http_error
+from ..protocol.fal import data_uri
 from ..schema import Input, Output, parse_input
-from . import _wire as w
 from .base import BackendInfo
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -97,16 +100,16 @@ class HttpBackend:
                  key: str | None = None, queue_base_url: str | None = None,
                  timeout: float = 120.0, sync_mode: bool = True,
                  poll_interval: float = 0.1) -> None:
-        self.app = w.AppId.parse(app)
+        self.app = AppId.parse(app)
         if key is None and base_url is None:
-            key = w.key_from_env()
+            key = key_from_env()
             if key is None:
                 raise Unauthorized("MISSING_KEY", "no fal API key: pass key=... or set FAL_KEY "
                                    "(or FAL_KEY_ID and FAL_KEY_SECRET)")
-        self._key = w.Secret(key) if key else None
-        self.base_url = (base_url or w.FAL_RUN_URL).rstrip("/")
+        self._key = Secret(key) if key else None
+        self.base_url = (base_url or FAL_RUN_URL).rstrip("/")
         if queue_base_url is None:
-            queue_base_url = w.FAL_QUEUE_URL if base_url is None else f"{self.base_url}/queue"
+            queue_base_url = FAL_QUEUE_URL if base_url is None else f"{self.base_url}/queue"
         self.queue_base_url = queue_base_url.rstrip("/")
         self.timeout, self.sync_mode, self.poll_interval = timeout, sync_mode, poll_interval
         self._client: httpx.AsyncClient | None = None
@@ -198,7 +201,7 @@ class HttpBackend:
                 resp.is_success or resp.status_code in (400, 404, 409)):
             return str(body["status"])
         if not resp.is_success:
-            raise w.http_error(resp.status_code, body, what="cancel")
+            raise http_error(resp.status_code, body, what="cancel")
         return "CANCELLATION_REQUESTED"
 
     async def subscribe(self, inp: Input | dict[str, Any], *, logs: bool = False,
@@ -225,7 +228,7 @@ class HttpBackend:
         parsed = parse_input(inp)
         body = parsed.model_dump(exclude_unset=True)
         if isinstance(body.get("image_url"), bytes):  # JSON has no bytes: send a data URI
-            body["image_url"] = w.data_uri(body["image_url"])
+            body["image_url"] = data_uri(body["image_url"])
         body.setdefault("sync_mode", self.sync_mode)
         return body
 
@@ -248,7 +251,7 @@ class HttpBackend:
         resp = await self._send(client.request(method, url, headers=self._headers(), **kwargs),
                                 url)
         if not resp.is_success:
-            raise w.http_error(resp.status_code, _json_or_text(resp), what=what)
+            raise http_error(resp.status_code, _json_or_text(resp), what=what)
         return resp
 
     @staticmethod
@@ -275,7 +278,7 @@ class HttpBackend:
                     raise _NoStream
                 if not resp.is_success:
                     await resp.aread()
-                    raise w.http_error(resp.status_code, _json_or_text(resp), what="status")
+                    raise http_error(resp.status_code, _json_or_text(resp), what="status")
                 async for line in resp.aiter_lines():
                     if line.startswith("data:"):
                         yield QueueStatus.from_json(json.loads(line[5:].strip()))

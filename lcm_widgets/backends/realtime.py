@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from .._loop import get_loop, run_sync
+from ..runtime.loop import get_loop, run_sync
 from ..errors import (
     ConnectionClosed,
     LCMWidgetsError,

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .stats import Summary, summarize
+from ..stats import Summary, summarize
 
 __all__ = ["codec_floor"]
 

@@ -37,7 +37,7 @@ from typing import Any
 
 from .floors import Floor
 from .runner import MODEL_STAGES, SideResult
-from .stats import Summary, summarize
+from ..stats import Summary, summarize
 
 __all__ = ["STAGES", "analyse", "format_tables"]
 

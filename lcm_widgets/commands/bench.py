@@ -164,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
         inputs = [Input(**base, image_size=ImageSize(width=size, height=size))
                   for _ in range(n)]
     else:
-        from ..widgets._protocol import DEFAULT_JPEG_QUALITY
+        from ..protocol.widget import DEFAULT_JPEG_QUALITY
 
         args.sketch_quality = args.sketch_quality or round(DEFAULT_JPEG_QUALITY * 100)
         sketches = make_sketches(n, size, quality=args.sketch_quality)

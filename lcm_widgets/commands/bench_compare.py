@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the benchmark and print the table; returns the exit status."""
     from dataclasses import replace
 
-    from .._loop import run_sync
+    from ..runtime.loop import run_sync
     from ..backends.local import LocalLCM
     from ..errors import InvalidInput
     from ..schema import Input

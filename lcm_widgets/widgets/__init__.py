@@ -15,7 +15,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 _LAZY = {
     "Sketchpad": "lcm_widgets.widgets.sketchpad",
-    "Frame": "lcm_widgets.widgets._protocol",
+    "Frame": "lcm_widgets.protocol.widget",
     "Studio": "lcm_widgets.widgets.studio",
     "Compare": "lcm_widgets.widgets.compare",
 }

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .._loop import run_sync
+from ..runtime.loop import run_sync
 from ..errors import InvalidInput, LCMWidgetsError
 from ..pacing import DropStale, Pacer, ScheduleTick, SendResult, ShowStatus, StartRequest
 from ..schema import Input, Output

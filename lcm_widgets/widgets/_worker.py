@@ -34,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._loop import run_sync
+from ..runtime.loop import run_sync
 from ..errors import (
     BackendUnavailable,
     ConnectionClosed,

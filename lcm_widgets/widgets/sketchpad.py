@@ -38,8 +38,8 @@ import anywidget
 import traitlets
 
 from ..errors import InvalidInput, ProtocolError
-from . import _protocol as proto
-from ._protocol import Ack, Frame, ResultMeta
+from ..protocol import widget as proto
+from ..protocol.widget import Ack, Frame, ResultMeta
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image

@@ -32,7 +32,7 @@ import ipywidgets as W
 from ..errors import InvalidInput
 from ..schema import Input, Output, parse_input
 from ._controls import CONTROLLED, Controls, random_seed
-from ._protocol import Ack
+from ..protocol.widget import Ack
 from ._sources import CanvasSource, ImageView, image_to_jpeg, to_jpeg
 from ._stats import format_status, percentile
 from ._worker import Engine, Job, ResultRecord

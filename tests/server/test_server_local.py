@@ -22,7 +22,7 @@ def tiny(model_cache: str) -> Any:
 
     lcm = LocalLCM("tiny", progress=False, warmup=False)
     yield lcm
-    from lcm_widgets._loop import run_sync
+    from lcm_widgets.runtime.loop import run_sync
 
     run_sync(lcm.aclose())
 

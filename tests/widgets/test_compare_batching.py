@@ -17,7 +17,7 @@ if not hasattr(local.LocalLCM, "generate_batch"):  # pragma: no cover
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from lcm_widgets._loop import run_sync  # noqa: E402
+from lcm_widgets.runtime.loop import run_sync  # noqa: E402
 from lcm_widgets.schema import Input  # noqa: E402
 from lcm_widgets.sweep import expand, plan_batches, validate_cells  # noqa: E402
 

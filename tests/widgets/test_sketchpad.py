@@ -13,7 +13,7 @@ from PIL import Image
 
 from lcm_widgets.errors import InvalidImage, InvalidInput
 from lcm_widgets.widgets._comm_testing import RecordingComm
-from lcm_widgets.widgets._protocol import Ack, Frame
+from lcm_widgets.protocol.widget import Ack, Frame
 from lcm_widgets.widgets.sketchpad import Sketchpad
 
 
@@ -387,7 +387,7 @@ def test_import_lcm_widgets_does_not_import_anywidget() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, lcm_widgets, lcm_widgets.widgets, lcm_widgets.widgets._protocol; "
+    code = ("import sys, lcm_widgets, lcm_widgets.widgets, lcm_widgets.protocol.widget; "
             "assert 'anywidget' not in sys.modules, 'anywidget imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
 

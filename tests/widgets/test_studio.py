@@ -532,7 +532,7 @@ def test_realtime_backend_shared_with_run_sync_keeps_one_connection(
     """A Studio and a direct ``run_sync`` call (as Compare or a cell make) share one
     RealtimeBackend against our real server: one connection, no reconnects, and closing the
     Studio leaves no pending task behind."""
-    from lcm_widgets._loop import run_sync
+    from lcm_widgets.runtime.loop import run_sync
     from lcm_widgets.backends.realtime import RealtimeBackend
     from lcm_widgets.server import ServerThread, create_app
 

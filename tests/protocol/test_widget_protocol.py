@@ -1,4 +1,4 @@
-"""The protocol constants in js/protocol.js and lcm_widgets/widgets/_protocol.py agree, and the
+"""The protocol constants in js/protocol.js and lcm_widgets/protocol/widget.py agree, and the
 pure parse/build functions behave."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from lcm_widgets.errors import ProtocolError
-from lcm_widgets.widgets import _protocol as proto
+from lcm_widgets.protocol import widget as proto
 
 ROOT = Path(__file__).resolve().parents[2]
 JS = ROOT / "js" / "protocol.js"
@@ -35,7 +35,7 @@ def test_js_has_the_constants() -> None:
 
 @pytest.mark.parametrize("name,value", sorted(js_constants().items()))
 def test_python_mirrors_js(name: str, value: object) -> None:
-    """Every JS constant exists in _protocol.py with the same value."""
+    """Every JS constant exists in protocol/widget.py with the same value."""
     assert getattr(proto, name) == value
 
 

@@ -1,6 +1,6 @@
 """The Sketchpad's browser ⇄ kernel message protocol (docs/widget-protocol.md), sans I/O.
 
-The constants mirror ``js/protocol.js`` (``tests/widgets/test_protocol.py`` compares them). The
+The constants mirror ``js/protocol.js`` (``tests/protocol/test_widget_protocol.py`` compares them). The
 ``parse_*`` functions turn a custom message's ``(content, buffers)`` into a frozen value or raise
 :class:`~lcm_widgets.errors.ProtocolError`; the ``*_message`` functions build what the kernel
 sends. Nothing here imports anywidget or traitlets.
