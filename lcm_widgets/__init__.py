@@ -29,6 +29,8 @@ from .errors import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .backends.base import Backend, BackendInfo
+    from .backends.echo import EchoBackend
     from .backends.http import HttpBackend
     from .backends.local import LocalLCM
     from .backends.realtime import RealtimeBackend
@@ -38,6 +40,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from .widgets.studio import Studio
 
 _LAZY = {
+    "Backend": "lcm_widgets.backends.base",
+    "BackendInfo": "lcm_widgets.backends.base",
+    "EchoBackend": "lcm_widgets.backends.echo",
     "Input": "lcm_widgets.schema",
     "Output": "lcm_widgets.schema",
     "LocalLCM": "lcm_widgets.backends.local",
@@ -49,10 +54,13 @@ _LAZY = {
 }
 
 __all__ = [
+    "Backend",
     "BackendError",
+    "BackendInfo",
     "BackendUnavailable",
     "Compare",
     "ConnectionClosed",
+    "EchoBackend",
     "GenerationFailed",
     "GenerationTimeout",
     "HttpBackend",

@@ -1,11 +1,12 @@
 """The sans-I/O pacer: which frame to render next, and when to show which result.
 
-The pacer is a plain state machine. Adapters (the Studio's comm handlers and its worker thread)
-feed it *events* and carry out the *actions* it returns; it has no clock, no threads, no
-asyncio and no widgets, so every rule below is tested by feeding event sequences (see
-``tests/test_pacing.py``). Times are passed in as seconds (any monotonic clock).
+The pacer is a plain state machine. Its adapter, :class:`~lcm_widgets.runtime.engine.Engine`
+(one per Studio or Compare), feeds it *events* and carries out the *actions* it returns; it
+has no clock, no threads, no asyncio and no widgets, so every rule below is tested by feeding
+event sequences (see ``tests/test_pacing.py``). Times are passed in as seconds (any monotonic
+clock). docs/architecture.md shows where it sits on a frame's path.
 
-Rules (DESIGN.md §1):
+Rules:
 
 * **One request in flight.** :class:`StartRequest` is returned only when nothing is in flight.
 * **One pending slot, newest wins.** A frame that arrives while a request runs waits in the
@@ -14,14 +15,18 @@ Rules (DESIGN.md §1):
   newest request already made (pending, in flight, or last finished) starts nothing.
 * **One result slot.** A result goes to the browser (:class:`SendResult`) only after the
   previous one was acked; meanwhile the newest undelivered result waits and a newer one
-  replaces it. A result older than the newest one shown is never sent: requests start in
+  replaces it. Result ids are the adapter's, one id space end to end (the browser acks the id
+  it was sent). A result older than the newest one shown is never sent: requests start in
   frame order and one at a time, so results arrive in order and the slot keeps the newest
   (the tests check that shown frame keys never go back). Acks are matched by result id: an
   ack for another result (a late one, or one the pacer no longer waits for) changes nothing.
   An ack that never comes (no view, a reloaded page) is given up after ``ack_timeout``
   seconds so nothing stalls: :class:`AckTimedOut` tells the adapter to forget that result.
+  With ``auto_ack`` (a consumer whose results are shown as they arrive, such as the Compare
+  grid) a sent result counts as acked at once: nothing waits and no ack timer runs.
 * **Param edits re-render the newest frame** after ``debounce`` seconds of quiet
-  (:class:`ScheduleTick` asks the adapter to call :meth:`Pacer.tick` then).
+  (:class:`ScheduleTick` asks the adapter to call :meth:`Pacer.tick` then); a new frame
+  arriving meanwhile already carries the new params, so the re-render is dropped.
 * **Errors are shown and the session goes on**: :meth:`Pacer.backend_error` frees the slot,
   returns :class:`ShowStatus` with the message, and the next frame starts as usual; the next
   good result clears the message.
@@ -144,11 +149,12 @@ class Pacer:
 
     ``debounce``: seconds of quiet after a param edit before the newest frame is re-rendered.
     ``ack_timeout``: seconds to wait for the browser's ack of a sent result before sending the
-    next one anyway.
+    next one anyway. ``auto_ack``: every sent result counts as acked at once.
     """
 
     debounce: float = 0.1
     ack_timeout: float = 2.0
+    auto_ack: bool = False
     counters: PacerCounters = field(default_factory=PacerCounters)
 
     # state (read-only for adapters)
@@ -180,13 +186,16 @@ class Pacer:
             raise ValueError(f"ack_timeout: must be more than 0 seconds, got {self.ack_timeout}")
 
     # ------------------------------------------------------------------ events
-    def frame_arrived(self, key: int, digest: str, now: float) -> list[Action]:
-        """A new frame ``key`` (pixels hashed to ``digest``) arrived at time ``now``."""
+    def frame_arrived(self, key: int, digest: str) -> list[Action]:
+        """A new frame ``key`` (pixels hashed to ``digest``) arrived."""
         self.counters.frames_in += 1
         if self.newest_key is not None and key <= self.newest_key:
             self.counters.dropped_frames += 1
             return [DropStale(key, f"frame {key} arrived after frame {self.newest_key}")]
         self.newest_key, self.newest_digest = key, digest
+        # This frame is rendered with the newest params: a re-render due for an edit made
+        # before it would only repeat it (or, after an error, repeat the error).
+        self._rerender_at = None
         return self._want((digest, self.params_version), key)
 
     def params_changed(self, now: float) -> list[Action]:
@@ -239,7 +248,7 @@ class Pacer:
             actions += self._send(key, rid, now)
         return actions + self._start_pending()
 
-    def backend_error(self, key: int, error: str, now: float) -> list[Action]:
+    def backend_error(self, key: int, error: str) -> list[Action]:
         """The in-flight request for frame ``key`` failed with the plain-words ``error``."""
         self._finish(key)
         self.counters.errors += 1
@@ -247,18 +256,17 @@ class Pacer:
         self._error_shown = True
         return [ShowStatus(error), *self._start_pending()]
 
-    def request_dropped(self, key: int, why: str, now: float) -> list[Action]:
+    def request_dropped(self, key: int, why: str) -> list[Action]:
         """The in-flight request for frame ``key`` ended without a result and without an error
         (for example :class:`~lcm_widgets.errors.Superseded` from a newest-wins backend)."""
         self._finish(key)
         self.counters.dropped_frames += 1
         return [DropStale(key, why), *self._start_pending()]
 
-    def result_acked(self, key: int, now: float, rid: int | None = None) -> list[Action]:
-        """The browser painted (or dropped) result ``rid`` for frame ``key``. Without ``rid``
-        (an adapter that cannot tell results apart) any ack for frame ``key`` counts."""
-        if self.awaiting_ack is None or key != self.awaiting_ack or (
-                rid is not None and rid != self.awaiting_rid):
+    def result_acked(self, rid: int, now: float) -> list[Action]:
+        """The browser painted (or dropped) result ``rid``. An ack for any other result (a late
+        one, a second view's, one given up on) changes nothing."""
+        if self.awaiting_rid is None or rid != self.awaiting_rid:
             return []
         return self._acked(now)
 
@@ -267,6 +275,11 @@ class Pacer:
     def busy(self) -> bool:
         """True while a request is in flight or waiting."""
         return self.in_flight is not None or self.pending is not None
+
+    @property
+    def rerender_pending(self) -> bool:
+        """True while a param edit waits for its debounced re-render."""
+        return self._rerender_at is not None
 
     def _want(self, sig: Signature, key: int) -> list[Action]:
         """Make sure the newest frame ``key`` with ``sig`` ends up rendered."""
@@ -322,8 +335,12 @@ class Pacer:
         self._n_in_flight -= 1
 
     def _send(self, key: int, rid: int, now: float) -> list[Action]:
-        self.awaiting_ack, self.awaiting_rid, self.shown_key, self._sent_at = key, rid, key, now
+        self.shown_key = key
         self.counters.results_sent += 1
+        if self.auto_ack:
+            self.counters.acked += 1
+            return [SendResult(key, rid)]
+        self.awaiting_ack, self.awaiting_rid, self._sent_at = key, rid, now
         return [SendResult(key, rid), ScheduleTick(now + self.ack_timeout)]
 
     def _acked(self, now: float) -> list[Action]:

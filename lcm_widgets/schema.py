@@ -38,6 +38,7 @@ from pydantic import (
 from .errors import InvalidInput
 
 __all__ = [
+    "ALIASES",
     "IMAGE_SIZE_PRESETS",
     "MODEL_NAMES",
     "FalImage",
@@ -66,6 +67,15 @@ MODEL_NAMES: tuple[str, ...] = (
     "lcm-dreamshaper-v7",
     "tiny",
 )
+
+#: Short names accepted for :class:`Input` fields wherever a person types them
+#: (``Studio(...)``, ``Studio.update``, ``Compare`` axes): the one alias table.
+ALIASES: dict[str, str] = {
+    "steps": "num_inference_steps",
+    "guidance": "guidance_scale",
+    "negative": "negative_prompt",
+    "size": "image_size",
+}
 
 MIN_SIDE, MAX_SIDE = 64, 2048
 MAX_PROMPT_CHARS = 10_000

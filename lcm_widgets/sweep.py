@@ -4,8 +4,8 @@ Pure: no widgets, no threads, no torch. :class:`~lcm_widgets.widgets.compare.Com
 adapter that feeds frames through what this module plans.
 
 **Axes.** Any sweepable :class:`~lcm_widgets.schema.Input` field is an axis (see
-:data:`SWEEPABLE`; ``steps``, ``guidance`` and ``size`` are aliases of ``num_inference_steps``,
-``guidance_scale`` and ``image_size``), plus ``backend``: a list of backends, or of
+:data:`SWEEPABLE`; the short names of :data:`lcm_widgets.schema.ALIASES`, such as ``steps`` for
+``num_inference_steps``, are accepted), plus ``backend``: a list of backends, or of
 ``(label, backend)`` pairs, for A/B comparisons. A list, tuple or range is an axis; a scalar (a
 number, a string) is a *fixed* value applied to every cell::
 
@@ -23,9 +23,9 @@ combination is invalid (``steps=2`` with ``strength=0.3`` gives ``int(2 * 0.3) =
 steps) gets its own :class:`~lcm_widgets.errors.InvalidInput` naming the cell, and the other
 cells still run.
 
-**Batching.** :func:`plan_batches` groups the cells that can share one model call: same backend,
-that backend ``can_batch``, and inputs equal in every field except the backend's
-``batch_axes``; groups hold at most ``max_batch`` cells. Every other cell is a group of one.
+**Batching.** :func:`plan_batches` groups the cells that can share one model call by the one
+batch rule of :mod:`lcm_widgets.backends.base` (same backend, and that backend's
+``batch_key`` equal); every other cell is a group of one.
 """
 
 from __future__ import annotations
@@ -36,8 +36,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .backends.base import Backend, BackendInfo
+from .backends.base import plan_batches as batch_plan
 from .errors import InvalidInput
-from .schema import Input, parse_input
+from .schema import ALIASES, Input, parse_input
 
 __all__ = [
     "ALIASES",
@@ -58,12 +59,6 @@ __all__ = [
     "validate_value",
 ]
 
-#: Short names accepted for axes and in ``Compare(...)`` keywords.
-ALIASES: dict[str, str] = {
-    "steps": "num_inference_steps",
-    "guidance": "guidance_scale",
-    "size": "image_size",
-}
 
 #: Input fields that make no sense as an axis: the drawing itself, and transport details.
 _NOT_SWEEPABLE = frozenset({"image_url", "request_id", "sync_mode", "num_images"})
@@ -359,44 +354,24 @@ class BatchGroup:
         return len(self.cells) > 1
 
 
-def _freeze(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
-    if isinstance(value, (list, tuple)):
-        return tuple(_freeze(v) for v in value)
-    return value
-
-
-def _batch_key(inp: Input, axes: Iterable[str]) -> Any:
-    skip = {*axes, "request_id"}
-    return _freeze({k: v for k, v in inp.model_dump().items() if k not in skip})
-
-
 def plan_batches(cells: Sequence[Cell], inputs: Sequence[Input | InvalidInput | None],
                  infos: Sequence[BackendInfo]) -> list[BatchGroup]:
-    """Group cells into model calls.
+    """Group cells into model calls by the one batch rule
+    (:func:`lcm_widgets.backends.base.plan_batches`).
 
     ``inputs[i]`` is cell i's request (cells whose entry is not an :class:`Input` are left out
-    of the plan); ``infos[b]`` describes backend ``b``. Cells share a group when their backend
-    ``can_batch`` and their inputs differ only in that backend's ``batch_axes``; a group holds at
-    most ``max_batch`` cells. Groups come in the order of their first cell.
+    of the plan); ``infos[b]`` describes backend ``b``. Cells share a group when they use the
+    same backend and that backend's :meth:`~lcm_widgets.backends.base.BackendInfo.batch_key`
+    says they may; a group holds at most ``batch_limit`` images. Groups come in the order of
+    their first cell.
     """
     if len(inputs) != len(cells):
         raise ValueError(f"plan_batches: {len(cells)} cells but {len(inputs)} inputs")
-    open_groups: dict[Any, list[int]] = {}
-    order: list[tuple[int, list[int]]] = []
-    for cell, inp in zip(cells, inputs, strict=True):
-        if not isinstance(inp, Input):
-            continue
-        info = infos[cell.backend]
-        limit = max(1, info.max_batch) if info.can_batch else 1
-        key = (cell.backend, _batch_key(inp, info.batch_axes)) if limit > 1 else None
-        members = open_groups.get(key) if key is not None else None
-        if members is None or len(members) >= limit:
-            members = [cell.index]
-            order.append((cell.backend, members))
-            if key is not None:
-                open_groups[key] = members
-        else:
-            members.append(cell.index)
-    return [BatchGroup(be, tuple(members)) for be, members in order]
+    groups: list[BatchGroup] = []
+    for b, info in enumerate(infos):
+        mine = [i for i, (cell, inp) in enumerate(zip(cells, inputs, strict=True))
+                if cell.backend == b and isinstance(inp, Input)]
+        reqs = [inputs[i] for i in mine]
+        for members in batch_plan([r if isinstance(r, Input) else None for r in reqs], info):
+            groups.append(BatchGroup(b, tuple(cells[mine[m]].index for m in members)))
+    return sorted(groups, key=lambda g: g.cells[0])

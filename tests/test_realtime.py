@@ -143,7 +143,8 @@ def test_max_buffering_checked(bad: int) -> None:
 
 
 async def test_200_frames_newest_wins_one_in_flight(serve: Serve) -> None:
-    """200 frames sent faster than the model: ordered results, ≤1 in flight, last answered."""
+    """200 frames on one lane sent faster than the model: ordered results, ≤1 in flight, the
+    last answered (a caller streaming its own frames)."""
     model = CountingEcho(delay=0.01)
     srv = serve(model)
     b = RealtimeBackend(base_url=srv.url, key=KEY)
@@ -153,7 +154,7 @@ async def test_200_frames_newest_wins_one_in_flight(serve: Serve) -> None:
     async def one(i: int) -> None:
         nonlocal superseded
         try:
-            results.append((await b.generate(frame(i))).seed)
+            results.append((await b.generate(frame(i), lane="pen")).seed)
         except Superseded:
             superseded += 1
 
@@ -174,20 +175,21 @@ async def test_200_frames_newest_wins_one_in_flight(serve: Serve) -> None:
 
 
 async def test_superseded_and_cancelled_callers(serve: Serve) -> None:
-    """A replaced pending call raises Superseded; a cancelled one leaves the flow intact."""
+    """A replaced pending call of a lane raises Superseded; a cancelled one leaves the flow
+    intact."""
     srv = serve(CountingEcho(delay=0.05))
     b = RealtimeBackend(base_url=srv.url, key=KEY)
-    first = asyncio.create_task(b.generate(frame(1)))
+    first = asyncio.create_task(b.generate(frame(1), lane="pen"))
     await until(lambda: b.stats.sent == 1)
-    second = asyncio.create_task(b.generate(frame(2)))
-    third = asyncio.create_task(b.generate(frame(3)))
+    second = asyncio.create_task(b.generate(frame(2), lane="pen"))
+    third = asyncio.create_task(b.generate(frame(3), lane="pen"))
     with pytest.raises(Superseded, match="superseded"):
         await second
     assert (await first).seed == 1 and (await third).seed == 3
-    inflight = asyncio.create_task(b.generate(frame(4)))
+    inflight = asyncio.create_task(b.generate(frame(4), lane="pen"))
     await until(lambda: b.stats.sent == 3)
     inflight.cancel()  # stays in flight on the server until answered; not resent
-    assert (await b.generate(frame(5))).seed == 5
+    assert (await b.generate(frame(5), lane="pen")).seed == 5
     assert b.stats.max_in_flight == 1
     await b.aclose()
 
@@ -306,10 +308,10 @@ async def test_server_restart_mid_stream(serve: Serve) -> None:
     port = srv.port
     b = RealtimeBackend(base_url=srv.url, key=KEY, max_reconnects=200, backoff=FAST)
     assert (await b.generate(frame(0))).seed == 0
-    pending = asyncio.create_task(b.generate(frame(1)))
+    pending = asyncio.create_task(b.generate(frame(1), lane="pen"))
     await until(lambda: b.stats.sent == 2)
     await asyncio.to_thread(srv.stop)
-    newer = asyncio.create_task(b.generate(frame(2)))  # replaces nothing yet: 1 is in flight
+    newer = asyncio.create_task(b.generate(frame(2), lane="pen"))  # waits behind 1
     await asyncio.to_thread(serve, CountingEcho(delay=0.01), port=port)
     results = await asyncio.gather(pending, newer, return_exceptions=True)
     seeds = [r.seed for r in results if isinstance(r, Output)]
@@ -362,12 +364,15 @@ async def test_refused_token_is_reminted_once(serve: Serve) -> None:
 
 
 async def test_timings_frames_are_recorded(serve: Serve) -> None:
-    """x-fal-message timings are skipped as results and recorded into the output's timings."""
+    """x-fal-message timings are skipped as results and recorded in the stats; an output
+    already returned is never changed by the timings frame that follows it."""
     srv = serve(emit_timings=True)
     b = RealtimeBackend(base_url=srv.url, key=KEY)
     first = await b.generate(frame(1))
+    before = dict(first.timings)
     assert (await b.generate(frame(2))).seed == 2
-    assert b.stats.last_server_timing is not None and "server" in first.timings
+    assert b.stats.last_server_timing is not None and b.stats.last_server_timing > 0
+    assert first.timings == before and "server" not in first.timings
     assert b.stats.received == 2 and b.stats.dropped == 0
     await b.aclose()
 

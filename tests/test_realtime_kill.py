@@ -169,11 +169,12 @@ async def start_async(start: Start, port: int | None = None) -> Server:
     return await asyncio.to_thread(start, port)
 
 
-async def kill_in_flight(b: RealtimeBackend, srv: Server, i: int) -> asyncio.Task[Output]:
+async def kill_in_flight(b: RealtimeBackend, srv: Server, i: int, lane: str | None = None
+                         ) -> asyncio.Task[Output]:
     """Send frame ``i`` to a frozen server, then SIGKILL it with the frame unanswered."""
     srv.freeze()
     sent = b.stats.sent
-    task = asyncio.create_task(b.generate(frame(i)))
+    task = asyncio.create_task(b.generate(frame(i), lane=lane))
     await until(lambda: b.stats.sent == sent + 1 and b.stats.in_flight == 1)
     assert not task.done()
     await asyncio.to_thread(srv.kill)
@@ -208,14 +209,14 @@ async def test_sigkill_in_flight_then_restart_resends(start: Start) -> None:
 
 
 async def test_sigkill_with_newer_frames_waiting_answers_the_newest(start: Start) -> None:
-    """Frames made while the server is dead collapse to the newest: it alone is answered after
-    the restart; every older call gets Superseded naming it."""
+    """Frames a caller streams on one lane while the server is dead collapse to the newest: it
+    alone is answered after the restart; every older call gets Superseded naming a newer one."""
     srv = start()
     b = patient(srv)
     try:
         check(await within(b.generate(frame(0))), 0)
-        in_flight = await kill_in_flight(b, srv, 1)
-        newer = [asyncio.create_task(b.generate(frame(i))) for i in (2, 3, 4)]
+        in_flight = await kill_in_flight(b, srv, 1, lane="pen")
+        newer = [asyncio.create_task(b.generate(frame(i), lane="pen")) for i in (2, 3, 4)]
         srv2 = await start_async(start, srv.port)
         results = await within(asyncio.gather(in_flight, *newer, return_exceptions=True))
         *old, last = results
@@ -225,7 +226,9 @@ async def test_sigkill_with_newer_frames_waiting_answers_the_newest(start: Start
             assert isinstance(r, Superseded), r
             assert r.request_id == f"frame-{n}" and "superseded" in str(r)
             assert r.by is not None and int(r.by.split("-")[1]) > n
-        assert old[0].by == "frame-4"  # the in-flight frame: dropped for the newest on reconnect
+        # the in-flight frame, unsent again once the connection was lost, gave its turn to
+        # the next frame of its lane; that one to the next, and so on
+        assert [r.by for r in old] == ["frame-2", "frame-3", "frame-4"]
         check(await within(b.generate(frame(5))), 5)
         assert b.stats.reconnects >= 1 and b.stats.max_in_flight == 1
         assert (await asyncio.to_thread(srv2.health))["generations"] == 2  # frames 4 and 5

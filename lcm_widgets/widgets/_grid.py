@@ -2,9 +2,9 @@
 numeric axes, text for the rest), the cell widgets and captions, the results table, the
 latency figure, the labelled grid as one PIL image, and adopting a cell into a Studio.
 
-Running the grid (cell results, :func:`run_group`, the worker thread) lives in
-:mod:`lcm_widgets.widgets._grid_worker`; :class:`CellResult` and :func:`run_group` are
-re-exported here. ipywidgets, matplotlib and pandas are imported where used.
+Running a grid-frame (cell results, :func:`run_group`) lives in
+:mod:`lcm_widgets.widgets._grid_run`; :class:`CellResult` and :func:`run_group` are re-exported
+here. ipywidgets, matplotlib and pandas are imported where used.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import InvalidInput, LCMWidgetsError
 from ..schema import Input
 from ..sweep import ALIASES, canonical_axis, format_value, validate_value
-from ._grid_worker import CellResult, run_group
+from ._grid_run import CellResult, run_group
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image

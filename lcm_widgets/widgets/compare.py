@@ -10,20 +10,24 @@
 Keywords that are lists are axes (first = rows, second = columns, see :mod:`lcm_widgets.sweep`),
 scalars are fixed for every cell. With a Studio, every cell starts from ``studio.params``.
 
-Pacing is the Studio's (:class:`~lcm_widgets.pacing.Pacer`), applied to the **grid as a whole**:
-one grid-frame is in flight; frames arriving meanwhile overwrite one pending slot (newest wins);
+Pacing is the Studio's: the Compare has its own :class:`~lcm_widgets.runtime.engine.Engine`
+on the library loop, whose pacer treats the **grid as a whole** as its unit of work (with
+``auto_ack``: cells are painted as their results arrive, nothing waits for a browser). One
+grid-frame is in flight; frames arriving meanwhile overwrite one pending slot (newest wins);
 when every cell has its result for frame N, the newest pending frame starts. So a cell never
 shows a result more than one frame older than its neighbours'. Axis edits (the header sliders
 and text boxes, or :meth:`Compare.set_value`) re-render the newest frame after a 150 ms
-debounce. The plan runs on a worker thread (:mod:`._grid_worker`), batched groups through
-``backend.generate_batch`` (:func:`~lcm_widgets.sweep.plan_batches`), other cells one by one;
-a failing cell shows its error and the grid goes on. This module is the widget and its API.
+debounce. A grid-frame runs the batch plan (:func:`~lcm_widgets.sweep.plan_batches`, the one
+batch rule) group by group (:func:`._grid_run.run_group`); a failing cell shows its error and
+the grid goes on. A Compare and a Studio may share one backend: each engine paces only its
+own requests. This module is the widget and its API.
 """
 
 from __future__ import annotations
 
 import contextlib
 import random
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -31,11 +35,11 @@ import ipywidgets as W
 
 from ..errors import InvalidInput, LCMWidgetsError
 from ..pacing import Pacer
+from ..runtime.engine import Engine, Job, ResultRecord
 from ..schema import Input
-from ..sweep import ALIASES, BatchGroup, Sweep, split_axes
+from ..sweep import ALIASES, BatchGroup, Sweep, build_inputs, split_axes
 from ._grid import (
     REVERSE_ALIASES,
-    CellResult,
     apply_to_studio,
     caption_html,
     corner_html,
@@ -49,7 +53,7 @@ from ._grid import (
     render_grid,
     results_table,
 )
-from ._grid_worker import GridConfig, GridWorker, build_config
+from ._grid_run import CellResult, GridConfig, base_key, build_config, run_group
 
 __all__ = ["Compare"]
 
@@ -82,10 +86,14 @@ class Compare(W.VBox):
         self._seed = random.randrange(2**31)  # stable while drawing; a seed axis overrides it
         self._cell_size = cell_size
         self.adopted: dict[str, Any] | None = None
-        config = self._build_config()  # raises InvalidInput for bad axes before any UI
-        self._worker = GridWorker(config, debounce=debounce, base=self._base,
-                                  rebuild=self._build_config,
-                                  paint=lambda res: self._paint(res), status=self._show_status)
+        self._config = self._build_config()  # raises InvalidInput for bad axes before any UI
+        self._lock = threading.Lock()  # guards the results and the source (loop vs. kernel)
+        self._results: dict[int, CellResult] = {}
+        self._source: bytes | None = None
+        self._error = ""
+        self._engine: Engine[None] = Engine(self._render, on_result=self._rendered,
+                                            on_error=self._failed, debounce=debounce,
+                                            auto_ack=True)
         self._views: list[tuple[W.Image, W.HTML, W.Button]] = []
         self._headers: dict[tuple[str, int], Any] = {}  # (where, i) -> its value widget
         self.status = W.HTML(layout=W.Layout(min_height="1.5em"))
@@ -107,7 +115,6 @@ class Compare(W.VBox):
                                                 grid_gap="12px")),
                          self.status]
         self._show_status()
-        self._worker.start()
 
     # ------------------------------------------------------------------ public API
     @property
@@ -130,15 +137,15 @@ class Compare(W.VBox):
     @property
     def source(self) -> bytes | None:
         """The drawing (JPEG bytes) of the newest rendered grid-frame, None before the first."""
-        with self._worker.lock:
-            return self._worker.source
+        with self._lock:
+            return self._source
 
     @property
     def results(self) -> list[dict[str, Any]]:
         """The newest result of every cell that has one (see :meth:`CellResult.as_dict`)."""
-        with self._worker.lock:
-            res = self._worker.results
-            return [res[i].as_dict() for i in sorted(res)]
+        with self._lock:
+            res = dict(self._results)
+        return [res[i].as_dict() for i in sorted(res)]
 
     def submit(self, image: Any) -> int:
         """Feed one drawing (PIL image, array, encoded bytes, path) as the next frame.
@@ -147,14 +154,14 @@ class Compare(W.VBox):
         """
         from ..images import encode_image, load_image
 
-        if self._worker.closed:
+        if self._engine.closed:
             raise RuntimeError("compare: closed; make a new Compare to render more frames")
         data = encode_image(load_image(image), "jpeg", quality=90)
-        return self._worker.frame_in(data)
+        return self._post(data)
 
     def wait(self, timeout: float | None = 60.0) -> bool:
         """Block until the grid has rendered every frame and edit so far; False on timeout."""
-        return self._worker.wait(timeout)
+        return self._engine.wait_idle(timeout)
 
     def run(self, image: Any, timeout: float | None = 300.0) -> list[dict[str, Any]]:
         """:meth:`submit` then :meth:`wait`; returns :attr:`results`. Raises TimeoutError."""
@@ -215,9 +222,9 @@ class Compare(W.VBox):
     def save(self, path: Any, *, cell_size: int = 256) -> None:
         """Write the labelled grid (drawing in the corner, latency under each cell) as an
         image file; the format follows the file name (PNG recommended)."""
-        with self._worker.lock:
-            results = dict(self._worker.results)
-            source = self._worker.source
+        with self._lock:
+            results = dict(self._results)
+            source = self._source
         render_grid(self.sweep, results, cell_size=cell_size, source=source).save(path)
 
     def plot_latency(self) -> Any:
@@ -225,11 +232,11 @@ class Compare(W.VBox):
         return latency_figure(self.sweep, self.results)
 
     def close(self) -> None:
-        """Stop the worker, stop listening to the canvas and close the grid's widgets."""
-        if not hasattr(self, "_worker"):  # construction failed half-way
+        """Stop rendering, stop listening to the canvas and close the grid's widgets."""
+        if not hasattr(self, "_engine"):  # construction failed half-way
             super().close()
             return
-        self._worker.close()
+        self._engine.close(timeout=30.0)
         pad = getattr(self, "_sketchpad", None)
         if pad is not None and hasattr(pad, "on_frame"):
             with contextlib.suppress(TypeError):
@@ -240,17 +247,9 @@ class Compare(W.VBox):
 
     # ------------------------------------------------------------------ configuration
     @property
-    def _config(self) -> GridConfig:
-        return self._worker.config
-
-    @property
     def _pacer(self) -> Pacer:
         """The grid's pacer (its counters are the grid's statistics)."""
-        return self._worker.pacer
-
-    @property
-    def _results(self) -> dict[int, CellResult]:
-        return self._worker.results
+        return self._engine.pacer
 
     def _axis_index(self, name: str) -> int:
         from ..sweep import canonical_axis
@@ -288,7 +287,11 @@ class Compare(W.VBox):
         except InvalidInput:
             undo()
             raise
-        self._worker.reconfigure(config, clear=relayout)
+        self._config = config
+        if relayout:
+            with self._lock:
+                self._results.clear()
+        self._engine.post_params_changed()
         if relayout:
             self._layout_grid()
         else:
@@ -312,11 +315,60 @@ class Compare(W.VBox):
 
     def _on_frame(self, frame: Any) -> None:
         # May run on a subshell thread: copy the bytes and hand them over, nothing more.
-        self._worker.frame_in(bytes(frame.data))
+        if not self._engine.closed:
+            self._post(bytes(frame.data))
+
+    def _post(self, data: bytes) -> int:
+        return self._engine.post_frame(data, mime="image/jpeg", width=0, height=0,
+                                       reason="compare")
+
+    # ------------------------------------------------------------------ a grid-frame (loop)
+    async def _render(self, job: Job) -> None:
+        """Run the plan for one drawing, painting each group's cells as it finishes."""
+        key, data = job.frame.key, job.frame.data
+        config = self._config
+        base = self._base()
+        if base_key(base) != config.base_key:  # the Studio's params changed
+            config = self._config = self._build_config()
+        inputs = build_inputs(config.checked, data, request_prefix=f"compare-{key}-")
+        names = [label for label, _ in config.sweep.backends]
+        for cell, chk in zip(config.sweep.cells, config.checked, strict=True):
+            if isinstance(chk, InvalidInput):
+                params = {**base, **cell.overrides}
+                self._paint(CellResult(cell, key, params, names[cell.backend],
+                                       seed=params.get("seed"), error=str(chk)))
+        for group in config.plan:
+            backend = config.sweep.backends[group.backend][1]
+            for res in await run_group(group, config.sweep.cells, inputs, backend,
+                                       names[group.backend], key):
+                self._paint(res)
+            if self._engine.closed or (self._config is not config
+                                       and self._config.sweep.cells != config.sweep.cells):
+                return  # the grid changed shape: the re-render paints the new one
+
+    def _rendered(self, rec: ResultRecord[None]) -> None:
+        with self._lock:
+            self._source = rec.frame.data
+            self._error = ""
+        self._show_status()
+
+    def _failed(self, text: str) -> None:
+        with self._lock:
+            self._error = f"grid failed: {text}" if text else ""
+        self._show_status()
+
+    def _store(self, res: CellResult) -> bool:
+        """Keep ``res`` as its cell's newest result; False when an edit replaced that cell."""
+        cells = self._config.sweep.cells
+        if cells[res.cell.index:res.cell.index + 1] != (res.cell,):
+            return False
+        with self._lock:
+            self._results[res.cell.index] = res
+        return True
 
     # ------------------------------------------------------------------ view
     def _paint(self, res: CellResult) -> None:
-        if not self._worker.store(res):
+        if not self._store(res):
             return  # an edit replaced this cell while it ran
         if res.cell.index >= len(self._views):
             return
@@ -390,9 +442,9 @@ class Compare(W.VBox):
 
     def _show_status(self, note: str = "") -> None:
         s = self.sweep
-        with self._worker.lock:
-            done = len(self._worker.results)
-            err = self._worker.error
+        with self._lock:
+            done = len(self._results)
+            err = self._error
         be = ", ".join(label for label, _ in s.backends)
         groups = len(self._config.plan)
         text = (f"{s.n_rows}×{s.n_cols} grid on {esc(be)} · {groups} model calls per frame · "

@@ -5,10 +5,12 @@ rasterized frames (JPEG, ``frame_width`` x ``frame_height``), at most one in fli
 receives them through :meth:`Sketchpad.on_frame` and answers with :meth:`Sketchpad.send_result`,
 whose image appears in the widget's output canvas. The protocol is docs/widget-protocol.md.
 
-Threads (DESIGN.md §3): comm handlers may run on the kernel's main thread or on a subshell
-thread, concurrently with a cell. They only copy the bytes, answer ``took`` and call the
-registered callbacks (which must return quickly: hand the frame to a worker). State is kept
-under a lock, and :meth:`Sketchpad.send_result` may be called from any thread.
+Threads (docs/architecture.md): comm handlers may run on the kernel's main thread or on a
+subshell thread (ipykernel 7 with JupyterLab 4.4+ delivers comm messages on a subshell, so
+drawing keeps working while another cell runs), concurrently with a cell. They only copy the
+bytes, answer ``took`` and call the registered callbacks (which must return quickly: the
+Studio posts the frame to its engine). State is kept under a lock, and
+:meth:`Sketchpad.send_result` may be called from any thread.
 
 Example::
 
@@ -25,7 +27,6 @@ Example::
 
 from __future__ import annotations
 
-import inspect
 import io
 import logging
 import re
@@ -54,27 +55,7 @@ _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
 MAX_BACKGROUND_SIDE = 2048
 
 FrameCallback = Callable[[Frame], Any]
-#: ``callback(ack: Ack)``; a callback taking two positional arguments gets ``(seq, t_paint)``.
-AckCallback = Callable[[Ack], Any] | Callable[[int, float], Any]
-
-
-def _takes_seq_and_time(cb: Callable[..., Any]) -> bool:
-    """True for an older-style ack callback ``cb(seq, t_paint)`` (it cannot take one argument
-    but can take two); everything else gets the :class:`Ack`."""
-    try:
-        sig = inspect.signature(cb)
-    except (TypeError, ValueError):  # a builtin without a signature: give it the Ack
-        return False
-    try:
-        sig.bind(None)
-        return False
-    except TypeError:
-        pass
-    try:
-        sig.bind(None, None)
-        return True
-    except TypeError:
-        return False
+AckCallback = Callable[[Ack], Any]
 
 
 def frame_to_image(frame: Frame) -> Image.Image:
@@ -129,7 +110,7 @@ class Sketchpad(anywidget.AnyWidget):  # type: ignore[misc]
         self._acked_rid = 0
         self._background: tuple[bytes, str] | None = None
         self._frame_callbacks: list[FrameCallback] = []
-        self._ack_callbacks: list[tuple[AckCallback, bool]] = []  # (callback, old style)
+        self._ack_callbacks: list[AckCallback] = []
         self._handlers: dict[str, Callable[[Any, Sequence[Any]], None]] = {
             proto.MSG_FRAME: self._on_frame_msg,
             proto.MSG_ACK: self._on_ack_msg,
@@ -193,18 +174,15 @@ class Sketchpad(anywidget.AnyWidget):  # type: ignore[misc]
         ``dropped``) when the browser has painted a result, or dropped it (stale, superseded
         while decoding, undecodable: ``dropped`` is True): the credit to send the next one.
         Called once per result even with several views (later acks for the same ``rid`` are
-        ignored). ``t_paint`` is ms since the epoch; ``rid`` is what :meth:`send_result`
-        returned (-1 from a browser that sent none).
-
-        A callback that takes exactly two positional arguments is called the older way,
-        ``callback(seq, t_paint)``. ``remove=True`` unregisters.
+        ignored). ``t_paint`` is ms since the epoch; ``rid`` is the result id
+        :meth:`send_result` sent (-1 from a browser that sent none). ``remove=True``
+        unregisters.
         """
         with self._lock:
             if remove:
-                self._ack_callbacks = [c for c in self._ack_callbacks if c[0] != callback]
+                self._ack_callbacks = [c for c in self._ack_callbacks if c != callback]
             else:
-                self._ack_callbacks = [*self._ack_callbacks,
-                                       (callback, _takes_seq_and_time(callback))]
+                self._ack_callbacks = [*self._ack_callbacks, callback]
 
     # ---- state --------------------------------------------------------------------------
 
@@ -228,21 +206,25 @@ class Sketchpad(anywidget.AnyWidget):  # type: ignore[misc]
     # ---- sending ------------------------------------------------------------------------
 
     def send_result(self, seq: int, data: bytes | bytearray | memoryview, *,
-                    mime: str = "image/jpeg", width: int | None = None,
+                    rid: int | None = None, mime: str = "image/jpeg", width: int | None = None,
                     height: int | None = None, timings_ms: Mapping[str, float] | None = None,
                     params: Mapping[str, Any] | None = None) -> int:
         """Show ``data`` (an encoded image) in the output canvas as the answer to frame ``seq``.
 
-        Thread-safe. ``width``/``height`` default to the image's own size (read from its
-        header). The newest result is kept, so a view opened later shows it. Returns the
-        result id (``rid``), which increases with every call. Does not pace: send the next
-        result after :meth:`on_ack` fired (the Studio's pacer does this).
+        Thread-safe. ``rid`` is the result's id, the one the browser's ack carries back: pass
+        your own (the Studio passes its engine's, so there is one id space end to end; it must
+        be larger than any sent before) or leave it out for the next number. ``width`` and
+        ``height`` default to the image's own size (read from its header). The newest result
+        is kept, so a view opened later shows it. Returns the result id. Does not pace: send
+        the next result after :meth:`on_ack` fired (the Studio's engine does this).
 
-        Raises :class:`~lcm_widgets.errors.InvalidInput` for a bad ``seq``, empty ``data``
-        or a ``mime`` that is not an image type.
+        Raises :class:`~lcm_widgets.errors.InvalidInput` for a bad ``seq`` or ``rid``, empty
+        ``data`` or a ``mime`` that is not an image type.
         """
         if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
             raise InvalidInput(f"seq: must be a whole number >= 0, got {seq!r}", field="seq")
+        if rid is not None and (isinstance(rid, bool) or not isinstance(rid, int) or rid < 1):
+            raise InvalidInput(f"rid: must be a whole number >= 1, got {rid!r}", field="rid")
         payload = bytes(data)
         if not payload:
             raise InvalidInput("data: must be an encoded image, got 0 bytes", field="data")
@@ -251,9 +233,14 @@ class Sketchpad(anywidget.AnyWidget):  # type: ignore[misc]
         if width is None or height is None:
             width, height = _image_size(payload, width, height)
         with self._lock:
-            self._rid += 1
+            if rid is None:
+                rid = self._rid + 1
+            elif rid <= self._rid:
+                raise InvalidInput(f"rid: must be larger than the last result id sent "
+                                   f"({self._rid}), got {rid}", field="rid")
+            self._rid = rid
             meta: ResultMeta = {
-                "seq": seq, "rid": self._rid, "mime": mime, "width": int(width),
+                "seq": seq, "rid": rid, "mime": mime, "width": int(width),
                 "height": int(height),
                 "timings_ms": None if timings_ms is None else {
                     str(k): float(v) for k, v in timings_ms.items()},
@@ -262,7 +249,7 @@ class Sketchpad(anywidget.AnyWidget):  # type: ignore[misc]
             if self._result is None or seq >= self._result[0]["seq"]:
                 self._result = (meta, payload)
             self.send(proto.result_message(meta), [payload])
-            return self._rid
+            return rid
 
     def clear(self) -> None:
         """Clear the drawing (ink and background) in every view; undoable there."""
@@ -326,11 +313,8 @@ class Sketchpad(anywidget.AnyWidget):  # type: ignore[misc]
                     return  # another view acked it already, or it is not ours
                 self._acked_rid = ack.rid
             callbacks = self._ack_callbacks
-        for cb, seq_and_time in callbacks:
-            if seq_and_time:
-                _call(cb, ack.seq, ack.t_paint)
-            else:
-                _call(cb, ack)
+        for cb in callbacks:
+            _call(cb, ack)
 
     def _on_hello_msg(self, content: Any, _buffers: Sequence[Any]) -> None:
         hello = proto.parse_hello(content)

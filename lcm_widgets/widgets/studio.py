@@ -3,10 +3,10 @@
 A :class:`Studio` is an ipywidgets ``VBox`` holding a :class:`~.sketchpad.Sketchpad` (the input
 canvas, the output canvas and the status line) and controls generated from the schema (prompt,
 negative prompt, steps, strength, guidance, seed with a lock and a "new seed" button, output
-size, the model in use). Frames go through the pacer (:mod:`lcm_widgets.pacing`) to one worker
-thread per Studio that calls the backend, one request at a time, and sends each result back
-itself (:mod:`._worker`). Backend errors appear in the status line in plain words and the
-session goes on.
+size, the model in use). Frames go through one :class:`~lcm_widgets.runtime.engine.Engine` per
+Studio, on the library's loop: it paces them (:mod:`lcm_widgets.pacing`), calls the backend
+one request at a time and sends each result back. Backend errors appear in the status line in
+plain words and the session goes on. docs/architecture.md follows one frame through it.
 
     from lcm_widgets import LocalLCM, Studio
     studio = Studio(LocalLCM("tiny"), prompt="a cabin in the woods", steps=4, strength=0.5)
@@ -18,90 +18,37 @@ the source (``Studio(backend, source=canvas)``); the results still show in the S
 
 from __future__ import annotations
 
-import difflib
-import io
-import threading
+import asyncio
 import time
 from collections import deque
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import ipywidgets as W
 
-from ..errors import InvalidInput
-from ..schema import Input, Output, parse_input
-from ._controls import CONTROLLED, Controls, random_seed
+from ..backends.base import Backend
+from ..errors import BackendError, InvalidInput
 from ..protocol.widget import Ack
+from ..runtime.engine import Engine, Job, ResultRecord
+from ..schema import ALIASES, Output, parse_input
+from ..stats import spread
+from ._controls import CONTROLLED, Controls, random_seed
 from ._sources import CanvasSource, ImageView, image_to_jpeg, to_jpeg
-from ._stats import format_status, percentile
-from ._worker import Engine, Job, ResultRecord
+from ._studio_parts import HistoryEntry, Shown, check_init_kwargs, params_text, save_png
 from .sketchpad import Sketchpad
 
 __all__ = ["HistoryEntry", "Studio"]
 
 HISTORY_SIZE = 32
 STATUS_INTERVAL = 0.5  # seconds between status-line refreshes
-_ALIASES = {"steps": "num_inference_steps", "guidance": "guidance_scale",
-            "negative": "negative_prompt"}
-#: Other names the constructor accepts for its own parameters.
-_INIT_ALIASES = {"guidance": "guidance_scale", "negative": "negative_prompt",
-                 "num_inference_steps": "steps"}
-_INIT_PARAMS = ("source", "prompt", "negative_prompt", "steps", "strength", "guidance_scale",
-                "seed", "image_size", "frame_size", "debounce", "ack_timeout", "history_size",
-                "sketchpad")
 #: Sketchpad traits the Studio drives itself (not settable through the Studio).
 _STUDIO_OWNED = ("status", "stats", "error")
+_SHOWN_PARAMS = ("prompt", "seed", "num_inference_steps", "strength", "guidance_scale")
 
 
 def _sketchpad_settings() -> tuple[str, ...]:
     """The Sketchpad's own traits a Studio passes through (``brush_size``, ``display_size``...)."""
     return tuple(sorted(n for n in Sketchpad.class_own_traits() if n not in _STUDIO_OWNED))
-
-
-def _check_init_kwargs(extra: dict[str, Any]) -> dict[str, Any]:
-    """Split the constructor's ``**kwargs``: aliases of Studio params are returned resolved
-    (``{"guidance_scale": 3.0}``) and removed from ``extra``, which keeps the Sketchpad
-    settings. Anything else raises :class:`InvalidInput` naming it and the valid names."""
-    resolved: dict[str, Any] = {}
-    settings = _sketchpad_settings()
-    for name in list(extra):
-        if name in _INIT_ALIASES:
-            resolved[_INIT_ALIASES[name]] = extra.pop(name)
-        elif name not in settings:
-            valid = [*_INIT_PARAMS, *_INIT_ALIASES, *settings]
-            close = difflib.get_close_matches(name, valid, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise InvalidInput(
-                f"{name}: not a Studio argument; {hint}use one of {', '.join(_INIT_PARAMS)}, "
-                f"the aliases {', '.join(f'{a} (= {c})' for a, c in _INIT_ALIASES.items())}, "
-                f"or a Sketchpad setting: {', '.join(settings)}", field=name)
-    return resolved
-
-
-@dataclass(frozen=True)
-class HistoryEntry:
-    """One generated result: the frame it answered, the params used, and the backend's output."""
-
-    frame: bytes = field(repr=False)
-    params: dict[str, Any]
-    output: Output = field(repr=False)
-
-    @property
-    def image_bytes(self) -> bytes:
-        """The encoded result image."""
-        return self.output.images[0].data()
-
-    def image(self) -> Any:
-        """The result as a PIL image."""
-        from PIL import Image
-
-        return Image.open(io.BytesIO(self.image_bytes))
-
-
-def _params_text(p: dict[str, Any]) -> str:
-    return (f"steps {p['num_inference_steps']} · strength {p['strength']:.2f} · "
-            f"guidance {p['guidance_scale']:.1f} · seed {p['seed']}")
 
 
 class Studio(W.VBox):  # type: ignore[misc]
@@ -116,9 +63,9 @@ class Studio(W.VBox):  # type: ignore[misc]
         None (draw on the Studio's own canvas) or an ``ipycanvas.Canvas`` created with
         ``sync_image_data=True``.
     prompt, negative_prompt, steps, strength, guidance_scale, image_size:
-        Initial generation params (``steps`` is ``num_inference_steps``; ``negative`` and
-        ``guidance`` are accepted for ``negative_prompt`` and ``guidance_scale``, as in
-        :meth:`update`); checked against the schema at once: a bad value raises
+        Initial generation params (``steps`` is ``num_inference_steps``; the short names of
+        :data:`lcm_widgets.schema.ALIASES` such as ``guidance`` and ``negative`` are accepted,
+        as in :meth:`update`); checked against the schema at once: a bad value raises
         :class:`~lcm_widgets.errors.InvalidInput` naming the field, the limit and the value.
     seed:
         None picks one at random; it stays the same while you draw until you press "new seed"
@@ -127,6 +74,8 @@ class Studio(W.VBox):  # type: ignore[misc]
         Width and height of the frames the canvas sends (default 512).
     debounce:
         Seconds of quiet after a param edit before the newest frame is re-rendered.
+    ack_timeout:
+        Seconds to wait for the browser to paint a result before sending the next one anyway.
     history_size:
         How many results :attr:`history` keeps (default 32; oldest dropped first).
     sketchpad:
@@ -138,7 +87,7 @@ class Studio(W.VBox):  # type: ignore[misc]
         :class:`~lcm_widgets.errors.InvalidInput` naming it and listing the valid ones.
     """
 
-    def __init__(self, backend: Any, *, source: Any = None, prompt: str = "",
+    def __init__(self, backend: Backend, *, source: Any = None, prompt: str = "",
                  negative_prompt: str = "", steps: int = 4, strength: float = 0.5,
                  guidance_scale: float = 1.5, seed: int | None = None,
                  image_size: str | None = None, frame_size: int = 512, debounce: float = 0.1,
@@ -150,32 +99,23 @@ class Studio(W.VBox):  # type: ignore[misc]
         if history_size < 1:
             raise InvalidInput(f"history_size: must be at least 1, got {history_size}",
                                field="history_size")
-        aliased = _check_init_kwargs(sketchpad_kwargs)
-        given: dict[str, Any] = {"negative_prompt": negative_prompt,
-                                 "guidance_scale": guidance_scale, "steps": steps}
-        defaults = {"negative_prompt": "", "guidance_scale": 1.5, "steps": 4}
-        for name, value in aliased.items():
-            if given[name] != defaults[name] and given[name] != value:
-                alias = next(a for a, c in _INIT_ALIASES.items() if c == name)
-                raise InvalidInput(f"{alias}: is another name for {name}; pass one of them, "
-                                   f"got {alias}={value!r} and {name}={given[name]!r}",
-                                   field=alias)
-            given[name] = value
-        negative_prompt, guidance_scale, steps = (given["negative_prompt"],
-                                                  given["guidance_scale"], given["steps"])
+        defaults = {"negative_prompt": "", "guidance_scale": 1.5, "steps": 4,
+                    "image_size": None}
+        given = check_init_kwargs(sketchpad_kwargs, _sketchpad_settings(),
+                                  {"negative_prompt": negative_prompt,
+                                   "guidance_scale": guidance_scale, "steps": steps,
+                                   "image_size": image_size}, defaults)
         self.backend = backend
-        self._params: dict[str, Any] = {
-            "prompt": prompt, "negative_prompt": negative_prompt,
-            "num_inference_steps": steps, "strength": strength,
-            "guidance_scale": guidance_scale,
-            "seed": random_seed() if seed is None else seed, "image_size": image_size}
-        self._params = self._validated(self._params)
+        self._params: dict[str, Any] = self._validated({
+            "prompt": prompt, "negative_prompt": given["negative_prompt"],
+            "num_inference_steps": given["steps"], "strength": strength,
+            "guidance_scale": given["guidance_scale"],
+            "seed": random_seed() if seed is None else seed, "image_size": given["image_size"]})
         self._seed_locked = True
         self._history: deque[HistoryEntry] = deque(maxlen=history_size)
         self._browser_seq = 0
         self._status_at = 0.0
         self._error = ""
-        self._lock = threading.Lock()
         info = getattr(backend, "info", None)
         self._model_text = (f"{info.model} ({info.device})" if info is not None
                             else type(backend).__name__)
@@ -197,10 +137,11 @@ class Studio(W.VBox):  # type: ignore[misc]
                                    int(sketchpad_kwargs.get("display_size", 384)))
         self.controls = Controls(self._params, model_text=self._model_text,
                                  on_change=self._control_changed, on_new_seed=self.new_seed)
-        self.engine = Engine(backend, make_input=self._make_input, deliver=self._deliver,
-                             on_error=self._show_error, on_result=self._on_result,
-                             debounce=debounce, ack_timeout=ack_timeout)
-        self.engine.snapshot_params = self._snapshot
+        # An ipycanvas source has no browser view that acks: results count as shown at once.
+        self.engine: Engine[Shown] = Engine(
+            self._render, deliver=self._deliver, params=self._snapshot,
+            on_result=self._on_result, on_error=self._show_error, debounce=debounce,
+            ack_timeout=ack_timeout, auto_ack=self.sketchpad is None)
         children: list[W.Widget]
         if self.sketchpad is not None:
             self.sketchpad.on_frame(self._on_frame)
@@ -210,7 +151,7 @@ class Studio(W.VBox):  # type: ignore[misc]
             children = [W.HBox([source, self._view.box]), self.controls.box]
         super().__init__(children)
         self.add_class("lcm-studio")
-        self._view.status = f"ready · {self._model_text} · {_params_text(self._params)}"
+        self._view.status = f"ready · {self._model_text} · {params_text(self._params)}"
 
     # ------------------------------------------------------------------ public API
     @property
@@ -224,7 +165,7 @@ class Studio(W.VBox):  # type: ignore[misc]
         (field, limit and value named); nothing changes then."""
         new = dict(self._params)
         for name, value in fields.items():
-            key = _ALIASES.get(name, name)
+            key = ALIASES.get(name, name)
             if key not in CONTROLLED:
                 raise InvalidInput(f"{name}: not a Studio param; use one of "
                                    f"{', '.join(CONTROLLED)}", field=name)
@@ -263,8 +204,8 @@ class Studio(W.VBox):  # type: ignore[misc]
         """
         w, h = int(self._view.frame_width), int(self._view.frame_height)
         jpeg = image_to_jpeg(image, (w, h))
-        key = self.engine.submit_frame(jpeg, mime="image/jpeg", width=w, height=h,
-                                       t_input=time.time() * 1000, reason="api")
+        key = self.engine.post_frame(jpeg, mime="image/jpeg", width=w, height=h,
+                                     t_input=time.time() * 1000, reason="api")
         if not wait:
             return None
         if not self.engine.wait_idle(timeout):
@@ -273,10 +214,11 @@ class Studio(W.VBox):  # type: ignore[misc]
         last = self.engine.last_result
         if err is not None and err[0] >= key and (last is None or last.frame.key < err[0]):
             raise err[1]
-        return last.output if last is not None else None
+        return last.value.output if last is not None else None
 
     def wait(self, timeout: float | None = 120.0) -> bool:
-        """Block until no request is in flight or waiting; False on timeout."""
+        """Block until no request is in flight, waiting or due (a param edit's re-render);
+        False on timeout."""
         return self.engine.wait_idle(timeout)
 
     @property
@@ -292,19 +234,16 @@ class Studio(W.VBox):  # type: ignore[misc]
         results, dropped, skipped, max_in_flight, max_pending...), and two limits measured
         outside the pacer: ``backend_max_concurrency`` (the most ``backend.generate`` calls
         of this Studio running at once) and ``max_unacked_results`` (the most results sent
-        to the browser and neither acked nor given up after ``ack_timeout`` at once)."""
+        to the browser and neither acked nor given up after ``ack_timeout`` at once).
+        Percentiles use the project's one definition (:func:`lcm_widgets.stats.percentile`)."""
         e = self.engine
-        summary = e.stats.summary()
-        kernel = list(e.stats.stages.get("kernel", ()))
-        e2e = list(e.stats.stages.get("e2e", ()))
-        c = e.pacer.counters
         return {
             "fps": round(e.stats.fps(time.monotonic()), 2),
-            "latency_ms": {"p50": percentile(kernel, 50), "p95": percentile(kernel, 95)},
-            "stroke_to_pixels_ms": {"p50": percentile(e2e, 50), "p95": percentile(e2e, 95)},
-            "stages_ms": summary,
-            **c.as_dict(),
-            "backend_max_concurrency": e.backend_max_concurrency,
+            "latency_ms": spread(e.stats.samples("kernel")),
+            "stroke_to_pixels_ms": spread(e.stats.samples("e2e")),
+            "stages_ms": e.stats.summary(),
+            **e.pacer.counters.as_dict(),
+            "backend_max_concurrency": e.max_concurrency,
             "max_unacked_results": e.max_unacked,
             "error": self._error,
         }
@@ -312,26 +251,17 @@ class Studio(W.VBox):  # type: ignore[misc]
     def save(self, path: str | Path) -> Path:
         """Write the newest result as PNG, with prompt, negative prompt, seed, steps, strength,
         guidance and model in PNG text chunks; returns the path."""
-        from PIL import Image, PngImagePlugin
-
         if not self._history:
             raise ValueError("save: there is no result yet; draw something first")
-        entry = self._history[-1]
-        img = Image.open(io.BytesIO(entry.image_bytes))
-        meta = PngImagePlugin.PngInfo()
-        p = entry.params
-        for key, value in (("prompt", p["prompt"]), ("negative_prompt", p["negative_prompt"]),
-                           ("seed", p["seed"]), ("steps", p["num_inference_steps"]),
-                           ("strength", p["strength"]), ("guidance_scale", p["guidance_scale"]),
-                           ("model", self._model_text), ("software", "lcm_widgets")):
-            meta.add_text(key, str(value))
-        path = Path(path)
-        img.save(path, "PNG", pnginfo=meta)
-        return path
+        return save_png(self._history[-1], path, self._model_text)
 
     def close(self) -> None:
-        """Stop the worker thread and close the widgets (the backend stays open). Safe to call
-        twice, and on a Studio whose constructor failed (``__del__`` calls it)."""
+        """Stop rendering and close the widgets (the backend stays open). Safe to call twice,
+        and on a Studio whose constructor failed (``__del__`` calls it)."""
+        pad = getattr(self, "sketchpad", None)
+        if pad is not None:
+            pad.on_frame(self._on_frame, remove=True)
+            pad.on_ack(self._on_ack, remove=True)
         for part in ("engine", "source", "controls", "_view"):
             obj = getattr(self, part, None)
             if obj is not None:
@@ -351,8 +281,8 @@ class Studio(W.VBox):  # type: ignore[misc]
         self._params_changed()
 
     def _params_changed(self) -> None:
-        self._view.status = f"{self._model_text} · {_params_text(self._params)}"
-        self.engine.params_changed()
+        self._view.status = f"{self._model_text} · {params_text(self._params)}"
+        self.engine.post_params_changed()
 
     def _snapshot(self) -> dict[str, Any]:
         p = dict(self._params)
@@ -360,41 +290,51 @@ class Studio(W.VBox):  # type: ignore[misc]
             p["seed"] = random_seed()
         return p
 
-    # ------------------------------------------------------------------ frames in
+    # ------------------------------------------------------------------ frames in (any thread)
     def _on_frame(self, frame: Any) -> None:
         self._browser_seq = max(self._browser_seq, int(frame.seq))
-        self.engine.submit_frame(frame.data, mime=frame.mime, width=frame.width,
-                                 height=frame.height, t_input=frame.t_input or None,
-                                 browser_seq=frame.seq, reason=frame.reason)
+        self.engine.post_frame(frame.data, mime=frame.mime, width=frame.width,
+                               height=frame.height, t_input=frame.t_input or None,
+                               browser_seq=frame.seq, reason=frame.reason)
 
     def _on_canvas_png(self, data: bytes, width: int, height: int) -> None:
-        self.engine.submit_frame(data, mime="image/png", width=width, height=height,
-                                 t_input=time.time() * 1000, reason="ipycanvas")
+        self.engine.post_frame(data, mime="image/png", width=width, height=height,
+                               t_input=time.time() * 1000, reason="ipycanvas")
 
     def _on_ack(self, ack: Ack) -> None:
-        # Matched by result id; a result the browser dropped as stale returns the credit but
-        # is left out of stroke→pixels. An ack without a rid (-1) matches by frame seq.
-        self.engine.ack(ack.rid if ack.rid >= 0 else None,
-                        None if ack.dropped else float(ack.t_paint), seq=ack.seq)
+        # A result the browser dropped as stale returns the credit but is left out of
+        # stroke→pixels; a browser that sent no result id (-1) acks whatever is awaited.
+        self.engine.post_ack(ack.rid if ack.rid >= 0 else None,
+                             None if ack.dropped else float(ack.t_paint))
 
-    # ------------------------------------------------------------------ worker side
-    def _make_input(self, job: Job) -> Input:
+    # ------------------------------------------------------------------ the engine's side (loop)
+    async def _render(self, job: Job) -> Shown:
         f = job.frame
-        size = (int(self._view.frame_width), int(self._view.frame_height))
-        jpeg = to_jpeg(f.data, f.mime, None if f.mime == "image/jpeg" else size)
-        return parse_input({**job.params, "image_url": jpeg, "format": "jpeg"})
+        jpeg = f.data
+        if f.mime != "image/jpeg":  # an ipycanvas PNG: decode and re-encode off the loop
+            size = (int(self._view.frame_width), int(self._view.frame_height))
+            jpeg = await asyncio.to_thread(to_jpeg, f.data, f.mime, size)
+        inp = parse_input({**job.params, "image_url": jpeg, "format": "jpeg"})
+        output = await self.backend.generate(inp)
+        if not output.images:
+            raise BackendError(f"{type(self.backend).__name__} returned no image")
+        image = output.images[0]
+        return Shown(output, image.data(), image.content_type or "image/jpeg",
+                     image.width or f.width, image.height or f.height,
+                     {**job.params, "seed": output.seed})
 
-    def _deliver(self, rec: ResultRecord) -> int | None:
+    def _deliver(self, rec: ResultRecord[Shown]) -> None:
+        s = rec.value
         seq = rec.frame.browser_seq if rec.frame.browser_seq is not None else self._browser_seq
-        rec.sent_seq = seq
-        return self._view.send_result(  # type: ignore[no-any-return]
-            seq, rec.data, mime=rec.mime, width=rec.width, height=rec.height,
-            timings_ms=rec.timings_ms,
-            params={k: rec.params[k] for k in ("prompt", "seed", "num_inference_steps",
-                                                "strength", "guidance_scale")})
+        self._view.send_result(seq, s.data, rid=rec.rid, mime=s.mime, width=s.width,
+                               height=s.height, timings_ms=rec.timings_ms,
+                               params={k: s.params[k] for k in _SHOWN_PARAMS})
 
-    def _on_result(self, rec: ResultRecord) -> None:
-        self._history.append(HistoryEntry(rec.frame.data, rec.params, rec.output))
+    def _on_result(self, rec: ResultRecord[Shown]) -> None:
+        s = rec.value
+        for stage, seconds in s.output.timings.items():
+            rec.timings_ms[f"model_{stage}"] = round(seconds * 1000, 1)
+        self._history.append(HistoryEntry(rec.frame.data, s.params, s.output))
         now = time.monotonic()
         if now - self._status_at >= STATUS_INTERVAL:
             self._status_at = now
@@ -403,12 +343,11 @@ class Studio(W.VBox):  # type: ignore[misc]
     def _push_stats(self) -> None:
         s = self.engine.stats
         summary = s.summary()
-        c = self.engine.pacer.counters
         flat: dict[str, Any] = {"fps": round(s.fps(time.monotonic()), 1)}
         for stage in ("generate", "kernel"):
             if stage in summary:
                 flat[f"{stage}_ms"] = summary[stage]["p50"]
-        flat["results"] = c.completed
+        flat["results"] = self.engine.pacer.counters.completed
         self._view.stats = flat
 
     def _show_error(self, text: str) -> None:
@@ -416,11 +355,3 @@ class Studio(W.VBox):  # type: ignore[misc]
         self._view.error = text
         if not text:
             self._push_stats()
-
-    def status_text(self) -> str:
-        """The status line as one string (what the browser shows, plus the error)."""
-        return format_status(self.engine.stats.fps(time.monotonic()),
-                             self.engine.stats.summary(), model=self._model_text,
-                             error=self._error)
-
-

@@ -12,7 +12,7 @@ import traitlets
 from PIL import Image
 
 from lcm_widgets.errors import InvalidImage, InvalidInput
-from lcm_widgets.widgets._comm_testing import RecordingComm
+from lcm_widgets.testing import RecordingComm
 from lcm_widgets.protocol.widget import Ack, Frame
 from lcm_widgets.widgets.sketchpad import Sketchpad
 
@@ -207,9 +207,9 @@ def test_hello_syncs_newest_frame_and_result(pad: Sketchpad, comm: RecordingComm
 
 
 def test_ack_callback_once_per_result(pad: Sketchpad, comm: RecordingComm) -> None:
-    """on_ack gets (seq, t_paint) once per result, even when several views ack it."""
+    """on_ack gets each result's ack once, even when several views ack it."""
     acks: list[tuple[int, float]] = []
-    pad.on_ack(lambda seq, t: acks.append((seq, t)))
+    pad.on_ack(lambda a: acks.append((a.seq, a.t_paint)))
     rid = pad.send_result(3, jpeg())
     ack = {"type": "ack", "v": 1, "seq": 3, "rid": rid, "t_paint": 123.0, "dropped": False}
     comm.deliver(ack)
@@ -222,12 +222,9 @@ def test_ack_callback_once_per_result(pad: Sketchpad, comm: RecordingComm) -> No
 
 def test_ack_callback_gets_the_ack_with_rid_and_dropped(pad: Sketchpad, comm: RecordingComm
                                                         ) -> None:
-    """A one-argument callback gets the Ack (seq, rid, t_paint, dropped); an older two-argument
-    one (seq, t_paint) keeps working next to it."""
+    """The callback gets the Ack (seq, rid, t_paint, dropped); remove=True unregisters it."""
     acks: list[Ack] = []
-    old_style: list[tuple[int, float]] = []
     pad.on_ack(acks.append)
-    pad.on_ack(lambda seq, t_paint: old_style.append((seq, t_paint)))
     r1 = pad.send_result(3, jpeg())
     r2 = pad.send_result(4, jpeg())
     comm.deliver({"type": "ack", "v": 1, "seq": 3, "rid": r1, "t_paint": 10.0,
@@ -235,11 +232,28 @@ def test_ack_callback_gets_the_ack_with_rid_and_dropped(pad: Sketchpad, comm: Re
     comm.deliver({"type": "ack", "v": 1, "seq": 4, "rid": r2, "t_paint": 20.0})
     assert acks == [Ack(seq=3, rid=r1, t_paint=10.0, dropped=True),
                     Ack(seq=4, rid=r2, t_paint=20.0, dropped=False)]
-    assert old_style == [(3, 10.0), (4, 20.0)]
     pad.on_ack(acks.append, remove=True)
     r3 = pad.send_result(5, jpeg())
     comm.deliver({"type": "ack", "v": 1, "seq": 5, "rid": r3, "t_paint": 30.0})
-    assert len(acks) == 2 and old_style[-1] == (5, 30.0)
+    assert len(acks) == 2
+
+
+def test_send_result_takes_the_callers_result_id(pad: Sketchpad, comm: RecordingComm) -> None:
+    """A caller's rid is sent as given (one id space with the Studio's engine); it must grow,
+    and a refused one names the field, the limit and the value."""
+    assert pad.send_result(1, jpeg(), rid=7) == 7
+    [(meta, _)] = comm.custom_of("result")
+    assert meta["rid"] == 7
+    assert pad.send_result(2, jpeg()) == 8  # without one: the next number
+    with pytest.raises(InvalidInput, match=r"rid: must be larger than the last result id "
+                                           r"sent \(8\), got 8"):
+        pad.send_result(3, jpeg(), rid=8)
+    with pytest.raises(InvalidInput, match=r"rid: must be a whole number >= 1, got 0"):
+        pad.send_result(3, jpeg(), rid=0)
+    acks: list[Ack] = []
+    pad.on_ack(acks.append)
+    comm.deliver({"type": "ack", "v": 1, "seq": 2, "rid": 8, "t_paint": 1.0})
+    assert [a.rid for a in acks] == [8]
 
 
 def test_clear_sends_clear_canvas_and_forgets_the_frame(pad: Sketchpad, comm: RecordingComm

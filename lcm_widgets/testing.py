@@ -1,14 +1,22 @@
-"""A recording comm for testing widgets without a kernel or a browser (like ipywidgets' DummyComm).
+"""Test doubles for code built on lcm_widgets: a recording comm and an instant model.
 
-Pass it to any ipywidgets/anywidget widget: ``w = Sketchpad(comm=RecordingComm())``. Everything
-the widget sends is recorded; :meth:`RecordingComm.deliver` plays a message from the browser
-through the real ipywidgets path (``comm.handle_msg`` → ``Widget._handle_msg`` → ``on_msg``
-callbacks), with buffers as ``memoryview``, as the kernel hands them over.
+* :class:`RecordingComm` tests widgets without a kernel or a browser (like ipywidgets'
+  ``DummyComm``). Pass it to any ipywidgets/anywidget widget: ``w = Sketchpad(comm=
+  RecordingComm())``. Everything the widget sends is recorded; :meth:`RecordingComm.deliver`
+  plays a message from the browser through the real ipywidgets path (``comm.handle_msg`` →
+  ``Widget._handle_msg`` → ``on_msg`` callbacks), with buffers as ``memoryview``, as the kernel
+  hands them over.
+* :class:`~lcm_widgets.backends.echo.EchoBackend` answers at once with the input image, and
+  fails or hangs on request (``"!fail"``, ``"!hang"`` in the prompt).
+
+::
 
     comm = RecordingComm()
     pad = Sketchpad(comm=comm)
     comm.deliver({"type": "hello", "v": 1, "view": "a"})
     content, buffers = comm.custom[-1]
+
+Importing this module imports ``comm`` (installed with ipykernel), not anywidget.
 """
 
 from __future__ import annotations
@@ -20,7 +28,9 @@ from typing import Any
 
 from comm.base_comm import BaseComm
 
-__all__ = ["RecordingComm", "Sent"]
+from .backends.echo import EchoBackend
+
+__all__ = ["EchoBackend", "RecordingComm", "Sent"]
 
 
 @dataclass(frozen=True)
