@@ -9,7 +9,9 @@
  * composite at frame size (frame_width x frame_height), scaled by CSS.
  */
 
-import { History, fitRect, strokeWidth, toCanvasPoint } from "./drawing.js";
+import {
+  closeUnusedBackgrounds, fitRect, snapshotHistory, strokeWidth, toCanvasPoint,
+} from "./drawing.js";
 
 /**
  * @typedef {CanvasImageSource & {width: number, height: number}} Img
@@ -42,8 +44,9 @@ export class SketchCanvas {
     this.tool = "brush";
     this.size = 8;
     this.color = "#000000";
-    /** @type {History<Snapshot>} */
-    this.history = new History();
+    /** @type {import("./drawing.js").History<Snapshot>} bounded in bytes; closes the
+     * background bitmaps of the steps it drops */
+    this.history = snapshotHistory(() => this.background);
     /** @type {number|null} pointer drawing the current stroke */
     this.pointerId = null;
     /** @type {{x: number, y: number, w: number}|null} */
@@ -170,7 +173,10 @@ export class SketchCanvas {
    */
   load(img, undoable = true) {
     if (undoable) this.checkpoint();
+    const old = this.background;
     this.background = null;
+    // Not undoable: no step keeps the old background, so close it unless history still has it.
+    if (!undoable) closeUnusedBackgrounds([{ background: old }], this.history.items, null);
     this.inkCtx.globalCompositeOperation = "source-over";
     this.inkCtx.clearRect(0, 0, this.ink.width, this.ink.height);
     this.inkCtx.drawImage(img, 0, 0, this.ink.width, this.ink.height);

@@ -1,11 +1,23 @@
 // @ts-check
 /**
- * Pure helpers of the drawing surface (no DOM): pointer geometry, pen pressure, image fitting and
- * a bounded undo/redo history. canvas.js wires them to a real <canvas>.
+ * Pure helpers of the drawing surface (no DOM): pointer geometry, pen pressure, image fitting,
+ * an undo/redo history bounded in bytes, and the rule for closing background bitmaps the
+ * history let go of. canvas.js wires them to a real <canvas>.
  */
 
-/** Undo steps kept (each is one ImageData of the ink layer: 1 MiB at 512²). */
-export const MAX_HISTORY = 30;
+/**
+ * Bytes of undo/redo snapshots kept (see `snapshotBytes`): 64 steps of ink at 512², 4 at 2048².
+ * The newest undo step is kept whatever its size.
+ */
+export const MAX_HISTORY_BYTES = 64 * 1024 * 1024;
+
+/**
+ * @typedef {{width: number, height: number, close?: () => void}} Bitmap  an ImageBitmap, or
+ *   any image source with a size (only those with `close` are ever closed)
+ * @typedef {{background: Bitmap|null}} WithBackground
+ * @typedef {{ink: {data: {byteLength: number}}} & WithBackground} SnapshotLike  the parts of a
+ *   canvas.js Snapshot these helpers read
+ */
 
 /**
  * Map a pointer position in CSS pixels (relative to the page) to canvas pixels.
@@ -60,26 +72,94 @@ export function isHexColor(c) {
 }
 
 /**
- * A bounded undo/redo history of states. `push` records the state *before* a change; `undo`
- * takes the current state and returns the one to restore; `redo` the reverse. A new push clears
- * the redo side. The oldest undo steps are forgotten beyond `limit`.
+ * What one snapshot costs in the history: its ink layer (`ink.data.byteLength`, i.e.
+ * width x height x 4) plus its background's width x height x 4 when that bitmap differs from
+ * the one of the snapshot just before it in time (`prev`), so a background shared by
+ * consecutive steps is counted once.
+ * @template {SnapshotLike} S
+ * @param {S} s @param {S|undefined} prev
+ */
+export function snapshotBytes(s, prev) {
+  const bg = s.background;
+  const bgBytes = bg && bg !== prev?.background ? bg.width * bg.height * 4 : 0;
+  return s.ink.data.byteLength + bgBytes;
+}
+
+/**
+ * Close the background bitmaps of `dropped` snapshots that no snapshot in `kept` uses and that
+ * are not `current` (the background on screen). Only objects with a `close` method (ImageBitmap)
+ * are closed, each once. Returns how many were closed.
+ * @param {readonly WithBackground[]} dropped @param {Iterable<WithBackground>} kept
+ * @param {Bitmap|null} current
+ */
+export function closeUnusedBackgrounds(dropped, kept, current) {
+  /** @type {Set<Bitmap>} */
+  const inUse = new Set();
+  if (current) inUse.add(current);
+  for (const s of kept) if (s.background) inUse.add(s.background);
+  let closed = 0;
+  for (const { background: bg } of dropped) {
+    if (!bg || inUse.has(bg) || typeof bg.close !== "function") continue;
+    bg.close();
+    inUse.add(bg); // dropped twice: close once
+    closed += 1;
+  }
+  return closed;
+}
+
+/**
+ * @template T
+ * @typedef {{maxBytes?: number, sizeOf: (item: T, prev: T|undefined) => number,
+ *   onDrop?: (dropped: T[]) => void}} HistoryOptions
+ *   `sizeOf(item, prev)`: bytes of `item`, where `prev` is the state just before it in time
+ *   (undefined for the oldest); `onDrop(items)`: called after items left the history for good
+ */
+
+/**
+ * An undo/redo history of states bounded in bytes. `push` records the state *before* a change;
+ * `undo` takes the current state and returns the one to restore; `redo` the reverse. A new push
+ * clears the redo side.
+ *
+ * The budget: the states of both stacks, in time order (undo stack oldest first, then the redo
+ * stack nearest first), cost `Σ sizeOf(state, previous state)`. After each push the oldest undo
+ * steps are forgotten while that sum exceeds `maxBytes`, but the newest undo step is always
+ * kept. Undo and redo only move states between the stacks and drop nothing, so the state they
+ * hand back is never one that `onDrop` just saw.
  * @template T
  */
 export class History {
-  /** @param {number} [limit] */
-  constructor(limit = MAX_HISTORY) {
-    this.limit = Math.max(1, limit);
+  /** @param {HistoryOptions<T>} opts */
+  constructor(opts) {
+    this.maxBytes = Math.max(0, opts.maxBytes ?? MAX_HISTORY_BYTES);
+    this.sizeOf = opts.sizeOf;
+    this.onDrop = opts.onDrop ?? (() => {});
     /** @type {T[]} */
     this.undoStack = [];
     /** @type {T[]} */
     this.redoStack = [];
   }
 
+  /** Every state held, in time order: the undo stack oldest first, then the redo stack. */
+  get items() {
+    return [...this.undoStack, ...[...this.redoStack].reverse()];
+  }
+
+  /** Bytes held by both stacks (see the class comment). */
+  get bytes() {
+    const timeline = this.items;
+    let total = 0;
+    for (let i = 0; i < timeline.length; i++) total += this.sizeOf(timeline[i], timeline[i - 1]);
+    return total;
+  }
+
   /** @param {T} before the state before the change */
   push(before) {
+    const dropped = this.redoStack.splice(0);
     this.undoStack.push(before);
-    if (this.undoStack.length > this.limit) this.undoStack.shift();
-    this.redoStack.length = 0;
+    while (this.undoStack.length > 1 && this.bytes > this.maxBytes) {
+      dropped.push(/** @type {T} */ (this.undoStack.shift()));
+    }
+    if (dropped.length) this.onDrop(dropped);
   }
 
   get canUndo() {
@@ -112,8 +192,27 @@ export class History {
     return next;
   }
 
+  /** Forget every step (`onDrop` gets them all). */
   clear() {
-    this.undoStack.length = 0;
-    this.redoStack.length = 0;
+    const dropped = [...this.undoStack.splice(0), ...this.redoStack.splice(0)];
+    if (dropped.length) this.onDrop(dropped);
   }
+}
+
+/**
+ * The history of canvas snapshots: costed by `snapshotBytes` within `maxBytes`; when steps are
+ * dropped, their background bitmaps are closed unless a remaining step or `current()` (the
+ * background on screen now) still uses them.
+ * @template {SnapshotLike} S
+ * @param {() => Bitmap|null} current @param {number} [maxBytes]
+ * @returns {History<S>}
+ */
+export function snapshotHistory(current, maxBytes = MAX_HISTORY_BYTES) {
+  /** @type {History<S>} */
+  const history = new History({
+    maxBytes,
+    sizeOf: snapshotBytes,
+    onDrop: (dropped) => { closeUnusedBackgrounds(dropped, history.items, current()); },
+  });
+  return history;
 }

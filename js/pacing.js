@@ -16,7 +16,14 @@
  *    a token; a result offered later supersedes one still decoding (`shouldPaint(token)` false);
  *  - `painted()` records the stroke-to-pixels latency `t_paint - t_input` of the frame it answers
  *    (once per frame; frames it overtook are forgotten).
+ *
+ * `maxInFlight` is a high-water mark counted apart from the credit slot: at each send, the
+ * frames sent minus those of our own frames whose `took` came back minus those expired (own
+ * frames are known by their seqs, not by the slot). With the slot working it stays 1; a second
+ * frame sent before the first one's `took` would show as 2.
  */
+
+import { percentile } from "./stats.js";
 
 /** Most latencies kept (a ring; enough for p95 of a long drag). */
 export const MAX_LATENCIES = 512;
@@ -27,18 +34,6 @@ export const MAX_LATENCIES = 512;
  *   resultsDropped: number, inFlight: number, maxInFlight: number, seq: number,
  *   newestPainted: number, lastLatencyMs: number|null, p50: number|null, p95: number|null}} PacerStats
  */
-
-/**
- * The q-quantile (0..1) of `values` by nearest rank; null when empty.
- * @param {readonly number[]} values @param {number} q
- * @returns {number|null}
- */
-export function quantile(values, q) {
-  if (values.length === 0) return null;
-  const sorted = [...values].sort((a, b) => a - b);
-  const rank = Math.ceil(q * sorted.length) - 1;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, rank))];
-}
 
 export class FramePacer {
   constructor() {
@@ -58,7 +53,11 @@ export class FramePacer {
     this.pendingInput = new Map();
     /** @type {number[]} stroke-to-pixels latencies in ms, oldest first */
     this.latencies = [];
+    /** @type {Set<number>} seqs of own frames sent, neither took nor expired yet */
+    this.unanswered = new Set();
     this.framesSent = 0;
+    /** own frames whose `took` came back */
+    this.framesTook = 0;
     this.framesExpired = 0;
     this.resultsPainted = 0;
     this.resultsDropped = 0;
@@ -101,9 +100,20 @@ export class FramePacer {
     this.tInput = null;
     this.reason = "stroke";
     this.pendingInput.set(seq, ticket.t_input);
-    this.framesSent += 1;
-    this.maxInFlight = Math.max(this.maxInFlight, 1);
+    this.sent(seq);
     return ticket;
+  }
+
+  /**
+   * Count frame `seq` as sent and update the `maxInFlight` high-water mark from the counters
+   * alone (sent - took - expired), not from the credit slot. `begin()` calls it.
+   * @param {number} seq
+   */
+  sent(seq) {
+    this.unanswered.add(seq);
+    this.framesSent += 1;
+    const outstanding = this.framesSent - this.framesTook - this.framesExpired;
+    this.maxInFlight = Math.max(this.maxInFlight, outstanding);
   }
 
   /**
@@ -113,7 +123,7 @@ export class FramePacer {
   abort(ticket) {
     if (this.inFlight === ticket.seq) this.inFlight = null;
     this.pendingInput.delete(ticket.seq);
-    this.framesSent -= 1;
+    if (this.unanswered.delete(ticket.seq)) this.framesSent -= 1;
     this.markDirty(ticket.t_input, ticket.reason);
     if (this.tInput !== null && ticket.t_input < this.tInput) this.tInput = ticket.t_input;
   }
@@ -125,6 +135,7 @@ export class FramePacer {
    */
   took(seq) {
     this.observeSeq(seq);
+    if (this.unanswered.delete(seq)) this.framesTook += 1;
     if (this.inFlight !== null && seq === this.inFlight) {
       this.inFlight = null;
       return true;
@@ -139,6 +150,7 @@ export class FramePacer {
    */
   expire(now, timeoutMs) {
     if (this.inFlight !== null && now - this.sentAt >= timeoutMs) {
+      this.unanswered.delete(this.inFlight);
       this.inFlight = null;
       this.framesExpired += 1;
       return true;
@@ -216,8 +228,8 @@ export class FramePacer {
       seq: this.seq,
       newestPainted: this.newestPainted,
       lastLatencyMs: this.lastLatencyMs,
-      p50: quantile(this.latencies, 0.5),
-      p95: quantile(this.latencies, 0.95),
+      p50: percentile(this.latencies, 50),
+      p95: percentile(this.latencies, 95),
     };
   }
 }

@@ -28,7 +28,7 @@ export function formatStat(key, value) {
 
 /**
  * @param {{status?: unknown, stats?: unknown, error?: unknown,
- *   latencyP50?: number|null, framesSent?: number}} s
+ *   latencyP50?: number|null}} s
  * @returns {{text: string, parts: string[], error: string}}
  */
 export function formatStatus(s) {

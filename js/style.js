@@ -63,7 +63,6 @@ export const CSS = `
 }
 .lcm-sketchpad .lcm-output.lcm-has-result .lcm-placeholder { display: none; }
 .lcm-sketchpad.lcm-no-output .lcm-output { display: none; }
-.lcm-sketchpad .lcm-controls:empty { display: none; }
 .lcm-sketchpad .lcm-status {
   display: flex; flex-wrap: wrap; gap: 4px 12px; color: var(--lcm-muted); min-height: 1.4em;
   font-variant-numeric: tabular-nums;

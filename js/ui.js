@@ -1,9 +1,9 @@
 // @ts-check
 /**
- * The Sketchpad's DOM: toolbar, input canvas, output canvas, a controls slot and the status line.
+ * The Sketchpad's DOM: toolbar, input canvas, output canvas and the status line.
  * Only builds elements; widget.js wires them. Class names are stable (browser tests use them):
  * .lcm-sketchpad .lcm-toolbar .lcm-brush .lcm-eraser .lcm-brush-size .lcm-color .lcm-undo
- * .lcm-redo .lcm-clear .lcm-upload .lcm-file .lcm-input .lcm-output .lcm-controls .lcm-status
+ * .lcm-redo .lcm-clear .lcm-upload .lcm-file .lcm-input .lcm-output .lcm-status
  */
 
 /**
@@ -12,8 +12,7 @@
  *   color: HTMLInputElement, undo: HTMLButtonElement, redo: HTMLButtonElement,
  *   clear: HTMLButtonElement, upload: HTMLButtonElement, file: HTMLInputElement,
  *   input: HTMLDivElement, inputCanvas: HTMLCanvasElement, output: HTMLDivElement,
- *   outputCanvas: HTMLCanvasElement, placeholder: HTMLDivElement, controls: HTMLDivElement,
- *   status: HTMLDivElement}} Parts
+ *   outputCanvas: HTMLCanvasElement, placeholder: HTMLDivElement, status: HTMLDivElement}} Parts
  */
 
 /**
@@ -81,12 +80,11 @@ export function buildParts(doc) {
   output.append(outputCanvas, placeholder);
   panels.append(input, output);
 
-  const controls = h(doc, "div", "lcm-controls");
   const status = h(doc, "div", "lcm-status", { "aria-live": "polite" });
-  root.append(toolbar, panels, controls, status);
+  root.append(toolbar, panels, status);
   return {
     root, toolbar, brush, eraser, size, sizeValue, color, undo, redo, clear, upload, file,
-    input, inputCanvas, output, outputCanvas, placeholder, controls, status,
+    input, inputCanvas, output, outputCanvas, placeholder, status,
   };
 }
 

@@ -3,9 +3,13 @@
  * anywidget entry of the Sketchpad (bundled by esbuild into lcm_widgets/static/widget.js).
  *
  * `initialize` does nothing on purpose: anywidget drops every later kernel→browser message of a
- * model whose ESM import plus `initialize` take more than 2 s (DESIGN.md §8), so nothing heavy or
- * remote may run there. Each view (`render`) owns its canvas, its frame pacer and its output
- * canvas; the protocol is in docs/widget-protocol.md.
+ * model whose ESM import plus `initialize` take more than 2 s, so nothing heavy or remote may run
+ * there. Each view (`render`) owns its canvas, its frame pacer and its output canvas; the
+ * protocol is in docs/widget-protocol.md.
+ *
+ * Test hooks (the pacer's counters as `data-*` attributes on the root, and `root.__lcm`) exist
+ * only when `globalThis.__LCM_WIDGETS_DEBUG__ === true` at render time (the browser tests set it
+ * before the page loads; docs/widget-protocol.md, "Browser test hooks").
  */
 
 import { SketchCanvas } from "./canvas.js";
@@ -33,7 +37,10 @@ const TOOK_TIMEOUT_MS = 5000;
 async function decode(buf, mime) {
   const bytes = P.toBytes(buf);
   if (!bytes || bytes.byteLength === 0) throw new Error("no image buffer");
-  return createImageBitmap(new Blob([bytes], { type: mime || "image/jpeg" }));
+  // A Blob takes bytes over an ArrayBuffer; copy only the (unexpected) SharedArrayBuffer case.
+  const part = bytes.buffer instanceof ArrayBuffer
+    ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) : bytes.slice();
+  return createImageBitmap(new Blob([part], { type: mime || "image/jpeg" }));
 }
 
 /**
@@ -50,16 +57,27 @@ function encodeJpeg(canvas, quality) {
   });
 }
 
+/** True when the page asked for the test hooks (see the module comment). */
+function debugEnabled() {
+  // globalThis has no declared `__LCM_WIDGETS_DEBUG__`: read it through a narrow cast.
+  return /** @type {{__LCM_WIDGETS_DEBUG__?: unknown}} */ (globalThis).__LCM_WIDGETS_DEBUG__
+    === true;
+}
+
 /** @param {number} v @param {number} lo @param {number} hi @param {number} d */
 function clampInt(v, lo, hi, d) {
   return Number.isFinite(v) ? Math.min(hi, Math.max(lo, Math.round(v))) : d;
 }
 
 class SketchpadView {
-  /** @param {Model} model @param {HTMLElement} el @param {AbortSignal} signal */
-  constructor(model, el, signal) {
+  /**
+   * @param {Model} model @param {HTMLElement} el @param {AbortSignal} signal
+   * @param {boolean} debug expose the test hooks (`data-*` counters, `root.__lcm`)
+   */
+  constructor(model, el, signal, debug) {
     this.model = model;
     this.signal = signal;
+    this.debug = debug;
     this.viewId = Math.random().toString(36).slice(2, 10);
     this.pacer = new FramePacer();
     /** seq of the newest frame this canvas is known to match in the kernel */
@@ -79,13 +97,16 @@ class SketchpadView {
     });
     this.sketch.onHistory = () => this._historyButtons();
     this.sketch.attach(signal);
-    /** @type {any} */ (root).__lcm = {
-      viewId: this.viewId,
-      pacer: this.pacer,
-      sketch: this.sketch,
-      get latencies() { return this.pacer.latencies.slice(); },
-      stats: () => this.pacer.stats(),
-    };
+    if (debug) {
+      const pacer = this.pacer;
+      /** @type {HTMLElement & {__lcm?: object}} */ (root).__lcm = {
+        viewId: this.viewId,
+        pacer,
+        sketch: this.sketch,
+        get latencies() { return pacer.latencies.slice(); },
+        stats: () => pacer.stats(),
+      };
+    }
     el.replaceChildren(root);
     this._wireToolbar();
     this._wireModel();
@@ -230,9 +251,13 @@ class SketchpadView {
       if (fseq > this.canvasSeq && free()) {
         try {
           const bmp = await decode(buf, content.frame?.mime);
-          if (fseq > this.canvasSeq && free()) {
-            this.sketch.load(bmp, this.canvasSeq > 0 || this.sketch.history.canUndo);
-            this.canvasSeq = fseq;
+          try {
+            if (fseq > this.canvasSeq && free()) {
+              this.sketch.load(bmp, this.canvasSeq > 0 || this.sketch.history.canUndo);
+              this.canvasSeq = fseq;
+            }
+          } finally {
+            bmp.close(); // load() copied it into the ink layer
           }
         } catch (err) {
           console.warn("[lcm_widgets] could not decode the synced frame:", err);
@@ -364,7 +389,9 @@ class SketchpadView {
   _layout() {
     const p = this.parts;
     const ds = this._int("display_size", 64, 4096, 384);
-    for (const [panel, c] of [[p.input, p.inputCanvas], [p.output, p.outputCanvas]]) {
+    /** @type {[HTMLDivElement, HTMLCanvasElement][]} */
+    const panels = [[p.input, p.inputCanvas], [p.output, p.outputCanvas]];
+    for (const [panel, c] of panels) {
       panel.style.flexBasis = `${ds}px`;
       panel.style.maxWidth = `${ds}px`;
       c.style.aspectRatio = `${c.width} / ${Math.max(1, c.height)}`;
@@ -381,8 +408,9 @@ class SketchpadView {
     }));
   }
 
-  /** Mirror the pacer's counters into data-* attributes (read by browser tests). */
+  /** Mirror the pacer's counters into data-* attributes (test hook: only in debug mode). */
   _stats() {
+    if (!this.debug) return;
     const s = this.pacer.stats();
     const d = this.parts.root.dataset;
     d.view = this.viewId;
@@ -411,7 +439,7 @@ function render({ model, el, signal }) {
   const ctrl = new AbortController();
   signal?.addEventListener("abort", () => ctrl.abort());
   injectStyle(el.ownerDocument);
-  new SketchpadView(model, el, ctrl.signal);
+  new SketchpadView(model, el, ctrl.signal, debugEnabled());
   return () => ctrl.abort();
 }
 

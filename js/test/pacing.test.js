@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { FramePacer, MAX_LATENCIES, quantile } from "../pacing.js";
+import { FramePacer, MAX_LATENCIES } from "../pacing.js";
 
 test("a clean canvas sends nothing", () => {
   const p = new FramePacer();
@@ -144,10 +144,82 @@ test("the latency list is bounded", () => {
   assert.equal(p.latencies.length, MAX_LATENCIES);
 });
 
-test("quantile by nearest rank", () => {
-  assert.equal(quantile([], 0.5), null);
-  assert.equal(quantile([3, 1, 2], 0.5), 2);
-  assert.equal(quantile([1, 2, 3, 4], 0.5), 2);
-  assert.equal(quantile([1, 2, 3, 4, 100], 0.95), 100);
-  assert.equal(quantile([7], 0), 7);
+test("p50 and p95 use the project's percentile (linear interpolation between ranks)", () => {
+  const p = new FramePacer();
+  for (const [i, latency] of [10, 20, 30, 40].entries()) {
+    p.markDirty(i * 1000);
+    const t = p.begin(i * 1000);
+    assert.ok(t);
+    p.took(t.seq);
+    p.painted(t.seq, i * 1000 + latency);
+  }
+  const s = p.stats();
+  assert.equal(s.p50, 25, "between 20 and 30, not a sample (nearest rank gave 20)");
+  assert.ok(s.p95 !== null && Math.abs(s.p95 - 38.5) < 1e-9);
+  assert.equal(new FramePacer().stats().p50, null);
+});
+
+test("maxInFlight stays 1 under normal pacing (took or expiry before each next frame)", () => {
+  const p = new FramePacer();
+  for (let i = 0; i < 5; i++) {
+    p.markDirty(i);
+    const t = p.begin(i * 10_000);
+    assert.ok(t);
+    if (i % 2) p.took(t.seq);
+    else assert.equal(p.expire(i * 10_000 + 6000, 5000), true);
+  }
+  p.took(999); // another view's frame: not ours, changes nothing
+  assert.equal(p.stats().maxInFlight, 1);
+  assert.equal(p.framesSent - p.framesTook - p.framesExpired, 0);
+  assert.equal(p.framesTook, 2);
+});
+
+test("maxInFlight counts frames apart from the credit slot: a slot freed without took shows 2", () => {
+  const p = new FramePacer();
+  p.markDirty(0);
+  const a = p.begin(0);
+  assert.ok(a);
+  p.inFlight = null; // a broken slot: the credit came back without took(a.seq)
+  p.markDirty(1);
+  assert.ok(p.begin(1), "the slot let a second frame go");
+  assert.equal(p.stats().maxInFlight, 2);
+});
+
+test("maxInFlight reports 2 when a frame is counted sent before the first one's took", () => {
+  const p = new FramePacer();
+  p.markDirty(0);
+  const a = p.begin(0);
+  assert.ok(a);
+  p.sent(a.seq + 1); // the counting path, as a second send would take it
+  assert.equal(p.stats().maxInFlight, 2);
+  p.took(a.seq);
+  p.took(a.seq + 1);
+  assert.equal(p.unanswered.size, 0);
+  assert.equal(p.stats().maxInFlight, 2, "a high-water mark does not go down");
+});
+
+test("an aborted send is not counted in flight", () => {
+  const p = new FramePacer();
+  p.markDirty(0);
+  const a = p.begin(0);
+  assert.ok(a);
+  p.abort(a);
+  const b = p.begin(1);
+  assert.ok(b);
+  assert.equal(p.stats().maxInFlight, 1);
+});
+
+test("a late took for an expired frame is not counted again", () => {
+  const p = new FramePacer();
+  p.markDirty(0);
+  const a = p.begin(0);
+  assert.ok(a);
+  assert.equal(p.expire(6000, 5000), true);
+  p.markDirty(6000);
+  const b = p.begin(6000);
+  assert.ok(b);
+  assert.equal(p.took(a.seq), false, "the credit slot holds b, not a");
+  assert.equal(p.framesTook, 0);
+  assert.equal(p.framesSent - p.framesTook - p.framesExpired, 1, "b is still out");
+  assert.equal(p.stats().maxInFlight, 1);
 });

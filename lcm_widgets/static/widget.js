@@ -1,5 +1,5 @@
 // drawing.js
-var MAX_HISTORY = 30;
+var MAX_HISTORY_BYTES = 64 * 1024 * 1024;
 function toCanvasPoint(ev, rect, width, height) {
   const sx = rect.width > 0 ? width / rect.width : 1;
   const sy = rect.height > 0 ? height / rect.height : 1;
@@ -20,18 +20,56 @@ function fitRect(iw, ih, w, h2, mode = "cover") {
 function isHexColor(c) {
   return typeof c === "string" && /^#[0-9a-fA-F]{6}$/.test(c);
 }
+function snapshotBytes(s, prev) {
+  const bg = s.background;
+  const bgBytes = bg && bg !== prev?.background ? bg.width * bg.height * 4 : 0;
+  return s.ink.data.byteLength + bgBytes;
+}
+function closeUnusedBackgrounds(dropped, kept, current) {
+  const inUse = /* @__PURE__ */ new Set();
+  if (current) inUse.add(current);
+  for (const s of kept) if (s.background) inUse.add(s.background);
+  let closed = 0;
+  for (const { background: bg } of dropped) {
+    if (!bg || inUse.has(bg) || typeof bg.close !== "function") continue;
+    bg.close();
+    inUse.add(bg);
+    closed += 1;
+  }
+  return closed;
+}
 var History = class {
-  /** @param {number} [limit] */
-  constructor(limit = MAX_HISTORY) {
-    this.limit = Math.max(1, limit);
+  /** @param {HistoryOptions<T>} opts */
+  constructor(opts) {
+    this.maxBytes = Math.max(0, opts.maxBytes ?? MAX_HISTORY_BYTES);
+    this.sizeOf = opts.sizeOf;
+    this.onDrop = opts.onDrop ?? (() => {
+    });
     this.undoStack = [];
     this.redoStack = [];
   }
+  /** Every state held, in time order: the undo stack oldest first, then the redo stack. */
+  get items() {
+    return [...this.undoStack, ...[...this.redoStack].reverse()];
+  }
+  /** Bytes held by both stacks (see the class comment). */
+  get bytes() {
+    const timeline = this.items;
+    let total = 0;
+    for (let i = 0; i < timeline.length; i++) total += this.sizeOf(timeline[i], timeline[i - 1]);
+    return total;
+  }
   /** @param {T} before the state before the change */
   push(before) {
+    const dropped = this.redoStack.splice(0);
     this.undoStack.push(before);
-    if (this.undoStack.length > this.limit) this.undoStack.shift();
-    this.redoStack.length = 0;
+    while (this.undoStack.length > 1 && this.bytes > this.maxBytes) {
+      dropped.push(
+        /** @type {T} */
+        this.undoStack.shift()
+      );
+    }
+    if (dropped.length) this.onDrop(dropped);
   }
   get canUndo() {
     return this.undoStack.length > 0;
@@ -59,11 +97,22 @@ var History = class {
     this.undoStack.push(current);
     return next;
   }
+  /** Forget every step (`onDrop` gets them all). */
   clear() {
-    this.undoStack.length = 0;
-    this.redoStack.length = 0;
+    const dropped = [...this.undoStack.splice(0), ...this.redoStack.splice(0)];
+    if (dropped.length) this.onDrop(dropped);
   }
 };
+function snapshotHistory(current, maxBytes = MAX_HISTORY_BYTES) {
+  const history = new History({
+    maxBytes,
+    sizeOf: snapshotBytes,
+    onDrop: (dropped) => {
+      closeUnusedBackgrounds(dropped, history.items, current());
+    }
+  });
+  return history;
+}
 
 // canvas.js
 function eventTime(ev) {
@@ -89,7 +138,7 @@ var SketchCanvas = class {
     this.tool = "brush";
     this.size = 8;
     this.color = "#000000";
-    this.history = new History();
+    this.history = snapshotHistory(() => this.background);
     this.pointerId = null;
     this.last = null;
     this.onHistory = () => {
@@ -207,7 +256,9 @@ var SketchCanvas = class {
    */
   load(img, undoable = true) {
     if (undoable) this.checkpoint();
+    const old = this.background;
     this.background = null;
+    if (!undoable) closeUnusedBackgrounds([{ background: old }], this.history.items, null);
     this.inkCtx.globalCompositeOperation = "source-over";
     this.inkCtx.clearRect(0, 0, this.ink.width, this.ink.height);
     this.inkCtx.drawImage(img, 0, 0, this.ink.width, this.ink.height);
@@ -278,14 +329,20 @@ var SketchCanvas = class {
   }
 };
 
+// stats.js
+function percentile(values, q) {
+  if (!(q >= 0 && q <= 100)) throw new RangeError(`q: must be between 0 and 100, got ${q}`);
+  if (values.length === 0) return null;
+  if (values.some(Number.isNaN)) throw new RangeError("values: must not contain NaN");
+  const xs = [...values].sort((a, b) => a - b);
+  const pos = (xs.length - 1) * q / 100;
+  const lo = Math.floor(pos);
+  const hi = Math.min(lo + 1, xs.length - 1);
+  return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo);
+}
+
 // pacing.js
 var MAX_LATENCIES = 512;
-function quantile(values, q) {
-  if (values.length === 0) return null;
-  const sorted = [...values].sort((a, b) => a - b);
-  const rank = Math.ceil(q * sorted.length) - 1;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, rank))];
-}
 var FramePacer = class {
   constructor() {
     this.inFlight = null;
@@ -297,7 +354,9 @@ var FramePacer = class {
     this.newestPainted = -1;
     this.pendingInput = /* @__PURE__ */ new Map();
     this.latencies = [];
+    this.unanswered = /* @__PURE__ */ new Set();
     this.framesSent = 0;
+    this.framesTook = 0;
     this.framesExpired = 0;
     this.resultsPainted = 0;
     this.resultsDropped = 0;
@@ -339,9 +398,19 @@ var FramePacer = class {
     this.tInput = null;
     this.reason = "stroke";
     this.pendingInput.set(seq, ticket.t_input);
-    this.framesSent += 1;
-    this.maxInFlight = Math.max(this.maxInFlight, 1);
+    this.sent(seq);
     return ticket;
+  }
+  /**
+   * Count frame `seq` as sent and update the `maxInFlight` high-water mark from the counters
+   * alone (sent - took - expired), not from the credit slot. `begin()` calls it.
+   * @param {number} seq
+   */
+  sent(seq) {
+    this.unanswered.add(seq);
+    this.framesSent += 1;
+    const outstanding = this.framesSent - this.framesTook - this.framesExpired;
+    this.maxInFlight = Math.max(this.maxInFlight, outstanding);
   }
   /**
    * Sending the frame failed (encoding error): give the credit back and keep the change unsent.
@@ -350,7 +419,7 @@ var FramePacer = class {
   abort(ticket) {
     if (this.inFlight === ticket.seq) this.inFlight = null;
     this.pendingInput.delete(ticket.seq);
-    this.framesSent -= 1;
+    if (this.unanswered.delete(ticket.seq)) this.framesSent -= 1;
     this.markDirty(ticket.t_input, ticket.reason);
     if (this.tInput !== null && ticket.t_input < this.tInput) this.tInput = ticket.t_input;
   }
@@ -361,6 +430,7 @@ var FramePacer = class {
    */
   took(seq) {
     this.observeSeq(seq);
+    if (this.unanswered.delete(seq)) this.framesTook += 1;
     if (this.inFlight !== null && seq === this.inFlight) {
       this.inFlight = null;
       return true;
@@ -374,6 +444,7 @@ var FramePacer = class {
    */
   expire(now, timeoutMs) {
     if (this.inFlight !== null && now - this.sentAt >= timeoutMs) {
+      this.unanswered.delete(this.inFlight);
       this.inFlight = null;
       this.framesExpired += 1;
       return true;
@@ -446,8 +517,8 @@ var FramePacer = class {
       seq: this.seq,
       newestPainted: this.newestPainted,
       lastLatencyMs: this.lastLatencyMs,
-      p50: quantile(this.latencies, 0.5),
-      p95: quantile(this.latencies, 0.95)
+      p50: percentile(this.latencies, 50),
+      p95: percentile(this.latencies, 95)
     };
   }
 };
@@ -604,7 +675,6 @@ var CSS = `
 }
 .lcm-sketchpad .lcm-output.lcm-has-result .lcm-placeholder { display: none; }
 .lcm-sketchpad.lcm-no-output .lcm-output { display: none; }
-.lcm-sketchpad .lcm-controls:empty { display: none; }
 .lcm-sketchpad .lcm-status {
   display: flex; flex-wrap: wrap; gap: 4px 12px; color: var(--lcm-muted); min-height: 1.4em;
   font-variant-numeric: tabular-nums;
@@ -688,9 +758,8 @@ function buildParts(doc) {
   const placeholder = h(doc, "div", "lcm-placeholder", {}, "Draw on the left; results appear here.");
   output.append(outputCanvas, placeholder);
   panels.append(input, output);
-  const controls = h(doc, "div", "lcm-controls");
   const status = h(doc, "div", "lcm-status", { "aria-live": "polite" });
-  root.append(toolbar, panels, controls, status);
+  root.append(toolbar, panels, status);
   return {
     root,
     toolbar,
@@ -709,7 +778,6 @@ function buildParts(doc) {
     output,
     outputCanvas,
     placeholder,
-    controls,
     status
   };
 }
@@ -727,7 +795,8 @@ var TOOK_TIMEOUT_MS = 5e3;
 async function decode(buf, mime) {
   const bytes = toBytes(buf);
   if (!bytes || bytes.byteLength === 0) throw new Error("no image buffer");
-  return createImageBitmap(new Blob([bytes], { type: mime || "image/jpeg" }));
+  const part = bytes.buffer instanceof ArrayBuffer ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) : bytes.slice();
+  return createImageBitmap(new Blob([part], { type: mime || "image/jpeg" }));
 }
 function encodeJpeg(canvas, quality) {
   return new Promise((resolve, reject) => {
@@ -737,14 +806,24 @@ function encodeJpeg(canvas, quality) {
     }, FRAME_MIME, quality);
   });
 }
+function debugEnabled() {
+  return (
+    /** @type {{__LCM_WIDGETS_DEBUG__?: unknown}} */
+    globalThis.__LCM_WIDGETS_DEBUG__ === true
+  );
+}
 function clampInt(v, lo, hi, d) {
   return Number.isFinite(v) ? Math.min(hi, Math.max(lo, Math.round(v))) : d;
 }
 var SketchpadView = class {
-  /** @param {Model} model @param {HTMLElement} el @param {AbortSignal} signal */
-  constructor(model, el, signal) {
+  /**
+   * @param {Model} model @param {HTMLElement} el @param {AbortSignal} signal
+   * @param {boolean} debug expose the test hooks (`data-*` counters, `root.__lcm`)
+   */
+  constructor(model, el, signal, debug) {
     this.model = model;
     this.signal = signal;
+    this.debug = debug;
     this.viewId = Math.random().toString(36).slice(2, 10);
     this.pacer = new FramePacer();
     this.canvasSeq = 0;
@@ -762,15 +841,18 @@ var SketchpadView = class {
     });
     this.sketch.onHistory = () => this._historyButtons();
     this.sketch.attach(signal);
-    root.__lcm = {
-      viewId: this.viewId,
-      pacer: this.pacer,
-      sketch: this.sketch,
-      get latencies() {
-        return this.pacer.latencies.slice();
-      },
-      stats: () => this.pacer.stats()
-    };
+    if (debug) {
+      const pacer = this.pacer;
+      root.__lcm = {
+        viewId: this.viewId,
+        pacer,
+        sketch: this.sketch,
+        get latencies() {
+          return pacer.latencies.slice();
+        },
+        stats: () => pacer.stats()
+      };
+    }
     el.replaceChildren(root);
     this._wireToolbar();
     this._wireModel();
@@ -910,9 +992,13 @@ var SketchpadView = class {
       if (fseq > this.canvasSeq && free()) {
         try {
           const bmp = await decode(buf, content.frame?.mime);
-          if (fseq > this.canvasSeq && free()) {
-            this.sketch.load(bmp, this.canvasSeq > 0 || this.sketch.history.canUndo);
-            this.canvasSeq = fseq;
+          try {
+            if (fseq > this.canvasSeq && free()) {
+              this.sketch.load(bmp, this.canvasSeq > 0 || this.sketch.history.canUndo);
+              this.canvasSeq = fseq;
+            }
+          } finally {
+            bmp.close();
           }
         } catch (err) {
           console.warn("[lcm_widgets] could not decode the synced frame:", err);
@@ -1048,7 +1134,8 @@ var SketchpadView = class {
   _layout() {
     const p = this.parts;
     const ds = this._int("display_size", 64, 4096, 384);
-    for (const [panel, c] of [[p.input, p.inputCanvas], [p.output, p.outputCanvas]]) {
+    const panels = [[p.input, p.inputCanvas], [p.output, p.outputCanvas]];
+    for (const [panel, c] of panels) {
       panel.style.flexBasis = `${ds}px`;
       panel.style.maxWidth = `${ds}px`;
       c.style.aspectRatio = `${c.width} / ${Math.max(1, c.height)}`;
@@ -1063,8 +1150,9 @@ var SketchpadView = class {
       latencyP50: this.pacer.stats().p50
     }));
   }
-  /** Mirror the pacer's counters into data-* attributes (read by browser tests). */
+  /** Mirror the pacer's counters into data-* attributes (test hook: only in debug mode). */
   _stats() {
+    if (!this.debug) return;
     const s = this.pacer.stats();
     const d = this.parts.root.dataset;
     d.view = this.viewId;
@@ -1087,7 +1175,7 @@ function render({ model, el, signal }) {
   const ctrl = new AbortController();
   signal?.addEventListener("abort", () => ctrl.abort());
   injectStyle(el.ownerDocument);
-  new SketchpadView(model, el, ctrl.signal);
+  new SketchpadView(model, el, ctrl.signal, debugEnabled());
   return () => ctrl.abort();
 }
 var widget_default = { initialize, render };

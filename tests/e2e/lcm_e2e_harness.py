@@ -1,10 +1,12 @@
-"""Start a real JupyterLab or Notebook 7 on 127.0.0.1 for browser tests (WIDGET.md §5.1).
+"""Start a real JupyterLab or Notebook 7 on 127.0.0.1 for browser tests.
 
 Everything lives in a temp folder (config, data, runtime, IPython, root, settings, workspaces);
 the server gets a token, seeded settings (no news, no update check, auto-start kernels), and
 the test's notebook gets a kernel session through ``POST /api/sessions`` *before* the page
 opens, which avoids the "Select Kernel" dialog. :func:`open_notebook` still accepts that
-dialog if it shows up anyway.
+dialog if it shows up anyway. Every page opened through :func:`chromium` runs
+:data:`DEBUG_INIT_SCRIPT` first, which turns on the widget's test hooks (the ``data-*``
+counters and ``__lcm``; docs/widget-protocol.md, "Browser test hooks").
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 REPO = Path(__file__).resolve().parents[2]
+#: Runs before any page script: the widget exposes its test hooks only with this flag set.
+DEBUG_INIT_SCRIPT = "globalThis.__LCM_WIDGETS_DEBUG__ = true"
 
 
 def free_port() -> int:
@@ -184,15 +188,36 @@ def jupyter_server(tmp: Path, *, app: str = "lab", notebook: str = "test.ipynb",
             proc.wait()
 
 
+class DebugBrowser:
+    """A Playwright browser whose new pages and contexts run :data:`DEBUG_INIT_SCRIPT`."""
+
+    def __init__(self, browser: Any) -> None:
+        self._browser = browser
+
+    def new_page(self, **kwargs: Any) -> Any:
+        page = self._browser.new_page(**kwargs)
+        page.add_init_script(DEBUG_INIT_SCRIPT)
+        return page
+
+    def new_context(self, **kwargs: Any) -> Any:
+        context = self._browser.new_context(**kwargs)
+        context.add_init_script(DEBUG_INIT_SCRIPT)
+        return context
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._browser, name)
+
+
 @contextlib.contextmanager
 def chromium() -> Iterator[Any]:
-    """A headless Debian Chromium through Python Playwright (never ``playwright install``)."""
+    """A headless Debian Chromium through Python Playwright (never ``playwright install``);
+    its pages have the widget's test hooks on (:class:`DebugBrowser`)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            yield browser
+            yield DebugBrowser(browser)
         finally:
             browser.close()
 

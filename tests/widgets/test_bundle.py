@@ -42,7 +42,7 @@ def test_committed_bundle_is_fresh(tmp_path: Path) -> None:
 
 
 def test_bundle_is_pure_esm_without_remote_imports() -> None:
-    """One ESM file with a default export, no UMD probing, no http(s) imports (WIDGET.md §2)."""
+    """One ESM file with a default export, no UMD probing, no http(s) imports (offline-safe)."""
     text = BUNDLE.read_text()
     assert "export default" in text or "export {" in text
     assert "typeof define" not in text and "require(" not in text
