@@ -19,7 +19,7 @@ from lcm_widgets.errors import (
     Unauthorized,
 )
 from lcm_widgets.schema import Input, Output
-from lcm_widgets.server import ServerThread, create_app
+from lcm_widgets.server import ServerConfig, ServerThread, create_app
 
 KEY = "test-id:test-secret"
 SMALL = {"width": 64, "height": 64}
@@ -49,7 +49,7 @@ def serve() -> Iterator[Serve]:
 
     def start(backend: Any = None, **kw: Any) -> ServerThread:
         kw.setdefault("keys", [KEY])
-        srv = ServerThread(create_app(backend or EchoBackend(), **kw)).start()
+        srv = ServerThread(create_app(backend or EchoBackend(), ServerConfig(**kw))).start()
         started.append(srv)
         return srv
 

@@ -22,7 +22,7 @@ from lcm_widgets.errors import (
     Unauthorized,
 )
 from lcm_widgets.schema import Input, Output
-from lcm_widgets.server import ServerThread, create_app
+from lcm_widgets.server import ServerConfig, ServerThread, create_app
 
 KEY = "test-id:test-secret"
 SMALL = {"width": 64, "height": 64}
@@ -56,7 +56,7 @@ def serve() -> Iterator[Serve]:
 
     def start(backend: Any = None, *, port: int = 0, **kw: Any) -> ServerThread:
         kw.setdefault("keys", [KEY])
-        srv = ServerThread(create_app(backend or CountingEcho(), **kw), port=port).start()
+        srv = ServerThread(create_app(backend or CountingEcho(), ServerConfig(**kw)), port=port).start()
         started.append(srv)
         return srv
 

@@ -156,8 +156,8 @@ async def _bench(args: argparse.Namespace, base_url: str, model: InstantEcho) ->
 _CHILD = """
 import sys
 from lcm_widgets.commands.bench_realtime import InstantEcho
-from lcm_widgets.server import ServerThread, create_app
-with ServerThread(create_app(InstantEcho(), auth=False, session_timeout=None)) as srv:
+from lcm_widgets.server import ServerConfig, ServerThread, create_app
+with ServerThread(create_app(InstantEcho(), ServerConfig(auth=False, session_timeout=None))) as srv:
     print(srv.port, flush=True)
     sys.stdin.read()
 """
@@ -167,11 +167,11 @@ def _figures(args: argparse.Namespace) -> dict[str, Any]:
     import subprocess
     import sys
 
-    from ..server import ServerThread, create_app
+    from ..server import ServerConfig, ServerThread, create_app
 
     model = InstantEcho()
     if args.server == "thread":
-        app = create_app(model, auth=False, session_timeout=None)  # type: ignore[arg-type]
+        app = create_app(model, ServerConfig(auth=False, session_timeout=None))  # type: ignore[arg-type]
         with ServerThread(app) as srv:
             return asyncio.run(_bench(args, srv.url, model))
     child = subprocess.Popen([sys.executable, "-c", _CHILD], stdin=subprocess.PIPE,

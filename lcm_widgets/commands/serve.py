@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     """Start the server in the foreground until Ctrl-C."""
     import uvicorn
 
-    from ..server import create_app, keys_from_env, keys_from_file
+    from ..server import ServerConfig, create_app, keys_from_env, keys_from_file
     from ..server.background import uvicorn_config
 
     keys = keys_from_env()
@@ -95,13 +95,17 @@ def run(args: argparse.Namespace) -> int:
     warning = bind_warning(args.host, auth)
     if warning:
         print(warning, file=sys.stderr)
+    try:
+        config = ServerConfig(app_id=args.app, keys=keys, auth=auth, max_queue=args.max_queue,
+                              session_timeout=args.session_timeout or None,
+                              default_buffering=args.max_buffering, emit_timings=args.timings,
+                              batch=args.batch, public_url=args.public_url, own_backend=True,
+                              generation_timeout=args.generation_timeout)
+    except ValueError as exc:  # a flag out of range: say which, before loading a model
+        print(f"lcm-widgets serve: error: {exc}", file=sys.stderr)
+        return 2
     backend = _backend(args)
-    app = create_app(backend, app_id=args.app, keys=keys, auth=auth,
-                     max_queue=args.max_queue,
-                     session_timeout=args.session_timeout or None,
-                     default_buffering=args.max_buffering, emit_timings=args.timings,
-                     batch=args.batch, public_url=args.public_url, own_backend=True,
-                     generation_timeout=args.generation_timeout)
+    app = create_app(backend, config)
     banner = f"lcm-widgets serve: {backend.info.name} ({backend.info.model}) as {args.app}"
 
     class _Server(uvicorn.Server):

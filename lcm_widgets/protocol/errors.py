@@ -37,7 +37,21 @@ from ..errors import (
     Unauthorized,
 )
 
-__all__ = ["ERRORS", "ErrorCode", "code_for", "exception_for", "http_error", "row"]
+__all__ = [
+    "ERRORS",
+    "INVALID_PARAMETER",
+    "NOT_FOUND",
+    "REQUEST_CANCELLED",
+    "SERVER_BUSY",
+    "TIMEOUT",
+    "UNAUTHORIZED",
+    "VALIDATION_ERROR",
+    "ErrorCode",
+    "code_for",
+    "exception_for",
+    "http_error",
+    "row",
+]
 
 
 @dataclass(frozen=True)
@@ -60,9 +74,9 @@ class ErrorCode:
 
 #: Most specific first: :func:`code_for` takes the first row whose ``raised_by`` matches.
 ERRORS: tuple[ErrorCode, ...] = (
-    ErrorCode("INVALID_IMAGE", InvalidImage, (InvalidImage,), 422, None,
+    ErrorCode("INVALID_IMAGE", InvalidImage, (InvalidImage,), 422, "validation_error",
               "the image could not be decoded, has a refused format, or breaks a limit"),
-    ErrorCode("VALIDATION_ERROR", InvalidInput, (InvalidInput,), 422, None,
+    ErrorCode("VALIDATION_ERROR", InvalidInput, (InvalidInput,), 422, "validation_error",
               "a field is out of range or malformed (a `detail` list rides along)"),
     ErrorCode("INVALID_MESSAGE", ProtocolError, (ProtocolError,), 400, None,
               "the frame is not one msgpack map or JSON object of input fields"),
@@ -89,6 +103,16 @@ _BY_CODE = {r.code: r for r in ERRORS}
 _BY_ERROR_TYPE = {r.error_type: r for r in ERRORS if r.error_type}
 #: Codes fal or older servers use for a row of ours.
 _ALIASES = {"FORBIDDEN": "UNAUTHORIZED"}
+
+#: Rows by name, for the places that answer with a code no exception maps to (or that need a
+#: row's HTTP status without an exception at hand).
+INVALID_PARAMETER = _BY_CODE["INVALID_PARAMETER"]
+NOT_FOUND = _BY_CODE["NOT_FOUND"]
+REQUEST_CANCELLED = _BY_CODE["REQUEST_CANCELLED"]
+SERVER_BUSY = _BY_CODE["SERVER_BUSY"]
+TIMEOUT = _BY_CODE["TIMEOUT"]
+UNAUTHORIZED = _BY_CODE["UNAUTHORIZED"]
+VALIDATION_ERROR = _BY_CODE["VALIDATION_ERROR"]
 
 
 def row(code: str) -> ErrorCode | None:

@@ -1,11 +1,14 @@
 """A fal-compatible server for any :class:`~lcm_widgets.backends.base.Backend`.
 
-It speaks fal's ``fast-lcm-diffusion`` protocols (PROTOCOL.md) so that the official
+It speaks fal's ``fast-lcm-diffusion`` protocols (docs/server.md) so that the official
 ``@fal-ai/client`` and ``fal_client`` work against it unchanged, pointed at its URLs:
 
 * sync REST ``POST /{app}[/image-to-image]``, queue under ``/queue/{app}/...``,
 * the realtime WebSocket ``/{app}/realtime``, token mint ``POST /tokens/``,
 * ``GET /files/{id}``, ``/health``, ``/openapi.json``.
+
+``create_app(backend, ServerConfig(...))`` builds the app; :class:`ServerThread` runs it on a
+background thread.
 
 Importing this package imports FastAPI and uvicorn (``pip install lcm-widgets[server]``);
 ``import lcm_widgets`` does not import it.
@@ -16,13 +19,14 @@ from __future__ import annotations
 from .app import create_app
 from .auth import Authenticator, keys_from_env, keys_from_file
 from .background import ServerThread
+from .config import DEFAULT_APP_ID, ServerConfig
 from .inputs import ImageLimits
-from .state import DEFAULT_APP_ID
 
 __all__ = [
     "DEFAULT_APP_ID",
     "Authenticator",
     "ImageLimits",
+    "ServerConfig",
     "ServerThread",
     "create_app",
     "keys_from_env",

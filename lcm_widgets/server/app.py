@@ -8,7 +8,7 @@ URL layout (``{app}`` is the endpoint id, ``fal-ai/fast-lcm-diffusion`` by defau
 ``WS /{app}[/image-to-image]/realtime``     the realtime WebSocket, see realtime
 ``POST /tokens/`` (and ``/tokens``)         mint a realtime token (rest.fal.ai)
 ``GET /files/{id}``                         images of ``sync_mode: false`` answers
-``GET /health``, ``GET /openapi.json``      model, sessions, queue; the schemas
+``GET /health``, ``GET /openapi.json``      model, sessions, queue, batching; the schemas
 =========================================  ==================================================
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request, WebSocket
@@ -27,23 +27,26 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .._version import __version__
 from ..backends.base import Backend
+from ..protocol.errors import NOT_FOUND, UNAUTHORIZED
 from ..schema import Input, Output
+from .answers import http_status
 from .auth import MAX_TOKEN_EXPIRATION, Authenticator, Principal
+from .config import ServerConfig
 from .files import FileStore
 from .http_common import (
     RequestIdMiddleware,
     get_state,
     parse_body,
     require_auth,
-    set_request_id,
+    submit_job,
     validation_response,
 )
-from .inputs import SUBPATHS, ImageLimits
-from .jobs import JobQueue, QueueFull
-from .realtime import MAX_BUFFERING_RANGE, realtime_endpoint, reject_unknown
+from .inputs import SUBPATHS
+from .jobs import JobQueue
+from .realtime import realtime_endpoint, reject_unknown
 from .routes_queue import add_queue_routes
 from .scheduler import Scheduler
-from .state import DEFAULT_APP_ID, ServerConfig, ServerState
+from .state import ServerState
 from .webhooks import WebhookSender
 
 __all__ = ["create_app"]
@@ -57,49 +60,24 @@ _IO_SCHEMA: dict[str, Any] = {
 }
 
 
-def create_app(backend: Backend, *, app_id: str = DEFAULT_APP_ID,
-               keys: Iterable[str] = (), auth: bool = True, max_queue: int = 64,
-               session_timeout: float | None = 60.0, default_buffering: int = 8,
-               emit_timings: bool = False, batch: bool = False,
-               image_limits: ImageLimits | None = None, max_message_bytes: int = 12 * 2**20,
-               max_files: int = 512,
-               webhook_attempts: int = 5, webhook_backoff: float = 0.5,
-               public_url: str | None = None, own_backend: bool = False,
-               token_secret: bytes | None = None,
-               generation_timeout: float | None = None) -> FastAPI:
-    """A fal-compatible FastAPI app serving ``backend`` under ``app_id``.
+def create_app(backend: Backend, config: ServerConfig | None = None) -> FastAPI:
+    """A fal-compatible FastAPI app serving ``backend`` as ``config`` says.
 
-    ``keys`` are the accepted API keys (``id:secret``); ``auth=False`` accepts anyone.
-    ``max_queue`` bounds the REST/queue jobs waiting (one more gets 429). Realtime sessions
-    close after ``session_timeout`` idle seconds (None: never) and buffer
-    ``default_buffering`` frames when the client gives no ``max_buffering``. ``emit_timings``
-    sends an ``x-fal-message`` timings frame after each realtime result. A realtime frame or
-    REST body over ``max_message_bytes`` is refused, as is an image breaking ``image_limits``
-    (bytes, pixels per side, pixels). ``batch`` lets a
-    batching backend run compatible frames of several sessions together. ``public_url`` is
-    the base of ``/files`` links (default: the URL the request came in on). With
-    ``own_backend`` the app closes the backend when it shuts down. A generation taking longer
-    than ``generation_timeout`` seconds (None: no limit) is answered with an error (HTTP 504
-    ``generation_timeout``, realtime ``GENERATION_TIMEOUT``) and the worker moves on.
+    ``config`` holds every knob (:class:`ServerConfig`, validated when it is built; default:
+    ``ServerConfig()``); derive a variant with ``dataclasses.replace(config, auth=False)``.
     """
-    lo, hi = MAX_BUFFERING_RANGE
-    if not lo <= default_buffering <= hi:
-        raise ValueError(f"default_buffering: must be between {lo} and {hi}, "
-                         f"got {default_buffering}")
-    if max_queue < 1:
-        raise ValueError(f"max_queue: must be at least 1, got {max_queue}")
-    config = ServerConfig(app_id=app_id.strip("/"), max_queue=max_queue,
-                          session_timeout=session_timeout, default_buffering=default_buffering,
-                          emit_timings=emit_timings, batch=batch,
-                          image_limits=image_limits or ImageLimits(), public_url=public_url,
-                          max_message_bytes=max_message_bytes)
-    authenticator = Authenticator(keys, enabled=auth, secret=token_secret)
-    scheduler = Scheduler(backend, batch=batch, generation_timeout=generation_timeout)
-    files = FileStore(max_files=max_files)
-    webhooks = WebhookSender(attempts=webhook_attempts, backoff=webhook_backoff)
+    if config is not None and not isinstance(config, ServerConfig):
+        raise TypeError(f"config: expected a ServerConfig, got {type(config).__name__}")
+    config = ServerConfig() if config is None else config
+    authenticator = Authenticator(config.keys, enabled=config.auth, secret=config.token_secret)
+    scheduler = Scheduler(backend, batch=config.batch,
+                          generation_timeout=config.generation_timeout)
+    files = FileStore(max_files=config.max_files)
+    webhooks = WebhookSender(attempts=config.webhook_attempts, backoff=config.webhook_backoff)
     state = ServerState(config=config, backend=backend, auth=authenticator, scheduler=scheduler,
-                        files=files, webhooks=webhooks, own_backend=own_backend,
-                        jobs=JobQueue(scheduler, files, max_queue=max_queue, webhooks=webhooks))
+                        files=files, webhooks=webhooks,
+                        jobs=JobQueue(scheduler, files, max_queue=config.max_queue,
+                                      webhooks=webhooks))
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -109,7 +87,7 @@ def create_app(backend: Backend, *, app_id: str = DEFAULT_APP_ID,
         finally:
             await scheduler.stop()
             await webhooks.aclose()
-            if own_backend:
+            if config.own_backend:
                 await backend.aclose()
 
     app = FastAPI(title="lcm-widgets server", version=__version__, lifespan=lifespan,
@@ -131,17 +109,12 @@ def _add_sync_routes(app: FastAPI, app_id: str) -> None:
         path = f"/{app_id}" + (f"/{subpath}" if subpath else "")
 
         async def run(request: Request, _sub: str = subpath) -> JSONResponse:
-            st = get_state(request)
             parsed = await parse_body(request, _sub)
             if isinstance(parsed, JSONResponse):
                 return parsed
-            try:
-                job = st.jobs.submit(parsed, app_id=app_id, remember=False,
-                                     base_url=st.base_url(str(request.base_url)))
-            except QueueFull as exc:
-                return JSONResponse({"detail": str(exc), "error_type": "queue_full"},
-                                    status_code=429, headers={"Retry-After": "1"})
-            set_request_id(request, job.id)
+            job = submit_job(request, parsed, remember=False)
+            if isinstance(job, JSONResponse):
+                return job
             await job.done
             if job.error is not None:
                 return JSONResponse(job.error_body, status_code=job.error_status)
@@ -178,11 +151,12 @@ def _add_service_routes(app: FastAPI) -> None:
         item = get_state(request).files.get(file_id)
         if item is None:
             return JSONResponse({"detail": f"file {file_id!r} not found (unknown, or evicted "
-                                           "from the server's bounded store)"}, 404)
+                                           "from the server's bounded store)"},
+                                http_status(NOT_FOUND))
         data, ctype = item
         return Response(data, media_type=ctype, headers={"Cache-Control": "max-age=3600"})
 
-    @app.get("/health", tags=["service"], summary="Model, sessions and queue")
+    @app.get("/health", tags=["service"], summary="Model, sessions, queue and batching")
     async def health(request: Request) -> dict[str, Any]:
         st = get_state(request)
         info = st.backend.info
@@ -191,6 +165,7 @@ def _add_service_routes(app: FastAPI) -> None:
             "model": {"name": info.name, "model": info.model, "device": info.device,
                       "dtype": info.dtype, "can_batch": info.can_batch},
             "auth": st.auth.enabled, "batch": st.scheduler.batch,
+            "batching": st.scheduler.batching(),
             "sessions": st.sessions, "sessions_total": st.sessions_total,
             "queue": {"length": st.jobs.length, "max": st.config.max_queue},
             "pending": st.scheduler.pending, "busy": st.scheduler.busy,
@@ -208,7 +183,8 @@ async def _mint_token(request: Request,
     st = get_state(request)
     if principal.via == "token":  # a short-lived token must not mint longer-lived ones
         return JSONResponse({"detail": "minting a token needs an API key "
-                                       "('Authorization: Key <id:secret>'), not a token"}, 401)
+                                       "('Authorization: Key <id:secret>'), not a token"},
+                            http_status(UNAUTHORIZED))
     try:
         body = await request.json()
     except ValueError:

@@ -1,4 +1,4 @@
-"""API keys and short-lived realtime tokens (PROTOCOL.md §2).
+"""API keys and short-lived realtime tokens (docs/server.md, "Authentication").
 
 Two kinds of credentials are accepted:
 
@@ -27,6 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import Unauthorized
+from ..protocol.errors import UNAUTHORIZED
+
 __all__ = [
     "KEYS_ENV",
     "MAX_TOKEN_EXPIRATION",
@@ -41,8 +44,16 @@ KEYS_ENV = "LCM_WIDGETS_KEYS"
 MAX_TOKEN_EXPIRATION = 86_400
 
 
-class AuthError(Exception):
-    """Credentials are missing, unknown, expired or scoped to another app."""
+class AuthError(Unauthorized):
+    """Credentials are missing, unknown, expired or scoped to another app.
+
+    An :class:`~lcm_widgets.errors.Unauthorized`, so the error table answers it (HTTP 401);
+    ``str()`` is the reason alone, which is what the client is told.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(UNAUTHORIZED.code, reason)
+        self.args = (reason,)
 
 
 @dataclass(frozen=True)

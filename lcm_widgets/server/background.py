@@ -3,13 +3,13 @@
 :class:`ServerThread` starts uvicorn on ``127.0.0.1`` port 0 in a daemon thread and reports
 the port it got; leaving the ``with`` block (or :meth:`stop`) shuts it down::
 
-    with ServerThread(create_app(EchoBackend(), auth=False)) as srv:
+    with ServerThread(create_app(EchoBackend(), ServerConfig(auth=False))) as srv:
         print(srv.url)            # http://127.0.0.1:43817
 
 Both use :class:`ReplyCloseWebSocketProtocol`, uvicorn's sans-I/O WebSocket protocol with one
 change: a close frame without a status code is answered with code 1000 instead of an empty
 echo. ``@fal-ai/client`` closes with no code and would otherwise report a spurious 1005 error
-to its ``onError`` (PROTOCOL.md §3.5).
+to its ``onError``.
 """
 
 from __future__ import annotations

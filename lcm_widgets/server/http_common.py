@@ -1,4 +1,5 @@
-"""Pieces shared by the REST and queue routes: request ids, auth, body parsing, responses."""
+"""Pieces shared by the REST and queue routes: request ids, auth, body parsing, submitting,
+error answers (from the error table, :mod:`.answers`)."""
 
 from __future__ import annotations
 
@@ -10,20 +11,23 @@ from fastapi import HTTPException, Request
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..errors import InvalidImage, InvalidInput
+from ..errors import InvalidInput, ServerBusy
+from ..protocol.errors import VALIDATION_ERROR
 from ..schema import Input
+from .answers import answer, http_status, rest_body
 from .auth import AuthError, Principal
 from .inputs import validate_request
+from .jobs import Job
 from .state import ServerState
 
-__all__ = ["RequestIdMiddleware", "parse_body", "require_auth", "set_request_id",
-           "validation_response"]
+__all__ = ["RequestIdMiddleware", "error_response", "parse_body", "require_auth",
+           "set_request_id", "submit_job", "validation_response"]
 
 REQUEST_ID_HEADER = "x-fal-request-id"
 
 
 class RequestIdMiddleware:
-    """Puts ``x-fal-request-id`` on every HTTP response (PROTOCOL.md §5).
+    """Puts ``x-fal-request-id`` on every HTTP response (as fal's gateway does).
 
     A fresh id is made per request; a route may replace it (``set_request_id``) with the id
     of the job it answers for. With the header present, ``fal_client`` never mistakes our 5xx
@@ -69,13 +73,36 @@ def require_auth(request: Request) -> Principal:
         return st.auth.check_header(request.headers.get("authorization"),
                                     alias=st.config.alias)
     except AuthError as exc:
-        raise HTTPException(401, detail=str(exc),
+        r, reason = answer(exc)
+        raise HTTPException(http_status(r), detail=reason,
                             headers={"WWW-Authenticate": 'Key realm="lcm-widgets"'}) from None
 
 
 def validation_response(errors: list[dict[str, Any]]) -> JSONResponse:
     """FastAPI's 422 shape, ``{"detail": [{loc, msg, type}]}``, with our messages."""
-    return JSONResponse({"detail": errors}, status_code=422)
+    return JSONResponse({"detail": errors}, status_code=http_status(VALIDATION_ERROR))
+
+
+def error_response(exc: BaseException) -> JSONResponse:
+    """The REST answer for ``exc``: the status and body of its row of the error table; a
+    capacity refusal (:class:`~lcm_widgets.errors.ServerBusy`) also says ``Retry-After: 1``."""
+    r, reason = answer(exc, what="request")
+    headers = {"Retry-After": "1"} if isinstance(exc, ServerBusy) else None
+    return JSONResponse(rest_body(exc, r, reason), status_code=http_status(r), headers=headers)
+
+
+def submit_job(request: Request, inp: Input, *, webhook: str | None = None,
+               remember: bool = True) -> Job | JSONResponse:
+    """Queue ``inp`` as a job answering under its id, or the 429 to send when the queue is
+    full (sync runs and queue submits alike)."""
+    st = get_state(request)
+    try:
+        job = st.jobs.submit(inp, app_id=st.config.app_id, webhook=webhook, remember=remember,
+                             base_url=st.base_url(str(request.base_url)))
+    except ServerBusy as exc:
+        return error_response(exc)
+    set_request_id(request, job.id)
+    return job
 
 
 async def parse_body(request: Request, subpath: str) -> Input | JSONResponse:
@@ -99,8 +126,8 @@ async def parse_body(request: Request, subpath: str) -> Input | JSONResponse:
     try:
         return validate_request(data, subpath=subpath, limits=st.config.image_limits,
                                 files=st.files)
-    except (InvalidInput, InvalidImage) as exc:
-        return validation_response(exc.errors)
+    except InvalidInput as exc:  # InvalidImage too
+        return error_response(exc)
 
 
 async def _read_capped(request: Request, limit: int) -> tuple[bytes | None, str]:

@@ -20,13 +20,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
-import msgpack
-
 from ..errors import InvalidImage, InvalidInput
 from ..schema import Input, parse_input
 from .files import FileStore
 
-__all__ = ["ImageLimits", "decode_frame", "validate_request"]
+__all__ = ["SUBPATHS", "ImageLimits", "check_image", "validate_request"]
 
 #: sub-paths of the app and what they require
 SUBPATHS: dict[str, str] = {"": "text-to-image, or image-to-image when image_url is set",
@@ -42,27 +40,14 @@ class ImageLimits:
     max_pixels: int = 4096 * 4096
     formats: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "BMP", "GIF")
 
-
-def decode_frame(data: bytes, *, max_bytes: int) -> dict[str, Any]:
-    """Decode one realtime binary frame into a field map; raises :class:`InvalidInput`."""
-    if len(data) > max_bytes:
-        raise InvalidInput(f"message: must be at most {max_bytes} bytes, got {len(data)}")
-    try:
-        value = msgpack.unpackb(data, raw=False, strict_map_key=False)
-    except msgpack.ExtraData:
-        raise InvalidInput("message: must hold exactly one msgpack map, got several "
-                           "values in one frame") from None
-    except (ValueError, msgpack.UnpackException) as exc:
-        why = str(exc) or exc.__class__.__name__
-        raise InvalidInput(f"message: must be one msgpack map, got {len(data)} bytes that are "
-                           f"not valid msgpack ({why})") from None
-    if not isinstance(value, dict):
-        raise InvalidInput(f"message: must be a msgpack map of input fields, got "
-                           f"{type(value).__name__}")
-    bad = [k for k in value if not isinstance(k, str)]
-    if bad:
-        raise InvalidInput(f"message: map keys must be strings, got {bad[0]!r}")
-    return value
+    def __post_init__(self) -> None:
+        for name in ("max_bytes", "max_side", "max_pixels"):
+            value = getattr(self, name)
+            if not value >= 1:
+                raise ValueError(f"image_limits.{name}: must be at least 1, got {value}")
+        if not self.formats:
+            raise ValueError("image_limits.formats: must name at least one image format, "
+                             "got none")
 
 
 def validate_request(data: Any, *, subpath: str, limits: ImageLimits,

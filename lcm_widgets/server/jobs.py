@@ -2,40 +2,45 @@
 
 Every HTTP generation (sync ``POST /{app}`` and queue submits alike) becomes a :class:`Job` on
 the scheduler's job lane. At most ``max_queue`` jobs may wait; one more is refused with
-:class:`QueueFull` (HTTP 429). Queue jobs are remembered after they finish (up to ``keep`` of
-them) so their status and result can be read; sync jobs are not.
+:class:`QueueFull` (a :class:`~lcm_widgets.errors.ServerBusy`: HTTP 429 ``queue_full``). Queue
+jobs are remembered after they finish (up to ``keep`` of them) so their status and result can
+be read; sync jobs are not.
 
-Status follows fal's queue (PROTOCOL.md §6): ``IN_QUEUE`` (with ``queue_position``), then
-``IN_PROGRESS`` and ``COMPLETED`` (with ``logs``, a list or null, and ``metrics``). A failed or
-cancelled job is ``COMPLETED`` with ``error`` and ``error_type``; its result answers with the
-error's HTTP status.
+Status follows fal's queue (docs/server.md, "Queue"): ``IN_QUEUE`` (with ``queue_position``),
+then ``IN_PROGRESS`` and ``COMPLETED`` (with ``logs``, a list or null, and ``metrics``). A failed
+or cancelled job is ``COMPLETED`` with ``error`` and ``error_type``; its result answers with the
+error's HTTP status. Status, ``error_type`` and body come from the error table
+(:mod:`.answers`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import logging
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..errors import BackendError, GenerationTimeout, InvalidInput
+from ..errors import ServerBusy
+from ..protocol.errors import REQUEST_CANCELLED, SERVER_BUSY, ErrorCode
 from ..schema import Input, Output
+from .answers import CATCH_ALL, answer, http_status, is_catch_all, rest_body
 from .files import FileStore, publish
 from .scheduler import Scheduler, WorkItem
 from .webhooks import WebhookSender
 
 __all__ = ["Job", "JobQueue", "QueueFull"]
 
-log = logging.getLogger("lcm_widgets.server")
-
 Status = Literal["IN_QUEUE", "IN_PROGRESS", "COMPLETED"]
 
 
-class QueueFull(Exception):
-    """The job queue holds ``max_queue`` waiting jobs already."""
+class QueueFull(ServerBusy):
+    """The job queue holds ``max_queue`` waiting jobs already (``str()`` is the reason)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(SERVER_BUSY.code, reason)
+        self.args = (reason,)
 
 
 def _log_entry(message: str, level: str = "INFO") -> dict[str, Any]:
@@ -134,7 +139,7 @@ class JobQueue:
             return 400, "ALREADY_COMPLETED"
         if job.status == "IN_QUEUE" and job.item is not None and \
                 self.scheduler.remove(self.lane, job.item):
-            self._fail(job, 400, "request_cancelled",
+            self._fail(job, REQUEST_CANCELLED,
                        f"request {job.id} was cancelled before it started")
             return 202, "CANCELLATION_REQUESTED"
         job.cancelled = True
@@ -168,37 +173,30 @@ class JobQueue:
     def _finish(self, job: Job, result: Output | BaseException, elapsed: float) -> None:
         job.inference_time = elapsed
         if job.cancelled:
-            self._fail(job, 400, "request_cancelled",
+            self._fail(job, REQUEST_CANCELLED,
                        f"request {job.id} was cancelled; its result was discarded")
             return
-        if isinstance(result, InvalidInput):
-            self._fail(job, 422, "validation_error", str(result),
-                       body={"detail": result.errors})
-        elif isinstance(result, GenerationTimeout):
-            self._fail(job, 504, "generation_timeout", str(result))
-        elif isinstance(result, BackendError):
-            self._fail(job, 500, "generation_failed", str(result))
-        elif isinstance(result, BaseException):
-            log.error("generation failed", exc_info=result)
-            self._fail(job, 500, "internal_error",
-                       f"internal error: {result.__class__.__name__}: {result}")
-        else:
-            try:
-                job.result = publish(result, sync_mode=job.inp.sync_mode, files=self.files,
-                                     base_url=job.base_url,
-                                     request_id=job.inp.request_id or None)
-            except Exception as exc:
-                self._fail(job, 500, "internal_error", f"could not encode the output: {exc}")
-                return
-            job.status = "COMPLETED"
-            job.logs.append(_log_entry(f"completed in {elapsed:.3f} s"))
-            self._settle(job)
+        if isinstance(result, BaseException):
+            r, message = answer(result)
+            if is_catch_all(r):
+                message = f"internal error: {message}"
+            self._fail(job, r, message, body=rest_body(result, r, message))
+            return
+        try:
+            job.result = publish(result, sync_mode=job.inp.sync_mode, files=self.files,
+                                 base_url=job.base_url, request_id=job.inp.request_id or None)
+        except Exception as exc:
+            self._fail(job, CATCH_ALL, f"could not encode the output: {exc}")
+            return
+        job.status = "COMPLETED"
+        job.logs.append(_log_entry(f"completed in {elapsed:.3f} s"))
+        self._settle(job)
 
-    def _fail(self, job: Job, http_status: int, error_type: str, message: str,
+    def _fail(self, job: Job, r: ErrorCode, message: str,
               body: dict[str, Any] | None = None) -> None:
         job.status = "COMPLETED"
-        job.error, job.error_type, job.error_status = message, error_type, http_status
-        job.error_body = body or {"detail": message, "error_type": error_type}
+        job.error, job.error_type, job.error_status = message, r.error_type, http_status(r)
+        job.error_body = body or rest_body(Exception(message), r, message)
         job.logs.append(_log_entry(message, "ERROR"))
         self._settle(job)
 
@@ -211,7 +209,7 @@ class JobQueue:
 
     @staticmethod
     def webhook_body(job: Job) -> dict[str, Any]:
-        """What the webhook receiver gets (C1 ``WebHookResponse``)."""
+        """What the webhook receiver gets (fal's webhook payload, docs/server.md "Queue")."""
         body: dict[str, Any] = {"request_id": job.id, "gateway_request_id": job.id}
         if job.error is None:
             body.update(status="OK", payload=job.result)

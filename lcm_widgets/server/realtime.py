@@ -1,11 +1,12 @@
-"""The realtime WebSocket (PROTOCOL.md §3, checklist §8.3).
+"""The realtime WebSocket: fal's realtime protocol, server side (docs/server.md, "Realtime
+WebSocket"; the frames are :mod:`lcm_widgets.protocol.fal`).
 
 ``ws://HOST/{owner}/{alias}[/{path}]/realtime?fal_jwt_token=…&max_buffering=N``
 
 * Auth: a token from ``POST /tokens/`` in ``fal_jwt_token``, or ``Authorization: Key|Bearer``.
   Bad credentials: the upgrade is accepted, ``{"status":"error","error":"Unauthorized"}`` is
   sent as text, then the socket closes with 1008, so ``@fal-ai/client`` drops its token and
-  mints a new one on the next ``send`` (§3.5).
+  mints a new one on the next ``send``.
 * Each binary frame is one msgpack map (an :class:`~lcm_widgets.schema.Input`). Frames queue in
   a deque of ``max_buffering`` (1..60, default ``ServerConfig.default_buffering``) that drops
   the oldest; the shared :class:`~.scheduler.Scheduler` serves sessions round-robin.
@@ -13,49 +14,46 @@
   followed by ``{"type":"x-fal-message","action":"timings","timing":s}`` (``emit_timings``).
 * A bad frame (text, not msgpack, not a map, a schema error, a bad or huge image) or a failed
   generation answers ``{"type":"x-fal-error","error":CODE,"reason":…}`` and the session goes on.
+  The code is the exception's row of the error table (:mod:`lcm_widgets.protocol.errors`); a
+  field error also carries the REST 422 ``detail`` list.
 * No input for ``session_timeout`` seconds: queued work finishes, then ``x-fal-error``
   ``TIMEOUT`` is sent and the socket closes with 1000.
-
-Error codes: ``INVALID_MESSAGE``, ``VALIDATION_ERROR`` (reason = the REST 422 messages, plus a
-``detail`` list), ``INVALID_IMAGE``, ``GENERATION_FAILED``, ``INTERNAL_ERROR``, ``TIMEOUT``,
-``INVALID_PARAMETER`` (bad ``max_buffering``; the socket then closes with 1008) and
-``NOT_FOUND`` (no realtime endpoint at that path).
+* A bad ``max_buffering`` answers ``INVALID_PARAMETER`` and closes with 1008; a path with no
+  realtime endpoint answers ``NOT_FOUND`` and closes with 1008.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import logging
 from collections import deque
 from typing import Any
 
-import msgpack
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from ..errors import BackendError, GenerationTimeout, InvalidImage, InvalidInput
+from ..errors import InvalidInput, ProtocolError
+from ..protocol.endpoints import MAX_BUFFERING_RANGE
+from ..protocol.errors import INVALID_PARAMETER, NOT_FOUND, TIMEOUT
+from ..protocol.fal import (
+    decode_input_frame,
+    encode_output,
+    error_frame,
+    timings_frame,
+    unauthorized_frame,
+)
 from ..schema import Output
+from .answers import error_frame_for
 from .auth import AuthError
 from .files import publish
-from .inputs import decode_frame, validate_request
+from .inputs import validate_request
 from .scheduler import WorkItem
 from .state import ServerState
 
-__all__ = ["MAX_BUFFERING_RANGE", "realtime_endpoint", "reject_unknown"]
+__all__ = ["realtime_endpoint", "reject_unknown"]
 
-log = logging.getLogger("lcm_widgets.server")
-
-MAX_BUFFERING_RANGE = (1, 60)
 TIMEOUT_REASON = "no inputs, reconnect when needed!"
 
 _Out = tuple[str, Any]  # ("bytes", b) | ("text", s) | ("close", (code, reason))
-
-
-def error_message(code: str, reason: str, **extra: Any) -> str:
-    """An ``x-fal-error`` text frame."""
-    return json.dumps({"type": "x-fal-error", "error": code, "reason": reason, **extra},
-                      separators=(",", ":"))
 
 
 def _close_reason(text: str) -> str:
@@ -65,8 +63,8 @@ def _close_reason(text: str) -> str:
 async def reject_unknown(ws: WebSocket, path: str, app_id: str) -> None:
     """A WebSocket to a path we do not serve: say so in-band, then close 1008."""
     await ws.accept()
-    await ws.send_text(error_message(
-        "NOT_FOUND", f"no realtime endpoint at /{path}; this server serves "
+    await ws.send_text(error_frame(
+        NOT_FOUND.code, f"no realtime endpoint at /{path}; this server serves "
         f"/{app_id}/realtime and /{app_id}/image-to-image/realtime"))
     await ws.close(1008, _close_reason("not found"))
 
@@ -81,8 +79,7 @@ async def realtime_endpoint(ws: WebSocket, state: ServerState, subpath: str) -> 
             state.auth.check_header(ws.headers.get("authorization"), alias=state.config.alias)
     except AuthError as exc:
         await ws.accept()
-        await ws.send_text(json.dumps({"status": "error", "error": "Unauthorized",
-                                       "reason": str(exc)}))
+        await ws.send_text(unauthorized_frame(str(exc)))
         await ws.close(1008, _close_reason(f"Unauthorized: {exc}"))
         return
     raw = ws.query_params.get("max_buffering")
@@ -96,9 +93,9 @@ async def realtime_endpoint(ws: WebSocket, state: ServerState, subpath: str) -> 
             ok = False
         if not ok:
             await ws.accept()
-            await ws.send_text(error_message(
-                "INVALID_PARAMETER", f"max_buffering: must be a whole number between {lo} and "
-                f"{hi}, got {raw!r}"))
+            await ws.send_text(error_frame(
+                INVALID_PARAMETER.code, f"max_buffering: must be a whole number between {lo} "
+                f"and {hi}, got {raw!r}"))
             await ws.close(1008, _close_reason("invalid max_buffering"))
             return
     await ws.accept()
@@ -135,7 +132,7 @@ class Session:
                     msg = await asyncio.wait_for(self.ws.receive(), st.config.session_timeout)
                 except TimeoutError:
                     await self._idle.wait()  # queued work finishes first
-                    self._send("text", error_message("TIMEOUT", TIMEOUT_REASON))
+                    self._send("text", error_frame(TIMEOUT.code, TIMEOUT_REASON))
                     self._send("close", (1000, "timeout"))
                     with contextlib.suppress(Exception):
                         await writer
@@ -145,10 +142,9 @@ class Session:
                 if msg.get("bytes") is not None:
                     self._on_frame(msg["bytes"])
                 elif msg.get("text") is not None:
-                    text = msg["text"]
-                    self._send("text", error_message(
-                        "INVALID_MESSAGE", "message: must be a binary frame holding a msgpack "
-                        f"map, got a text frame ({len(text)} characters)"))
+                    self._send("text", error_frame_for(ProtocolError(
+                        "message: must be a binary frame holding a msgpack map, got a text "
+                        f"frame ({len(msg['text'])} characters)")))
         except WebSocketDisconnect:
             return
         finally:
@@ -162,19 +158,14 @@ class Session:
     def _on_frame(self, data: bytes) -> None:
         request_id: str | None = None
         try:
-            fields = decode_frame(data, max_bytes=self.state.config.max_message_bytes)
+            fields = decode_input_frame(data, max_bytes=self.state.config.max_message_bytes)
             rid = fields.get("request_id")
             request_id = rid if isinstance(rid, str) and rid else None
             inp = validate_request(fields, subpath=self.subpath,
                                    limits=self.state.config.image_limits,
                                    files=self.state.files)
-        except InvalidImage as exc:
-            self._error("INVALID_IMAGE", str(exc), request_id)
-            return
-        except InvalidInput as exc:
-            code = "INVALID_MESSAGE" if str(exc).startswith("message:") else "VALIDATION_ERROR"
-            extra = {"detail": exc.errors} if code == "VALIDATION_ERROR" else {}
-            self._error(code, str(exc), request_id, **extra)
+        except (ProtocolError, InvalidInput) as exc:  # InvalidImage is an InvalidInput
+            self._send("text", error_frame_for(exc, request_id))
             return
         item = WorkItem(inp=inp, deliver=lambda res, el: self._deliver(inp, res, el))
         self._pending += 1
@@ -195,34 +186,20 @@ class Session:
         if self.closed:
             return
         rid = inp.request_id or None
-        if isinstance(result, InvalidImage):
-            self._error("INVALID_IMAGE", str(result), rid)
-        elif isinstance(result, InvalidInput):
-            self._error("VALIDATION_ERROR", str(result), rid, detail=result.errors)
-        elif isinstance(result, GenerationTimeout):
-            self._error("GENERATION_TIMEOUT", str(result), rid)
-        elif isinstance(result, BackendError):
-            self._error("GENERATION_FAILED", str(result), rid)
-        elif isinstance(result, BaseException):
-            log.error("realtime generation failed", exc_info=result)
-            self._error("INTERNAL_ERROR", f"{result.__class__.__name__}: {result}", rid)
-        else:
-            try:
-                out = publish(result, sync_mode=inp.sync_mode, files=self.state.files,
-                              base_url=self.base_url, request_id=rid)
-                payload = msgpack.packb(out, use_bin_type=True)
-            except Exception as exc:
-                self._error("INTERNAL_ERROR", f"could not encode the output: {exc}", rid)
-                return
-            self._send("bytes", payload)
-            if self.state.config.emit_timings:
-                self._send("text", json.dumps({"type": "x-fal-message", "action": "timings",
-                                               "timing": elapsed}, separators=(",", ":")))
-
-    def _error(self, code: str, reason: str, request_id: str | None, **extra: Any) -> None:
-        if request_id:
-            extra["request_id"] = request_id
-        self._send("text", error_message(code, reason, **extra))
+        if isinstance(result, BaseException):
+            self._send("text", error_frame_for(result, rid))
+            return
+        try:
+            out = publish(result, sync_mode=inp.sync_mode, files=self.state.files,
+                          base_url=self.base_url, request_id=rid)
+            payload = encode_output(out)
+        except Exception as exc:
+            self._send("text", error_frame_for(
+                exc, rid, reason=f"could not encode the output: {exc}"))
+            return
+        self._send("bytes", payload)
+        if self.state.config.emit_timings:
+            self._send("text", timings_frame(elapsed))
 
     def _send(self, kind: str, value: Any) -> None:
         if len(self._outbox) >= self._out_max and kind == "bytes":

@@ -21,9 +21,18 @@ from typing import Any
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from .http_common import get_state, parse_body, require_auth, set_request_id
+from ..protocol.errors import NOT_FOUND
+from .answers import http_status
+from .http_common import (
+    get_state,
+    parse_body,
+    require_auth,
+    set_request_id,
+    submit_job,
+    validation_response,
+)
 from .inputs import SUBPATHS
-from .jobs import Job, QueueFull
+from .jobs import Job
 from .webhooks import check_webhook_url
 
 __all__ = ["add_queue_routes"]
@@ -39,7 +48,7 @@ def _wants_logs(request: Request) -> bool:
 def _job_or_404(request: Request, request_id: str) -> Job:
     job = get_state(request).jobs.get(request_id)
     if job is None:
-        raise HTTPException(404, detail=f"request {request_id!r} not found (unknown, or "
+        raise HTTPException(http_status(NOT_FOUND), detail=f"request {request_id!r} not found (unknown, or "
                                         "forgotten after it finished)")
     set_request_id(request, request_id)
     return job
@@ -54,24 +63,18 @@ def add_queue_routes(app: FastAPI, app_id: str, *, io_schema: dict[str, Any]) ->
         path = base + (f"/{subpath}" if subpath else "")
 
         async def submit(request: Request, _sub: str = subpath) -> JSONResponse:
-            st = get_state(request)
             webhook = request.query_params.get("fal_webhook")
             if webhook is not None and (problem := check_webhook_url(webhook)):
-                return JSONResponse({"detail": [{"loc": ["query", "fal_webhook"],
-                                                 "msg": problem, "type": "value_error"}]},
-                                    status_code=422)
+                return validation_response([{"loc": ["query", "fal_webhook"], "msg": problem,
+                                             "type": "value_error"}])
             parsed = await parse_body(request, _sub)
             if isinstance(parsed, JSONResponse):
                 return parsed
-            try:
-                job = st.jobs.submit(parsed, app_id=app_id, webhook=webhook,
-                                     base_url=st.base_url(str(request.base_url)))
-            except QueueFull as exc:
-                return JSONResponse({"detail": str(exc), "error_type": "queue_full"},
-                                    status_code=429, headers={"Retry-After": "1"})
-            set_request_id(request, job.id)
+            job = submit_job(request, parsed, webhook=webhook)
+            if isinstance(job, JSONResponse):
+                return job
             body = {"request_id": job.id, **job.urls(), "status": "IN_QUEUE",
-                    "queue_position": st.jobs.position(job)}
+                    "queue_position": get_state(request).jobs.position(job)}
             return JSONResponse(body, status_code=200)
 
         app.add_api_route(path, submit, methods=["POST"], dependencies=auth,
@@ -124,7 +127,7 @@ def add_queue_routes(app: FastAPI, app_id: str, *, io_schema: dict[str, Any]) ->
         jobs = get_state(request).jobs
         job = jobs.get(request_id)
         if job is None:
-            return JSONResponse({"status": "NOT_FOUND"}, status_code=404)
+            return JSONResponse({"status": NOT_FOUND.code}, status_code=http_status(NOT_FOUND))
         set_request_id(request, request_id)
         code, text = jobs.cancel(job)
         return JSONResponse({"status": text}, status_code=code)

@@ -7,9 +7,14 @@ runs it, and puts the lane back at the end of the ring if it still has work. So 
 sessions each get 1/N of the model, and HTTP jobs get one turn per round: nobody starves.
 
 With ``batch=True`` and a backend that can batch (:class:`~..backends.base.BatchingBackend`,
-``info.can_batch``), the worker also takes the head item of the following lanes when it is
-compatible with the first (same fields apart from ``info.batch_axes``, the image and the
-request id) and runs them as one ``generate_batch`` call, up to ``info.max_batch``.
+``info.batch_limit > 1``), the worker also takes the head item of the following lanes when the
+backend's batch rule says it may share a call with the first (equal
+:meth:`~..backends.base.BackendInfo.batch_key`) and runs them as one ``generate_batch`` call,
+up to ``info.batch_limit`` *images* (the sum of ``num_images``). That is the same rule LocalLCM
+and the Compare planner use: frames of different sessions batch whenever the backend could
+batch them itself (image-to-image frames with different sources included, when the source
+image is one of its ``batch_axes``). :attr:`Scheduler.batch_sizes` counts the model calls by
+the number of requests in them (``/health`` shows it).
 
 The worker never runs model code on the event loop itself: backends' ``generate`` is async
 (LocalLCM offloads to its own thread); a backend whose ``generate`` is a plain function is
@@ -29,8 +34,8 @@ import contextlib
 import inspect
 import logging
 import time
-from collections import deque
-from collections.abc import Callable
+from collections import Counter, deque
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,8 +47,7 @@ __all__ = ["Lane", "Scheduler", "WorkItem"]
 
 log = logging.getLogger("lcm_widgets.server")
 
-#: Input fields that never stop two frames from sharing a batch.
-_ALWAYS_BATCHABLE = frozenset({"image_url", "request_id", "sync_mode"})
+_UNKEYED: Any = object()  # WorkItem.key not computed yet
 
 
 @dataclass(eq=False)
@@ -54,6 +58,7 @@ class WorkItem:
     deliver: Callable[[Output | BaseException, float], None]
     on_start: Callable[[], None] | None = None
     enqueued_at: float = field(default_factory=time.perf_counter)
+    key: Hashable | None = field(default=_UNKEYED, repr=False)  # its batch key, once read
 
 
 class Lane:
@@ -81,10 +86,13 @@ class Scheduler:
         self.backend = backend
         self.generation_timeout = generation_timeout
         self.timeouts = 0
-        info = backend.info
-        self.batch = bool(batch and info.can_batch and hasattr(backend, "generate_batch"))
-        self.max_batch = max(1, info.max_batch) if self.batch else 1
-        self._batch_axes = frozenset(info.batch_axes) | _ALWAYS_BATCHABLE
+        self.info = backend.info
+        self.batch = bool(batch and self.info.batch_limit > 1
+                          and hasattr(backend, "generate_batch"))
+        #: Most images one model call may hold (1 without batching).
+        self.max_batch = self.info.batch_limit if self.batch else 1
+        #: Model calls by the number of requests in them: ``{1: 40, 3: 2}``.
+        self.batch_sizes: Counter[int] = Counter()
         self._ring: deque[Lane] = deque()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -139,6 +147,14 @@ class Scheduler:
             self._ring.append(lane)
         self._wake.set()
 
+    def batching(self) -> dict[str, Any]:
+        """What ``/health`` shows of batching: on or off, the most images per call, the model
+        calls made, the most requests one held, and the calls by requests in them (at most
+        ``max_batch`` sizes, so the answer stays small)."""
+        return {"enabled": self.batch, "max_images": self.max_batch, "batches": self.batches,
+                "largest": max(self.batch_sizes, default=0),
+                "sizes": {str(n): c for n, c in sorted(self.batch_sizes.items())}}
+
     @property
     def pending(self) -> int:
         """Items waiting in all lanes (not counting the one running)."""
@@ -166,16 +182,22 @@ class Scheduler:
         item = lane.items.popleft()
         taken = [(lane, item)]
         self._requeue(lane)
-        if self.batch:
-            key = self._batch_key(item.inp)
-            for other in list(self._ring):
-                if len(taken) >= self.max_batch:
-                    break
-                if other.items and self._batch_key(other.items[0].inp) == key:
-                    self._ring.remove(other)
-                    other.in_ring = False
-                    taken.append((other, other.items.popleft()))
-                    self._requeue(other)
+        key = self._key(item) if self.batch else None
+        if key is None:
+            return taken
+        images = item.inp.num_images
+        for other in list(self._ring):
+            if images >= self.max_batch:
+                break
+            head = other.items[0] if other.items else None
+            if head is None or images + head.inp.num_images > self.max_batch:
+                continue
+            if self._key(head) == key:
+                self._ring.remove(other)
+                other.in_ring = False
+                taken.append((other, other.items.popleft()))
+                images += head.inp.num_images
+                self._requeue(other)
         return taken
 
     def _requeue(self, lane: Lane) -> None:
@@ -185,9 +207,15 @@ class Scheduler:
         else:
             lane.in_ring = False
 
-    def _batch_key(self, inp: Input) -> tuple[Any, ...]:
-        fields = inp.model_dump(exclude=set(self._batch_axes))
-        return (inp.image_url is None, *sorted((k, repr(v)) for k, v in fields.items()))
+    def _key(self, item: WorkItem) -> Hashable | None:
+        """The backend's batch key of ``item`` (read once; None: it runs alone)."""
+        if item.key is _UNKEYED:
+            try:
+                item.key = self.info.batch_key(item.inp)
+            except Exception:  # an unreadable source image: let the backend say so alone
+                log.debug("no batch key for %r", item.inp.request_id, exc_info=True)
+                item.key = None
+        return item.key
 
     async def _run(self) -> None:
         while True:
@@ -221,6 +249,7 @@ class Scheduler:
             elapsed = time.perf_counter() - t0
             self.generations += len(taken)
             self.batches += 1
+            self.batch_sizes[len(taken)] += 1
             for (_lane, item), result in zip(taken, results, strict=True):
                 _safe(item.deliver, result, elapsed)
 

@@ -1,4 +1,4 @@
-"""The server's configuration and the objects every route shares."""
+"""The objects every route shares (:class:`ServerState`); the knobs are in :mod:`.config`."""
 
 from __future__ import annotations
 
@@ -7,36 +7,13 @@ from dataclasses import dataclass, field
 
 from ..backends.base import Backend
 from .auth import Authenticator
+from .config import DEFAULT_APP_ID, ServerConfig
 from .files import FileStore
-from .inputs import ImageLimits
 from .jobs import JobQueue
 from .scheduler import Scheduler
 from .webhooks import WebhookSender
 
 __all__ = ["DEFAULT_APP_ID", "ServerConfig", "ServerState"]
-
-DEFAULT_APP_ID = "fal-ai/fast-lcm-diffusion"
-
-
-@dataclass(frozen=True)
-class ServerConfig:
-    """Knobs of :func:`~lcm_widgets.server.create_app` (see its docstring)."""
-
-    app_id: str = DEFAULT_APP_ID
-    max_queue: int = 64
-    session_timeout: float | None = 60.0
-    default_buffering: int = 8
-    emit_timings: bool = False
-    batch: bool = False
-    max_message_bytes: int = 12 * 1024 * 1024
-    image_limits: ImageLimits = field(default_factory=ImageLimits)
-    public_url: str | None = None
-
-    @property
-    def alias(self) -> str:
-        """The app alias (``fast-lcm-diffusion``), the name tokens are scoped to."""
-        parts = self.app_id.split("/")
-        return parts[2] if parts[0] in {"workflows", "comfy"} and len(parts) > 2 else parts[1]
 
 
 @dataclass(eq=False)
@@ -50,7 +27,6 @@ class ServerState:
     files: FileStore
     jobs: JobQueue
     webhooks: WebhookSender
-    own_backend: bool = False
     sessions: int = 0
     sessions_total: int = 0
     frames_dropped: int = 0

@@ -9,14 +9,14 @@ import pytest
 from conformance_helpers import APP, KEY, HoldSlowEcho, run_node
 
 from lcm_widgets.backends.echo import EchoBackend
-from lcm_widgets.server import ServerThread, create_app
+from lcm_widgets.server import ServerConfig, ServerThread, create_app
 
 pytestmark = pytest.mark.conformance
 
 
 def test_js_realtime_round_trip_errors_and_token_recovery() -> None:
     """connect/send/onResult, x-fal-error → onError, Unauthorized → new token → result."""
-    with ServerThread(create_app(EchoBackend(), keys=[KEY])) as srv:
+    with ServerThread(create_app(EchoBackend(), ServerConfig(keys=[KEY]))) as srv:
         out = run_node("realtime.mjs", srv.port)
     rt = out["roundTrip"]
     assert rt["first"] == {"request_id": "r1", "url": "data:image/jpeg;base64,",
@@ -39,7 +39,7 @@ def test_js_realtime_round_trip_errors_and_token_recovery() -> None:
 def test_js_run_validation_subscribe_cancel() -> None:
     """fal.run, ValidationError.fieldErrors, 401, subscribe with logs (poll + SSE), cancel."""
     model = HoldSlowEcho()
-    with ServerThread(create_app(model, keys=[KEY])) as srv:
+    with ServerThread(create_app(model, ServerConfig(keys=[KEY]))) as srv:
         jobs = srv.app.state.lcm.jobs
         stop = threading.Event()
 

@@ -1,8 +1,9 @@
 """``fal-client`` (PyPI), unmodified, against our server on 127.0.0.1.
 
 The client's hosts are module globals read at call time, so they are patched after import
-(PROTOCOL.md §8.2 option B): run → ``http://127.0.0.1:P/``, queue → ``…/queue/``, realtime →
-``ws://127.0.0.1:P/``, REST (token mint) → ``http://127.0.0.1:P``.
+(docs/server.md, "Pointing the official clients at it"): run → ``http://127.0.0.1:P/``,
+queue → ``…/queue/``, realtime → ``ws://127.0.0.1:P/``, REST (token mint) →
+``http://127.0.0.1:P``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pytest
 from conformance_helpers import APP, KEY, HoldSlowEcho, jpeg
 
 from lcm_widgets.backends.echo import EchoBackend
-from lcm_widgets.server import ServerThread, create_app
+from lcm_widgets.server import ServerConfig, ServerThread, create_app
 
 pytestmark = pytest.mark.conformance
 
@@ -24,7 +25,8 @@ pytestmark = pytest.mark.conformance
 @pytest.fixture
 def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[ServerThread]:
     """Our server with a HoldSlowEcho model, and fal_client pointed at it."""
-    with ServerThread(create_app(HoldSlowEcho(), keys=[KEY], session_timeout=30)) as srv:
+    config = ServerConfig(keys=[KEY], session_timeout=30)
+    with ServerThread(create_app(HoldSlowEcho(), config)) as srv:
         monkeypatch.setattr(fc, "RUN_URL_FORMAT", f"{srv.url}/")
         monkeypatch.setattr(fc, "QUEUE_URL_FORMAT", f"{srv.url}/queue/")
         monkeypatch.setattr(fc, "REALTIME_URL_FORMAT", f"{srv.ws_url}/")
@@ -68,7 +70,8 @@ def test_realtime_error_raises_and_session_continues(server: ServerThread,
 
 def test_realtime_timeout_raises(monkeypatch: pytest.MonkeyPatch) -> None:
     """An idle session ends with RealtimeError('TIMEOUT'), as the client documents."""
-    with ServerThread(create_app(EchoBackend(), keys=[KEY], session_timeout=0.2)) as srv:
+    config = ServerConfig(keys=[KEY], session_timeout=0.2)
+    with ServerThread(create_app(EchoBackend(), config)) as srv:
         monkeypatch.setattr(fc, "REALTIME_URL_FORMAT", f"{srv.ws_url}/")
         monkeypatch.setattr(fc, "REST_URL", srv.url)
         client = fal_client.SyncClient(key=KEY)

@@ -15,7 +15,7 @@ import pytest
 
 from lcm_widgets.backends.echo import EchoBackend
 from lcm_widgets.schema import Input, Output
-from lcm_widgets.server import ServerThread, create_app
+from lcm_widgets.server import ServerConfig, ServerThread, create_app
 
 KEY = "test-key:test-secret"
 AUTH = {"Authorization": f"Key {KEY}"}
@@ -64,7 +64,7 @@ def health(srv: ServerThread) -> dict[str, Any]:
 
 @contextmanager
 def running(backend: Any = None, **kw: Any) -> Iterator[ServerThread]:
-    """A server for the duration of a ``with`` block."""
+    """A server (``ServerConfig(**kw)``, keys=[KEY]) for the duration of a ``with`` block."""
     kw.setdefault("keys", [KEY])
-    with ServerThread(create_app(backend or EchoBackend(), **kw)) as srv:
+    with ServerThread(create_app(backend or EchoBackend(), ServerConfig(**kw))) as srv:
         yield srv

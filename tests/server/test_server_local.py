@@ -1,4 +1,7 @@
-"""The server with the real tiny LocalLCM (random weights, CPU): REST and realtime end to end."""
+"""The server with the real tiny LocalLCM (random weights, CPU): REST and realtime end to end.
+
+The ``tiny`` fixture (one LocalLCM for the session) is in tests/server/conftest.py.
+"""
 
 from __future__ import annotations
 
@@ -11,20 +14,6 @@ from server_helpers import APP, AUTH, jpeg
 from websockets.sync.client import connect
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def tiny(model_cache: str) -> Any:
-    """One tiny LocalLCM, built in the session's model cache (see tests/conftest.py)."""
-    pytest.importorskip("torch")
-    pytest.importorskip("diffusers")
-    from lcm_widgets.backends.local import LocalLCM
-
-    lcm = LocalLCM("tiny", progress=False, warmup=False)
-    yield lcm
-    from lcm_widgets.runtime.loop import run_sync
-
-    run_sync(lcm.aclose())
 
 
 def test_tiny_model_over_rest_and_realtime(serve: Any, tiny: Any) -> None:

@@ -131,6 +131,82 @@ async def test_batching_takes_compatible_heads_of_other_lanes() -> None:
     assert model.batches == [["a0", "b0"], ["c0"]]
 
 
+class LimitedEcho(StepEcho):
+    """StepEcho whose batch rule allows ``max_batch`` images and, optionally, different source
+    images in one call."""
+
+    def __init__(self, max_batch: int, *, sources_batch: bool = False) -> None:
+        super().__init__()
+        axes = ("seed", "prompt", "num_images") + (("image_url",) if sources_batch else ())
+        self._info = BackendInfo(name="echo", model="echo", can_batch=True, batch_axes=axes,
+                                 max_batch=max_batch)
+
+
+async def _run_all(sched: Scheduler, model: StepEcho, lanes: dict[str, list[dict[str, Any]]],
+                   calls: int) -> list[Any]:
+    results: list[Any] = []
+    for name, items in lanes.items():
+        lane = sched.open_lane(name)
+        for fields in items:
+            sched.push(lane, _item(fields.pop("rid"), results, **fields))
+    for _ in range(calls):
+        model.allow.release()
+    want = sum(len(v) for v in lanes.values())
+    deadline = asyncio.get_running_loop().time() + 30  # a deadline, not a measurement
+    while len(results) < want:
+        assert asyncio.get_running_loop().time() < deadline, f"calls so far: {model.batches}"
+        await asyncio.sleep(0.001)
+    await sched.stop()
+    return results
+
+
+async def test_batch_limit_counts_images_not_requests() -> None:
+    """A batch holds at most info.batch_limit images (the sum of num_images); a request that
+    does not fit waits for the next call, and a smaller one behind it may still join."""
+    model = LimitedEcho(max_batch=3)
+    sched = Scheduler(model, batch=True)
+    await _run_all(sched, model, {"a": [{"rid": "a0", "num_images": 2}],
+                                  "b": [{"rid": "b0", "num_images": 2}],
+                                  "c": [{"rid": "c0", "num_images": 1}]}, calls=2)
+    assert model.batches == [["a0", "c0"], ["b0"]]
+    assert sched.batching()["sizes"] == {"2": 1, "1": 1} and sched.max_batch == 3
+
+
+async def test_img2img_sources_batch_only_when_the_backend_says_so() -> None:
+    """Different source images share a call only when image_url is one of the backend's
+    batch_axes (and the sources have one size); the same rule LocalLCM uses."""
+    from server_helpers import jpeg
+
+    red, blue, big = jpeg(colour=(200, 0, 0)), jpeg(colour=(0, 0, 200)), jpeg((96, 64))
+    frames = {"a": [{"rid": "a0", "image_url": red, "strength": 1}],
+              "b": [{"rid": "b0", "image_url": blue, "strength": 1}],
+              "c": [{"rid": "c0", "image_url": big, "strength": 1}],
+              "d": [{"rid": "d0", "image_url": red, "strength": 1, "seed": 9}]}
+
+    def copy() -> dict[str, list[dict[str, Any]]]:
+        return {k: [dict(f) for f in v] for k, v in frames.items()}
+
+    strict = LimitedEcho(max_batch=8)
+    await _run_all(Scheduler(strict, batch=True), strict, copy(), calls=3)
+    assert strict.batches == [["a0", "d0"], ["b0"], ["c0"]]
+    mixed = LimitedEcho(max_batch=8, sources_batch=True)
+    await _run_all(Scheduler(mixed, batch=True), mixed, copy(), calls=2)
+    assert mixed.batches == [["a0", "b0", "d0"], ["c0"]]
+
+
+async def test_batch_is_off_for_a_backend_that_cannot_batch() -> None:
+    """batch=True with a backend whose batch_limit is 1 runs one request per call."""
+    model = StepEcho()
+    model._info = BackendInfo(name="echo", model="echo", can_batch=False,
+                              batch_axes=("seed",), max_batch=8)
+    sched = Scheduler(model, batch=True)
+    assert sched.batch is False and sched.max_batch == 1
+    await _run_all(sched, model, {"a": [{"rid": "a0"}], "b": [{"rid": "b0"}]}, calls=2)
+    assert model.batches == [["a0"], ["b0"]]
+    assert sched.batching() == {"enabled": False, "max_images": 1, "batches": 2, "largest": 1,
+                                "sizes": {"1": 2}}
+
+
 async def test_sync_generate_runs_in_a_thread() -> None:
     """A backend whose generate is a plain function is called off the event loop."""
     import threading
@@ -188,4 +264,7 @@ def test_batch_option_batches_frames_of_two_sessions(serve: Any) -> None:
         got = {msgpack.unpackb(x.recv(timeout=30))["request_id"] for x in (a, a, b)}
     assert got == {"a0", "a1", "b0"}
     assert model.sizes == [1, 2]
-    assert httpx.get(srv.url + "/health", headers=AUTH).json()["batch"] is True
+    body = httpx.get(srv.url + "/health", headers=AUTH).json()
+    assert body["batch"] is True
+    assert body["batching"] == {"enabled": True, "max_images": 64, "batches": 2, "largest": 2,
+                                "sizes": {"1": 1, "2": 1}}

@@ -547,11 +547,11 @@ def test_realtime_backend_shared_with_run_sync_keeps_one_connection(
     """A Studio and a direct ``run_sync`` call (as Compare or a cell make) share one
     RealtimeBackend against our real server: one connection, no reconnects, and closing the
     Studio leaves no pending task behind."""
-    from lcm_widgets.runtime.loop import run_sync
     from lcm_widgets.backends.realtime import RealtimeBackend
-    from lcm_widgets.server import ServerThread, create_app
+    from lcm_widgets.runtime.loop import run_sync
+    from lcm_widgets.server import ServerConfig, ServerThread, create_app
 
-    srv = ServerThread(create_app(EchoBackend(), keys=[KEY]), port=0).start()
+    srv = ServerThread(create_app(EchoBackend(), ServerConfig(keys=(KEY,))), port=0).start()
     backend = RealtimeBackend(base_url=srv.url, key=KEY)
     try:
         studio, browser = make(backend, ack_timeout=60)
@@ -577,3 +577,60 @@ def test_realtime_backend_shared_with_run_sync_keeps_one_connection(
         gc.collect()
     printed = capfd.readouterr().err + caplog.text
     assert "Task was destroyed" not in printed and "Event loop is closed" not in printed
+
+
+# ------------------------------------------------------------------ the frame path
+
+
+class _ThreadRecordingComm(_Comm):
+    """Records the thread every custom message is sent from."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.sent_from: list[tuple[str, str]] = []
+
+    def publish_msg(self, msg_type: str, data: Any = None, metadata: Any = None,
+                    buffers: Any = None, **keys: Any) -> None:
+        content = (data or {}).get("content") or {}
+        if isinstance(content, dict) and "type" in content:
+            self.sent_from.append((content["type"], threading.current_thread().name))
+        super().publish_msg(msg_type, data, metadata, buffers, **keys)
+
+
+def test_one_frame_crosses_the_threads_the_docs_name(model_cache: str) -> None:
+    """docs/architecture.md, "One frame's path": the comm thread answers `took` and posts; the
+    engine and the result send run on the library loop; LocalLCM's model work runs on its own
+    model thread. Nothing else touches the frame."""
+    pytest.importorskip("torch")
+    from lcm_widgets.backends.local import LocalLCM
+
+    seen: list[str] = []
+
+    class Recording(LocalLCM):
+        async def generate(self, inp: Input) -> Output:
+            seen.append(threading.current_thread().name)
+            return await super().generate(inp)
+
+        def _run(self, *args: Any, **kwargs: Any) -> Any:  # the model's work
+            seen.append(threading.current_thread().name)
+            return super()._run(*args, **kwargs)
+
+    backend = Recording("tiny", device="cpu", progress=False, warmup=False)
+    comm = _ThreadRecordingComm()
+    pad = Sketchpad(comm=comm, frame_width=64, frame_height=64)
+    studio = Studio(backend, sketchpad=pad, prompt="a house", steps=2, strength=0.5)
+    try:
+        Browser(comm).frame(jpeg((30, 60, 90)))
+        assert studio.wait(120)
+        until(lambda: comm.custom_of("result"))
+        comm_thread = threading.current_thread().name
+        assert ("took", comm_thread) in comm.sent_from
+        generate_thread, model_thread = seen
+        assert generate_thread == "lcm-widgets-loop"
+        assert model_thread.startswith("lcm-widgets-model-")
+        assert [t for kind, t in comm.sent_from if kind == "result"] == ["lcm-widgets-loop"]
+    finally:
+        studio.close()
+        from lcm_widgets.runtime.loop import run_sync
+
+        run_sync(backend.aclose())

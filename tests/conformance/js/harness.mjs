@@ -1,4 +1,5 @@
-// Shared set-up for the @fal-ai/client conformance scripts (PROTOCOL.md §8.1).
+// Shared set-up for the @fal-ai/client conformance scripts (docs/server.md, "Pointing the
+// official clients at it").
 //
 // The official client is used unmodified, from js/node_modules. Only the hosts are rewritten:
 // a `ws` subclass installed as globalThis.WebSocket maps wss://fal.run/ to our server, and a
