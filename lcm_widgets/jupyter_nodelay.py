@@ -3,8 +3,8 @@
 Why: jupyter_server never calls ``set_nodelay(True)`` on the kernel websocket. The kernel sends
 ``status: busy``, the ``comm_msg`` and ``status: idle`` as separate writes; with Nagle on, the
 later ones wait for the browser's delayed ACK, about 40 ms on Linux, and every widget round
-trip may pay it. The gain is the research spike's figure, not ours: it measured a 16-byte echo
-at 54 → 20 ms and JPEG in/out at 55 → 16 ms (WIDGET.md §3.2). Our own end-to-end runs of the
+trip may pay it. A spike before this module was written measured a 16-byte echo at 54 → 20 ms
+and a JPEG in/out at 55 → 16 ms with TCP_NODELAY (docs/studio.md). Our own end-to-end runs of the
 Studio (docs/benchmarks.md, ``## Live widget``): on a quiet 2-core box with an instant model,
 stroke-to-pixels p50 fell in both runs (195 → 123 ms and 170 → 157 ms); under heavy CPU load,
 or with a model that takes most of a second per frame, the gain is lost in the noise. Expect

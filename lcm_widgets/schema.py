@@ -4,7 +4,7 @@ The same models are used by the local backend, the realtime client, the server (
 a :class:`pydantic.ValidationError` into a 422 whose ``detail`` list the official fal clients
 parse) and the Studio, which builds its controls from :data:`Input.model_fields`.
 
-Compatibility with fal (PROTOCOL.md §4):
+Compatibility with fal (the fields and defaults of fal's typed endpoints, docs/remote.md):
 
 * every fal input field is accepted with fal's default, and unknown extra fields are ignored
   (fal's clients add a few);

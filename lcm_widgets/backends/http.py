@@ -1,4 +1,6 @@
-"""A REST client for fal-style endpoints: the sync run and the queue (docs/remote.md, "REST and queue").
+"""A REST client for fal-style endpoints: the sync run and the queue.
+
+docs/remote.md ("REST and queue: HttpBackend") shows it in use.
 
 :class:`HttpBackend` is a :class:`~lcm_widgets.backends.base.Backend` whose ``generate`` is one
 ``POST {run}/{app}``. It also exposes the queue: :meth:`~HttpBackend.submit`,

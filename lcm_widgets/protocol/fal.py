@@ -73,6 +73,9 @@ def decode_input_frame(data: bytes | str, *, max_bytes: int) -> dict[str, Any]:
                                 f"fields, got {size} bytes that are not JSON ({exc})") from None
         kind = "JSON object"
     else:
+        if data[:1] in (b"{", b"[") and _is_json(data):  # one JSON value reads as msgpack ints
+            raise ProtocolError("message: a binary frame must hold msgpack, got JSON; send "
+                                "JSON as a text frame, or encode the input with msgpack")
         try:
             value = msgpack.unpackb(data, raw=False, strict_map_key=False)
         except msgpack.ExtraData:
@@ -80,10 +83,6 @@ def decode_input_frame(data: bytes | str, *, max_bytes: int) -> dict[str, Any]:
                                 "values in one frame") from None
         except (ValueError, msgpack.UnpackException) as exc:
             why = str(exc) or exc.__class__.__name__
-            if data[:1] in (b"{", b"[") and _is_json(data):
-                raise ProtocolError("message: a binary frame must hold msgpack, got JSON; "
-                                    "send JSON as a text frame, or encode the input with "
-                                    "msgpack") from None
             raise ProtocolError(f"message: must be one msgpack map, got {size} bytes that "
                                 f"are not valid msgpack ({why})") from None
         kind = "msgpack map"

@@ -114,3 +114,18 @@ def test_http_error_mapping() -> None:
     assert type(slow) is RemoteTimeout and slow.code == 504
     e5 = http_error(500, {"detail": "kaput"})
     assert type(e5) is RemoteError and e5.code == 500 and "kaput" in e5.reason
+
+
+def test_the_architecture_doc_shows_this_table() -> None:
+    """docs/architecture.md, "The error table", lists every row with its code, exception,
+    HTTP status and error_type, in the table's order."""
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "architecture.md").read_text()
+    section = doc.split("## The error table", 1)[1].split("\n## ", 1)[0]
+    rows = [[c.strip().strip("`") for c in line.strip("|").split("|")]
+            for line in section.splitlines() if re.match(r"\| `[A-Z_]+` \|", line)]
+    assert [(c[0], c[1], c[3], c[4]) for c in rows] == [
+        (r.code, r.error.__name__, str(r.http_status or "–"), r.error_type or "–")
+        for r in ERRORS]

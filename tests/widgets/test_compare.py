@@ -13,7 +13,7 @@ from lcm_widgets.backends.base import BackendInfo
 from lcm_widgets.backends.echo import EchoBackend
 from lcm_widgets.errors import InvalidInput
 from lcm_widgets.schema import Input, Output
-from lcm_widgets.widgets._comm_testing import RecordingComm
+from lcm_widgets.testing import RecordingComm
 
 W = pytest.importorskip("ipywidgets")
 

@@ -12,8 +12,8 @@ import traitlets
 from PIL import Image
 
 from lcm_widgets.errors import InvalidImage, InvalidInput
-from lcm_widgets.testing import RecordingComm
 from lcm_widgets.protocol.widget import Ack, Frame
+from lcm_widgets.testing import RecordingComm
 from lcm_widgets.widgets.sketchpad import Sketchpad
 
 
