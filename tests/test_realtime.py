@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from lcm_test_helpers import CountingEcho
 
-from lcm_widgets.backends.echo import EchoBackend
 from lcm_widgets.backends.realtime import RealtimeBackend
 from lcm_widgets.errors import (
     ConnectionClosed,
@@ -27,23 +27,6 @@ from lcm_widgets.server import ServerConfig, ServerThread, create_app
 KEY = "test-id:test-secret"
 SMALL = {"width": 64, "height": 64}
 FAST = (0.01, 1.5, 0.1)  # backoff for tests: many quick attempts
-
-
-class CountingEcho(EchoBackend):
-    """The echo model, counting concurrent calls: the server-side in-flight figure."""
-
-    def __init__(self, **kw: Any) -> None:
-        super().__init__(**kw)
-        self.active = 0
-        self.max_active = 0
-
-    async def generate(self, inp: Input) -> Output:
-        self.active += 1
-        self.max_active = max(self.max_active, self.active)
-        try:
-            return await super().generate(inp)
-        finally:
-            self.active -= 1
 
 
 Serve = Callable[..., ServerThread]

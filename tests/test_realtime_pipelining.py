@@ -7,17 +7,19 @@ waits on a gate or sleeps so that calls overlap; the checks are on outcomes and 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from lcm_test_helpers import serving
 
 from lcm_widgets.backends.echo import EchoBackend
 from lcm_widgets.backends.realtime import DEFAULT_MAX_IN_FLIGHT, RealtimeBackend
 from lcm_widgets.errors import InvalidInput, Superseded
 from lcm_widgets.schema import Input, Output
-from lcm_widgets.server import ServerThread, create_app
+from lcm_widgets.server import ServerThread
 
 KEY = "test-id:test-secret"
 SMALL = {"width": 64, "height": 64}
@@ -38,19 +40,9 @@ class SlowEcho(EchoBackend):
 @pytest.fixture
 def serve() -> Iterator[Callable[..., ServerThread]]:
     """Our server around a backend (auth on); stopped at the end."""
-    started: list[ServerThread] = []
-
-    def start(backend: Any = None, **kw: Any) -> ServerThread:
-        from lcm_widgets.server import ServerConfig
-
-        srv = ServerThread(create_app(backend or SlowEcho(),
-                                      ServerConfig(keys=(KEY,), **kw))).start()
-        started.append(srv)
-        return srv
-
-    yield start
-    for srv in started:
-        srv.stop()
+    with contextlib.ExitStack() as stack:
+        yield lambda backend=None, **kw: stack.enter_context(
+            serving(backend or SlowEcho(), keys=(KEY,), **kw))
 
 
 def frame(i: int, **kw: Any) -> dict[str, Any]:

@@ -9,44 +9,17 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Callable
-from typing import Any
 
+from lcm_test_helpers import CountingEcho, LooseComm, until
 from PIL import Image, ImageDraw
 
-from lcm_widgets.backends.echo import EchoBackend
 from lcm_widgets.backends.realtime import RealtimeBackend
-from lcm_widgets.schema import Input, Output
 from lcm_widgets.server import ServerConfig, ServerThread, create_app
-from lcm_widgets.testing import RecordingComm
 from lcm_widgets.widgets.compare import Compare
 from lcm_widgets.widgets.sketchpad import Sketchpad
 from lcm_widgets.widgets.studio import Studio
 
 KEY = "test-id:test-secret"
-
-
-class _Comm(RecordingComm):
-    """Not registered with a comm manager: ``close`` must not unregister."""
-
-    def close(self, *args: Any, **kwargs: Any) -> None:
-        self._closed = True
-
-
-class CountingEcho(EchoBackend):
-    """Echo with a small delay (so calls overlap), counting generations at once on the server."""
-
-    def __init__(self) -> None:
-        super().__init__(delay=0.03)
-        self.active = self.max_active = 0
-
-    async def generate(self, inp: Input) -> Output:
-        self.active += 1
-        self.max_active = max(self.max_active, self.active)
-        try:
-            return await super().generate(inp)
-        finally:
-            self.active -= 1
 
 
 def drawing(i: int) -> bytes:
@@ -57,24 +30,14 @@ def drawing(i: int) -> bytes:
     return buf.getvalue()
 
 
-def until(cond: Callable[[], Any], timeout: float = 60.0) -> Any:
-    """Wait for an outcome (a deadline, not a timing assertion)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise AssertionError("condition not met in time")
-
-
 def test_studio_and_compare_share_one_realtime_backend() -> None:
     """Frames drawn while a 3x3 grid follows the same canvas: all nine cells render without an
     error, the Studio shows results throughout, nothing is superseded, and the two engines'
     requests really overlapped on the one socket."""
-    srv = ServerThread(create_app(CountingEcho(), ServerConfig(keys=(KEY,))), port=0).start()
+    srv = ServerThread(create_app(CountingEcho(delay=0.03), ServerConfig(keys=(KEY,))),
+                       port=0).start()
     backend = RealtimeBackend(base_url=srv.url, key=KEY)
-    comm = _Comm()
+    comm = LooseComm()
     pad = Sketchpad(comm=comm, frame_width=64, frame_height=64)
     studio = Studio(backend, sketchpad=pad, prompt="a house", ack_timeout=60)
     grid = Compare(studio, seed=[1, 2, 3], strength=[0.5, 0.75, 1.0])
@@ -90,7 +53,7 @@ def test_studio_and_compare_share_one_realtime_backend() -> None:
                               "rid": content["rid"], "t_paint": time.time() * 1000})
             seen_results = len(results)
             time.sleep(0.02)
-        until(lambda: studio.wait(1) and grid.wait(1))
+        until(lambda: studio.wait(1) and grid.wait(1), timeout=60)
         for content, _ in comm.custom_of("result")[seen_results:]:
             comm.deliver({"type": "ack", "v": 1, "seq": content["seq"], "rid": content["rid"],
                           "t_paint": time.time() * 1000})

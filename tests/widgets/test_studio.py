@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from lcm_test_helpers import LooseComm, until
 from PIL import Image, ImageDraw
 
 from lcm_widgets.backends.base import BackendInfo
@@ -35,16 +36,6 @@ def jpeg(colour: tuple[int, int, int], size: int = 64, mark: int = 0) -> bytes:
     buf = io.BytesIO()
     img.save(buf, "JPEG", quality=95)
     return buf.getvalue()
-
-
-def until(cond: Callable[[], Any], timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.005)
-    raise AssertionError("condition not met in time")
 
 
 class CountingBackend:
@@ -75,11 +66,7 @@ class CountingBackend:
         await self.inner.aclose()
 
 
-class _Comm(RecordingComm):
-    """RecordingComm is not registered with a comm manager, so ``close`` must not unregister."""
-
-    def close(self, *args: Any, **kwargs: Any) -> None:
-        self._closed = True
+_Comm = LooseComm
 
 
 class Browser:
