@@ -60,7 +60,7 @@ IMAGE_SIZE_PRESETS: dict[str, tuple[int, int]] = {
     "landscape_16_9": (1024, 576),
 }
 
-#: fal's ``model_name`` enum, then our presets (see :mod:`lcm_widgets.backends.local`).
+#: fal's ``model_name`` enum, then our presets (see :mod:`lcm_widgets.models.presets`).
 MODEL_NAMES: tuple[str, ...] = (
     "stabilityai/stable-diffusion-xl-base-1.0",
     "runwayml/stable-diffusion-v1-5",

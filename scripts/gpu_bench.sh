@@ -4,7 +4,7 @@
 #   scripts/gpu_bench.sh [OUTDIR]          # OUTDIR defaults to $OUT, else ./bench-out
 #
 # For each architecture (full-size, random weights, built offline into $LCM_WIDGETS_CACHE by
-# lcm_widgets.backends._arch) × VAE (full, TAESD) × compile (eager, compiled) it runs
+# lcm_widgets.models.arch) × VAE (full, TAESD) × compile (eager, compiled) it runs
 # `lcm-widgets bench`: ours (LocalLCM lean loop) vs the stock diffusers pipeline __call__ on the
 # same components, interleaved in one run, and writes OUTDIR/<run>.json + OUTDIR/<run>.md, then
 # OUTDIR/summary.md (one row per run) and OUTDIR/env.txt. Nothing is downloaded.
@@ -75,7 +75,7 @@ for arch in $ARCHS; do
     # Build (or find) the random-weight model first, so its time is not in any run.
     echo "gpu_bench: building/loading $arch $DTYPE" >&2
     start=$(date +%s)
-    if ! $PY -c "from lcm_widgets.backends._arch import ensure_arch; print(ensure_arch('$arch', '$DTYPE', device='cuda'))"; then
+    if ! $PY -c "from lcm_widgets.models.arch import ensure_arch; print(ensure_arch('$arch', '$DTYPE', device='cuda'))"; then
       echo "gpu_bench: could not build $arch; skipping it" >&2
       failed=1
       continue

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from lcm_widgets import _jpeg
-from lcm_widgets.backends import _frames
+from lcm_widgets.backends.local import frames
 from lcm_widgets.images import MAX_PIXELS, encode_image, load_image
 from lcm_widgets.schema import Input
 
@@ -114,7 +114,7 @@ def test_pillow_fallback(pillow_only: None) -> None:
     data = encode_image(arr, "jpeg", quality=85)
     assert data == pil_jpeg(arr)
     assert _jpeg.decode_rgb(data, MAX_PIXELS) is None
-    got, size = _frames.load_source(Input(prompt="p", image_url=data, strength=0.5), 512)
+    got, size = frames.load_source(Input(prompt="p", image_url=data, strength=0.5), 512)
     assert size == (128, 96)
     assert np.array_equal(got, np.asarray(load_image(data)))
 
@@ -134,9 +134,9 @@ def test_load_source_reuses_its_buffer_and_resizes() -> None:
     at the requested size."""
     data = pil_jpeg(noisy(96, 128))
     out = np.zeros((96, 128, 3), np.uint8)
-    arr, size = _frames.load_source(Input(prompt="p", image_url=data, strength=0.5), 512, out)
+    arr, size = frames.load_source(Input(prompt="p", image_url=data, strength=0.5), 512, out)
     assert size == (128, 96) and np.shares_memory(arr, out)
-    arr, size = _frames.load_source(
+    arr, size = frames.load_source(
         Input(prompt="p", image_url=data, strength=0.5,
               image_size={"width": 64, "height": 64}), 512, out)
     assert size == (64, 64) and arr.shape == (64, 64, 3) and not np.shares_memory(arr, out)

@@ -3,8 +3,8 @@
     python -m lcm_widgets.bench.collect OUTDIR [> summary.md]
 
 One row per JSON file (sorted by arch, size, VAE, compile), with ms/frame p50/p95 for ours and
-stock, their ratio, fps, the GPU model time and busy fraction, the PERF.md floor and how many
-times above it ours runs. ``scripts/gpu_bench.sh`` calls this at the end.
+stock, their ratio, fps, the GPU model time and busy fraction, the calculated floor
+(docs/gpu.md) and how many times above it ours runs. ``scripts/gpu_bench.sh`` calls this at the end.
 """
 
 from __future__ import annotations

@@ -1,15 +1,16 @@
 """Physical floors of one frame on H100/H200: the FLOP and roofline constants, in one place.
 
-Source: ``research/PERF.md`` (2026-11-21), §2 "Components" and §3 "Per-frame floors". Those
-numbers are *calculated*, not measured: FLOPs counted with ``torch.utils.flop_counter`` on the
-exact configs of :mod:`lcm_widgets.backends._arch` (batch 1, fp16), attention costed as a fused
-flash kernel; the per-op roofline charges every GEMM/conv/attention op ``max(FLOPs / peak,
-bytes / bandwidth)`` with element-wise work assumed fused away. Peak: 790 TFLOP/s dense bf16
+The figures and how they were derived are in ``docs/gpu.md`` ("Floors": the component table and
+its derivation). They are *calculated*, not measured: FLOPs counted with
+``torch.utils.flop_counter`` on the exact configs of :mod:`lcm_widgets.models.arch` (batch 1,
+fp16), attention costed as a fused flash kernel; the per-op roofline charges every
+GEMM/conv/attention op ``max(FLOPs / peak, bytes / bandwidth)`` with element-wise work assumed
+fused away. Peak: 790 TFLOP/s dense bf16
 (measured in this workplace on an H100); bandwidth 3.0 TB/s (H100), 4.3 TB/s (H200).
 
 A frame's floor is the sum of its components: ``evals`` UNet evaluations, the image encode
 (image-to-image only) and the decode, with the prompt embeddings cached (the text encoder is not
-run per frame). Example, PERF.md §3: SD1.5 img2img, 2 UNet evals, full VAE, H100
+run per frame). Example (docs/gpu.md): SD1.5 img2img, 2 UNet evals, full VAE, H100
 = 2 x 1.308 + 1.454 + 3.263 = 7.33 ms; with TAESD 2.98 ms.
 
 Floors exist only at the resolution they were counted for (512 for ``sd15``, 1024 for ``sdxl``)
@@ -22,9 +23,9 @@ from dataclasses import asdict, dataclass
 
 __all__ = ["COMPONENTS", "FLOOR_SIZE", "PEAK_TFLOPS", "Floor", "frame_floor", "gpu_kind"]
 
-#: Dense bf16/fp16 tensor peak, TFLOP/s (PERF.md §1).
+#: Dense bf16/fp16 tensor peak, TFLOP/s (docs/gpu.md, "Floors").
 PEAK_TFLOPS: dict[str, float] = {"H100": 790.0, "H200": 790.0}
-#: HBM bandwidth, TB/s (PERF.md §1).
+#: HBM bandwidth, TB/s (docs/gpu.md, "Floors").
 BANDWIDTH_TBS: dict[str, float] = {"H100": 3.0, "H200": 4.3}
 #: The resolution each architecture's counts are for.
 FLOOR_SIZE: dict[str, int] = {"sd15": 512, "sdxl": 1024}
@@ -32,7 +33,7 @@ FLOOR_SIZE: dict[str, int] = {"sd15": 512, "sdxl": 1024}
 
 @dataclass(frozen=True)
 class Component:
-    """One batch-1 fp16 evaluation: GFLOP and per-op fused roofline ms per GPU (PERF.md §2)."""
+    """One batch-1 fp16 evaluation: GFLOP and per-op fused roofline ms per GPU (docs/gpu.md)."""
 
     gflop: float
     roofline_ms: dict[str, float]
@@ -90,7 +91,7 @@ def gpu_kind(name: str | None) -> str | None:
 
 def frame_floor(gpu: str | None, arch: str | None, *, evals: int, taesd: bool, img2img: bool,
                 size: int) -> Floor | None:
-    """The floor of one frame, or None where PERF.md has no numbers (another GPU, another
+    """The floor of one frame, or None where there are no counts (another GPU, another
     architecture such as ``tiny``, or another resolution)."""
     if gpu not in PEAK_TFLOPS or arch not in FLOOR_SIZE or size != FLOOR_SIZE[arch]:
         return None

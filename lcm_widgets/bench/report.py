@@ -28,16 +28,17 @@ whole):
   frame. "call overhead", a part of the rest, is ms/frame minus LocalLCM's own
   ``timings["total"]`` (validation, the hop to the worker thread and back).
 * **ratio**: stock / ours, from the same run (the two sides alternate frame by frame).
-* **× floor** (H100/H200 only): ms/frame (and GPU model time) / the PERF.md floor.
+* **× floor** (H100/H200 only): ms/frame (and GPU model time) / the calculated floor of
+  :mod:`.floors` (docs/gpu.md).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from ..stats import Summary, summarize
 from .floors import Floor
 from .runner import MODEL_STAGES, SideResult
-from ..stats import Summary, summarize
 
 __all__ = ["STAGES", "analyse", "format_tables"]
 

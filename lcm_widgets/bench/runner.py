@@ -11,13 +11,13 @@ What each side includes (both start from the JPEG bytes and end with JPEG bytes 
 * **ours**: ``LocalLCM.generate_sync(inp)``: validation, the hop to the library's loop thread
   and the worker thread, JPEG decode, cached prompt embeddings, VAE encode, the lean LCM loop,
   VAE decode, uint8 conversion, JPEG encode.
-* **stock**: ``LocalLCM.generate_reference(inp)``: the same JPEG decode, then a stock diffusers
-  pipeline (``LatentConsistencyModelImg2ImgPipeline``, or the SDXL img2img pipeline) built
-  around the same components and called with a PIL image in and PIL images out (it encodes the
-  prompt on every call, as the stock pipeline does), then the same JPEG encode. It runs the same
-  number of UNet evaluations (the bench checks and reports the count). Its UNet is the eager
-  one: with ``compile`` only ours runs the compiled UNet, while both share the VAE (whose
-  encoder and decoder are compiled in place).
+* **stock**: ``reference_output(lcm, inp)`` (:mod:`lcm_widgets.backends.local.reference`): the
+  same JPEG decode, then a stock diffusers pipeline (``LatentConsistencyModelImg2ImgPipeline``,
+  or the SDXL img2img pipeline) built around the same components and called with a PIL image
+  in and PIL images out (it encodes the prompt on every call, as the stock pipeline does), then
+  the same JPEG encode. It runs the same number of UNet evaluations (the bench checks and
+  reports the count). Its UNet is the eager one: with ``compile`` only ours runs the compiled
+  UNet, while both share the VAE (whose encoder and decoder are compiled in place).
 
 The two sides alternate frame by frame (ours first on even frames, stock first on odd ones), so
 load from other processes on a shared machine hits both alike; the ratio is measured in one
@@ -26,6 +26,7 @@ run.
 
 from __future__ import annotations
 
+import functools
 import io
 import random
 import time
@@ -121,7 +122,9 @@ def run_frames(lcm: Any, inputs: list[Any], *, warmup: int, cuda: bool, stock: b
     p_stock = ModelProbes(model_targets(lcm, ours=False), cuda=cuda)
     sides = [("ours", lcm.generate_sync, p_ours)]
     if stock:
-        sides.append(("stock", lcm.generate_reference, p_stock))
+        from ..backends.local.reference import reference_output
+
+        sides.append(("stock", functools.partial(reference_output, lcm), p_stock))
     results = {name: SideResult(name) for name, _, _ in sides}
     for i, inp in enumerate(inputs):
         order = sides if i % 2 == 0 else sides[::-1]

@@ -2,13 +2,13 @@
 
 Runs ``--warmup`` untimed and ``--frames`` timed sketch frames through
 ``LocalLCM.generate_sync`` and, alternating frame by frame in the same run, through
-``LocalLCM.generate_reference`` (the stock pipeline ``__call__`` on the same components). See
-:mod:`lcm_widgets.bench.runner` for exactly what each side includes and
-:mod:`lcm_widgets.bench.report` for what each number means. Prints markdown tables (the compact
-summary last) and, with ``--json``, writes every number.
+:func:`lcm_widgets.backends.local.reference.reference_output` (the stock pipeline ``__call__``
+on the same components). See :mod:`lcm_widgets.bench.runner` for exactly what each side
+includes and :mod:`lcm_widgets.bench.report` for what each number means. Prints markdown
+tables (the compact summary last) and, with ``--json``, writes every number.
 
 ``--arch sd15|sdxl`` benchmarks the full-size architecture with random weights
-(:mod:`lcm_widgets.backends._arch`), built into the model cache on first use.
+(:mod:`lcm_widgets.models.arch`), built into the model cache on first use.
 """
 
 from __future__ import annotations
@@ -120,8 +120,8 @@ def _environment(torch: Any, device: Any) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     """Load, run, print, write JSON. Returns the exit status."""
-    from ..backends._loading import import_torch, resolve_device_dtype
     from ..backends.local import LocalLCM
+    from ..backends.local.loading import import_torch, resolve_device_dtype
     from ..bench.floors import frame_floor, gpu_kind
     from ..bench.report import analyse, format_tables, to_jsonable
     from ..bench.runner import make_sketches, run_frames
@@ -137,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
     _check_args(args, cuda)
     model = args.model
     if args.arch:
-        from ..backends._arch import ensure_arch
+        from ..models.arch import ensure_arch
 
         if not cuda:
             _log(args, f"bench: --arch {args.arch} on the CPU: building and running the "
@@ -214,7 +214,7 @@ def run(args: argparse.Namespace) -> int:
         _log(args, "bench: warning: ours and stock ran different numbers of UNet evaluations")
     if cuda and floor is None:
         _log(args, f"bench: no floor for {env.get('gpu')!r} / {arch or args.model} at {size}px "
-                   "(PERF.md has H100/H200 floors for sd15 at 512 and sdxl at 1024)")
+                   "(docs/gpu.md has H100/H200 floors for sd15 at 512 and sdxl at 1024)")
     print(format_tables(res, title=title))
     if args.json_path:
         path = Path(args.json_path)

@@ -85,9 +85,9 @@ def run(args: argparse.Namespace) -> int:
     """Run the benchmark and print the table; returns the exit status."""
     from dataclasses import replace
 
-    from ..runtime.loop import run_sync
     from ..backends.local import LocalLCM
     from ..errors import InvalidInput
+    from ..runtime.loop import run_sync
     from ..schema import Input
     from ..sweep import expand, plan_batches, validate_cells
     from ..widgets._grid import run_group

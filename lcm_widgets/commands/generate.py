@@ -176,7 +176,7 @@ def doctor_report() -> list[str]:
                  if widget_missing else "  widgets: usable")
     offline = os.environ.get("HF_HUB_OFFLINE")
     lines.append(f"HF_HUB_OFFLINE={offline}" if offline else "HF_HUB_OFFLINE not set")
-    from ..backends.tiny import cache_root
+    from ..models.tiny import cache_root
 
     lines.append(f"model cache (tiny, arch): {cache_root()}")
     return lines

@@ -9,73 +9,21 @@ Guidance reaches the UNet in one of two ways, chosen by the model:
   (see the ``NOTE`` in ``LatentConsistencyModelPipeline.__call__``).
 * **classifier-free guidance** (a base UNet with an LCM-LoRA fused in): when any sample in the
   batch has ``guidance_scale > 1`` the batch runs as ``[negative; positive]`` rows and is
-  combined per sample; otherwise only the positive rows run.
+  combined per sample; otherwise only the positive rows run. A sample with ``guidance_scale
+  <= 1`` in such a batch is combined with scale 1 (its positive row alone), which is what it
+  gets when it runs by itself (the stock pipelines also skip guidance at or below 1).
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 
-from ._lcm_loop import guidance_embedding
+from .cache import LRU
+from .loop import guidance_embedding
 
-__all__ = ["LRU", "Conditioning", "PromptCache"]
-
-K = TypeVar("K", bound=Hashable)
-V = TypeVar("V")
-
-
-class LRU(Generic[K, V]):
-    """A mapping that keeps the ``size`` most recently used entries and drops the oldest.
-
-    Used for everything :class:`~.local.LocalLCM` caches per request parameter (prompt
-    embeddings, w-embeddings, schedules, reused buffers), so that a long-running server whose
-    clients vary prompts, guidance, steps or strength freely keeps bounded memory. Not
-    thread-safe: LocalLCM uses its caches under its model lock.
-    """
-
-    def __init__(self, size: int) -> None:
-        if size < 1:
-            raise ValueError(f"size: must be at least 1, got {size}")
-        self.size = size
-        self._d: OrderedDict[K, V] = OrderedDict()
-
-    def get(self, key: K) -> V | None:
-        """The value for ``key`` (now the most recently used), or None."""
-        value = self._d.get(key)
-        if value is not None:
-            self._d.move_to_end(key)
-        return value
-
-    def put(self, key: K, value: V) -> V:
-        """Store ``value`` as the most recently used, drop the oldest beyond ``size``; returns
-        ``value``."""
-        self._d[key] = value
-        self._d.move_to_end(key)
-        while len(self._d) > self.size:
-            self._d.popitem(last=False)
-        return value
-
-    def get_or_make(self, key: K, make: Callable[[], V]) -> V:
-        """The cached value for ``key``, or ``make()`` stored under it."""
-        value = self.get(key)
-        return self.put(key, make()) if value is None else value
-
-    def keys(self) -> list[K]:
-        """The keys, oldest first."""
-        return list(self._d)
-
-    def clear(self) -> None:
-        """Drop every entry."""
-        self._d.clear()
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._d
-
-    def __len__(self) -> int:
-        return len(self._d)
+__all__ = ["Conditioning", "PromptCache"]
 
 
 @dataclass(frozen=True)
@@ -88,7 +36,7 @@ class _Embeds:
 
 @dataclass(frozen=True)
 class Conditioning:
-    """What :func:`~._lcm_loop.denoise` needs besides the latents."""
+    """What :func:`~.loop.denoise` needs besides the latents."""
 
     prompt_embeds: Any
     timestep_cond: Any | None
@@ -99,7 +47,7 @@ class Conditioning:
 class PromptCache:
     """Encodes prompts with the pipeline's own ``encode_prompt`` and keeps the newest ``size``.
 
-    Not thread-safe on its own: :class:`~.local.LocalLCM` uses it under its model lock.
+    Not thread-safe on its own: :class:`~.backend.LocalLCM` uses it under its model lock.
     """
 
     def __init__(self, pipe: Any, *, time_cond: bool, family: str, device: Any, dtype: Any,
@@ -162,7 +110,9 @@ class PromptCache:
         cond = torch.cat([e.cond for e in embeds])
         if use_cfg:
             prompt_embeds = torch.cat([torch.cat([e.uncond for e in embeds]), cond])
-            cfg = torch.tensor(guidance, device=self.device, dtype=self.dtype).view(-1, 1, 1, 1)
+            # Scale 1 for rows that alone would run unguided: uncond + 1 * (cond - uncond).
+            scales = [g if g > 1.0 else 1.0 for g in guidance]
+            cfg = torch.tensor(scales, device=self.device, dtype=self.dtype).view(-1, 1, 1, 1)
         else:
             prompt_embeds, cfg = cond, None
         timestep_cond = None

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from lcm_widgets.backends._tiny_bpe import TOKENIZER_DIR, render_files
-from lcm_widgets.backends.tiny import cache_root, ensure_tiny_model, tiny_configs
+from lcm_widgets.models._tiny_bpe import TOKENIZER_DIR, render_files
+from lcm_widgets.models.tiny import cache_root, ensure_tiny_model, tiny_configs
 
 
 def test_tokenizer_files_match_generator() -> None:
@@ -24,7 +24,7 @@ def test_tokenizer_files_match_generator() -> None:
 
 def test_tokenizer_is_tracked_package_data() -> None:
     """The tokenizer files are in git and not ignored, so hatch puts them in the wheel."""
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     for name in ("vocab.json", "merges.txt"):
         rel = (TOKENIZER_DIR / name).relative_to(repo)
         ignored = subprocess.run(["git", "check-ignore", "-q", str(rel)], cwd=repo)
@@ -84,7 +84,7 @@ def test_concurrent_builds_agree_and_weights_are_seeded(tmp_path: Path,
 
 def test_tiny_is_importable_without_torch() -> None:
     """tiny_configs/cache_root need no torch (the build imports it lazily)."""
-    code = ("import sys; from lcm_widgets.backends.tiny import tiny_configs; tiny_configs(); "
+    code = ("import sys; from lcm_widgets.models.tiny import tiny_configs; tiny_configs(); "
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "False", out.stderr

@@ -1,6 +1,6 @@
 """The lean LCM denoising loop: tensors in, tensors out, no pipeline ``__call__``.
 
-:class:`~lcm_widgets.backends.local.LocalLCM` calls these functions on the components of a loaded
+:class:`~.backend.LocalLCM` calls these functions on the components of a loaded
 diffusers pipeline. Compared with ``LatentConsistencyModelPipeline.__call__`` they skip the
 per-call input checks, PIL round trips and prompt encoding (cached by the caller), and they have
 **no host synchronisation inside the loop**: the stock ``LCMScheduler.step`` finds its step index
@@ -11,13 +11,14 @@ on the host (:func:`make_schedule`) and the step math (:func:`lcm_step`) uses pl
 Timesteps reach the UNet as 0-dim device tensors, guidance as a w-embedding tensor (or a CFG
 scale tensor), and the latents always with channels-last strides, so a compiled UNet does not
 recompile when steps, strength, seed, guidance or prompt change, nor between image-to-image and
-text-to-image (only a new batch size or resolution does; ``tests/test_local_loading.py`` checks
-this with dynamo's eager backend).
+text-to-image (only a new batch size or resolution does;
+``tests/backends/local/test_local_loading.py`` checks this with dynamo's eager backend).
 
 Random numbers are drawn in the stock pipelines' order, one generator per sample, so that the
-reference path (:mod:`._reference`) with the same generators gives the same result:
+reference path (:mod:`.reference`) with the same generators gives the same result:
 image-to-image draws the VAE posterior sample, then the ``add_noise`` noise, then one noise per
-step except the last; text-to-image draws the initial latents, then the step noises.
+step except the last; text-to-image draws the initial latents, then the step noises. In a batch
+each row draws from its own generator only, so a row's result does not depend on its batch.
 """
 
 from __future__ import annotations
@@ -133,7 +134,7 @@ def randn(shape: Sequence[int], generators: Sequence[Any], device: Any,
 
     Each generator draws a ``(1, *shape[1:])`` tensor on its own device, then the result moves
     to ``device``: so sample ``i`` depends only on generator ``i``, batched or not. A generator
-    is a ``torch.Generator`` or a :class:`~._noise.NoiseCursor` (recorded draws, replayed); with
+    is a ``torch.Generator`` or a :class:`~.noise.NoiseCursor` (recorded draws, replayed); with
     one cursor the result may be a tensor that later frames share, so it must not be modified
     in place.
     """
@@ -149,7 +150,8 @@ def randn(shape: Sequence[int], generators: Sequence[Any], device: Any,
 def uint8_to_pixels(arr: Any, device: Any, dtype: torch.dtype,
                     out: torch.Tensor | None = None,
                     upload: Callable[[Any], torch.Tensor] | None = None) -> torch.Tensor:
-    """HWC uint8 image (numpy, read-only is fine) → ``(1, 3, H, W)`` in [-1, 1] on ``device``.
+    """HWC uint8 image, or a ``(B, H, W, 3)`` stack of them (numpy, read-only is fine) →
+    ``(B, 3, H, W)`` in [-1, 1] on ``device`` (``B = 1`` for one image).
 
     ``x * (1 / 127.5) - 1``, computed in ``dtype``, with channels-last strides (the stock
     pipeline's ``VaeImageProcessor`` also hands the VAE a channels-last view). ``out``, when
@@ -160,12 +162,11 @@ def uint8_to_pixels(arr: Any, device: Any, dtype: torch.dtype,
     The uint8 array crosses to the device first (4x fewer bytes than float32) and torch does
     the cast and scaling there, in three passes over ``out`` (on the CPU with torch's threads,
     which were just running the model). ``upload``, when given, does that crossing (``arr`` → a
-    uint8 HWC tensor on ``device``; LocalLCM passes :meth:`~._frames.PinnedFrames.upload` on
-    CUDA), else ``torch.from_numpy(arr).to(device)``.
+    uint8 tensor of the same shape on ``device``; LocalLCM passes
+    :meth:`~.frames.PinnedFrames.upload` on CUDA), else ``torch.from_numpy(arr).to(device)``.
     """
     import torch
 
-    h, w = int(arr.shape[0]), int(arr.shape[1])
     if upload is not None:
         t = upload(arr)
     else:
@@ -174,14 +175,14 @@ def uint8_to_pixels(arr: Any, device: Any, dtype: torch.dtype,
             warnings.simplefilter("ignore", UserWarning)
             t = torch.from_numpy(arr)
         t = t.to(device, non_blocking=True)
-    t = t.permute(2, 0, 1).unsqueeze(0)
+    t = t.permute(2, 0, 1).unsqueeze(0) if t.dim() == 3 else t.permute(0, 3, 1, 2)
     if out is None:
-        out = pixels_buffer((1, 3, h, w), t.device, dtype)
+        out = pixels_buffer(tuple(t.shape), t.device, dtype)
     return out.copy_(t).mul_(1.0 / 127.5).sub_(1.0)
 
 
 def pixels_buffer(shape: Sequence[int], device: Any, dtype: torch.dtype) -> torch.Tensor:
-    """An uninitialised ``(1, 3, H, W)`` buffer with channels-last strides (the layout
+    """An uninitialised ``(B, 3, H, W)`` buffer with channels-last strides (the layout
     :func:`uint8_to_pixels` writes), for reuse across frames."""
     import torch
 
@@ -205,7 +206,7 @@ def pixels_to_uint8(images: torch.Tensor,
     result is then a view of the uint8 one, valid until its next use. Elsewhere the math runs
     on the device and only the uint8 result crosses to the host. Both give the same bytes.
     ``download``, when given, does that crossing (a contiguous uint8 device tensor → numpy;
-    LocalLCM passes :meth:`~._frames.PinnedFrames.download` on CUDA), else ``.cpu().numpy()``.
+    LocalLCM passes :meth:`~.frames.PinnedFrames.download` on CUDA), else ``.cpu().numpy()``.
     """
     import torch
 
@@ -228,22 +229,39 @@ def uint8_scratch(shape: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
             torch.empty(tuple(shape), dtype=torch.uint8))
 
 
-def encode_image(vae: Any, pixels: torch.Tensor, generators: Sequence[Any]
-                 ) -> torch.Tensor:
-    """VAE-encode one image and return one scaled latent per generator.
+def encode_image(vae: Any, pixels: torch.Tensor, generators: Sequence[Any],
+                 rows: Sequence[int] | None = None) -> torch.Tensor:
+    """VAE-encode ``pixels`` (``(U, 3, H, W)``: the distinct source images, in one call) and
+    return one scaled latent per generator; generator ``i`` takes image ``rows[i]`` (every
+    generator takes image 0 when ``rows`` is None, which needs ``U == 1``).
 
     ``AutoencoderKL`` gives a posterior that is sampled once per generator (as the stock
     pipeline's ``retrieve_latents`` with ``sample_mode="sample"``); ``AutoencoderTiny`` (TAESD)
     gives ``.latents`` directly and draws nothing. Latents are multiplied by
-    ``vae.config.scaling_factor`` (1.0 for TAESD).
+    ``vae.config.scaling_factor`` (1.0 for TAESD). Each generator's draw has the shape of one
+    latent, so a row's latent is the same as when its image is encoded alone (up to the
+    encoder's float rounding at another batch size).
     """
+    import torch
+
+    n = len(generators)
+    index = None
+    if rows is not None and (pixels.shape[0] > 1 or any(r != 0 for r in rows)):
+        if len(rows) != n:
+            raise ValueError(f"rows: must have one entry per generator ({n}), got {len(rows)}")
+        index = torch.tensor(list(rows), dtype=torch.long, device=pixels.device)
     enc = vae.encode(pixels)
     if hasattr(enc, "latent_dist"):
         dist = enc.latent_dist
-        noise = randn(tuple(dist.mean.shape), generators, dist.mean.device, dist.mean.dtype)
-        latents = dist.mean + dist.std * noise
+        mean, std = dist.mean, dist.std
+        if index is not None:
+            mean, std = mean.index_select(0, index), std.index_select(0, index)
+        noise = randn((n, *mean.shape[1:]), generators, mean.device, mean.dtype)
+        latents = mean + std * noise
+    elif index is not None:
+        latents = enc.latents.index_select(0, index)
     else:
-        latents = enc.latents.expand(len(generators), -1, -1, -1)
+        latents = enc.latents.expand(n, -1, -1, -1)
     return latents * vae.config.scaling_factor
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import io
 import threading
-from typing import Any
 
 import numpy as np
 import pytest
@@ -13,10 +12,13 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
+from local_helpers import STAGES, i2i, pixels, t2i  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from lcm_widgets.backends.base import BatchingBackend  # noqa: E402
+from lcm_widgets.backends.base import BatchingBackend, plan_batches  # noqa: E402
 from lcm_widgets.backends.local import LocalLCM  # noqa: E402
+from lcm_widgets.backends.local.backend import BATCH_AXES  # noqa: E402
+from lcm_widgets.backends.local.reference import final_latents, reference_output  # noqa: E402
 from lcm_widgets.errors import (  # noqa: E402
     BackendError,
     GenerationFailed,
@@ -26,46 +28,19 @@ from lcm_widgets.errors import (  # noqa: E402
 from lcm_widgets.images import encode_image  # noqa: E402
 from lcm_widgets.schema import Input  # noqa: E402
 
-STAGES = {"decode", "encode_prompt", "encode_image", "denoise", "decode_latents",
-          "encode_output", "total"}
-
-
-@pytest.fixture(scope="session")
-def lcm(model_cache: str) -> LocalLCM:
-    """One tiny LocalLCM for the whole session (built into the session's model cache)."""
-    return LocalLCM("tiny", progress=False)
-
-
-@pytest.fixture(scope="session")
-def sketch() -> bytes:
-    """A 512x512 PNG 'sketch': white canvas, a few coloured strokes."""
-    arr = np.full((512, 512, 3), 255, np.uint8)
-    arr[100:200, 50:450] = (30, 90, 200)
-    arr[300:420, 200:260] = (200, 40, 40)
-    return encode_image(arr, "png")
-
-
-def pixels(data: bytes) -> np.ndarray[Any, Any]:
-    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=np.int16)
-
-
-def i2i(sketch: bytes | str, **kw: Any) -> dict[str, Any]:
-    return {"prompt": "a house", "image_url": sketch, "num_inference_steps": 4,
-            "strength": 0.5, "seed": 1, **kw}
-
-
-def t2i(**kw: Any) -> dict[str, Any]:
-    return {"prompt": "a house", "num_inference_steps": 4, "seed": 1, **kw}
-
 
 def test_info_and_protocol(lcm: LocalLCM) -> None:
-    """info names the backend, model, device and batch axes; it is a BatchingBackend."""
+    """info names the backend, model, device and batch axes (every field the lean loop varies
+    per row, the source image included; never steps, strength or size); a BatchingBackend."""
     assert isinstance(lcm, BatchingBackend)
     info = lcm.info
     assert (info.name, info.model, info.device, info.dtype) == ("local", "tiny", "cpu",
                                                                  "float32")
     assert info.can_batch and info.max_batch >= 2
-    assert info.batch_axes == ("seed", "guidance_scale", "prompt", "negative_prompt")
+    assert info.batch_axes == BATCH_AXES
+    assert {"seed", "guidance_scale", "prompt", "negative_prompt", "image_url", "num_images",
+            "format", "enable_safety_checker"} <= set(info.batch_axes)
+    assert not {"num_inference_steps", "strength", "image_size"} & set(info.batch_axes)
     assert lcm.native_size == 512
 
 
@@ -200,8 +175,8 @@ def test_schedule_cache_is_bounded(lcm: LocalLCM, sketch: bytes) -> None:
     """200 distinct strengths (a client sweeping a slider on a long-running server) leave at
     most SCHEDULE_CACHE_SIZE schedules cached, least recently used dropped first; evicted ones
     are rebuilt identically and frames do not change."""
-    from lcm_widgets.backends._lcm_loop import make_schedule
-    from lcm_widgets.backends.local import SCHEDULE_CACHE_SIZE
+    from lcm_widgets.backends.local.backend import SCHEDULE_CACHE_SIZE
+    from lcm_widgets.backends.local.loop import make_schedule
 
     small = {"image_size": {"width": 128, "height": 128}, "format": "png",
              "num_inference_steps": 8}
@@ -249,12 +224,12 @@ def test_replayed_noise_changes_nothing(lcm: LocalLCM, sketch: bytes) -> None:
 def test_lean_matches_stock_img2img(lcm: LocalLCM, sketch: bytes) -> None:
     """Lean loop vs LatentConsistencyModelImg2ImgPipeline: same latents and image."""
     inp = i2i(sketch, seed=7, guidance_scale=2.0, format="png")
-    lean = lcm.denoise_latents(inp)
-    ref = lcm.denoise_latents(inp, reference=True)
+    lean = final_latents(lcm, inp)
+    ref = final_latents(lcm, inp, reference=True)
     assert lean.shape == ref.shape == (1, 4, 64, 64)
     assert float((lean - ref).norm() / ref.norm()) < 1e-2
     a = pixels(lcm.generate_sync(inp).images[0].data())
-    b = pixels(lcm.generate_reference(inp).images[0].data())
+    b = pixels(reference_output(lcm, inp).images[0].data())
     assert np.abs(a - b).max() <= 2
 
 
@@ -262,11 +237,11 @@ def test_lean_matches_stock_txt2img(lcm: LocalLCM) -> None:
     """Lean loop vs LatentConsistencyModelPipeline: same latents and images (2 per call)."""
     inp = t2i(seed=8, guidance_scale=1.0, num_images=2, format="png",
               image_size={"width": 384, "height": 256})
-    lean = lcm.denoise_latents(inp)
-    ref = lcm.denoise_latents(inp, reference=True)
+    lean = final_latents(lcm, inp)
+    ref = final_latents(lcm, inp, reference=True)
     assert lean.shape == ref.shape == (2, 4, 32, 48)
     assert float((lean - ref).norm() / ref.norm()) < 1e-2
-    ours, theirs = lcm.generate_sync(inp), lcm.generate_reference(inp)
+    ours, theirs = lcm.generate_sync(inp), reference_output(lcm, inp)
     for x, y in zip(ours.images, theirs.images, strict=True):
         assert np.abs(pixels(x.data()) - pixels(y.data())).max() <= 2
 
@@ -287,11 +262,12 @@ def test_batch_equals_unbatched(lcm: LocalLCM, sketch: bytes) -> None:
 
 
 def test_batch_plan_groups_and_splits(lcm: LocalLCM, sketch: bytes) -> None:
-    """Compatible inputs share a group; groups hold at most max_batch images."""
+    """Compatible inputs share a group (the batch rule on lcm.info); groups hold at most
+    max_batch images."""
     cells = [Input(**i2i(sketch, seed=s)) for s in range(lcm.max_batch + 2)]
     cells.append(Input(**t2i()))
     cells.append(Input(**i2i(sketch, num_inference_steps=6)))
-    plan = lcm._plan(cells)
+    plan = plan_batches(cells, lcm.info)
     assert sorted(i for g in plan for i in g) == list(range(len(cells)))
     assert [len(g) for g in plan] == [lcm.max_batch, 2, 1, 1]
 
@@ -329,7 +305,7 @@ def test_taesd_path(model_cache: str, sketch: bytes) -> None:
     inp = i2i(sketch, seed=5, format="png")
     out = lcm.generate_sync(inp)
     assert out.images[0].width == 512
-    lean, ref = lcm.denoise_latents(inp), lcm.denoise_latents(inp, reference=True)
+    lean, ref = final_latents(lcm, inp), final_latents(lcm, inp, reference=True)
     assert float((lean - ref).norm() / ref.norm()) < 1e-2
     assert lcm.generate_sync(t2i()).images
 

@@ -18,12 +18,15 @@ def run_py(code: str, **env: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_import_local_does_not_import_torch() -> None:
-    """import lcm_widgets / lcm_widgets.backends.local loads neither torch nor diffusers."""
+    """import lcm_widgets / lcm_widgets.backends.local / lcm_widgets.models loads neither torch
+    nor diffusers."""
     proc = run_py("""
         import sys
         import lcm_widgets
         import lcm_widgets.backends.local
-        import lcm_widgets.backends.tiny, lcm_widgets.backends.presets
+        import lcm_widgets.models.tiny, lcm_widgets.models.presets, lcm_widgets.models.arch
+        import lcm_widgets.models.scheduler
+        from lcm_widgets.backends.local import LocalLCM
         import lcm_widgets.commands.generate
         lcm_widgets.LocalLCM
         bad = sorted(m for m in ("torch", "diffusers", "transformers") if m in sys.modules)
@@ -104,6 +107,37 @@ def test_compile_on_cpu_works_or_fails_clearly(model_cache: str) -> None:
     assert out.images[0].width == eager.images[0].width == 512
 
 
+def test_compile_warmup_logs_instead_of_printing(model_cache: str,
+                                                 caplog: pytest.LogCaptureFixture,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """With compile on, warm-up logs the compile notice and the first frame's time at INFO on
+    the lcm_widgets logger and prints nothing; its progress bar says it is compiling."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("diffusers")
+    import logging
+
+    from lcm_widgets.backends.local import LocalLCM
+
+    torch._dynamo.reset()
+    try:
+        lcm = LocalLCM("tiny", compile_backend="eager", warmup=False, progress=False)
+        capsys.readouterr()
+        with caplog.at_level(logging.INFO, logger="lcm_widgets"):
+            lcm.warmup(steps=2)
+        messages = [r.getMessage() for r in caplog.records if r.name.startswith("lcm_widgets")]
+        assert any("compiling the UNet and VAE with torch.compile(mode='default', "
+                   "backend='eager')" in m for m in messages), messages
+        assert any(m.startswith("first compiled frame took ") for m in messages), messages
+        assert lcm.compile_seconds is not None
+        printed = capsys.readouterr()
+        assert "compiling" not in printed.out + printed.err
+        lcm.progress = True
+        lcm.warmup(steps=2)
+        assert "lcm-widgets warm-up: compiling" in capsys.readouterr().err
+    finally:
+        torch._dynamo.reset()
+
+
 def test_compile_does_not_recompile_when_params_change(model_cache: str) -> None:
     """The UNet compiled as compile= does it, but with dynamo's eager backend (tracing and
     guards without inductor's minutes of code generation): after the first frame, changing
@@ -122,6 +156,7 @@ def test_compile_does_not_recompile_when_params_change(model_cache: str) -> None
     from torch._dynamo.utils import counters
 
     from lcm_widgets.backends.local import LocalLCM
+    from lcm_widgets.backends.local.reference import final_latents
     from lcm_widgets.images import encode_image
 
     arr = np.full((128, 128, 3), 255, np.uint8)
@@ -158,7 +193,7 @@ def test_compile_does_not_recompile_when_params_change(model_cache: str) -> None
             assert (counters["stats"]["unique_graphs"], unet_entries()) == (graphs, 1), frame
         eager = LocalLCM("tiny", warmup=False, progress=False)
         for frame in (frames[3], frames[-1]):
-            torch.testing.assert_close(lcm.denoise_latents(frame), eager.denoise_latents(frame))
+            torch.testing.assert_close(final_latents(lcm, frame), final_latents(eager, frame))
         assert counters["stats"]["unique_graphs"] == graphs
     finally:
         torch._dynamo.reset()
@@ -174,10 +209,11 @@ def test_lean_matches_stock_on_cuda(model_cache: str) -> None:
     import numpy as np
 
     from lcm_widgets.backends.local import LocalLCM
+    from lcm_widgets.backends.local.reference import final_latents
     from lcm_widgets.images import encode_image
 
     try:
-        from lcm_widgets.backends._arch import ensure_arch
+        from lcm_widgets.models.arch import ensure_arch
     except ImportError:
         model = "tiny"
     else:
@@ -187,6 +223,6 @@ def test_lean_matches_stock_on_cuda(model_cache: str) -> None:
     for inp in ({"prompt": "a cat", "seed": 3, "num_inference_steps": 4},
                 {"prompt": "a cat", "seed": 3, "num_inference_steps": 4, "strength": 0.5,
                  "image_url": sketch}):
-        lean = lcm.denoise_latents(inp).float()
-        ref = lcm.denoise_latents(inp, reference=True).float()
+        lean = final_latents(lcm, inp).float()
+        ref = final_latents(lcm, inp, reference=True).float()
         assert float((lean - ref).norm() / ref.norm()) < 1e-2

@@ -24,10 +24,12 @@ transformers = pytest.importorskip("transformers")
 
 from PIL import Image  # noqa: E402
 
-from lcm_widgets.backends import tiny  # noqa: E402
-from lcm_widgets.backends._tiny_bpe import TOKENIZER_DIR  # noqa: E402
 from lcm_widgets.backends.local import LocalLCM  # noqa: E402
+from lcm_widgets.backends.local.reference import final_latents, reference_output  # noqa: E402
 from lcm_widgets.images import encode_image  # noqa: E402
+from lcm_widgets.models import tiny  # noqa: E402
+from lcm_widgets.models._tiny_bpe import TOKENIZER_DIR  # noqa: E402
+from lcm_widgets.models.scheduler import LCM_SCHEDULER  # noqa: E402
 
 
 def _tokenizer() -> Any:
@@ -49,7 +51,7 @@ def build_sd_cfg(folder: Path) -> Path:
     pipe = diffusers.StableDiffusionPipeline(
         vae=diffusers.AutoencoderKL(**tiny._VAE), unet=unet,
         text_encoder=transformers.CLIPTextModel(_text_config(tok)), tokenizer=tok,
-        scheduler=diffusers.LCMScheduler(**tiny._SCHEDULER), safety_checker=None,
+        scheduler=diffusers.LCMScheduler(**LCM_SCHEDULER), safety_checker=None,
         feature_extractor=None, requires_safety_checker=False)
     pipe.save_pretrained(folder)
     return folder
@@ -68,7 +70,7 @@ def build_sdxl(folder: Path, *, time_cond: bool) -> Path:
         vae=diffusers.AutoencoderKL(**tiny._VAE), unet=diffusers.UNet2DConditionModel(**unet_cfg),
         text_encoder=transformers.CLIPTextModel(_text_config(tok)), tokenizer=tok,
         text_encoder_2=transformers.CLIPTextModelWithProjection(_text_config(tok)),
-        tokenizer_2=tok, scheduler=diffusers.LCMScheduler(**tiny._SCHEDULER))
+        tokenizer_2=tok, scheduler=diffusers.LCMScheduler(**LCM_SCHEDULER))
     pipe.save_pretrained(folder)
     return folder
 
@@ -85,12 +87,12 @@ def pixels(data: bytes) -> np.ndarray[Any, Any]:
 
 
 def check_lean_matches_stock(lcm: LocalLCM, inp: dict[str, Any]) -> None:
-    lean = lcm.denoise_latents(inp)
-    ref = lcm.denoise_latents(inp, reference=True)
+    lean = final_latents(lcm, inp)
+    ref = final_latents(lcm, inp, reference=True)
     assert lean.shape == ref.shape
     assert float((lean - ref).norm() / ref.norm()) < 1e-2
     ours = lcm.generate_sync({**inp, "format": "png"})
-    theirs = lcm.generate_reference({**inp, "format": "png"})
+    theirs = reference_output(lcm, {**inp, "format": "png"})
     for a, b in zip(ours.images, theirs.images, strict=True):
         assert np.abs(pixels(a.data()) - pixels(b.data())).max() <= 2
 
@@ -112,7 +114,8 @@ def test_sd_cfg_family(tmp_path: Path, sketch: bytes) -> None:
 
 
 def test_sd_cfg_batch_mixes_guidance(tmp_path: Path, sketch: bytes) -> None:
-    """A batch mixing guidance 1 (no CFG) and 2 (CFG) equals the single calls."""
+    """A batch mixing guidance 1 and 0.5 (no CFG alone) with 2 (CFG) equals the single calls:
+    rows at or below 1 keep their unguided result inside a CFG batch."""
     import asyncio
 
     from lcm_widgets.schema import Input
@@ -120,8 +123,11 @@ def test_sd_cfg_batch_mixes_guidance(tmp_path: Path, sketch: bytes) -> None:
     lcm = LocalLCM(str(build_sd_cfg(tmp_path / "sd")), warmup=False, progress=False)
     cells = [Input(prompt=p, negative_prompt=n, seed=s, guidance_scale=g, image_url=sketch,
                    strength=0.5, num_inference_steps=4, format="png")
-             for p, n, s, g in [("a", "", 1, 1.0), ("b", "dark", 2, 2.0), ("a", "x", 3, 1.5)]]
+             for p, n, s, g in [("a", "", 1, 1.0), ("b", "dark", 2, 2.0), ("a", "x", 3, 1.5),
+                                ("c", "dark", 4, 0.5)]]
+    before = lcm.batch_sizes
     batched = asyncio.run(lcm.generate_batch(cells))
+    assert lcm.batch_sizes - before == {4: 1}  # one batch
     for cell, out in zip(cells, batched, strict=True):
         single = lcm.generate_sync(cell)
         assert np.abs(pixels(out.images[0].data()) - pixels(single.images[0].data())).max() <= 2

@@ -8,8 +8,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from lcm_widgets.backends._lcm_loop import randn  # noqa: E402
-from lcm_widgets.backends._noise import NoiseTapes  # noqa: E402
+from lcm_widgets.backends.local.loop import randn  # noqa: E402
+from lcm_widgets.backends.local.noise import NoiseTapes  # noqa: E402
 
 LAT = (1, 4, 8, 8)
 

@@ -12,15 +12,16 @@ Architectures (configs copied from the released models' ``config.json`` files):
     ``SimianLuo/LCM_Dreamshaper_v7``: the SD1.5 UNet (859.6 M params with
     ``time_cond_proj_dim=256``, the LCM guidance w-embedding), the SD VAE (83.7 M), the CLIP
     ViT-L/14 text encoder (123.1 M with the full 49 408-row token table), an
-    ``LCMScheduler`` as in that repository, 512x512.
+    ``LCMScheduler`` with :data:`~.scheduler.LCM_SCHEDULER` (that repository's config), 512x512.
 ``sdxl``
     ``latent-consistency/lcm-sdxl``: the SDXL base UNet (2 567.5 M params without w-cond) with
     ``time_cond_proj_dim=256`` as in the distilled LCM-SDXL UNet, CLIP ViT-L/14 and OpenCLIP
     ViT-bigG/14 text encoders, the SDXL VAE (same architecture as the SD VAE; configured as
     ``madebyollin/sdxl-vae-fp16-fix``, i.e. ``force_upcast=False``, so fp16 decodes in fp16
-    as people run it), 1024x1024. LCM-LoRA on plain SDXL has the same UNet minus the
-    w-embedding MLP (0.3 M params, negligible FLOPs) once the LoRA is fused; an unfused LoRA
-    adds its own small GEMMs, which this arch does not model.
+    as people run it), the same :data:`~.scheduler.LCM_SCHEDULER`, 1024x1024. LCM-LoRA on
+    plain SDXL has the same UNet minus the w-embedding MLP (0.3 M params, negligible FLOPs)
+    once the LoRA is fused; an unfused LoRA adds its own small GEMMs, which this arch does not
+    model.
 
 Each folder also holds ``taesd/``: TAESD for ``sd15``, TAESDXL for ``sdxl`` (both
 ``AutoencoderTiny`` with its default config, 2.4 M params).
@@ -53,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidInput, ModelLoadError
+from .scheduler import LCM_SCHEDULER
 
 __all__ = [
     "ARCHS",
@@ -119,19 +121,6 @@ _CLIP_L: dict[str, Any] = {  # openai/clip-vit-large-patch14 text tower
     "hidden_act": "quick_gelu",
     "layer_norm_eps": 1e-5,
 }
-_SD15_SCHEDULER: dict[str, Any] = {  # LCM_Dreamshaper_v7 scheduler_config.json
-    "num_train_timesteps": 1000,
-    "beta_start": 0.00085,
-    "beta_end": 0.012,
-    "beta_schedule": "scaled_linear",
-    "original_inference_steps": 50,
-    "set_alpha_to_one": True,
-    "clip_sample": False,
-    "prediction_type": "epsilon",
-    "timestep_spacing": "leading",
-    "timestep_scaling": 10.0,
-    "steps_offset": 1,
-}
 
 # --- SDXL / lcm-sdxl ------------------------------------------------------------------------
 _SDXL_UNET: dict[str, Any] = {
@@ -170,7 +159,6 @@ _CLIP_BIGG: dict[str, Any] = {  # laion/CLIP-ViT-bigG-14 text tower (SDXL text_e
     "hidden_act": "gelu",
     "layer_norm_eps": 1e-5,
 }
-_SDXL_SCHEDULER: dict[str, Any] = {**_SD15_SCHEDULER, "timestep_scaling": 10.0}
 _TAESD: dict[str, Any] = {  # madebyollin/taesd and taesdxl: AutoencoderTiny defaults
     "in_channels": 3,
     "out_channels": 3,
@@ -189,11 +177,11 @@ _TAESD: dict[str, Any] = {  # madebyollin/taesd and taesdxl: AutoencoderTiny def
 
 _ARCHS: dict[str, dict[str, Any]] = {
     "sd15": {"pipeline": "LatentConsistencyModelPipeline", "size": 512, "unet": _SD15_UNET,
-             "vae": _SD_VAE, "text_encoder": _CLIP_L, "scheduler": _SD15_SCHEDULER,
+             "vae": _SD_VAE, "text_encoder": _CLIP_L, "scheduler": LCM_SCHEDULER,
              "taesd": _TAESD, "like": "SimianLuo/LCM_Dreamshaper_v7 + madebyollin/taesd"},
     "sdxl": {"pipeline": "StableDiffusionXLPipeline", "size": 1024, "unet": _SDXL_UNET,
              "vae": _SDXL_VAE, "text_encoder": _CLIP_L, "text_encoder_2": _CLIP_BIGG,
-             "scheduler": _SDXL_SCHEDULER, "taesd": _TAESD,
+             "scheduler": LCM_SCHEDULER, "taesd": _TAESD,
              "like": "latent-consistency/lcm-sdxl + madebyollin/sdxl-vae-fp16-fix + taesdxl"},
 }
 #: The architectures :func:`ensure_arch` can build.

@@ -11,16 +11,17 @@ seed)`` drawing the same shapes and dtypes in the same order (the tape re-record
 frame asks for a different sequence), so results do not depend on the cache.
 
 Replayed tensors are shared between frames: **nothing may modify them in place** (the lean loop
-never does; ``tests/test_noise.py`` checks that repeated frames stay identical).
+never does; ``tests/backends/local/test_noise.py`` checks that repeated frames stay identical).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ._conditioning import LRU
+from .cache import LRU
 
 __all__ = ["NoiseCursor", "NoiseTape", "NoiseTapes"]
+
 
 class NoiseTape:
     """The standard-normal draws of one generator seeded with ``seed`` on ``device``.
@@ -74,7 +75,7 @@ class NoiseTape:
 
 class NoiseCursor:
     """One frame's walk through a :class:`NoiseTape`; stands in for a ``torch.Generator`` in
-    :func:`~._lcm_loop.randn` (which calls :meth:`normal`)."""
+    :func:`~.loop.randn` (which calls :meth:`normal`)."""
 
     def __init__(self, tape: NoiseTape) -> None:
         self.tape = tape
@@ -90,7 +91,7 @@ class NoiseCursor:
 
 class NoiseTapes:
     """The tapes of the most recently used ``size`` (seed, device) pairs. Not thread-safe:
-    :class:`~.local.LocalLCM` uses it under its model lock."""
+    :class:`~.backend.LocalLCM` uses it under its model lock."""
 
     def __init__(self, torch: Any, size: int = 16) -> None:
         self._torch = torch

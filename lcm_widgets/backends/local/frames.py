@@ -1,15 +1,20 @@
-"""Images in and out of :class:`~lcm_widgets.backends.local.LocalLCM`: the source frame at the
-output size, pinned host buffers for its uint8 copies to and from a CUDA device, and the
-fal-shaped :class:`~lcm_widgets.schema.Output` around encoded results."""
+"""Images in and out of :class:`~.backend.LocalLCM`: the source frames at the output size (one
+image, or the distinct images of a batch stacked), pinned host buffers for their uint8 copies to
+and from a CUDA device, and the fal-shaped :class:`~lcm_widgets.schema.Output` around encoded
+results."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from ..schema import FalImage, Input, Output, resolve_image_size
-from ._conditioning import LRU
+from ...errors import InvalidInput
+from ...schema import FalImage, Input, Output, resolve_image_size
+from .cache import LRU
 
-__all__ = ["PinnedFrames", "load_source", "make_output", "progress_bar"]
+__all__ = ["PinnedFrames", "Sources", "load_source", "load_sources", "make_output",
+           "progress_bar", "safety_flags"]
 
 
 def load_source(inp: Input, native_size: int, out: Any = None) -> tuple[Any, tuple[int, int]]:
@@ -27,7 +32,7 @@ def load_source(inp: Input, native_size: int, out: Any = None) -> tuple[Any, tup
     """
     import numpy as np
 
-    from ..images import load_image
+    from ...images import load_image
 
     if inp.image_url is None:
         return None, resolve_image_size(inp.image_size, (native_size, native_size))
@@ -47,14 +52,78 @@ def load_source(inp: Input, native_size: int, out: Any = None) -> tuple[Any, tup
     return arr, (w, h)
 
 
+@dataclass
+class Sources:
+    """The source images of one batch (see :func:`load_sources`).
+
+    ``pixels`` is None (text-to-image), one ``(H, W, 3)`` array (every input has the same image)
+    or a ``(U, H, W, 3)`` stack of the ``U`` distinct images in order of first use; ``rows[i]``
+    is the index of input ``i``'s image in it; ``size`` is ``(width, height)``; ``decoded`` the
+    array the first image was decoded into (the caller may pass it as ``out`` next time).
+    """
+
+    pixels: Any
+    rows: list[int]
+    size: tuple[int, int]
+    decoded: Any = None
+
+
+def load_sources(inputs: Sequence[Input], native_size: int, *, out: Any = None,
+                 stack: Callable[[int, int, int], Any] | None = None) -> Sources:
+    """Decode the source image of every input of one batch, each distinct one once.
+
+    Inputs with the very same ``image_url`` value (one drawing in many cells) share one decode.
+    The first distinct image is decoded as :func:`load_source` does (into ``out`` when it fits);
+    with more than one, each is copied or decoded into row ``k`` of ``stack(U, height,
+    width)`` (a reused ``(U, H, W, 3)`` uint8 array, or a new one), so ``out`` may be reused
+    for the next batch. All images must come out at one size (the batch rule makes sure of it:
+    same ``image_size``, or sources of the same size); otherwise InvalidInput names both.
+    """
+    import numpy as np
+
+    first = inputs[0]
+    if any(inp.is_img2img != first.is_img2img for inp in inputs):
+        raise InvalidInput("image_url: one batch must be all image-to-image or all text-to-"
+                           "image, got both; send them as separate requests", field="image_url")
+    arr, size = load_source(first, native_size, out=out)
+    if arr is None:
+        return Sources(None, [0] * len(inputs), size)
+    index: dict[Any, int] = {}
+    distinct: list[Input] = []
+    rows = []
+    for inp in inputs:
+        key = inp.image_url
+        if key not in index:
+            index[key] = len(distinct)
+            distinct.append(inp)
+        rows.append(index[key])
+    if len(distinct) == 1:
+        return Sources(arr, rows, size, decoded=arr)
+    w, h = size
+    buf = stack(len(distinct), h, w) if stack is not None else None
+    if buf is None:
+        buf = np.empty((len(distinct), h, w, 3), np.uint8)
+    buf[0] = arr
+    for k, inp in enumerate(distinct[1:], start=1):
+        got, got_size = load_source(inp, native_size, out=buf[k])
+        if got_size != size:
+            raise InvalidInput(
+                f"image_url: the images of one batch must come out at one size, got "
+                f"{size[0]}x{size[1]} and {got_size[0]}x{got_size[1]}; set image_size or send "
+                "them as separate requests", field="image_url")
+        if not np.may_share_memory(got, buf[k]):
+            buf[k] = got
+    return Sources(buf, rows, size, decoded=arr)
+
+
 def _decode_rgb_jpeg(src: Any, out: Any = None) -> Any:
     """The fast path of :func:`~lcm_widgets.images.load_image` for what the sketch widget sends
     (a colour JPEG as bytes or a ``data:`` URI): an ``(H, W, 3)`` uint8 array decoded by
     :func:`lcm_widgets._jpeg.decode_rgb` (into ``out`` when its shape fits), with the same byte
     and pixel limits. None for anything else, or for anything that fails to decode, so that
     ``load_image`` handles it and raises its usual errors."""
-    from .. import _jpeg
-    from ..images import MAX_BYTES, MAX_PIXELS, decode_data_uri
+    from ... import _jpeg
+    from ...images import MAX_BYTES, MAX_PIXELS, decode_data_uri
 
     if isinstance(src, (bytes, bytearray, memoryview)):
         data = src
@@ -74,14 +143,14 @@ def _decode_rgb_jpeg(src: Any, out: Any = None) -> Any:
 
 class PinnedFrames:
     """Reused page-locked (pinned) host buffers for the uint8 frames that cross between the host
-    and a CUDA device (PERF.md §6): the source frame goes up with ``non_blocking=True`` from a
-    pinned buffer (a pageable one makes the copy synchronous and staged), the decoded frames
-    come down into one. A few shapes are kept (:class:`~._conditioning.LRU`).
+    and a CUDA device: the source frames go up with ``non_blocking=True`` from a pinned buffer
+    (from a pageable one CUDA copies synchronously, through a staging buffer), the decoded
+    frames come down into one. A few shapes are kept (:class:`~.cache.LRU`).
 
     Only LocalLCM on a CUDA device uses this (``device.type == "cuda"``); on the CPU nothing
     crosses. **Untested in CPU-only sessions**: it runs only when a GPU session runs
-    ``pytest tests/test_local_loading.py -m gpu`` (or any CUDA LocalLCM). Not thread-safe:
-    used under LocalLCM's model lock.
+    ``pytest tests/backends/local/test_local_loading.py -m gpu`` (or any CUDA LocalLCM). Not
+    thread-safe: used under LocalLCM's model lock.
     """
 
     def __init__(self, torch: Any, size: int = 4) -> None:
@@ -95,7 +164,8 @@ class PinnedFrames:
         return torch.empty(shape, dtype=torch.uint8, pin_memory=True)
 
     def upload(self, arr: Any, device: Any) -> Any:
-        """HWC uint8 numpy ``arr`` → a uint8 tensor on ``device``: copied into a pinned buffer,
+        """uint8 numpy ``arr`` (HWC, or a BHWC stack) → a uint8 tensor of its shape on ``device``:
+        copied into a pinned buffer,
         then enqueued with ``non_blocking=True``. Before a buffer is refilled, the event recorded
         after its previous copy is waited on (normally long done: the frame's download syncs)."""
         import numpy as np
@@ -139,7 +209,7 @@ def make_output(inp: Input, seed: int, arrays: list[Any], nsfw: list[bool],
     :func:`lcm_widgets._jpeg.encode_rgb` (no intermediate image copies); the bytes are those
     :func:`~lcm_widgets.images.encode_image` writes (same encoder, same settings).
     """
-    from ..images import encode_image, to_data_uri
+    from ...images import encode_image, to_data_uri
 
     mime = f"image/{inp.format}"
     images = []
@@ -155,9 +225,29 @@ def make_output(inp: Input, seed: int, arrays: list[Any], nsfw: list[bool],
                   prompt=inp.prompt, request_id=inp.request_id or None)
 
 
+def safety_flags(c: Any, images: Any, group: Sequence[Input], device: Any,
+                 dtype: Any) -> list[bool]:
+    """``has_nsfw_concepts`` per image of ``group`` (``num_images`` each), from the pipeline's
+    safety checker (loaded components ``c``) for the inputs that enable it; flagged images in
+    ``images`` (``(B, 3, H, W)`` in [-1, 1]) are made black in place, as the stock pipeline
+    returns them. All False when the model has no safety checker or no input enables it."""
+    flags = [False] * images.shape[0]
+    if not c.has_safety_checker or not any(i.enable_safety_checker for i in group):
+        return flags
+    _, found = c.pipe.run_safety_checker(images, device, dtype)
+    k = 0
+    for inp in group:
+        for _ in range(inp.num_images):
+            flags[k] = bool(found[k]) and inp.enable_safety_checker if found else False
+            if flags[k]:
+                images[k] = -1.0  # black, as the stock pipeline returns flagged images
+            k += 1
+    return flags
+
+
 def _encode_jpeg(arr: Any, quality: int) -> bytes:
-    from .. import _jpeg
-    from ..images import encode_image
+    from ... import _jpeg
+    from ...images import encode_image
 
     if type(quality) is int and 1 <= quality <= 100:
         data = _jpeg.encode_rgb(arr, quality)
@@ -179,6 +269,9 @@ def progress_bar(total: int, desc: str, enabled: bool) -> Any:
 
 class _Quiet:
     def update(self, n: int) -> None:
+        """Do nothing."""
+
+    def set_description(self, desc: str) -> None:
         """Do nothing."""
 
     def close(self) -> None:

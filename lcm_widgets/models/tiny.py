@@ -9,7 +9,8 @@ It has every part a real LCM pipeline has, only narrow:
 * a two-layer :class:`~transformers.CLIPTextModel` and a :class:`~transformers.CLIPTokenizer`
   whose ``vocab.json``/``merges.txt`` ship inside the package (``tiny_tokenizer/``, written by
   :mod:`._tiny_bpe`);
-* an :class:`~diffusers.LCMScheduler` configured like LCM_Dreamshaper_v7;
+* an :class:`~diffusers.LCMScheduler` with the one config of :mod:`.scheduler` (as in
+  LCM_Dreamshaper_v7);
 * no safety checker;
 * next to the pipeline, a random :class:`~diffusers.AutoencoderTiny` so that the ``vae="taesd"``
   code path runs offline too.
@@ -35,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from ._tiny_bpe import TOKENIZER_DIR
+from .scheduler import LCM_SCHEDULER
 
 __all__ = ["TINY_VERSION", "cache_root", "ensure_tiny_model", "tiny_configs"]
 
@@ -85,19 +87,6 @@ _TEXT: dict[str, Any] = {
     "projection_dim": 32,
     "hidden_act": "quick_gelu",
 }
-# As in SimianLuo/LCM_Dreamshaper_v7's scheduler_config.json.
-_SCHEDULER: dict[str, Any] = {
-    "num_train_timesteps": 1000,
-    "beta_start": 0.00085,
-    "beta_end": 0.012,
-    "beta_schedule": "scaled_linear",
-    "original_inference_steps": 50,
-    "set_alpha_to_one": True,
-    "clip_sample": False,
-    "prediction_type": "epsilon",
-    "timestep_spacing": "leading",
-    "timestep_scaling": 10.0,
-}
 
 
 def tiny_configs() -> dict[str, Any]:
@@ -105,7 +94,7 @@ def tiny_configs() -> dict[str, Any]:
     tok = {name: (TOKENIZER_DIR / name).read_text(encoding="utf-8")
            for name in ("vocab.json", "merges.txt")}
     return {"version": TINY_VERSION, "seed": SEED, "unet": _UNET, "vae": _VAE, "taesd": _TAESD,
-            "text_encoder": _TEXT, "scheduler": _SCHEDULER,
+            "text_encoder": _TEXT, "scheduler": LCM_SCHEDULER,
             "tokenizer_sha256": hashlib.sha256(json.dumps(tok, sort_keys=True).encode()
                                                ).hexdigest()}
 
@@ -173,7 +162,7 @@ def _build(folder: Path) -> None:
         taesd: Any = AutoencoderTiny(**_TAESD)
     pipe: Any = LatentConsistencyModelPipeline(
         vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
-        scheduler=LCMScheduler(**_SCHEDULER), safety_checker=None, feature_extractor=None,
+        scheduler=LCMScheduler(**LCM_SCHEDULER), safety_checker=None, feature_extractor=None,
         requires_safety_checker=False)
     pipe.save_pretrained(folder / "pipeline")
     taesd.save_pretrained(folder / "taesd")

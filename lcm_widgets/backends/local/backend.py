@@ -1,69 +1,37 @@
-"""LocalLCM: Latent Consistency Models on this machine's GPU (or CPU) with diffusers.
-
->>> from lcm_widgets.backends.local import LocalLCM
->>> lcm = LocalLCM("tiny")                      # doctest: +SKIP
->>> out = lcm.generate_sync({"prompt": "a cat", "seed": 1, "num_inference_steps": 4})
->>> out.images[0].content[:3]                   # doctest: +SKIP
-b'\\xff\\xd8\\xff'
-
-Importing this module imports neither torch nor diffusers; constructing a :class:`LocalLCM`
-does (and raises :class:`~lcm_widgets.errors.BackendUnavailable` naming
-``pip install "lcm-widgets[local]"`` when they are missing).
-
-Behaviour, field by field (the schema is :class:`~lcm_widgets.schema.Input`):
-
-* ``image_url`` given → image-to-image: the source is resized to the output size and
-  ``int(num_inference_steps * strength)`` UNet evaluations run, the last ones of the
-  ``num_inference_steps``-step LCM schedule (see :func:`._lcm_loop.make_schedule`). Without it,
-  text-to-image with ``num_inference_steps`` evaluations.
-* ``image_size`` left out → the source image's size for image-to-image (rounded down to a
-  multiple of 8, at least 64), the model's native square otherwise (512; 1024 for SDXL).
-* ``seed`` is used and returned; left out, a random one below 2**32 is drawn. Image ``k`` of a
-  request uses seed ``seed + k`` (mod 2**64), so ``num_images=2`` gives two distinct images and
-  image 1 equals image 0 of the same request with ``seed + 1``.
-* ``format`` jpeg (quality ``jpeg_quality``) or png (slow: about 64 ms at 512x512).
-* There is no file store, so every image carries a ``data:`` URI in ``url`` *and* the raw
-  bytes in ``content`` whatever ``sync_mode`` says.
-* ``model_name`` must be left out or name the loaded model; ``expand_prompt=True`` is refused
-  (not supported locally); ``guidance_rescale`` and ``safety_checker_version`` are ignored.
-* ``has_nsfw_concepts``: from the pipeline's safety checker when its weights were loaded and
-  ``enable_safety_checker`` is true (flagged images come back black); all False otherwise. The
-  ``tiny`` model has no safety checker.
-* ``timings`` (seconds): ``decode``, ``encode_prompt``, ``encode_image``, ``denoise``,
-  ``decode_latents``, ``encode_output``, ``total``. On CUDA the stages are host times of
-  asynchronous work unless :attr:`LocalLCM.precise_timings` is set (a sync after each stage).
-* negative prompts only matter for LCM-LoRA models with ``guidance_scale > 1`` (see
-  :mod:`._conditioning`).
-
-Two Studios may share one LocalLCM: all model work runs on the instance's one worker thread,
-under a lock, one request (or batch) at a time, never on an event loop. One thread, not a pool:
-torch keeps an OpenMP team per calling thread, and on a busy CPU several teams spin against
-each other (measured here: 2-3x slower frames).
-"""
+"""The :class:`LocalLCM` class; the package docstring (:mod:`lcm_widgets.backends.local`) says
+what it does with each request field and how it batches."""
 
 from __future__ import annotations
 
-import asyncio
 import functools
+import logging
 import random
-import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any
 
-from ..errors import BackendError, GenerationFailed, InvalidInput, LCMWidgetsError, ModelLoadError
-from ..schema import Input, Output, parse_input
-from ._frames import PinnedFrames, load_source, make_output, progress_bar
-from .base import BackendInfo
-from .presets import PRESETS, resolve_preset
+from ...errors import BackendError, GenerationFailed, InvalidInput, ModelLoadError
+from ...models.presets import PRESETS, resolve_preset
+from ...schema import Input, Output, parse_input
+from ..base import BackendInfo, plan_batches
+from .frames import PinnedFrames, Sources, load_sources, make_output, progress_bar, safety_flags
+from .worker import CLOSED, ModelThread
 
-__all__ = ["LocalLCM"]
+__all__ = ["BATCH_AXES", "SCHEDULE_CACHE_SIZE", "LocalLCM"]
 
-T = TypeVar("T")
+log = logging.getLogger(__name__)
 
-_BATCH_AXES = ("seed", "guidance_scale", "prompt", "negative_prompt")
+#: The request fields that may differ inside one batch (``BackendInfo.batch_axes``): per row the
+#: lean loop varies the seed, guidance, prompts, source image (same output size), number of
+#: images, output format and safety-checker switch; ``guidance_rescale`` and
+#: ``safety_checker_version`` it ignores, and ``model_name`` and ``expand_prompt`` it checks
+#: (the loaded model; False) before planning. The rest (steps, strength, image_size, and
+#: text-to-image vs image-to-image) must match.
+BATCH_AXES = ("seed", "guidance_scale", "prompt", "negative_prompt", "image_url", "num_images",
+              "format", "enable_safety_checker", "guidance_rescale", "safety_checker_version",
+              "model_name", "expand_prompt")
 SCHEDULE_CACHE_SIZE = 64  # (steps, strength) schedules kept; older ones are rebuilt on demand
 
 
@@ -115,9 +83,10 @@ class LocalLCM:
                  vae: str | None = None, progress: bool = True, max_batch: int = 8,
                  jpeg_quality: int = 90,
                  compile_backend: str | Callable[..., Any] | None = None) -> None:
-        from ._conditioning import LRU, PromptCache
-        from ._loading import import_torch, load_components, resolve_device_dtype
-        from ._noise import NoiseTapes
+        from .cache import LRU
+        from .conditioning import PromptCache
+        from .loading import compile_components, import_torch, load_components, resolve_device_dtype
+        from .noise import NoiseTapes
 
         self._torch, _ = import_torch()
         self.device, self.dtype = resolve_device_dtype(device, dtype)
@@ -132,24 +101,24 @@ class LocalLCM:
         self._preset = resolve_preset(model)
         self._c = load_components(self._preset, device=self.device, dtype=self.dtype,
                                   safety_checker=safety_checker, vae=vae, progress=progress)
-        self._lock = threading.Lock()
-        self._closed = False
-        self._thread_name = f"lcm-widgets-model-{id(self):x}"
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=self._thread_name)
+        self._worker = ModelThread(self._torch, model, f"lcm-widgets-model-{id(self):x}")
         self.prompts = PromptCache(self._c.pipe, time_cond=self._c.time_cond,
                                    family=self._c.family, device=self.device, dtype=self.dtype)
         # Seeded noise, recorded once per seed and replayed (a fixed seed while drawing).
         self._noise = NoiseTapes(self._torch)
         # Keyed by client-chosen (steps, strength): bounded, as a server runs for days.
         self._schedules: LRU[tuple[int, float | None], Any] = LRU(SCHEDULE_CACHE_SIZE)
-        # Reused per-size buffers: the source image's (1, 3, H, W) pixels (keyed by H, W and
-        # dtype) and the CPU uint8 conversion's scratch ("out", B, H, W); a few sizes at most,
-        # only the worker thread touches them, under the model lock.
+        # Reused per-shape buffers: the source pixels ((U, 3, H, W) by U, H, W and dtype), the
+        # uint8 stack of a batch's distinct sources ("stack", U, H, W) and the CPU uint8
+        # conversion's scratch ("out", B, H, W); a few shapes at most, only the worker thread
+        # touches them, under the model lock.
         self._pixel_buffers: LRU[tuple[Any, ...], Any] = LRU(8)
         # The last decoded source frame's array, reused for the next frame of the same size.
         self._decode_buffer: Any = None
         # Pinned host buffers for the uint8 frames' H2D/D2H copies, on CUDA only.
         self._pinned = PinnedFrames(self._torch) if self.device.type == "cuda" else None
+        self._batch_sizes: Counter[int] = Counter()
+        self._stats_lock = threading.Lock()
         self._unet = self._c.unet
         self._mark_step: Any = None
         self.compile_mode: str | None = None
@@ -158,11 +127,13 @@ class LocalLCM:
         want = (self.device.type == "cuda" or compile_backend is not None) if compile is None \
             else compile
         if want:
-            self._compile(want, compile_backend)
+            compiled = compile_components(self._c, self.device, want, compile_backend)
+            self._unet, self._mark_step = compiled.unet, compiled.mark_step
+            self.compile_mode, self.compile_backend = compiled.mode, compiled.backend
         self._info = BackendInfo(
             name="local", model=model, device=str(self.device),
             dtype=str(self.dtype).removeprefix("torch."), can_batch=True,
-            batch_axes=_BATCH_AXES, max_batch=max_batch,
+            batch_axes=BATCH_AXES, max_batch=max_batch,
             extra={"source": self._c.source, "vae": "taesd" if self._c.taesd else "full",
                    "family": self._c.family, "compile": str(self.compile_mode),
                    "compile_backend": str(self.compile_backend),
@@ -187,20 +158,35 @@ class LocalLCM:
         """The loaded diffusers pipeline (its modules are the ones the lean loop runs)."""
         return self._c.pipe
 
+    @property
+    def batch_sizes(self) -> Counter[int]:
+        """Images per UNet batch → how many batches of that size the lean loop ran (a copy).
+
+        One batch is one pass of the loop (``steps`` UNet calls) over all the images of a
+        :meth:`generate` call, or of one group of a :meth:`generate_batch` call; a ``num_images
+        =2`` request alone counts as a batch of 2. Warm-up frames are not counted. A key above 1
+        shows that requests were batched, e.g. frames of several sessions on ``serve --batch``.
+        """
+        with self._stats_lock:
+            return Counter(self._batch_sizes)
+
     async def generate(self, inp: Input) -> Output:
         """Run one request in a worker thread under the model lock."""
         inp = self._check(parse_input(inp))
-        return (await self._in_worker(lambda: self._run([inp])))[0]  # type: ignore[no-any-return]
+        out: list[Output] = await self._worker.run_async(lambda: self._run([inp]))
+        return out[0]
 
     async def generate_batch(self, inputs: list[Input]) -> list[Output]:
-        """Run ``inputs``; those sharing steps, strength, size and source image run as one
-        batched UNet call (up to ``max_batch`` images). The i-th output answers the i-th input;
-        each output's ``timings`` are those of the batch it ran in."""
+        """Run ``inputs``, grouped by the batch rule (:func:`~lcm_widgets.backends.base.
+        plan_batches` with :attr:`info`): each group is one UNet batch of up to ``max_batch``
+        images, its sources (one size) encoded in one VAE call. The i-th output answers the
+        i-th input and equals what :meth:`generate` gives it alone (same seed), up to float
+        rounding; each output's ``timings`` are those of the batch it ran in."""
         inputs = [self._check(parse_input(i)) for i in inputs]
         outputs: list[Output | None] = [None] * len(inputs)
-        for group in self._plan(inputs):
+        for group in plan_batches(inputs, self._info):
             cells = [inputs[i] for i in group]
-            done = await self._in_worker(functools.partial(self._run, cells))
+            done = await self._worker.run_async(functools.partial(self._run, cells))
             for i, out in zip(group, done, strict=True):
                 outputs[i] = out
         return [o for o in outputs if o is not None]
@@ -208,40 +194,15 @@ class LocalLCM:
     def generate_sync(self, inp: Input | dict[str, Any]) -> Output:
         """Blocking :meth:`generate` for a cell or a script; accepts a dict of fields too."""
         inp = self._check(parse_input(inp))
-        return self._on_worker(lambda: self._run([inp]))[0]  # type: ignore[no-any-return]
-
-    def generate_reference(self, inp: Input | dict[str, Any]) -> Output:
-        """The same request through the stock diffusers pipeline ``__call__`` (slow; for tests
-        and the bench). Same seed → the same image as :meth:`generate` up to float rounding."""
-        from ._reference import reference_images
-
-        inp = self._check(parse_input(inp))
-        seed = _seed(inp)
-        t0 = time.perf_counter()
-        arrays = self._on_worker(lambda: reference_images(self, inp, seed, "np"))
-        return self._output(inp, seed, arrays, [False] * len(arrays),
-                            {"total": time.perf_counter() - t0})
-
-    def denoise_latents(self, inp: Input | dict[str, Any], *, reference: bool = False) -> Any:
-        """The final denoised latents (a tensor, one row per image) of the lean loop or, with
-        ``reference=True``, of the stock pipeline; ``seed`` must be set. For tests and the bench.
-        """
-        from ._reference import reference_images
-
-        inp = self._check(parse_input(inp))
-        seed = inp.seed
-        if seed is None:
-            raise InvalidInput("seed: must be set to compare latents, got None", field="seed")
-        if reference:
-            return self._on_worker(lambda: reference_images(self, inp, seed, "latent"))
-        return self._on_worker(lambda: self._run([inp], latents_only=True))
+        out: list[Output] = self._worker.run(lambda: self._run([inp]))
+        return out[0]
 
     def warmup(self, steps: int = 4, strength: float = 0.5) -> float:
         """Run one image-to-image and one text-to-image frame at the native size (this is when
         ``compile`` compiles); returns the seconds it took."""
         import numpy as np
 
-        from ..images import encode_image
+        from ...images import encode_image
 
         size = self.native_size
         sketch = np.full((size, size, 3), 255, np.uint8)
@@ -249,17 +210,19 @@ class LocalLCM:
         base = {"prompt": "warm-up", "seed": 0, "num_inference_steps": steps, "format": "jpeg",
                 "image_size": {"width": size, "height": size}}
         jobs = [dict(base, image_url=encode_image(sketch, "png"), strength=strength), base]
+        desc = "lcm-widgets warm-up"
         if self.compile_mode:
-            print(f"lcm-widgets: compiling the UNet and VAE with torch.compile(mode="
-                  f"{self.compile_mode!r}, backend={self.compile_backend!r}); the first frame "
-                  "takes a while (minutes on a GPU)", file=sys.stderr, flush=True)
+            desc += ": compiling (minutes on a GPU)"
+            log.info("compiling the UNet and VAE with torch.compile(mode=%r, backend=%r); the "
+                     "first frame takes a while (minutes on a GPU)", self.compile_mode,
+                     self.compile_backend)
         t0 = time.perf_counter()
-        bar = progress_bar(len(jobs), "lcm-widgets warm-up", self.progress)
+        bar = progress_bar(len(jobs), desc, self.progress)
         try:
             for i, job in enumerate(jobs):
                 try:
                     cell = parse_input(job)
-                    self._on_worker(functools.partial(self._run, [cell]))
+                    self._worker.run(functools.partial(self._run, [cell], count=False))
                 except GenerationFailed as exc:
                     if self.compile_mode and i == 0:
                         raise ModelLoadError(
@@ -268,8 +231,8 @@ class LocalLCM:
                     raise
                 if i == 0 and self.compile_mode:
                     self.compile_seconds = time.perf_counter() - t0
-                    print(f"lcm-widgets: first compiled frame took {self.compile_seconds:.1f} s",
-                          file=sys.stderr, flush=True)
+                    log.info("first compiled frame took %.1f s", self.compile_seconds)
+                    bar.set_description("lcm-widgets warm-up")
                 bar.update(1)
         finally:
             bar.close()
@@ -277,52 +240,27 @@ class LocalLCM:
 
     async def aclose(self) -> None:
         """Drop the model and free device memory. Safe to call twice."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            self._c = None  # type: ignore[assignment]
-            self._unet = None
-            self.prompts._cache.clear()
-            self._schedules.clear()
-            self._noise.clear()
-            self._pixel_buffers.clear()
-            self._decode_buffer = None
-            if self._pinned is not None:
-                self._pinned.clear()
-            if self.device.type == "cuda":
-                self._torch.cuda.empty_cache()
-        self._executor.shutdown(wait=False)
+        self._worker.close(self._release)
 
     # --- the work ---------------------------------------------------------------------------
 
-    def _compile(self, want: bool | str, backend: str | Callable[..., Any] | None) -> None:
-        torch = self._torch
-        backend = "inductor" if backend is None else backend
-        inductor = backend == "inductor"
-        mode = want if isinstance(want, str) else (
-            "max-autotune" if self.device.type == "cuda" and inductor else None)
-        self.compile_mode = mode or "default"
-        self.compile_backend = backend if isinstance(backend, str) else getattr(
-            backend, "__name__", repr(backend))
-        try:
-            self._unet = torch.compile(self._c.unet, mode=mode, fullgraph=True, backend=backend)
-            vae = self._c.vae
-            for part in ("encoder", "decoder"):
-                setattr(vae, part, torch.compile(getattr(vae, part), mode=mode, backend=backend))
-        except Exception as exc:  # compile is lazy; this only catches bad arguments
-            raise ModelLoadError(f"compile: torch.compile(mode={mode!r}, backend="
-                                 f"{self.compile_backend!r}) failed ({exc}); "
-                                 "pass compile=False") from exc
-        if self.device.type == "cuda" and inductor and mode in {"max-autotune",
-                                                                "reduce-overhead"}:
-            # CUDA graphs overwrite their outputs on the next replay; mark each UNet call as a
-            # new step (PERF.md §6).
-            self._mark_step = torch.compiler.cudagraph_mark_step_begin
+    def _release(self) -> None:
+        """Drop every model reference and cache (under the model lock, once)."""
+        self._c = None  # type: ignore[assignment]
+        self._unet = None
+        self.prompts._cache.clear()
+        self._schedules.clear()
+        self._noise.clear()
+        self._pixel_buffers.clear()
+        self._decode_buffer = None
+        if self._pinned is not None:
+            self._pinned.clear()
+        if self.device.type == "cuda":
+            self._torch.cuda.empty_cache()
 
     def _check(self, inp: Input) -> Input:
-        if self._closed:
-            raise BackendError("LocalLCM is closed; create a new one")
+        if self._worker.closed:
+            raise BackendError(CLOSED)
         wanted = PRESETS.get(inp.model_name) if inp.model_name is not None else None
         if inp.model_name is not None and inp.model_name != self.model and (
                 wanted is None or wanted.repo is None or wanted.repo != self._preset.repo):
@@ -334,79 +272,43 @@ class LocalLCM:
                                "set it to false", field="expand_prompt")
         return inp
 
-    def _plan(self, inputs: list[Input]) -> list[list[int]]:
-        """Group indices of compatible inputs, each group at most ``max_batch`` images."""
-        groups: dict[Any, list[list[int]]] = {}
-        for i, inp in enumerate(inputs):
-            key = (inp.num_inference_steps, inp.strength if inp.is_img2img else None,
-                   inp.image_size, inp.image_url)
-            bins = groups.setdefault(key, [[]])
-            used = sum(inputs[j].num_images for j in bins[-1])
-            if bins[-1] and used + inp.num_images > self.max_batch:
-                bins.append([])
-            bins[-1].append(i)
-        return [b for bins in groups.values() for b in bins]
-
-    def _job(self, fn: Callable[[], T]) -> T:
-        """Run ``fn`` under the model lock in inference mode; foreign errors become
-        :class:`GenerationFailed` (cause chained)."""
-        with self._lock:
-            if self._closed:
-                raise BackendError("LocalLCM is closed; create a new one")
-            try:
-                with self._torch.inference_mode():
-                    return fn()
-            except LCMWidgetsError:
-                raise
-            except Exception as exc:
-                raise GenerationFailed(f"local model {self.model!r} failed: "
-                                       f"{type(exc).__name__}: {exc}") from exc
-
-    def _submit(self, fn: Callable[[], T]) -> Future[T]:
-        try:
-            return self._executor.submit(self._job, fn)
-        except RuntimeError as exc:  # submit after shutdown: closed meanwhile
-            raise BackendError("LocalLCM is closed; create a new one") from exc
-
-    def _on_worker(self, fn: Callable[[], T]) -> T:
-        """Run ``fn`` on the model thread and wait (directly, when already on it)."""
-        if threading.current_thread().name.startswith(self._thread_name):
-            return self._job(fn)
-        return self._submit(fn).result()
-
-    async def _in_worker(self, fn: Callable[[], T]) -> T:
-        """Run ``fn`` on the model thread without blocking the event loop."""
-        return await asyncio.wrap_future(self._submit(fn))
-
     def _schedule(self, steps: int, strength: float | None) -> Any:
-        from ._lcm_loop import make_schedule
+        from .loop import make_schedule
 
         return self._schedules.get_or_make(
             (steps, strength),
             lambda: make_schedule(self._c.pipe.scheduler, steps, strength, self.device))
 
-    def _source(self, inp: Input) -> tuple[Any, tuple[int, int]]:
-        """The source image as an HWC uint8 array at the output size (None for txt2img).
+    def _sources(self, group: list[Input]) -> Sources:
+        """The group's source images at the output size (:func:`~.frames.load_sources`).
 
-        A colour JPEG is decoded into the previous frame's array when the size is the same
-        (that array is dead by then: the frame it held was consumed under the model lock)."""
-        arr, size = load_source(inp, self.native_size, out=self._decode_buffer)
+        The first colour JPEG is decoded into the previous frame's array when the size is the
+        same (that array is dead by then: the frame it held was consumed under the model lock);
+        the distinct images of a batch are stacked in a reused buffer."""
+        import numpy as np
+
+        def stack(u: int, h: int, w: int) -> Any:
+            return self._pixel_buffers.get_or_make(
+                ("stack", u, h, w), lambda: np.empty((u, h, w, 3), np.uint8))
+
+        src = load_sources(group, self.native_size, out=self._decode_buffer, stack=stack)
+        arr = src.decoded
         if arr is not None and arr.flags.writeable and arr.flags.owndata:
             self._decode_buffer = arr
-        return arr, size
+        return src
 
-    def _pixel_buffer(self, h: int, w: int, dtype: Any) -> Any:
-        """The reused source-pixel buffer for this size (the previous frame's pixels are dead
-        by the time the next frame fills it: the VAE encode has consumed them)."""
-        from ._lcm_loop import pixels_buffer
+    def _pixel_buffer(self, shape: tuple[int, ...], dtype: Any) -> Any:
+        """The reused ``(U, 3, H, W)`` source-pixel buffer for this shape (the previous frame's
+        pixels are dead by the time the next frame fills it: the VAE encode consumed them)."""
+        from .loop import pixels_buffer
 
         return self._pixel_buffers.get_or_make(
-            (h, w, dtype), lambda: pixels_buffer((1, 3, h, w), self.device, dtype))
+            (*shape, dtype), lambda: pixels_buffer(shape, self.device, dtype))
 
     def _scratch(self, shape: tuple[int, ...]) -> Any:
         """Reused buffers for the decoded frames' uint8 conversion on the CPU (their previous
         contents were encoded before the last frame returned)."""
-        from ._lcm_loop import uint8_scratch
+        from .loop import uint8_scratch
 
         b, _, h, w = shape
         return self._pixel_buffers.get_or_make(("out", b, h, w),
@@ -419,20 +321,23 @@ class LocalLCM:
         stamps[stage] = now - since
         return now
 
-    def _run(self, group: list[Input], *, latents_only: bool = False) -> Any:
-        """Generate a compatible group (same steps, strength, size, source image) as one batch."""
-        from . import _lcm_loop as loop
+    def _run(self, group: list[Input], *, latents_only: bool = False, count: bool = True) -> Any:
+        """Generate a group that the batch rule allows together (same steps, strength and output
+        size) as one batch; with ``latents_only``, return the final latents instead."""
+        from . import loop
 
         c = self._c
         t0 = time.perf_counter()
         stamps: dict[str, float] = {}
         first = group[0]
-        pin = self._pinned  # CUDA only (untested without a GPU: tests/test_local_loading.py -m gpu)
-        arr, (w, h) = self._source(first)
+        pin = self._pinned  # CUDA only (untested without a GPU: test_local_loading.py -m gpu)
+        src = self._sources(group)
+        w, h = src.size
         t = self._tick(stamps, "decode", t0)
         seeds = [_seed(inp) for inp in group]
         rows = [(inp.prompt, inp.negative_prompt, inp.guidance_scale)
                 for inp in group for _ in range(inp.num_images)]
+        image_rows = [src.rows[i] for i, inp in enumerate(group) for _ in range(inp.num_images)]
         gen_device = self.device if self.device.type == "cuda" else "cpu"
         gens = [self._noise.cursor((s + k) % 2**64, gen_device)
                 for inp, s in zip(group, seeds, strict=True) for k in range(inp.num_images)]
@@ -441,17 +346,22 @@ class LocalLCM:
         schedule = self._schedule(first.num_inference_steps,
                                   first.strength if first.is_img2img else None)
         shape = (len(gens), c.unet.config.in_channels, h // 8, w // 8)
+        vae_dtype = next(c.vae.parameters()).dtype
         image_latents = None
-        if arr is not None:
-            vae_dtype = next(c.vae.parameters()).dtype
+        if src.pixels is not None:
+            u = 1 if src.pixels.ndim == 3 else int(src.pixels.shape[0])
             pixels = loop.uint8_to_pixels(
-                arr, self.device, vae_dtype, out=self._pixel_buffer(h, w, vae_dtype),
+                src.pixels, self.device, vae_dtype, out=self._pixel_buffer((u, 3, h, w),
+                                                                           vae_dtype),
                 upload=None if pin is None else functools.partial(pin.upload,
                                                                   device=self.device))
-            image_latents = loop.encode_image(c.vae, pixels, gens)
+            image_latents = loop.encode_image(c.vae, pixels, gens, image_rows)
         latents = loop.initial_latents(schedule, image_latents, shape, gens, self.device,
                                        self.dtype)
         t = self._tick(stamps, "encode_image", t)
+        if count:
+            with self._stats_lock:
+                self._batch_sizes[len(gens)] += 1
         denoised = loop.denoise(self._unet, latents, schedule, cond.prompt_embeds, gens,
                                 timestep_cond=cond.timestep_cond,
                                 added_cond_kwargs=cond.added_cond_kwargs,
@@ -459,9 +369,8 @@ class LocalLCM:
         if latents_only:
             return denoised.clone()
         t = self._tick(stamps, "denoise", t)
-        vae_dtype = next(c.vae.parameters()).dtype
         images = loop.decode_latents(c.vae, denoised.to(vae_dtype))
-        nsfw = self._safety(images, group)
+        nsfw = safety_flags(c, images, group, self.device, self.dtype)
         # On CUDA these are views of a pinned buffer, valid until the next frame: they are encoded
         # below, before the model lock is released.
         arrays = loop.pixels_to_uint8(
@@ -478,20 +387,6 @@ class LocalLCM:
         for out in outputs:
             out.timings.update(stamps)
         return outputs
-
-    def _safety(self, images: Any, group: list[Input]) -> list[bool]:
-        flags = [False] * images.shape[0]
-        if not self._c.has_safety_checker or not any(i.enable_safety_checker for i in group):
-            return flags
-        _, found = self._c.pipe.run_safety_checker(images, self.device, self.dtype)
-        k = 0
-        for inp in group:
-            for _ in range(inp.num_images):
-                flags[k] = bool(found[k]) and inp.enable_safety_checker if found else False
-                if flags[k]:
-                    images[k] = -1.0  # black, as the stock pipeline returns flagged images
-                k += 1
-        return flags
 
     def _output(self, inp: Input, seed: int, arrays: list[Any], nsfw: list[bool],
                 timings: dict[str, float]) -> Output:

@@ -3,7 +3,7 @@
 The files in ``tiny_tokenizer/`` (``vocab.json``, ``merges.txt``) were written by this module
 and are committed, so building the tiny model never needs the network. Regenerate them with::
 
-    python -m lcm_widgets.backends._tiny_bpe
+    python -m lcm_widgets.models._tiny_bpe
 
 A test checks that the committed files equal what this module produces.
 

@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 
 from PIL import Image  # noqa: E402
 
-from lcm_widgets.backends import _frames, _lcm_loop  # noqa: E402
+from lcm_widgets.backends.local import frames, loop  # noqa: E402
 from lcm_widgets.errors import InvalidImage  # noqa: E402
 from lcm_widgets.images import encode_image, load_image  # noqa: E402
 from lcm_widgets.schema import Input  # noqa: E402
@@ -31,7 +31,7 @@ def jpeg(arr: np.ndarray[Any, Any], mode: str = "RGB") -> bytes:
 
 
 def source(image_url: Any) -> np.ndarray[Any, Any]:
-    arr, _ = _frames.load_source(Input(prompt="p", image_url=image_url, strength=0.5), 512)
+    arr, _ = frames.load_source(Input(prompt="p", image_url=image_url, strength=0.5), 512)
     return arr  # type: ignore[no-any-return]
 
 
@@ -41,7 +41,7 @@ def source(image_url: Any) -> np.ndarray[Any, Any]:
 def test_rgb_jpeg_fast_path_equals_load_image(wrap: Any) -> None:
     """Bytes and data URIs of an RGB JPEG decode to exactly load_image's pixels."""
     data = jpeg(noisy())
-    arr = _frames._decode_rgb_jpeg(wrap(data))
+    arr = frames._decode_rgb_jpeg(wrap(data))
     assert arr is not None and arr.shape == (96, 128, 3) and arr.dtype == np.uint8
     expected = np.asarray(load_image(data, allow_files=False))
     got = source(wrap(data))
@@ -56,7 +56,7 @@ def test_rgb_jpeg_fast_path_equals_load_image(wrap: Any) -> None:
 ])
 def test_other_images_go_through_load_image(data: bytes) -> None:
     """Anything but an RGB JPEG takes load_image's path and still comes out RGB."""
-    assert _frames._decode_rgb_jpeg(data) is None
+    assert frames._decode_rgb_jpeg(data) is None
     got = source(data)
     assert np.array_equal(got, np.asarray(load_image(data, allow_files=False)))
 
@@ -64,7 +64,7 @@ def test_other_images_go_through_load_image(data: bytes) -> None:
 def test_corrupt_jpeg_raises_load_images_error() -> None:
     """A truncated JPEG is reported by load_image, with its usual message."""
     data = jpeg(noisy())[:300]
-    assert _frames._decode_rgb_jpeg(data) is None
+    assert frames._decode_rgb_jpeg(data) is None
     with pytest.raises(InvalidImage, match="could not decode the JPEG image"):
         source(data)
 
@@ -74,11 +74,11 @@ def test_uint8_to_pixels_read_only_and_buffer() -> None:
     x / 127.5 - 1 with channels-last strides."""
     arr = noisy(64, 80)
     arr.flags.writeable = False
-    buf = _lcm_loop.pixels_buffer((1, 3, 64, 80), "cpu", torch.float32)
+    buf = loop.pixels_buffer((1, 3, 64, 80), "cpu", torch.float32)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        x = _lcm_loop.uint8_to_pixels(arr, "cpu", torch.float32, out=buf)
-        y = _lcm_loop.uint8_to_pixels(arr, "cpu", torch.float32)
+        x = loop.uint8_to_pixels(arr, "cpu", torch.float32, out=buf)
+        y = loop.uint8_to_pixels(arr, "cpu", torch.float32)
     assert x.data_ptr() == buf.data_ptr()
     assert x.shape == (1, 3, 64, 80) and x.is_contiguous(memory_format=torch.channels_last)
     ref = torch.from_numpy(arr.astype(np.float32) / 127.5 - 1.0).permute(2, 0, 1)[None]
@@ -91,8 +91,8 @@ def test_pixels_to_uint8_matches_diffusers_rounding() -> None:
     g = torch.Generator().manual_seed(0)
     x = torch.randn(2, 3, 40, 56, generator=g) * 0.7
     x[0, 0, 0, :4] = torch.tensor([-3.0, 3.0, 1.0, -1.0])
-    ours = _lcm_loop.pixels_to_uint8(x)
-    cl = _lcm_loop.pixels_to_uint8(x.contiguous(memory_format=torch.channels_last))
+    ours = loop.pixels_to_uint8(x)
+    cl = loop.pixels_to_uint8(x.contiguous(memory_format=torch.channels_last))
     stock = ((x / 2 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1)
     assert ours.shape == (2, 40, 56, 3) and ours.flags.c_contiguous
     assert np.array_equal(ours, cl)
@@ -114,7 +114,7 @@ def test_decode_latents_passes_channels_last() -> None:
             return (z,)
 
     lat = torch.ones(1, 4, 8, 8)
-    _lcm_loop.decode_latents(Vae(), lat)
+    loop.decode_latents(Vae(), lat)
     assert seen["z"].is_contiguous(memory_format=torch.channels_last)
     assert torch.equal(seen["z"], lat * 2)
 
@@ -125,7 +125,7 @@ def test_jpeg_output_bytes_equal_encode_image(quality: int) -> None:
     array falls back to encode_image."""
     arr = noisy()
     inp = Input(prompt="p", format="jpeg")
-    out = _frames.make_output(inp, 1, [arr, arr[:, ::-1]], [False, False], {}, quality=quality)
+    out = frames.make_output(inp, 1, [arr, arr[:, ::-1]], [False, False], {}, quality=quality)
     assert out.images[0].content == encode_image(arr, "jpeg", quality=quality)
     assert out.images[1].content == encode_image(arr[:, ::-1], "jpeg", quality=quality)
     assert out.images[0].url.startswith("data:image/jpeg;base64,")
@@ -136,11 +136,11 @@ def test_numpy_and_torch_paths_agree() -> None:
     """The CPU float32 (numpy) conversions give the same values as the torch ones used on other
     devices and dtypes."""
     arr = noisy(48, 64)
-    np_pix = _lcm_loop.uint8_to_pixels(arr, "cpu", torch.float32)
+    np_pix = loop.uint8_to_pixels(arr, "cpu", torch.float32)
     t = torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0)
     assert torch.equal(np_pix, t.to(torch.float32).mul_(1.0 / 127.5).sub_(1.0))
     x = torch.randn(1, 3, 48, 64, generator=torch.Generator().manual_seed(1))
     torch_u8 = (x.mul(127.5).add_(128.0).clamp_(0.0, 255.0).to(torch.uint8)
                 .permute(0, 2, 3, 1).contiguous().numpy())
-    assert np.array_equal(_lcm_loop.pixels_to_uint8(x), torch_u8)
-    assert np.array_equal(_lcm_loop.pixels_to_uint8(x.double()), torch_u8)  # the torch path
+    assert np.array_equal(loop.pixels_to_uint8(x), torch_u8)
+    assert np.array_equal(loop.pixels_to_uint8(x.double()), torch_u8)  # the torch path

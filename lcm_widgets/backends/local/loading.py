@@ -1,4 +1,4 @@
-"""Loading a model for :class:`~lcm_widgets.backends.local.LocalLCM`: imports, presets, errors.
+"""Loading a model for :class:`~.backend.LocalLCM`: imports, presets, errors, ``torch.compile``.
 
 Everything goes through diffusers' ``from_pretrained`` (the tiny model too, from its cache
 folder), and every failure becomes a :class:`~lcm_widgets.errors.ModelLoadError` or
@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import BackendUnavailable, InvalidInput, ModelLoadError
-from .presets import Preset
+from ...errors import BackendUnavailable, InvalidInput, ModelLoadError
+from ...models.presets import Preset
 
-__all__ = ["Components", "import_torch", "load_components", "resolve_device_dtype"]
+__all__ = ["Compiled", "Components", "compile_components", "import_torch", "load_components",
+           "resolve_device_dtype"]
 
 INSTALL_HINT = 'pip install "lcm-widgets[local]"'
 
@@ -117,7 +118,7 @@ def _source(preset: Preset) -> tuple[str, Path | None]:
     ``pipeline/``: that is also the layout of the bench's random full-size architectures.
     """
     if preset.name == "tiny":
-        from .tiny import ensure_tiny_model
+        from ...models.tiny import ensure_tiny_model
 
         folder = ensure_tiny_model()
         return str(folder / "pipeline"), folder / "taesd"
@@ -131,7 +132,7 @@ def _source(preset: Preset) -> tuple[str, Path | None]:
 
 def load_components(preset: Preset, *, device: Any, dtype: Any, safety_checker: bool,
                     vae: str | None, progress: bool) -> Components:
-    """Load ``preset`` onto ``device``/``dtype``; see :class:`~.local.LocalLCM` for the options."""
+    """Load ``preset`` onto ``device``/``dtype``; :class:`~.backend.LocalLCM` has the options."""
     torch, diffusers = import_torch()
     if vae not in (None, "full", "taesd"):
         raise InvalidInput(f"vae: must be None, 'full' or 'taesd', got {vae!r}", field="vae")
@@ -171,7 +172,8 @@ def load_components(preset: Preset, *, device: Any, dtype: Any, safety_checker: 
         lean_vae.to(device)
         if family == "sdxl" and dtype == torch.float16 and vae != "taesd" and getattr(
                 pipe.vae.config, "force_upcast", False):
-            # The SDXL VAE overflows in fp16 (PERF.md §6); keep it in fp32 as diffusers does.
+            # The original SDXL VAE overflows in fp16 (its activations exceed 65504: NaNs and
+            # black images); its config says force_upcast, and diffusers keeps it in fp32 too.
             pipe.vae.to(torch.float32)
         if device.type == "cuda":
             pipe.unet.to(memory_format=torch.channels_last)
@@ -212,3 +214,42 @@ def _fuse_lora(pipe: Any, preset: Preset) -> None:
         pipe.unload_lora_weights()
     except Exception as exc:
         raise _load_error(f"LCM-LoRA for {preset.name!r}", str(preset.lora), exc) from exc
+
+
+@dataclass
+class Compiled:
+    """What :func:`compile_components` made: the UNet callable the lean loop runs, the mode and
+    backend names, and ``mark_step`` (``torch.compiler.cudagraph_mark_step_begin`` when the
+    UNet runs as CUDA graphs, else None)."""
+
+    unet: Any
+    mode: str
+    backend: str
+    mark_step: Any = None
+
+
+def compile_components(c: Components, device: Any, want: bool | str,
+                       backend: str | Callable[..., Any] | None) -> Compiled:
+    """``torch.compile`` the UNet (``fullgraph``) and the lean VAE's encoder and decoder (in
+    place); see :class:`~.backend.LocalLCM` for ``compile``/``compile_backend``. Compilation is
+    lazy, so this only fails on bad arguments (ModelLoadError); the first frame compiles."""
+    torch, _ = import_torch()
+    backend = "inductor" if backend is None else backend
+    inductor = backend == "inductor"
+    mode = want if isinstance(want, str) else (
+        "max-autotune" if device.type == "cuda" and inductor else None)
+    name = backend if isinstance(backend, str) else getattr(backend, "__name__", repr(backend))
+    try:
+        unet = torch.compile(c.unet, mode=mode, fullgraph=True, backend=backend)
+        for part in ("encoder", "decoder"):
+            setattr(c.vae, part, torch.compile(getattr(c.vae, part), mode=mode,
+                                               backend=backend))
+    except Exception as exc:
+        raise ModelLoadError(f"compile: torch.compile(mode={mode!r}, backend={name!r}) failed "
+                             f"({exc}); pass compile=False") from exc
+    mark_step = None
+    if device.type == "cuda" and inductor and mode in {"max-autotune", "reduce-overhead"}:
+        # CUDA graphs replay into the same output memory: without marking each UNet call as a
+        # new step, the next replay would overwrite the previous step's output still in use.
+        mark_step = torch.compiler.cudagraph_mark_step_begin
+    return Compiled(unet=unet, mode=mode or "default", backend=name, mark_step=mark_step)

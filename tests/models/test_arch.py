@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from lcm_widgets.backends._arch import (
+from lcm_widgets.errors import InvalidInput
+from lcm_widgets.models.arch import (
     ARCHS,
     arch_configs,
     arch_key,
@@ -19,11 +20,11 @@ from lcm_widgets.backends._arch import (
     normalize_dtype,
     param_counts,
 )
-from lcm_widgets.errors import InvalidInput
 
 pytest.importorskip("diffusers")
 
-# PERF.md §1/§2: released models and the counts there (millions of parameters).
+# The released models' sizes (millions of parameters), as listed in docs/gpu.md and in the
+# docstring of lcm_widgets.models.arch.
 EXPECTED_M = {
     "sd15": {"unet": 859.6, "vae": 83.7, "text_encoder": 123.1, "taesd": 2.4},
     "sdxl": {"unet": 2567.5, "vae": 83.7, "text_encoder": 123.1, "text_encoder_2": 694.7,
@@ -32,7 +33,7 @@ EXPECTED_M = {
 
 
 @pytest.mark.parametrize("arch", ARCHS)
-def test_param_counts_match_perf_md(arch: str) -> None:
+def test_param_counts_match_released_models(arch: str) -> None:
     """Counted on the meta device, every component has the released model's size."""
     counts = param_counts(arch)
     assert set(counts) == set(EXPECTED_M[arch])
