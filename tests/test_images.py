@@ -24,6 +24,8 @@ from lcm_widgets.images import (
     MAX_PIXELS,
     decode_data_uri,
     encode_image,
+    image_dims,
+    image_mime,
     image_to_array,
     load_image,
     to_data_uri,
@@ -618,3 +620,36 @@ def test_to_data_uri_bad_mime(mime: str) -> None:
     with pytest.raises(InvalidInput) as info:
         to_data_uri(b"x", mime)
     assert str(info.value) == f"mime: must look like 'image/jpeg', got {mime!r}"
+
+
+# --- header-only size and media type ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "BMP", "GIF", "WEBP"])
+def test_image_dims_reads_the_header_of_every_allowed_format(fmt: str) -> None:
+    """image_dims gives (width, height) from bytes or a data URI, for each allowed format."""
+    data = _save(_pattern(40, 24), fmt)
+    assert image_dims(data) == (40, 24)
+    assert image_dims(memoryview(data)) == (40, 24)
+    assert image_dims(to_data_uri(data, image_mime(data))) == (40, 24)
+
+
+def test_image_dims_does_not_decode_pixels() -> None:
+    """A header claiming a huge PNG is measured without touching its (corrupt) pixel data."""
+    assert image_dims(_png_header(20000, 10)) == (20000, 10)
+
+
+@pytest.mark.parametrize("src", [b"", b"not an image", b"II*\x00tiff", "a/path.png",
+                                 "data:image/png;base64,!!!", _webp_header(b"VP8 ", 4, 4)[:20]])
+def test_image_dims_is_none_when_it_cannot_tell(src: bytes | str) -> None:
+    """Unknown formats, paths, broken data URIs and truncated headers give None (the real
+    decode that follows names the problem)."""
+    assert image_dims(src) is None
+
+
+def test_image_mime_sniffs_magic_bytes() -> None:
+    """image_mime names the allowed format from the data's first bytes, never guessing."""
+    assert image_mime(_save(_pattern(), "PNG")) == "image/png"
+    assert image_mime(_save(_pattern(), "JPEG")) == "image/jpeg"
+    assert image_mime(_webp_header(b"VP8X", 8, 8)) == "image/webp"
+    assert image_mime(b"II*\x00") == "application/octet-stream"

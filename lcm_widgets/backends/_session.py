@@ -284,14 +284,14 @@ class Session:
             self._answer(event.request_id, out)
         elif isinstance(event, fal.ErrorFrame):
             self.stats.errors += 1
-            exc = exception_for(event.code, event.reason, event.payload)
-            if isinstance(exc, ConnectionClosed):  # fal's idle TIMEOUT: the session is over
-                log.debug("server ended the session: %s", exc)
+            error = exception_for(event.code, event.reason, event.payload)
+            if isinstance(error, ConnectionClosed):  # fal's idle TIMEOUT: the session is over
+                log.debug("server ended the session: %s", error)
                 self._drop_connection()
                 if self.flights.waiting:
                     self._kick()
             else:
-                self._answer(event.request_id, exc)
+                self._answer(event.request_id, error)
         elif isinstance(event, fal.UnauthorizedFrame):
             self.stats.errors += 1
             self.dialer.token.drop()

@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from ..runtime.loop import run_sync
 from ..errors import ConnectionClosed, ProtocolError, RemoteTimeout, Unauthorized
 from ..protocol.credentials import Secret, key_from_env
 from ..protocol.endpoints import FAL_QUEUE_URL, FAL_RUN_URL, AppId
 from ..protocol.errors import http_error
 from ..protocol.fal import data_uri
+from ..runtime.loop import run_sync
 from ..schema import Input, Output, parse_input
 from .base import BackendInfo
 

@@ -115,8 +115,7 @@ def run(args: argparse.Namespace) -> int:
                 port = self.servers[0].sockets[0].getsockname()[1]
                 print(_layout(banner, args.host, port, args.app), file=sys.stderr, flush=True)
 
-    config = uvicorn_config(app, host=args.host, port=args.port, log_level=args.log_level)
-    _Server(config).run()
+    _Server(uvicorn_config(app, host=args.host, port=args.port, log_level=args.log_level)).run()
     return 0
 
 

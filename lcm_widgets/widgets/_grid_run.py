@@ -11,18 +11,27 @@ exception out of the grid.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput, LCMWidgetsError
-from ..schema import Input, Output
-from ..sweep import BatchGroup, Cell, Sweep, expand, plan_batches, validate_cells
+from ..schema import ALIASES, Input, Output
+from ..sweep import (
+    BatchGroup,
+    Cell,
+    Sweep,
+    build_inputs,
+    expand,
+    plan_batches,
+    validate_cells,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..backends.base import Backend
 
-__all__ = ["CellResult", "GridConfig", "base_key", "build_config", "run_group"]
+__all__ = ["CellResult", "GridConfig", "base_key", "base_params", "build_config",
+           "render_frame", "run_group"]
 
 
 @dataclass(frozen=True)
@@ -128,3 +137,42 @@ def build_config(axes: Sequence[tuple[str, Sequence[Any]]], base: Mapping[str, A
     infos = [be.info for _, be in sweep.backends]
     plan = tuple(plan_batches(sweep.cells, checked, infos))
     return GridConfig(sweep, checked, plan, base_key(base))
+
+
+def base_params(studio_params: Any, fixed: Mapping[str, Any], seed: int) -> dict[str, Any]:
+    """Every cell's starting params: a Studio's current params (an :class:`Input`, a mapping,
+    or None), then the grid's fixed values; the grid's own ``seed`` when none is set."""
+    base: dict[str, Any] = {}
+    if isinstance(studio_params, Mapping):
+        base = dict(studio_params)
+    elif studio_params is not None and hasattr(studio_params, "model_dump"):
+        base = studio_params.model_dump()
+    base = {ALIASES.get(k, k): v for k, v in base.items()}
+    base.update({ALIASES.get(k, k): v for k, v in fixed.items()})
+    base.pop("image_url", None)
+    if base.get("seed") is None:
+        base["seed"] = seed
+    base.setdefault("prompt", "")
+    return base
+
+
+async def render_frame(config: GridConfig, key: int, data: bytes, base: Mapping[str, Any],
+                       paint: Callable[[CellResult], None],
+                       stop: Callable[[GridConfig], bool]) -> None:
+    """Render grid-frame ``key`` (the drawing ``data``) with ``config``: invalid cells get their
+    error at once, then each planned group runs and its cells are painted as it finishes.
+    ``stop(config)`` is asked after each group (True: the grid changed shape or closed)."""
+    inputs = build_inputs(config.checked, data, request_prefix=f"compare-{key}-")
+    names = [label for label, _ in config.sweep.backends]
+    for cell, chk in zip(config.sweep.cells, config.checked, strict=True):
+        if isinstance(chk, InvalidInput):
+            params = {**base, **cell.overrides}
+            paint(CellResult(cell, key, params, names[cell.backend], seed=params.get("seed"),
+                             error=str(chk)))
+    for group in config.plan:
+        backend = config.sweep.backends[group.backend][1]
+        for res in await run_group(group, config.sweep.cells, inputs, backend,
+                                   names[group.backend], key):
+            paint(res)
+        if stop(config):
+            return

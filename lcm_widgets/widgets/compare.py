@@ -28,7 +28,7 @@ from __future__ import annotations
 import contextlib
 import random
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import ipywidgets as W
@@ -36,24 +36,25 @@ import ipywidgets as W
 from ..errors import InvalidInput, LCMWidgetsError
 from ..pacing import Pacer
 from ..runtime.engine import Engine, Job, ResultRecord
-from ..schema import Input
-from ..sweep import ALIASES, BatchGroup, Sweep, build_inputs, split_axes
+from ..sweep import BatchGroup, Sweep, split_axes
 from ._grid import (
     REVERSE_ALIASES,
     apply_to_studio,
-    caption_html,
-    corner_html,
-    error_html,
     esc,
     latency_figure,
-    make_cell,
-    make_editor,
     parse_axis_text,
-    refresh_header,
     render_grid,
     results_table,
 )
-from ._grid_run import CellResult, GridConfig, base_key, build_config, run_group
+from ._grid_run import (
+    CellResult,
+    GridConfig,
+    base_key,
+    base_params,
+    build_config,
+    render_frame,
+)
+from ._grid_view import GridView
 
 __all__ = ["Compare"]
 
@@ -94,14 +95,13 @@ class Compare(W.VBox):
         self._engine: Engine[None] = Engine(self._render, on_result=self._rendered,
                                             on_error=self._failed, debounce=debounce,
                                             auto_ack=True)
-        self._views: list[tuple[W.Image, W.HTML, W.Button]] = []
-        self._headers: dict[tuple[str, int], Any] = {}  # (where, i) -> its value widget
+        self._view = GridView(cell_size, self._edited, self._adopt_clicked)
         self.status = W.HTML(layout=W.Layout(min_height="1.5em"))
-        self.grid = W.GridBox()
+        self.grid = self._view.box
         super().__init__()
         self.add_class("lcm-compare")
         self._sketchpad = self._attach_canvas(studio, sketchpad)
-        self._layout_grid()
+        self._view.layout(self.sweep, self._config.checked)
         canvas: list[W.Widget] = []
         if self._sketchpad is not None:
             # A fixed-width box, so the grid sits beside the canvas when the row has room.
@@ -241,11 +241,15 @@ class Compare(W.VBox):
         if pad is not None and hasattr(pad, "on_frame"):
             with contextlib.suppress(TypeError):
                 pad.on_frame(self._on_frame, remove=True)
-        for w in self._grid_widgets():
-            w.close()
+        self._view.close()
         super().close()
 
     # ------------------------------------------------------------------ configuration
+    @property
+    def _views(self) -> list[tuple[W.Image, W.HTML, W.Button]]:
+        """Each cell's (image, caption, "use these" button), in grid order."""
+        return self._view.views
+
     @property
     def _pacer(self) -> Pacer:
         """The grid's pacer (its counters are the grid's statistics)."""
@@ -262,21 +266,8 @@ class Compare(W.VBox):
         raise InvalidInput(f"{name}: not an axis of this grid; its axes are {names}", field=name)
 
     def _base(self) -> dict[str, Any]:
-        base: dict[str, Any] = {}
-        params = getattr(self._studio, "params", None) if self._studio is not None else None
-        if isinstance(params, Input):
-            base = params.model_dump()
-        elif isinstance(params, Mapping):
-            base = dict(params)
-        elif params is not None and hasattr(params, "model_dump"):
-            base = params.model_dump()
-        base = {ALIASES.get(k, k): v for k, v in base.items()}
-        base.update({ALIASES.get(k, k): v for k, v in self._fixed.items()})
-        base.pop("image_url", None)
-        if base.get("seed") is None:
-            base["seed"] = self._seed
-        base.setdefault("prompt", "")
-        return base
+        studio_params = getattr(self._studio, "params", None) if self._studio else None
+        return base_params(studio_params, self._fixed, self._seed)
 
     def _build_config(self) -> GridConfig:
         return build_config(self._axes, self._base(), self._default_backend)
@@ -293,9 +284,9 @@ class Compare(W.VBox):
                 self._results.clear()
         self._engine.post_params_changed()
         if relayout:
-            self._layout_grid()
+            self._view.layout(self.sweep, config.checked)
         else:
-            self._refresh_labels()
+            self._view.refresh(self.sweep, config.checked)
         self._show_status()
 
     # ------------------------------------------------------------------ canvas and frames
@@ -325,26 +316,17 @@ class Compare(W.VBox):
     # ------------------------------------------------------------------ a grid-frame (loop)
     async def _render(self, job: Job) -> None:
         """Run the plan for one drawing, painting each group's cells as it finishes."""
-        key, data = job.frame.key, job.frame.data
         config = self._config
         base = self._base()
         if base_key(base) != config.base_key:  # the Studio's params changed
             config = self._config = self._build_config()
-        inputs = build_inputs(config.checked, data, request_prefix=f"compare-{key}-")
-        names = [label for label, _ in config.sweep.backends]
-        for cell, chk in zip(config.sweep.cells, config.checked, strict=True):
-            if isinstance(chk, InvalidInput):
-                params = {**base, **cell.overrides}
-                self._paint(CellResult(cell, key, params, names[cell.backend],
-                                       seed=params.get("seed"), error=str(chk)))
-        for group in config.plan:
-            backend = config.sweep.backends[group.backend][1]
-            for res in await run_group(group, config.sweep.cells, inputs, backend,
-                                       names[group.backend], key):
-                self._paint(res)
-            if self._engine.closed or (self._config is not config
-                                       and self._config.sweep.cells != config.sweep.cells):
-                return  # the grid changed shape: the re-render paints the new one
+
+        def stop(ran: GridConfig) -> bool:  # closed, or the grid changed shape meanwhile
+            now = self._config
+            return self._engine.closed or (now is not ran and now.sweep.cells != ran.sweep.cells)
+
+        await render_frame(config, job.frame.key, job.frame.data, base,
+                           lambda res: self._paint(res), stop)
 
     def _rendered(self, rec: ResultRecord[None]) -> None:
         with self._lock:
@@ -370,53 +352,7 @@ class Compare(W.VBox):
     def _paint(self, res: CellResult) -> None:
         if not self._store(res):
             return  # an edit replaced this cell while it ran
-        if res.cell.index >= len(self._views):
-            return
-        image, info, _ = self._views[res.cell.index]
-        if res.image is not None and not res.error:
-            image.format = res.mime.split("/")[-1]
-            image.value = res.image
-        info.value = caption_html(res)
-
-    def _header(self, where: str, i: int) -> W.Widget:
-        box, value = make_editor(self.sweep, where, i, self._edited)
-        self._headers[(where, i)] = value
-        return box
-
-    def _layout_grid(self) -> None:
-        s = self.sweep
-        size = self._cell_size
-        old = self._grid_widgets()
-        self._views, self._headers = [], {}
-        header: list[W.Widget] = [W.HTML(corner_html(s))]
-        header += [self._header("col", c) for c in range(s.n_cols)]
-        body: list[W.Widget] = []
-        for r in range(s.n_rows):
-            body.append(self._header("row", r))
-            for c in range(s.n_cols):
-                box, view = make_cell(s.cell(r, c), size, self._adopt_clicked)
-                self._views.append(view)
-                body.append(box)
-        self.grid.layout = W.Layout(grid_template_columns=f"auto repeat({s.n_cols}, {size}px)",
-                                    grid_gap="6px", align_items="center", flex="0 0 auto",
-                                    width="max-content")
-        self.grid.children = [*header, *body]
-        for w in old:
-            w.close()  # the old headers and cells (their comms), not the new ones
-        for i, chk in enumerate(self._config.checked):
-            if isinstance(chk, InvalidInput):
-                self._views[i][1].value = error_html(str(chk))
-
-    def _refresh_labels(self) -> None:
-        for (where, i), widget in list(self._headers.items()):
-            refresh_header(self.sweep, where, i, widget)
-        for i, chk in enumerate(self._config.checked):
-            if i < len(self._views) and isinstance(chk, InvalidInput):
-                self._views[i][1].value = error_html(str(chk))
-
-    def _grid_widgets(self) -> list[W.Widget]:
-        return [*self.grid.children, *self._headers.values(),
-                *(w for v in self._views for w in v)]
+        self._view.show(res)
 
     def _edited(self, name: str, index: int, value: Any) -> None:
         """A header edit from the browser: a number from a slider or IntText, text from a
@@ -430,9 +366,7 @@ class Compare(W.VBox):
             self.set_value(name, index, new)
         except (LCMWidgetsError, IndexError) as exc:
             self._show_status(f"not applied: {exc}")
-            for (where, i), widget in list(self._headers.items()):
-                if not isinstance(widget, (W.Text, W.HTML)):
-                    refresh_header(self.sweep, where, i, widget)
+            self._view.refresh(self.sweep, self._config.checked, editors_only=True)
 
     def _adopt_clicked(self, row: int, col: int) -> None:
         try:
