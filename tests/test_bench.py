@@ -65,7 +65,7 @@ def test_summarize_and_scale() -> None:
     assert ms.to_dict()["p95"] == pytest.approx(3.85)
 
 
-# PERF.md §3, "Per-frame floors": (gpu, arch, evals, taesd, img2img) → (roofline ms, compute ms)
+# docs/gpu.md, "Floors": (gpu, arch, evals, taesd, img2img) → (roofline ms, compute ms)
 @pytest.mark.parametrize(("gpu", "arch", "evals", "taesd", "img2img", "roofline", "compute"), [
     ("H100", "sd15", 2, False, True, 7.33, 6.63),
     ("H100", "sd15", 2, True, True, 2.98, 2.37),
@@ -84,7 +84,7 @@ def test_summarize_and_scale() -> None:
 ])
 def test_frame_floor_reproduces_perf_md(gpu: str, arch: str, evals: int, taesd: bool,
                                         img2img: bool, roofline: float, compute: float) -> None:
-    """Summing the PERF.md §2 components gives the PERF.md §3 per-frame floors."""
+    """Summing the per-component floors gives the per-frame floors of docs/gpu.md, "Floors"."""
     f = frame_floor(gpu, arch, evals=evals, taesd=taesd, img2img=img2img,
                     size=FLOOR_SIZE[arch])
     assert f is not None
@@ -102,7 +102,7 @@ def test_frame_floor_reproduces_perf_md(gpu: str, arch: str, evals: int, taesd: 
 ])
 def test_frame_floor_is_none_without_numbers(gpu: str | None, arch: str | None,
                                              size: int) -> None:
-    """Where PERF.md has no counts, there is no floor (never an extrapolated one)."""
+    """Where docs/gpu.md has no counts, there is no floor (never an extrapolated one)."""
     assert frame_floor(gpu, arch, evals=2, taesd=False, img2img=True, size=size) is None
 
 
