@@ -13,10 +13,10 @@ Every error the library raises on purpose is an :class:`LCMWidgetsError`::
     ├── RemoteError                         a remote endpoint answered with an error
     │   ├── Unauthorized                    bad or expired credentials
     │   ├── ServerBusy                      the server refused for capacity (queue full, 429)
-    │   └── RemoteTimeout                   the server closed an idle session (x-fal-error TIMEOUT)
+    │   └── RemoteTimeout                   no answer came in the time allowed (client or server limit)
     ├── ProtocolError                       a peer sent something the protocol does not allow
     ├── ConnectionClosed                    a WebSocket closed; ``code`` and ``reason`` say how
-    └── Superseded                          a newer request replaced this one (newest wins)
+    └── Superseded                          a newer request of the same caller replaced this one
 
 Foreign errors (PIL, torch, diffusers, httpx, websockets) are wrapped where they cross into
 this package, with the original chained as ``__cause__`` (``raise ... from exc``).
@@ -139,7 +139,10 @@ class ServerBusy(RemoteError):
 
 
 class RemoteTimeout(RemoteError):
-    """The server closed an idle realtime session (``x-fal-error`` with code ``TIMEOUT``)."""
+    """No answer came within the time allowed: the client's own limit (``code``
+    ``REQUEST_TIMEOUT`` for a realtime request, ``HTTP_TIMEOUT`` for REST) or the server's
+    limit on a generation (``GENERATION_TIMEOUT``, REST 504 ``generation_timeout``). fal's
+    idle-session ``TIMEOUT`` is not one: the session ends and the client reconnects."""
 
 
 class ProtocolError(LCMWidgetsError):
@@ -158,12 +161,13 @@ class ConnectionClosed(LCMWidgetsError):
 
 
 class Superseded(LCMWidgetsError):
-    """A newer request replaced this one while it waited behind the one in flight.
+    """A newer request of the same caller replaced this one before it was answered.
 
-    Newest-wins backends (``RealtimeBackend``) keep one request in flight and one pending; a
-    ``generate`` call whose pending request is overwritten, or dropped when a reconnect resends
-    only the newest frame, raises this. It is expected flow, not a failure: ignore it and use the
-    newer call's result. ``request_id`` names the superseded request.
+    ``RealtimeBackend.generate(..., lane=...)`` keeps one request of a lane in flight and one
+    waiting; a newer call on the lane replaces the waiting one, which raises this (also when a
+    reconnect resends only a lane's newest request). Calls without a lane are never replaced.
+    It is expected flow, not a failure: ignore it and use the newer call's result.
+    ``request_id`` names the superseded request, ``by`` the one that replaced it.
     """
 
     def __init__(self, request_id: str, by: str | None = None) -> None:

@@ -123,13 +123,7 @@ class Flights(Generic[T]):
         item = self._sent.pop(request_id, None)
         if item is None:
             return None
-        lane = self._lane_of.pop(request_id)
-        slot = self._lanes[lane]
-        slot.in_flight, slot.pending = slot.pending, None
-        if slot.in_flight is None:
-            del self._lanes[lane]
-        else:
-            self._ready.append(lane)
+        self._advance(self._lane_of.pop(request_id))
         return item
 
     def withdraw(self, item: T) -> bool:
@@ -143,14 +137,18 @@ class Flights(Generic[T]):
         if slot.pending is item:
             slot.pending = None
             return True
-        # the lane's in-flight item, ready but not sent
-        self._ready.remove(lane)
+        self._ready.remove(lane)  # it was the lane's in-flight item, ready but not sent
+        self._advance(lane)
+        return True
+
+    def _advance(self, lane: Hashable) -> None:
+        """``lane``'s in-flight request is gone: its pending one (if any) is ready next."""
+        slot = self._lanes[lane]
         slot.in_flight, slot.pending = slot.pending, None
         if slot.in_flight is None:
             del self._lanes[lane]
         else:
             self._ready.append(lane)
-        return True
 
     def connection_lost(self) -> list[tuple[T, T]]:
         """Everything sent is unanswered for good: each such lane resends its newest request
