@@ -88,6 +88,8 @@ def load_sources(inputs: Sequence[Input], native_size: int, *, out: Any = None,
     arr, size = load_source(first, native_size, out=out)
     if arr is None:
         return Sources(None, [0] * len(inputs), size)
+    if len(inputs) == 1:  # a live frame: nothing to share (and no 60 kB key to hash)
+        return Sources(arr, [0], size, decoded=arr)
     index: dict[Any, int] = {}
     distinct: list[Input] = []
     rows = []
