@@ -21,6 +21,7 @@ from lcm_e2e_harness import (
     jupyter_server,
     kernel_eval,
     open_notebook,
+    page_errors_of_ours,
     run_first_cell,
     write_notebook,
 )
@@ -155,4 +156,4 @@ def test_lab_compare_grid_follows_the_drawing_and_adopts(tmp_path: Path,
         finally:
             kc.stop_channels()
         print(f"\n[e2e compare] pacer counters {stats.strip()}")
-        assert not errors, errors
+        assert not page_errors_of_ours(errors), errors
