@@ -27,6 +27,14 @@ def _ms(d: dict[str, Any] | None, key: str, stat: str = "p50") -> str:
     return f"{d[key][stat]:.2f}"
 
 
+def _compile_text(cfg: dict[str, Any]) -> str:
+    """``off``, the inductor mode, or ``mode/backend`` for another dynamo backend."""
+    mode, backend = cfg.get("compile_mode"), cfg.get("compile_backend")
+    if not mode:
+        return "off"
+    return str(mode) if backend in (None, "inductor") else f"{mode}/{backend}"
+
+
 def _row(name: str, data: dict[str, Any]) -> list[str]:
     cfg, ours, stock = data["config"], data["ours"], data.get("stock")
     cuda = ours.get("model_time_source") == "cuda_events"
@@ -36,7 +44,7 @@ def _row(name: str, data: dict[str, Any]) -> list[str]:
         str(cfg.get("arch") or cfg.get("model")),
         str(cfg.get("size")),
         "TAESD" if cfg.get("taesd") else "full",
-        str(cfg.get("compile_mode") or "off"),
+        _compile_text(cfg),
         str(cfg.get("dtype")),
         _ms(ours, "ms_per_frame"), _ms(ours, "ms_per_frame", "p95"),
         _ms(stock, "ms_per_frame"), _ms(stock, "ms_per_frame", "p95"),

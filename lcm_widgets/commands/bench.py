@@ -51,6 +51,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--compile-mode", default=None,
                    help="torch.compile mode (implies --compile): max-autotune (the CUDA "
                         "default), reduce-overhead (CUDA graphs, compiles faster), default")
+    p.add_argument("--compile-backend", default=None, choices=("inductor", "eager", "aot_eager"),
+                   help="torch.compile backend (implies --compile): inductor (default), or "
+                        "eager / aot_eager (graph capture and guards only: seconds, for dry runs "
+                        "and recompile checks, not for figures)")
     p.add_argument("--sketch-quality", type=int, default=None,
                    help="JPEG quality of the sketch frames (default: the Sketchpad's, 85)")
     p.add_argument("--txt2img", action="store_true", help="text-to-image instead of img2img")
@@ -147,13 +151,17 @@ def run(args: argparse.Namespace) -> int:
         model = str(ensure_arch(args.arch, str(dtype).removeprefix("torch."),
                                 device="cuda" if cuda else "cpu"))
     compile_arg = args.compile_mode or args.compile
-    if args.compile is False and args.compile_mode:
-        raise InvalidInput("--compile-mode: cannot be combined with --no-compile")
+    if args.compile is False and (args.compile_mode or args.compile_backend):
+        flag = "--compile-mode" if args.compile_mode else "--compile-backend"
+        raise InvalidInput(f"{flag}: cannot be combined with --no-compile")
+    if args.compile_backend not in (None, "inductor") and args.compile_mode:
+        raise InvalidInput(f"--compile-mode: only the inductor backend takes a mode, got "
+                           f"--compile-backend {args.compile_backend}")
     _log(args, f"bench: loading {model} on {device} {dtype} "
                f"(vae={'taesd' if args.taesd else 'full'}, compile={compile_arg})")
     lcm = LocalLCM(model, device=str(device), dtype=dtype, safety_checker=False,
                    compile=compile_arg, vae="taesd" if args.taesd else None,
-                   progress=not args.quiet, warmup=True)
+                   progress=not args.quiet, warmup=True, compile_backend=args.compile_backend)
     size = args.size or lcm.native_size
     n = args.warmup + args.frames
     base: dict[str, Any] = {"prompt": "a watercolor landscape with mountains, detailed",
@@ -202,7 +210,8 @@ def run(args: argparse.Namespace) -> int:
     config = {k: v for k, v in vars(args).items() if k != "func"}
     config.update(model=model, size=size, device=str(device),
                   dtype=str(dtype).removeprefix("torch."), compile_mode=lcm.compile_mode,
-                  compile_seconds=lcm.compile_seconds, backend=vars(lcm.info))
+                  compile_backend=lcm.compile_backend, compile_seconds=lcm.compile_seconds,
+                  backend=vars(lcm.info))
     res = {"config": config, "environment": env, **res}
     title = (f"lcm-widgets bench: {args.arch or args.model}, {size}x{size}, "
              f"{'txt2img' if args.txt2img else f'img2img steps {args.steps} strength {args.strength}'}"

@@ -52,6 +52,10 @@ class LRU(Generic[K, V]):
         """The keys, oldest first."""
         return list(self._d)
 
+    def values(self) -> list[V]:
+        """The values, oldest first (reading them changes no order)."""
+        return list(self._d.values())
+
     def clear(self) -> None:
         """Drop every entry."""
         self._d.clear()

@@ -196,6 +196,10 @@ class PinnedFrames:
         torch.cuda.current_stream(x.device).synchronize()
         return buf.numpy()
 
+    def buffers(self) -> list[Any]:
+        """Every page-locked buffer held now (upload ones first)."""
+        return [buf for buf, _event in self._up.values()] + self._down.values()
+
     def clear(self) -> None:
         """Drop the buffers."""
         self._up.clear()
