@@ -80,8 +80,13 @@ step() {
 # 1. the wheelhouse
 if compgen -G "$WHEELHOUSE/*.whl" > /dev/null; then
   TARGET=$WORK/site
-  step install 10 120 "$PY" -m pip install --no-index --no-deps --quiet --target "$TARGET" \
-    "$WHEELHOUSE"/*.whl
+  if "$PY" -m pip --version > /dev/null 2>&1; then
+    step install 10 120 "$PY" -m pip install --no-index --no-deps --quiet --target "$TARGET" \
+      "$WHEELHOUSE"/*.whl
+  else  # no pip on the host: a wheel is a zip archive laid out for site-packages
+    step install 10 120 "$PY" -c "import sys, zipfile; [zipfile.ZipFile(w).extractall(sys.argv[1]) for w in sys.argv[2:]]" \
+      "$TARGET" "$WHEELHOUSE"/*.whl
+  fi
   export PYTHONPATH=$TARGET${PYTHONPATH:+:$PYTHONPATH}
 else
   note "no wheels in $WHEELHOUSE: using the packages installed here"
