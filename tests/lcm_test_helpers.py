@@ -43,15 +43,17 @@ class CountingEcho(EchoBackend):
             self.active -= 1
 
 
-def until(cond: Callable[[], Any], timeout: float = 20.0) -> Any:
-    """Poll ``cond`` until it returns something true (a deadline, not a timing assertion)."""
+def until(cond: Callable[[], Any], timeout: float = 20.0, what: str = "condition", *,
+          interval: float = 0.005) -> Any:
+    """Poll ``cond`` until it returns something true and return that (a deadline, not a
+    timing assertion); AssertionError naming ``what`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = cond()
         if value:
             return value
-        time.sleep(0.005)
-    raise AssertionError("condition not met in time")
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 @contextmanager

@@ -9,7 +9,6 @@ Uses the Studio engineer's launcher (``tests/e2e/lcm_e2e_harness.py``). No timin
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from lcm_e2e_harness import (
     run_first_cell,
     write_notebook,
 )
+from lcm_test_helpers import until as wait_for
 
 pytestmark = [
     pytest.mark.e2e,
@@ -51,13 +51,8 @@ READOUTS = (".lcm-compare .lcm-compare-col-value .widget-readout, "
 
 
 def until(cond: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    """Poll the page every 0.1 s (lcm_test_helpers.until)."""
+    return wait_for(cond, timeout, what, interval=0.1)
 
 
 def stroke(page: Any, box: dict[str, float], points: list[tuple[float, float]]) -> None:

@@ -30,6 +30,7 @@ from lcm_e2e_harness import (
     scribble,
     write_notebook,
 )
+from lcm_test_helpers import until as wait_for
 
 pytestmark = [
     pytest.mark.e2e,
@@ -78,13 +79,8 @@ studio"""
 
 
 def until(cond: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    """Poll the page every 0.1 s (lcm_test_helpers.until)."""
+    return wait_for(cond, timeout, what, interval=0.1)
 
 
 def data(page: Any, name: str) -> str:
