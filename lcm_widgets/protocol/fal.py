@@ -9,8 +9,9 @@ compact JSON **text** frames:
   (optional);
 * ``{"status": "error", "error": "Unauthorized"}`` when the credentials are refused.
 
-A client may also send a JSON object as a text frame; a server that accepts it answers that
-connection in JSON text (:func:`decode_input_frame` says which the frame was).
+Hand-written clients (the style of fal's 2023 blog) send ``JSON.stringify(input)`` as a text
+frame instead; :func:`decode_input_frame` reads that too, and says what a refused frame was
+(``lcm_widgets.server`` still answers a text frame with ``INVALID_MESSAGE``).
 """
 
 from __future__ import annotations
