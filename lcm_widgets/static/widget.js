@@ -690,6 +690,68 @@ function injectStyle(doc) {
   doc.head.appendChild(style);
 }
 
+// toolbar.js
+function wireToolbar({ model, signal, parts: p, sketch, onFile, onSizeInput }) {
+  const o = { signal };
+  const save = (name, value) => {
+    model.set(name, value);
+    model.save_changes();
+  };
+  p.brush.addEventListener("click", () => save("tool", "brush"), o);
+  p.eraser.addEventListener(
+    "click",
+    () => save("tool", model.get("tool") === "eraser" ? "brush" : "eraser"),
+    o
+  );
+  p.size.addEventListener("input", () => {
+    sketch.size = Number(p.size.value);
+    onSizeInput();
+  }, o);
+  p.size.addEventListener("change", () => save("brush_size", Number(p.size.value)), o);
+  p.color.addEventListener("input", () => {
+    sketch.color = p.color.value;
+  }, o);
+  p.color.addEventListener("change", () => save("brush_color", p.color.value), o);
+  p.undo.addEventListener("click", () => sketch.undo(), o);
+  p.redo.addEventListener("click", () => sketch.redo(), o);
+  p.clear.addEventListener("click", () => sketch.clear(REASON_CLEAR), o);
+  p.upload.addEventListener("click", () => p.file.click(), o);
+  p.file.addEventListener("change", () => {
+    const f = p.file.files?.[0];
+    if (f) onFile(f);
+    p.file.value = "";
+  }, o);
+  p.root.addEventListener("pointerdown", () => p.root.focus({ preventScroll: true }), o);
+  p.root.addEventListener("paste", (ev) => {
+    const item = [...ev.clipboardData?.items ?? []].find((it) => it.type.startsWith("image/"));
+    const f = item?.getAsFile();
+    if (f) {
+      ev.preventDefault();
+      onFile(f);
+    }
+  }, o);
+  p.input.addEventListener("dragover", (ev) => {
+    ev.preventDefault();
+    p.input.classList.add("lcm-dragover");
+  }, o);
+  p.input.addEventListener("dragleave", () => p.input.classList.remove("lcm-dragover"), o);
+  p.input.addEventListener("drop", (ev) => {
+    ev.preventDefault();
+    p.input.classList.remove("lcm-dragover");
+    const f = [...ev.dataTransfer?.files ?? []].find((x) => x.type.startsWith("image/"));
+    if (f) onFile(f);
+  }, o);
+  p.root.addEventListener("keydown", (ev) => {
+    if (!(ev.ctrlKey || ev.metaKey) || ev.altKey) return;
+    const k = ev.key.toLowerCase();
+    if (k === "z" && !ev.shiftKey) sketch.undo();
+    else if (k === "z" && ev.shiftKey || k === "y") sketch.redo();
+    else return;
+    ev.preventDefault();
+    ev.stopPropagation();
+  }, o);
+}
+
 // ui.js
 function h(doc, tag, cls, attrs = {}, text = "") {
   const el = doc.createElement(tag);
@@ -1011,71 +1073,20 @@ var SketchpadView = class {
   }
   // ---- toolbar and traits -----------------------------------------------------------------
   _wireToolbar() {
-    const { model, signal, parts: p, sketch } = this;
-    const o = { signal };
-    const save = (name, value) => {
-      model.set(name, value);
-      model.save_changes();
-    };
-    p.brush.addEventListener("click", () => save("tool", "brush"), o);
-    p.eraser.addEventListener(
-      "click",
-      () => save("tool", model.get("tool") === "eraser" ? "brush" : "eraser"),
-      o
-    );
-    p.size.addEventListener("input", () => {
-      sketch.size = Number(p.size.value);
-      this._sizeLabel();
-    }, o);
-    p.size.addEventListener("change", () => save("brush_size", Number(p.size.value)), o);
-    p.color.addEventListener("input", () => {
-      sketch.color = p.color.value;
-    }, o);
-    p.color.addEventListener("change", () => save("brush_color", p.color.value), o);
-    p.undo.addEventListener("click", () => sketch.undo(), o);
-    p.redo.addEventListener("click", () => sketch.redo(), o);
-    p.clear.addEventListener("click", () => sketch.clear(REASON_CLEAR), o);
-    p.upload.addEventListener("click", () => p.file.click(), o);
-    p.file.addEventListener("change", () => {
-      const f = p.file.files?.[0];
-      if (f) this._loadFile(f);
-      p.file.value = "";
-    }, o);
-    p.root.addEventListener("pointerdown", () => p.root.focus({ preventScroll: true }), o);
-    p.root.addEventListener("paste", (ev) => {
-      const item = [...ev.clipboardData?.items ?? []].find((it) => it.type.startsWith("image/"));
-      const f = item?.getAsFile();
-      if (f) {
-        ev.preventDefault();
-        this._loadFile(f);
-      }
-    }, o);
-    p.input.addEventListener("dragover", (ev) => {
-      ev.preventDefault();
-      p.input.classList.add("lcm-dragover");
-    }, o);
-    p.input.addEventListener("dragleave", () => p.input.classList.remove("lcm-dragover"), o);
-    p.input.addEventListener("drop", (ev) => {
-      ev.preventDefault();
-      p.input.classList.remove("lcm-dragover");
-      const f = [...ev.dataTransfer?.files ?? []].find((x) => x.type.startsWith("image/"));
-      if (f) this._loadFile(f);
-    }, o);
-    p.root.addEventListener("keydown", (ev) => {
-      if (!(ev.ctrlKey || ev.metaKey) || ev.altKey) return;
-      const k = ev.key.toLowerCase();
-      if (k === "z" && !ev.shiftKey) sketch.undo();
-      else if (k === "z" && ev.shiftKey || k === "y") sketch.redo();
-      else return;
-      ev.preventDefault();
-      ev.stopPropagation();
-    }, o);
-    p.inputCanvas.addEventListener("pointerenter", () => {
+    wireToolbar({
+      model: this.model,
+      signal: this.signal,
+      parts: this.parts,
+      sketch: this.sketch,
+      onFile: (f) => this._loadFile(f),
+      onSizeInput: () => this._sizeLabel()
+    });
+    this.parts.inputCanvas.addEventListener("pointerenter", () => {
       if (this.behindSeq > this.canvasSeq && this.helloFor < this.behindSeq) {
         this.helloFor = this.behindSeq;
-        model.send(helloMessage(this.viewId));
+        this.model.send(helloMessage(this.viewId));
       }
-    }, o);
+    }, { signal: this.signal });
   }
   /** @param {Blob} file */
   _loadFile(file) {
