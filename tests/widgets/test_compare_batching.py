@@ -9,17 +9,13 @@ import pytest
 
 pytest.importorskip("torch", reason="LocalLCM needs torch (pip install 'lcm-widgets[local]')")
 pytest.importorskip("diffusers", reason="LocalLCM needs diffusers")
-local = pytest.importorskip("lcm_widgets.backends.local",
-                            reason="lcm_widgets.backends.local (LocalLCM) has not landed")
-if not hasattr(local.LocalLCM, "generate_batch"):  # pragma: no cover
-    pytest.skip("LocalLCM.generate_batch has not landed yet", allow_module_level=True)
+import numpy as np
+from PIL import Image
 
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from lcm_widgets.runtime.loop import run_sync  # noqa: E402
-from lcm_widgets.schema import Input  # noqa: E402
-from lcm_widgets.sweep import expand, plan_batches, validate_cells  # noqa: E402
+from lcm_widgets.backends import local
+from lcm_widgets.runtime.loop import run_sync
+from lcm_widgets.schema import Input
+from lcm_widgets.sweep import expand, plan_batches, validate_cells
 
 pytestmark = pytest.mark.slow
 
