@@ -76,9 +76,8 @@ class BackendInfo:
         skip = set(self.batch_axes) | TRANSPORT_FIELDS
         if not inp.is_img2img:
             skip.add("strength")  # text-to-image ignores it
-        fields = {k: v for k, v in inp.model_dump(exclude=skip).items()}
         key: list[Any] = [("img2img", inp.is_img2img), *sorted(
-            (k, _freeze(v)) for k, v in fields.items())]
+            (k, _freeze(v)) for k, v in inp.model_dump(exclude=skip).items())]
         if "image_url" in skip and inp.image_url is not None and inp.image_size is None:
             from ..images import image_dims
 
