@@ -12,13 +12,17 @@ warning, because anyone who can reach the port can then use the GPU.
 from __future__ import annotations
 
 import argparse
+import logging
 import secrets
 import sys
 from typing import Any
 
-__all__ = ["bind_warning", "register"]
+__all__ = ["LOG_LEVELS", "bind_warning", "log_config", "register"]
 
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+#: uvicorn's levels (``trace`` is its own, below DEBUG).
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+log = logging.getLogger("lcm_widgets.serve")
 
 
 def register(subparsers: Any) -> None:
@@ -52,7 +56,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--generation-timeout", type=float, default=None, metavar="SECONDS",
                    help="answer a generation that takes longer with an error (HTTP 504, "
                         "realtime GENERATION_TIMEOUT) and move on (default: no limit)")
-    p.add_argument("--log-level", default="info")
+    p.add_argument("--log-level", default="info", choices=LOG_LEVELS,
+                   help="for uvicorn's loggers and the lcm_widgets ones (default: info)")
     p.set_defaults(func=run)
 
 
@@ -63,6 +68,24 @@ def bind_warning(host: str, auth: bool) -> str | None:
     return (f"lcm-widgets serve: WARNING: auth is off and the server binds {host}; anyone who "
             "can reach this port can use the model. Use --host 127.0.0.1 or configure keys "
             "(LCM_WIDGETS_KEYS, FAL_KEY or --keys-file).")
+
+
+def log_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging config with the ``lcm_widgets`` loggers added at ``level``: same
+    handler kind and formatter class (``uvicorn.logging.DefaultFormatter``), plus the logger's
+    name, so a library line reads like uvicorn's and says where it came from."""
+    import copy
+
+    from uvicorn.config import LOG_LEVELS as UVICORN_LEVELS
+    from uvicorn.config import LOGGING_CONFIG
+
+    cfg = copy.deepcopy(LOGGING_CONFIG)
+    cfg["formatters"]["lcm_widgets"] = {**cfg["formatters"]["default"],
+                                        "fmt": "%(levelprefix)s %(name)s: %(message)s"}
+    cfg["handlers"]["lcm_widgets"] = {**cfg["handlers"]["default"], "formatter": "lcm_widgets"}
+    cfg["loggers"]["lcm_widgets"] = {"handlers": ["lcm_widgets"], "propagate": False,
+                                     "level": UVICORN_LEVELS[level]}
+    return cfg
 
 
 def _backend(args: argparse.Namespace) -> Any:
@@ -77,6 +100,8 @@ def _backend(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Start the server in the foreground until Ctrl-C."""
+    import logging.config
+
     import uvicorn
 
     from ..server import ServerConfig, create_app, keys_from_env, keys_from_file
@@ -104,6 +129,9 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:  # a flag out of range: say which, before loading a model
         print(f"lcm-widgets serve: error: {exc}", file=sys.stderr)
         return 2
+    logging.config.dictConfig(log_config(args.log_level))  # before the model loads: its lines too
+    log.debug("config: app=%s auth=%s keys=%d max_queue=%d batch=%s generation_timeout=%s",
+              args.app, auth, len(keys), args.max_queue, args.batch, args.generation_timeout)
     backend = _backend(args)
     app = create_app(backend, config)
     banner = f"lcm-widgets serve: {backend.info.name} ({backend.info.model}) as {args.app}"
@@ -115,7 +143,8 @@ def run(args: argparse.Namespace) -> int:
                 port = self.servers[0].sockets[0].getsockname()[1]
                 print(_layout(banner, args.host, port, args.app), file=sys.stderr, flush=True)
 
-    _Server(uvicorn_config(app, host=args.host, port=args.port, log_level=args.log_level)).run()
+    _Server(uvicorn_config(app, host=args.host, port=args.port, log_level=args.log_level,
+                           log_config=log_config(args.log_level))).run()
     return 0
 
 

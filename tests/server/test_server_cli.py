@@ -101,3 +101,32 @@ def test_bind_warning_only_for_open_binds_without_auth() -> None:
     assert bind_warning("0.0.0.0", auth=True) is None
     warning = bind_warning("0.0.0.0", auth=False)
     assert warning is not None and "WARNING: auth is off" in warning and "0.0.0.0" in warning
+
+
+def test_serve_log_level_debug_shows_lcm_widgets_lines() -> None:
+    """--log-level debug configures the lcm_widgets loggers too, in uvicorn's format."""
+    with serve_cli("--model", "echo", "--no-auth", "--log-level", "debug") as (url, lines):
+        assert httpx.post(f"{url}/{APP}", json={"prompt": "x"}).status_code == 200
+        text = "".join(lines)
+    ours = [ln for ln in text.splitlines() if re.match(r"DEBUG:\s+lcm_widgets\.", ln)]
+    assert any("lcm_widgets.serve: config: app=" in ln for ln in ours), text
+    assert "keys=0" in text and "DEBUG:" in text
+
+
+def test_serve_log_level_info_hides_debug_lines() -> None:
+    """At the default level no DEBUG line is written, ours or uvicorn's."""
+    with serve_cli("--model", "echo", "--no-auth", "--log-level", "info") as (url, lines):
+        assert httpx.post(f"{url}/{APP}", json={"prompt": "x"}).status_code == 200
+        text = "".join(lines)
+    assert "DEBUG:" not in text and "INFO:" in text
+
+
+def test_serve_log_level_has_choices(capsys: pytest.CaptureFixture[str]) -> None:
+    """An unknown --log-level is refused by argparse, naming the flag and the choices."""
+    from lcm_widgets.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["serve", "--log-level", "loud"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "--log-level" in err and "'loud'" in err and "debug" in err
