@@ -52,9 +52,11 @@ def pick_port(port: int) -> int:
     raise LCMWidgetsError(f"port: no free port between {port} and {port + 49}")
 
 
-def build_command(args: argparse.Namespace, port: int, token: str, workdir: Path) -> list[str]:
+def build_command(args: argparse.Namespace, port: int, workdir: Path) -> list[str]:
+    """The JupyterLab command line. It holds no token: that travels in ``JUPYTER_TOKEN``
+    (:func:`server_env`), because any local user can read a process's arguments (``ps``)."""
     cmd = [sys.executable, "-m", "jupyterlab", "--ip=127.0.0.1", f"--port={port}",
-           "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
+           "--ServerApp.port_retries=0",
            f"--ServerApp.root_dir={workdir}", f"--LabApp.default_url=/lab/tree/{NOTEBOOK}"]
     if args.no_browser:
         cmd.append("--no-browser")
@@ -63,6 +65,12 @@ def build_command(args: argparse.Namespace, port: int, token: str, workdir: Path
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")
     return cmd
+
+
+def server_env(token: str) -> dict[str, str]:
+    """This process's environment plus ``JUPYTER_TOKEN`` (read by jupyter_server's
+    ``IdentityProvider.token``)."""
+    return {**os.environ, "JUPYTER_TOKEN": token}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -83,14 +91,15 @@ def run(args: argparse.Namespace) -> int:
     print(f"lcm-widgets demo: open {url}", flush=True)
     if args.nodelay:
         print("lcm-widgets demo: TCP_NODELAY on (lcm_widgets.jupyter_nodelay)", flush=True)
-    cmd = build_command(args, port, token, workdir)
+    cmd = build_command(args, port, workdir)
     if args.print_command:
         print(" ".join(cmd))
         return 0
     os.chdir(workdir)
+    env = server_env(token)
     if os.name == "posix":  # become the server: signals (Ctrl+C, SIGTERM) reach it directly
-        os.execv(sys.executable, cmd)
-    proc = subprocess.Popen(cmd)  # pragma: no cover - Windows
+        os.execve(sys.executable, cmd, env)
+    proc = subprocess.Popen(cmd, env=env)  # pragma: no cover - Windows
     try:  # pragma: no cover
         return proc.wait()
     except KeyboardInterrupt:  # pragma: no cover

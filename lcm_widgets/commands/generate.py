@@ -18,7 +18,10 @@ from typing import Any
 
 from ..errors import InvalidInput
 
-__all__ = ["doctor_report", "register"]
+__all__ = ["DTYPES", "doctor_report", "register"]
+
+#: The dtype names LocalLCM takes (``resolve_device_dtype``), full names first.
+DTYPES = ("float16", "bfloat16", "float32", "fp16", "bf16", "fp32", "half")
 
 
 def register(subparsers: Any) -> None:
@@ -45,7 +48,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--format", choices=("jpeg", "png"), default=None,
                    help="output format (default: from the -o suffix, else jpeg)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available)")
-    p.add_argument("--dtype", default=None, help="float16, bfloat16 or float32")
+    p.add_argument("--dtype", default=None, choices=DTYPES,
+                   help="torch dtype (default: float16 on CUDA, else float32)")
     p.add_argument("--vae", choices=("full", "taesd"), default=None, help="VAE to use")
     p.add_argument("--no-safety-checker", action="store_true",
                    help="do not load or run the safety checker")

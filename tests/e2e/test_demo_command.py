@@ -50,6 +50,10 @@ def test_demo_serves_the_quickstart(tmp_path: Path) -> None:
                     pytest.fail("JupyterLab did not answer:\n" + "".join(lines))
                 time.sleep(0.3)
         assert body["type"] == "notebook"
+        cmdline = Path(f"/proc/{proc.pid}/cmdline")  # demo exec'd JupyterLab: same pid
+        if cmdline.exists():  # the token travels in JUPYTER_TOKEN, never in argv (ps)
+            argv = cmdline.read_bytes().decode()
+            assert "jupyterlab" in argv and token not in argv, argv
         print("demo:", "".join(lines[:3]).strip())
     finally:
         proc.terminate()
