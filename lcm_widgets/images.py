@@ -44,6 +44,7 @@ import os
 import re
 import sys
 import urllib.parse
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidImage, InvalidInput
@@ -66,7 +67,9 @@ __all__ = [
     "MAX_PIXELS",
     "decode_data_uri",
     "encode_image",
+    "image_data_uri_bytes",
     "image_dims",
+    "image_header",
     "image_mime",
     "image_to_array",
     "load_image",
@@ -108,11 +111,8 @@ def load_image(src: ImageSource, *, max_bytes: int = MAX_BYTES, max_pixels: int 
     if isinstance(src, (bytes, bytearray, memoryview)):
         return _decode(_check_bytes(bytes(src), max_bytes, field), max_pixels, field)
     if isinstance(src, str) and src.lstrip()[:5].lower() == "data:":
-        mime, data = decode_data_uri(src, max_bytes=max_bytes, field=field)
-        if mime and not mime.startswith("image/") and mime != "application/octet-stream":
-            raise InvalidImage(f"{field}: data URI has media type {mime!r}, expected an "
-                               "image/* type", field=field)
-        return _decode(data, max_pixels, field)
+        return _decode(image_data_uri_bytes(src, max_bytes=max_bytes, field=field), max_pixels,
+                       field)
     if isinstance(src, str) and _URL.match(src.strip()):
         raise InvalidImage(f"{field}: URLs are not fetched by lcm_widgets; download the image "
                            f"and pass its bytes, got {_preview(src)}", field=field)
@@ -171,6 +171,63 @@ def decode_data_uri(uri: str, *, max_bytes: int | None = None, field: str = "ima
     if max_bytes is not None:
         _check_bytes(data, max_bytes, field)
     return mime, data
+
+
+def image_data_uri_bytes(uri: str, *, max_bytes: int | None = MAX_BYTES,
+                         field: str = "image_url") -> bytes:
+    """The bytes of an image ``data:`` URI (:func:`decode_data_uri`), whose declared media
+    type must be ``image/*``, ``application/octet-stream`` or none (the bytes' own format is
+    checked when they are read). Raises :class:`~lcm_widgets.errors.InvalidImage`."""
+    mime, data = decode_data_uri(uri, max_bytes=max_bytes, field=field)
+    if mime and not mime.startswith("image/") and mime != "application/octet-stream":
+        raise InvalidImage(f"{field}: data URI has media type {mime!r}, expected an "
+                           "image/* type", field=field)
+    return data
+
+
+def image_header(data: bytes | bytearray | memoryview, *, formats: Sequence[str] = FORMATS,
+                 max_side: int | None = None, max_pixels: int | None = MAX_PIXELS,
+                 field: str = "image_url") -> tuple[str, int, int]:
+    """``(format, width, height)`` of encoded image ``data``, read from its header only.
+
+    The format is recognised from the magic bytes and must be one of ``formats`` (a subset of
+    :data:`FORMATS`) **before** Pillow sees the data; then only that format's plugin opens it
+    (``Image.open(..., formats=[fmt])``), so no other plugin ever parses untrusted bytes.
+    ``max_side`` bounds each side and ``max_pixels`` the area, from the header, before any
+    pixel is decoded. Raises :class:`~lcm_widgets.errors.InvalidImage` naming ``field``, the
+    limit and the value.
+    """
+    data = bytes(data)
+    fmt = _sniff(data)
+    if fmt is None or fmt not in formats:
+        other = fmt or _other_format(data)
+        what = (f"{other} images are not accepted" if other
+                else "not an image in a recognised format")
+        raise InvalidImage(f"{field}: {what} (data starts with {data[:8]!r}); allowed formats "
+                           f"are {', '.join(formats)}", field=field)
+    from PIL import Image
+
+    size: tuple[int, int] | None = _webp_size(data) if fmt == "WEBP" else None
+    if fmt == "WEBP" and size is None:
+        raise InvalidImage(f"{field}: not a valid WEBP image (no size in its header)",
+                           field=field)
+    if size is None:
+        try:
+            with Image.open(io.BytesIO(data), formats=[fmt]) as img:  # the header only
+                size = (int(img.size[0]), int(img.size[1]))
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise InvalidImage(f"{field}: image is too large to decode safely ({exc})",
+                               field=field) from exc
+        except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError, struct.error
+            raise InvalidImage(f"{field}: could not read the {fmt} image header "
+                               f"({len(data)} bytes): {exc}", field=field) from exc
+    w, h = size
+    if (max_side is not None and max(w, h) > max_side) or (
+            max_pixels is not None and w * h > max_pixels):
+        side = f"{max_side} pixels per side and " if max_side is not None else ""
+        raise InvalidImage(f"{field}: image must be at most {side}{max_pixels} pixels in all, "
+                           f"got {w}x{h}", field=field)
+    return fmt, w, h
 
 
 def to_data_uri(data: bytes | bytearray | memoryview, mime: str = "image/jpeg") -> str:
@@ -334,14 +391,18 @@ def _webp_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
+def _other_format(data: bytes) -> str | None:
+    """The name of a refused format ``data`` starts with (TIFF, PDF, PSD), for messages."""
+    return next((name for magic, name in _OTHER_MAGIC.items() if data.startswith(magic)), None)
+
+
 def _decode(data: bytes, max_pixels: int, field: str) -> Image.Image:
     """Decode allow-listed image data, checking the pixel count from the header first."""
     from PIL import Image
 
     fmt = _sniff(data)
     if fmt is None:
-        other = next((name for magic, name in _OTHER_MAGIC.items() if data.startswith(magic)),
-                     None)
+        other = _other_format(data)
         what = f"{other} images are not supported" if other else "not a recognised image format"
         raise InvalidImage(f"{field}: {what} (data starts with {data[:8]!r}); supported formats "
                            f"are {', '.join(FORMATS)}", field=field)

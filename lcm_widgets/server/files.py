@@ -12,6 +12,7 @@ import secrets
 import threading
 from collections import OrderedDict
 
+from ..images import image_data_uri_bytes, to_data_uri
 from ..schema import FalImage, Output
 
 __all__ = ["FileStore", "image_bytes", "publish"]
@@ -55,17 +56,20 @@ def image_bytes(image: FalImage) -> bytes:
     """The encoded bytes of a backend's image (``content``, else its data URI)."""
     if image.content is not None:
         return image.content
-    import base64
-
-    header, _, payload = image.url.partition(",")
-    if not image.url.startswith("data:") or not header.endswith(";base64"):
-        raise ValueError(f"image has neither content nor a base64 data URI: {image.url[:40]!r}")
-    return base64.b64decode(payload)
+    if not image.url.startswith("data:"):
+        raise ValueError(f"image has neither content nor a data URI: {image.url[:40]!r}")
+    return image_data_uri_bytes(image.url, max_bytes=None, field="images[].url")
 
 
 def publish(output: Output, *, sync_mode: bool, files: FileStore, base_url: str,
-            request_id: str | None) -> dict[str, object]:
-    """The output as the client sees it: data URIs (``sync_mode``) or ``/files`` URLs."""
+            request_id: str | None, num_inference_steps: int | None = None,
+            inference_s: float | None = None) -> dict[str, object]:
+    """The output as the client sees it: data URIs (``sync_mode``) or ``/files`` URLs.
+
+    Beside the backend's own fields: ``request_id`` (when given), ``num_inference_steps``
+    (when given) and ``timings.inference``, fal's key for the model's time in seconds (the
+    backend's own value, else ``inference_s``), next to the backend's per-stage timings.
+    """
     images: list[dict[str, object]] = []
     for img in output.images:
         data = image_bytes(img)
@@ -75,9 +79,7 @@ def publish(output: Output, *, sync_mode: bool, files: FileStore, base_url: str,
         entry.update(content_type=ctype, file_size=len(data))
         if sync_mode:
             if not img.url.startswith("data:"):
-                import base64
-
-                entry["url"] = f"data:{ctype};base64," + base64.b64encode(data).decode()
+                entry["url"] = to_data_uri(data, ctype)
         else:
             file_id = files.put(data, ctype)
             entry["url"] = f"{base_url.rstrip('/')}/files/{file_id}"
@@ -85,6 +87,10 @@ def publish(output: Output, *, sync_mode: bool, files: FileStore, base_url: str,
         images.append(entry)
     out = output.model_dump(exclude_none=True, exclude={"images"})
     out["images"] = images
+    if inference_s is not None and "inference" not in output.timings:
+        out["timings"] = {**output.timings, "inference": inference_s}
+    if num_inference_steps is not None:
+        out["num_inference_steps"] = num_inference_steps
     if request_id:
         out["request_id"] = request_id
     return out

@@ -119,7 +119,7 @@ def test_flood_results_are_never_older_than_ones_seen(serve: Any) -> None:
      "num_inference_steps: must be between 1 and 50, got 80"),
     (msgpack.packb({"num_inference_steps": 2}), "VALIDATION_ERROR", "prompt: is required"),
     (frame(image_url=b"\x89PNG definitely not"), "INVALID_IMAGE", "image_url"),
-    (frame(image_url="data:image/jpeg;base64,!!!"), "INVALID_IMAGE", "invalid base64"),
+    (frame(image_url="data:image/jpeg;base64,!!!"), "INVALID_IMAGE", "not valid base64"),
     (frame(image_url="http://example.com/cat.jpg"), "INVALID_IMAGE", "does not fetch"),
     (frame(image_url=jpeg(), num_inference_steps=2, strength=0.2), "VALIDATION_ERROR",
      "num_inference_steps * strength"),
