@@ -10,8 +10,10 @@ compact JSON **text** frames:
 * ``{"status": "error", "error": "Unauthorized"}`` when the credentials are refused.
 
 Hand-written clients (the style of fal's 2023 blog) send ``JSON.stringify(input)`` as a text
-frame instead; :func:`decode_input_frame` reads that too, and says what a refused frame was
-(``lcm_widgets.server`` still answers a text frame with ``INVALID_MESSAGE``).
+frame instead and read ``JSON.parse(message.data)``; :func:`decode_input_frame` reads that too
+(and says what a refused frame was: JSON inside a *binary* frame is refused as such), and
+``lcm_widgets.server`` answers such a frame with a JSON text frame (:func:`encode_output_json`,
+images as ``data:`` URIs). msgpack stays the default.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ __all__ = [
     "decode_input_frame",
     "encode_input",
     "encode_output",
+    "encode_output_json",
     "error_frame",
     "timings_frame",
     "unauthorized_frame",
@@ -110,6 +113,11 @@ def _is_json(data: bytes) -> bool:
 def encode_output(output: dict[str, Any]) -> bytes:
     """One result → one binary msgpack map."""
     return msgpack.packb(output, use_bin_type=True)  # type: ignore[no-any-return]
+
+
+def encode_output_json(output: dict[str, Any]) -> str:
+    """One result → one JSON text frame (the answer to a JSON text input frame)."""
+    return json.dumps(output, separators=(",", ":"))
 
 
 def error_frame(code: str, reason: str, **extra: Any) -> str:

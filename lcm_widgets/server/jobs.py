@@ -184,7 +184,9 @@ class JobQueue:
             return
         try:
             job.result = publish(result, sync_mode=job.inp.sync_mode, files=self.files,
-                                 base_url=job.base_url, request_id=job.inp.request_id or None)
+                                 base_url=job.base_url, request_id=job.inp.request_id or job.id,
+                                 num_inference_steps=job.inp.num_inference_steps,
+                                 inference_s=elapsed)
         except Exception as exc:
             self._fail(job, CATCH_ALL, f"could not encode the output: {exc}")
             return

@@ -7,12 +7,15 @@ WebSocket"; the frames are :mod:`lcm_widgets.protocol.fal`).
   Bad credentials: the upgrade is accepted, ``{"status":"error","error":"Unauthorized"}`` is
   sent as text, then the socket closes with 1008, so ``@fal-ai/client`` drops its token and
   mints a new one on the next ``send``.
-* Each binary frame is one msgpack map (an :class:`~lcm_widgets.schema.Input`). Frames queue in
+* Each binary frame is one msgpack map (an :class:`~lcm_widgets.schema.Input`); a text frame
+  holding one JSON object is accepted too (the hand-written clients of fal's 2023 blog send
+  ``JSON.stringify(input)``), and its result goes back as a JSON text frame with the images as
+  ``data:`` URIs. JSON inside a binary frame is refused with a reason that says so. Frames queue in
   a deque of ``max_buffering`` (1..60, default ``ServerConfig.default_buffering``) that drops
   the oldest; the shared :class:`~.scheduler.Scheduler` serves sessions round-robin.
 * Each result is a binary msgpack map with ``request_id`` copied from the input; optionally
   followed by ``{"type":"x-fal-message","action":"timings","timing":s}`` (``emit_timings``).
-* A bad frame (text, not msgpack, not a map, a schema error, a bad or huge image) or a failed
+* A bad frame (not msgpack or JSON, not a map, a schema error, a bad or huge image) or a failed
   generation answers ``{"type":"x-fal-error","error":CODE,"reason":…}`` and the session goes on.
   The code is the exception's row of the error table (:mod:`lcm_widgets.protocol.errors`); a
   field error also carries the REST 422 ``detail`` list.
@@ -37,6 +40,7 @@ from ..protocol.errors import INVALID_PARAMETER, NOT_FOUND, TIMEOUT
 from ..protocol.fal import (
     decode_input_frame,
     encode_output,
+    encode_output_json,
     error_frame,
     timings_frame,
     unauthorized_frame,
@@ -53,7 +57,8 @@ __all__ = ["realtime_endpoint", "reject_unknown"]
 
 TIMEOUT_REASON = "no inputs, reconnect when needed!"
 
-_Out = tuple[str, Any]  # ("bytes", b) | ("text", s) | ("close", (code, reason))
+# ("bytes", msgpack result) | ("result", JSON result text) | ("text", s) | ("close", (code, why))
+_Out = tuple[str, Any]
 
 
 def _close_reason(text: str) -> str:
@@ -142,9 +147,7 @@ class Session:
                 if msg.get("bytes") is not None:
                     self._on_frame(msg["bytes"])
                 elif msg.get("text") is not None:
-                    self._send("text", error_frame_for(ProtocolError(
-                        "message: must be a binary frame holding a msgpack map, got a text "
-                        f"frame ({len(msg['text'])} characters)")))
+                    self._on_frame(msg["text"])
         except WebSocketDisconnect:
             return
         finally:
@@ -155,7 +158,10 @@ class Session:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await writer  # also retrieves a send error (the client went away)
 
-    def _on_frame(self, data: bytes) -> None:
+    def _on_frame(self, data: bytes | str) -> None:
+        """One input frame: a binary msgpack map, or a text frame holding a JSON object (whose
+        result goes back as JSON text, images as data URIs)."""
+        as_json = isinstance(data, str)
         request_id: str | None = None
         try:
             fields = decode_input_frame(data, max_bytes=self.state.config.max_message_bytes)
@@ -167,7 +173,7 @@ class Session:
         except (ProtocolError, InvalidInput) as exc:  # InvalidImage is an InvalidInput
             self._send("text", error_frame_for(exc, request_id))
             return
-        item = WorkItem(inp=inp, deliver=lambda res, el: self._deliver(inp, res, el))
+        item = WorkItem(inp=inp, deliver=lambda res, el: self._deliver(inp, res, el, as_json))
         self._pending += 1
         self._idle.clear()
         dropped = self.state.scheduler.push(self.lane, item)
@@ -181,7 +187,8 @@ class Session:
             self._pending = 0
             self._idle.set()
 
-    def _deliver(self, inp: Any, result: Output | BaseException, elapsed: float) -> None:
+    def _deliver(self, inp: Any, result: Output | BaseException, elapsed: float,
+                 as_json: bool = False) -> None:
         self._done_one()
         if self.closed:
             return
@@ -190,9 +197,13 @@ class Session:
             self._send("text", error_frame_for(result, rid))
             return
         try:
-            out = publish(result, sync_mode=inp.sync_mode, files=self.state.files,
-                          base_url=self.base_url, request_id=rid)
-            payload = encode_output(out)
+            out = publish(result, sync_mode=inp.sync_mode or as_json, files=self.state.files,
+                          base_url=self.base_url, request_id=rid,
+                          num_inference_steps=inp.num_inference_steps, inference_s=elapsed)
+            if as_json:
+                self._send("result", encode_output_json(out))
+            else:
+                self._send("bytes", encode_output(out))
         except Exception as exc:
             self._send("text", error_frame_for(
                 exc, rid, reason=f"could not encode the output: {exc}"))
@@ -202,10 +213,10 @@ class Session:
             self._send("text", timings_frame(elapsed))
 
     def _send(self, kind: str, value: Any) -> None:
-        if len(self._outbox) >= self._out_max and kind == "bytes":
+        if len(self._outbox) >= self._out_max and kind in ("bytes", "result"):
             # the client reads slower than we generate: drop the oldest unsent result
             for i, (k, _v) in enumerate(self._outbox):
-                if k == "bytes":
+                if k in ("bytes", "result"):
                     del self._outbox[i]
                     break
         self._outbox.append((kind, value))
@@ -219,7 +230,7 @@ class Session:
                 kind, value = self._outbox.popleft()
                 if kind == "bytes":
                     await self.ws.send_bytes(value)
-                elif kind == "text":
+                elif kind in ("text", "result"):
                     await self.ws.send_text(value)
                 else:
                     code, reason = value

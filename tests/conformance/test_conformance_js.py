@@ -78,3 +78,20 @@ def test_js_run_validation_subscribe_cancel() -> None:
     assert out["cancel"]["error_type"] == "request_cancelled"
     assert out["cancel"]["result"]["status"] == 400
     assert out["slowStatus"] == "COMPLETED"
+
+
+def test_blog_json_text_client() -> None:
+    """The 2023 blog's hand-written client (node ``ws``, no fal library): JSON.stringify(input)
+    as a text frame in, JSON text out with images[0].url (a data URI) and timings.inference;
+    a bad input is an x-fal-error and the connection goes on."""
+    with ServerThread(create_app(EchoBackend(), ServerConfig(keys=[KEY]))) as srv:
+        out = run_node("blog.mjs", srv.port)
+    assert out["first"] == {"isText": True, "url": "data:image/jpeg;base64,", "width": 64,
+                            "inference": "number", "seed": 42, "request_id": "b1",
+                            "steps": 2}
+    assert out["error"]["isText"] and out["error"]["data"]["type"] == "x-fal-error"
+    assert out["error"]["data"]["error"] == "VALIDATION_ERROR"
+    assert "num_inference_steps: must be between 1 and 50, got 80" in \
+        out["error"]["data"]["reason"]
+    assert out["second"]["isText"] and out["second"]["seed"] == 7
+    assert out["second"]["request_id"] is None and out["second"]["inference"] == "number"
