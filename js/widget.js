@@ -23,6 +23,8 @@ import { buildParts, renderStatus } from "./ui.js";
 
 /** A frame whose `took` has not come after this long is forgotten (kernel restart, lost msg). */
 const TOOK_TIMEOUT_MS = 5000;
+/** Frames whose timestamps the debug trace keeps (a ring; `lcm-widgets bench-live` reads it). */
+const TRACE_FRAMES = 256;
 
 /**
  * @typedef {{get(name: string): any, set(name: string, value: any): void,
@@ -87,6 +89,8 @@ class SketchpadView {
     this.behindSeq = 0;
     this.helloFor = 0;
     this.rafPending = false;
+    /** @type {Map<number, Record<string, any>>} debug only: per-frame timestamps, by seq */
+    this.trace = new Map();
     this.parts = buildParts(el.ownerDocument);
     const { root, inputCanvas } = this.parts;
     inputCanvas.width = this._int("frame_width", 64, 2048, 512);
@@ -106,6 +110,7 @@ class SketchpadView {
         sketch: this.sketch,
         get latencies() { return pacer.latencies.slice(); },
         stats: () => pacer.stats(),
+        trace: () => [...this.trace.values()],
       };
     }
     el.replaceChildren(root);
@@ -155,17 +160,41 @@ class SketchpadView {
     const canvas = this.parts.inputCanvas;
     const { width, height } = canvas;
     const quality = Math.min(1, Math.max(0.1, Number(this.model.get("jpeg_quality")) || 0.85));
+    const t0 = Date.now();
     try {
       const buf = await encodeJpeg(canvas, quality);
+      const t1 = Date.now();
       this.model.send(P.frameMessage(ticket.seq, {
         width, height, t_input: ticket.t_input, reason: ticket.reason,
       }), undefined, [buf]);
       this.canvasSeq = ticket.seq;
+      this._trace(ticket.seq, { t_input: ticket.t_input, t_begin: t0, t_encoded: t1,
+        t_sent: Date.now(), bytes: buf.byteLength });
     } catch (err) {
       console.warn("[lcm_widgets] could not send a frame:", err);
       this.pacer.abort(ticket);
     }
     this._stats();
+  }
+
+  /**
+   * Debug only: merge timestamps into frame `seq`'s trace record (`onlyKnown`: never create
+   * one, e.g. for another view's frame).
+   * @param {number} seq @param {Record<string, any>} fields @param {boolean} [onlyKnown]
+   */
+  _trace(seq, fields, onlyKnown = false) {
+    if (!this.debug) return;
+    const rec = this.trace.get(seq);
+    if (rec) {
+      if (!("t_paint" in rec)) Object.assign(rec, fields); // the first painted result only
+      return;
+    }
+    if (onlyKnown) return;
+    this.trace.set(seq, { seq, ...fields });
+    if (this.trace.size > TRACE_FRAMES) {
+      const oldest = this.trace.keys().next().value;
+      if (oldest !== undefined) this.trace.delete(oldest);
+    }
   }
 
   // ---- messages in ------------------------------------------------------------------------
@@ -176,6 +205,7 @@ class SketchpadView {
     const bufs = Array.isArray(buffers) ? buffers : [];
     switch (content.type) {
       case P.MSG_TOOK:
+        this._trace(Number(content.seq), { t_took: Date.now(), k_took: content.t }, true);
         if (!this.pacer.took(Number(content.seq))) {
           this.behindSeq = Math.max(this.behindSeq, Number(content.seq) || 0);
         }
@@ -207,6 +237,7 @@ class SketchpadView {
   async _onResult(meta, buf, ack) {
     const seq = Number(meta.seq);
     const rid = Number(meta.rid);
+    const tRecv = Date.now();
     const token = this.pacer.offerResult(seq);
     const done = (/** @type {boolean} */ dropped) => {
       const tPaint = Date.now();
@@ -232,10 +263,15 @@ class SketchpadView {
       oc.height = bmp.height;
       this._layout();
     }
+    const tDecoded = Date.now();
     /** @type {CanvasRenderingContext2D} */ (oc.getContext("2d")).drawImage(bmp, 0, 0);
     bmp.close();
     this.parts.output.classList.add("lcm-has-result");
     const tPaint = done(false);
+    if (ack) {
+      this._trace(seq, { rid, t_recv: tRecv, t_decoded: tDecoded, t_paint: tPaint,
+        kernel: meta.t_kernel ?? null }, true);
+    }
     this.pacer.painted(seq, tPaint);
     this._stats();
     this._renderStatus();

@@ -14,7 +14,7 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from ..errors import ProtocolError
 
@@ -138,6 +138,9 @@ class ResultMeta(TypedDict):
     height: int
     timings_ms: dict[str, float] | None
     params: dict[str, Any] | None
+    #: The kernel's epoch-ms clock (:func:`now_ms`) at each step of this result, when known:
+    #: ``recv`` (frame copied), ``start`` (render began), ``done`` (render ended), ``sent``.
+    t_kernel: NotRequired[dict[str, float] | None]
 
 
 def _get(content: Mapping[str, Any], key: str) -> Any:
@@ -221,9 +224,11 @@ def parse_hello(content: Any) -> Hello:
     return Hello(view=view if isinstance(view, str) else str(view))
 
 
-def took_message(seq: int) -> dict[str, Any]:
-    """``took``: the kernel copied frame ``seq``; the browser may send the next one."""
-    return {"type": MSG_TOOK, "v": PROTOCOL_VERSION, "seq": seq}
+def took_message(seq: int, t: float | None = None) -> dict[str, Any]:
+    """``took``: the kernel copied frame ``seq``; the browser may send the next one. ``t``: the
+    kernel's :func:`now_ms` when it copied it (relates the two clocks; default: now)."""
+    return {"type": MSG_TOOK, "v": PROTOCOL_VERSION, "seq": seq,
+            "t": now_ms() if t is None else t}
 
 
 def result_message(meta: ResultMeta) -> dict[str, Any]:

@@ -854,6 +854,7 @@ function renderStatus(el, s) {
 
 // widget.js
 var TOOK_TIMEOUT_MS = 5e3;
+var TRACE_FRAMES = 256;
 async function decode(buf, mime) {
   const bytes = toBytes(buf);
   if (!bytes || bytes.byteLength === 0) throw new Error("no image buffer");
@@ -892,6 +893,7 @@ var SketchpadView = class {
     this.behindSeq = 0;
     this.helloFor = 0;
     this.rafPending = false;
+    this.trace = /* @__PURE__ */ new Map();
     this.parts = buildParts(el.ownerDocument);
     const { root, inputCanvas } = this.parts;
     inputCanvas.width = this._int("frame_width", 64, 2048, 512);
@@ -912,7 +914,8 @@ var SketchpadView = class {
         get latencies() {
           return pacer.latencies.slice();
         },
-        stats: () => pacer.stats()
+        stats: () => pacer.stats(),
+        trace: () => [...this.trace.values()]
       };
     }
     el.replaceChildren(root);
@@ -957,8 +960,10 @@ var SketchpadView = class {
     const canvas = this.parts.inputCanvas;
     const { width, height } = canvas;
     const quality = Math.min(1, Math.max(0.1, Number(this.model.get("jpeg_quality")) || 0.85));
+    const t0 = Date.now();
     try {
       const buf = await encodeJpeg(canvas, quality);
+      const t1 = Date.now();
       this.model.send(frameMessage(ticket.seq, {
         width,
         height,
@@ -966,11 +971,37 @@ var SketchpadView = class {
         reason: ticket.reason
       }), void 0, [buf]);
       this.canvasSeq = ticket.seq;
+      this._trace(ticket.seq, {
+        t_input: ticket.t_input,
+        t_begin: t0,
+        t_encoded: t1,
+        t_sent: Date.now(),
+        bytes: buf.byteLength
+      });
     } catch (err) {
       console.warn("[lcm_widgets] could not send a frame:", err);
       this.pacer.abort(ticket);
     }
     this._stats();
+  }
+  /**
+   * Debug only: merge timestamps into frame `seq`'s trace record (`onlyKnown`: never create
+   * one, e.g. for another view's frame).
+   * @param {number} seq @param {Record<string, any>} fields @param {boolean} [onlyKnown]
+   */
+  _trace(seq, fields, onlyKnown = false) {
+    if (!this.debug) return;
+    const rec = this.trace.get(seq);
+    if (rec) {
+      if (!("t_paint" in rec)) Object.assign(rec, fields);
+      return;
+    }
+    if (onlyKnown) return;
+    this.trace.set(seq, { seq, ...fields });
+    if (this.trace.size > TRACE_FRAMES) {
+      const oldest = this.trace.keys().next().value;
+      if (oldest !== void 0) this.trace.delete(oldest);
+    }
   }
   // ---- messages in ------------------------------------------------------------------------
   /** @param {any} content @param {unknown[]} buffers */
@@ -979,6 +1010,7 @@ var SketchpadView = class {
     const bufs = Array.isArray(buffers) ? buffers : [];
     switch (content.type) {
       case MSG_TOOK:
+        this._trace(Number(content.seq), { t_took: Date.now(), k_took: content.t }, true);
         if (!this.pacer.took(Number(content.seq))) {
           this.behindSeq = Math.max(this.behindSeq, Number(content.seq) || 0);
         }
@@ -1010,6 +1042,7 @@ var SketchpadView = class {
   async _onResult(meta, buf, ack) {
     const seq = Number(meta.seq);
     const rid = Number(meta.rid);
+    const tRecv = Date.now();
     const token = this.pacer.offerResult(seq);
     const done = (dropped) => {
       const tPaint2 = Date.now();
@@ -1035,10 +1068,20 @@ var SketchpadView = class {
       oc.height = bmp.height;
       this._layout();
     }
+    const tDecoded = Date.now();
     oc.getContext("2d").drawImage(bmp, 0, 0);
     bmp.close();
     this.parts.output.classList.add("lcm-has-result");
     const tPaint = done(false);
+    if (ack) {
+      this._trace(seq, {
+        rid,
+        t_recv: tRecv,
+        t_decoded: tDecoded,
+        t_paint: tPaint,
+        kernel: meta.t_kernel ?? null
+      }, true);
+    }
     this.pacer.painted(seq, tPaint);
     this._stats();
     this._renderStatus();

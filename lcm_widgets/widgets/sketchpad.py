@@ -208,14 +208,17 @@ class Sketchpad(anywidget.AnyWidget):  # type: ignore[misc]
     def send_result(self, seq: int, data: bytes | bytearray | memoryview, *,
                     rid: int | None = None, mime: str = "image/jpeg", width: int | None = None,
                     height: int | None = None, timings_ms: Mapping[str, float] | None = None,
-                    params: Mapping[str, Any] | None = None) -> int:
+                    params: Mapping[str, Any] | None = None,
+                    t_kernel: Mapping[str, float] | None = None) -> int:
         """Show ``data`` (an encoded image) in the output canvas as the answer to frame ``seq``.
 
         Thread-safe. ``rid`` is the result's id, the one the browser's ack carries back: pass
         your own (the Studio passes its engine's, so there is one id space end to end; it must
         be larger than any sent before) or leave it out for the next number. ``width`` and
         ``height`` default to the image's own size (read from its header). The newest result
-        is kept, so a view opened later shows it. Returns the result id. Does not pace: send
+        is kept, so a view opened later shows it. ``t_kernel``: epoch-ms times of the kernel's
+        steps (``recv``, ``start``, ``done``; ``sent`` is added here), for the per-stage
+        breakdown of ``lcm-widgets bench-live``. Returns the result id. Does not pace: send
         the next result after :meth:`on_ack` fired (the Studio's engine does this).
 
         Raises :class:`~lcm_widgets.errors.InvalidInput` for a bad ``seq`` or ``rid``, empty
@@ -246,6 +249,9 @@ class Sketchpad(anywidget.AnyWidget):  # type: ignore[misc]
                     str(k): float(v) for k, v in timings_ms.items()},
                 "params": None if params is None else dict(params),
             }
+            if t_kernel is not None:
+                meta["t_kernel"] = {**{str(k): float(v) for k, v in t_kernel.items()},
+                                    "sent": proto.now_ms()}
             if self._result is None or seq >= self._result[0]["seq"]:
                 self._result = (meta, payload)
             self.send(proto.result_message(meta), [payload])
@@ -301,7 +307,7 @@ class Sketchpad(anywidget.AnyWidget):  # type: ignore[misc]
             if frame.reason == proto.REASON_BACKGROUND:
                 self._background = None
             callbacks = self._frame_callbacks
-            self.send(proto.took_message(frame.seq))
+            self.send(proto.took_message(frame.seq, frame.received_at))
         for cb in callbacks:
             _call(cb, frame)
 

@@ -326,9 +326,17 @@ class Studio(W.VBox):  # type: ignore[misc]
     def _deliver(self, rec: ResultRecord[Shown]) -> None:
         s = rec.value
         seq = rec.frame.browser_seq if rec.frame.browser_seq is not None else self._browser_seq
+        # the engine's monotonic times, on the epoch-ms clock the browser's Date.now() shares
+        mono, epoch = time.monotonic(), time.time() * 1000
+
+        def ms(t: float) -> float:
+            return round(epoch - (mono - t) * 1000, 2)
+
         self._view.send_result(seq, s.data, rid=rec.rid, mime=s.mime, width=s.width,
                                height=s.height, timings_ms=rec.timings_ms,
-                               params={k: s.params[k] for k in _SHOWN_PARAMS})
+                               params={k: s.params[k] for k in _SHOWN_PARAMS},
+                               t_kernel={"recv": ms(rec.frame.received),
+                                         "start": ms(rec.job.started), "done": ms(rec.finished)})
 
     def _on_result(self, rec: ResultRecord[Shown]) -> None:
         s = rec.value

@@ -99,7 +99,9 @@ def test_parse_ack_and_hello() -> None:
 
 def test_kernel_messages() -> None:
     """The builders give the documented shapes."""
-    assert proto.took_message(3) == {"type": "took", "v": 1, "seq": 3}
+    assert proto.took_message(3, 12.5) == {"type": "took", "v": 1, "seq": 3, "t": 12.5}
+    t = proto.took_message(3)["t"]  # default: the kernel's epoch-ms clock now
+    assert abs(t - proto.now_ms()) < 60_000
     assert proto.clear_canvas_message() == {"type": "clear_canvas", "v": 1}
     assert proto.set_background_message("image/png") == {"type": "set_background", "v": 1,
                                                          "mime": "image/png"}

@@ -50,7 +50,9 @@ def test_frame_reaches_callback_and_took_is_sent_first(pad: Sketchpad, comm: Rec
     assert len(got) == 1
     frame, tooks_before_callback = got[0]
     assert tooks_before_callback == 1
-    assert comm.custom_of("took") == [({"type": "took", "v": 1, "seq": 7}, ())]
+    # took carries the kernel's clock at the copy (bench-live relates the two clocks by it)
+    assert comm.custom_of("took") == [({"type": "took", "v": 1, "seq": 7,
+                                        "t": frame.received_at}, ())]
     assert (frame.seq, frame.data, frame.width, frame.height) == (7, data, 64, 48)
     assert (frame.mime, frame.t_input, frame.reason) == ("image/jpeg", 1000.5, "stroke")
     assert isinstance(frame.data, bytes)

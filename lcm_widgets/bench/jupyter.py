@@ -1,0 +1,315 @@
+"""Start a real JupyterLab or Notebook 7 on 127.0.0.1, and headless Chromium, for the browser
+tests and ``lcm-widgets bench-live``.
+
+Needs the ``test`` extra's ``playwright`` and ``nbformat`` and Debian's Chromium at
+``/usr/bin/chromium`` (never ``playwright install``).
+
+Everything lives in a temp folder (config, data, runtime, IPython, root, settings, workspaces);
+the server gets a token, seeded settings (no news, no update check, auto-start kernels), and
+the test's notebook gets a kernel session through ``POST /api/sessions`` *before* the page
+opens, which avoids the "Select Kernel" dialog. :func:`open_notebook` still accepts that
+dialog if it shows up anyway. Every page opened through :func:`chromium` runs
+:data:`DEBUG_INIT_SCRIPT` first, which turns on the widget's test hooks (the ``data-*``
+counters and ``__lcm``; docs/widget-protocol.md, "Browser test hooks").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+#: The directory holding the ``lcm_widgets`` package (put on the kernel's PYTHONPATH).
+REPO = Path(__file__).resolve().parents[2]
+#: Runs before any page script: the widget exposes its test hooks only with this flag set.
+DEBUG_INIT_SCRIPT = "globalThis.__LCM_WIDGETS_DEBUG__ = true"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """A running server: where it is and how to reach its kernel."""
+
+    app: str
+    url: str
+    token: str
+    root: Path
+    runtime: Path
+    proc: subprocess.Popen[bytes]
+    log: Path
+    kernel_id: str = ""
+
+    def api(self, path: str, body: dict[str, Any] | None = None,
+            method: str | None = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(f"{self.url}{path}", data=data,
+                                     method=method or ("POST" if body else "GET"),
+                                     headers={"Authorization": f"token {self.token}",
+                                              "Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return json.loads(resp.read() or b"null")
+
+    def page_url(self, notebook: str, *, reset: bool = False) -> str:
+        """The notebook's page; ``reset``: JupyterLab forgets the tabs it would restore."""
+        route = "lab/tree" if self.app == "lab" else "notebooks"
+        extra = "&reset" if reset and self.app == "lab" else ""
+        return f"{self.url}/{route}/{notebook}?token={self.token}{extra}"
+
+    def kernel_client(self) -> Any:
+        """A jupyter_client connected to the notebook's kernel (to read ``studio.stats``)."""
+        from jupyter_client import BlockingKernelClient
+
+        sessions = self.api("/api/sessions")
+        ids = [s["kernel"]["id"] for s in sessions if s.get("kernel")]
+        if self.kernel_id not in ids and ids:  # the page replaced the kernel we started
+            self.kernel_id = ids[-1]
+        path = self.runtime / f"kernel-{self.kernel_id}.json"
+        if not path.exists():  # jupyter_server may name it differently: take the newest
+            path = max(self.runtime.glob("kernel-*.json"), key=lambda p: p.stat().st_mtime)
+        kc = BlockingKernelClient(connection_file=str(path))
+        kc.load_connection_file()
+        kc.start_channels()
+        kc.wait_for_ready(timeout=30)
+        return kc
+
+    def log_tail(self, n: int = 40) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
+
+
+#: JupyterLab's own kernel-connection errors: a pending request (here the subshell that
+#: JupyterLab creates for widget comms) whose future it disposes when the kernel connection
+#: resets under load. Nothing of ours sends these requests.
+_JUPYTERLAB_OWN = re.compile(r"Canceled future for \w+ message before replies were done")
+
+
+def page_errors_of_ours(errors: list[str]) -> list[str]:
+    """Page errors minus JupyterLab's own kernel-future cancellations (printed, not hidden)."""
+    own = [e for e in errors if _JUPYTERLAB_OWN.search(e)]
+    if own:
+        print(f"[e2e] JupyterLab's own page errors (not ours): {own}")
+    return [e for e in errors if not _JUPYTERLAB_OWN.search(e)]
+
+
+def kernel_eval(kc: Any, code: str, timeout: float = 60) -> str:
+    """Run ``code`` in the kernel through ``kc``; return its stdout (raise on an error)."""
+    msg_id = kc.execute(code, store_history=False)
+    out: list[str] = []
+    deadline = time.monotonic() + timeout
+    while True:
+        msg = kc.get_iopub_msg(timeout=max(0.1, deadline - time.monotonic()))
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        kind, content = msg["msg_type"], msg["content"]
+        if kind == "stream":
+            out.append(content["text"])
+        elif kind == "error":
+            raise RuntimeError("\n".join(content["traceback"]))
+        elif kind == "status" and content["execution_state"] == "idle":
+            return "".join(out)
+
+
+def write_notebook(path: Path, cells: list[str]) -> None:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, str(path))
+
+
+def _seed_settings(settings: Path) -> None:
+    files = {
+        "@jupyterlab/apputils-extension/notification.jupyterlab-settings":
+            {"fetchNews": "false", "checkForUpdates": False},
+        "@jupyterlab/notebook-extension/tracker.jupyterlab-settings":
+            {"autoStartDefaultKernel": True},
+    }
+    for rel, value in files.items():
+        p = settings / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(json.dumps(value))
+
+
+@contextlib.contextmanager
+def jupyter_server(tmp: Path, *, app: str = "lab", notebook: str = "test.ipynb",
+                   nodelay: bool = False, env: dict[str, str] | None = None
+                   ) -> Iterator[Server]:
+    """Start ``jupyter lab`` or ``jupyter notebook`` with everything under ``tmp``; create a
+    kernel session for ``root/notebook`` (the file must exist); stop it all on exit."""
+    dirs = {n: tmp / n for n in ("cfg", "data", "rt", "ipy", "root", "settings", "ws")}
+    for d in dirs.values():
+        d.mkdir(parents=True, exist_ok=True)
+    _seed_settings(dirs["settings"])
+    port, token = free_port(), secrets.token_hex(16)
+    klass = "LabApp" if app == "lab" else "JupyterNotebookApp"
+    cmd = [sys.executable, "-m", "jupyterlab" if app == "lab" else "notebook",
+           "--no-browser", "--ip=127.0.0.1", f"--port={port}", "--ServerApp.port_retries=0",
+           f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={dirs['root']}",
+           f"--{klass}.user_settings_dir={dirs['settings']}",
+           f"--{klass}.workspaces_dir={dirs['ws']}", "--allow-root"]
+    if app == "lab":
+        cmd += ["--LabApp.news_url=None",
+                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    if nodelay:
+        cmd.append('--ServerApp.jpserver_extensions={"lcm_widgets.jupyter_nodelay": True}')
+    penv = {**os.environ, "JUPYTER_CONFIG_DIR": str(dirs["cfg"]),
+            "JUPYTER_DATA_DIR": str(dirs["data"]), "JUPYTER_RUNTIME_DIR": str(dirs["rt"]),
+            "IPYTHONDIR": str(dirs["ipy"]), "JUPYTER_PLATFORM_DIRS": "1",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO),
+                                                        os.environ.get("PYTHONPATH")])),
+            **(env or {})}
+    log = tmp / f"{app}-server.log"
+    with log.open("wb") as fh:
+        proc = subprocess.Popen(cmd, cwd=dirs["root"], env=penv, stdout=fh,
+                                stderr=subprocess.STDOUT)
+    server = Server(app, f"http://127.0.0.1:{port}", token, dirs["root"], dirs["rt"], proc, log)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"jupyter {app} exited:\n{server.log_tail()}")
+            try:
+                server.api("/api/status")
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"jupyter {app} did not start:\n{server.log_tail()}"
+                                       ) from None
+                time.sleep(0.2)
+        sess = server.api("/api/sessions", {"path": notebook, "type": "notebook",
+                                            "name": notebook, "kernel": {"name": "python3"}})
+        server.kernel_id = sess["kernel"]["id"]
+        yield server
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class DebugBrowser:
+    """A Playwright browser whose new pages and contexts run :data:`DEBUG_INIT_SCRIPT`."""
+
+    def __init__(self, browser: Any) -> None:
+        self._browser = browser
+
+    def new_page(self, **kwargs: Any) -> Any:
+        page = self._browser.new_page(**kwargs)
+        page.add_init_script(DEBUG_INIT_SCRIPT)
+        return page
+
+    def new_context(self, **kwargs: Any) -> Any:
+        context = self._browser.new_context(**kwargs)
+        context.add_init_script(DEBUG_INIT_SCRIPT)
+        return context
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._browser, name)
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[Any]:
+    """A headless Debian Chromium through Python Playwright (never ``playwright install``);
+    its pages have the widget's test hooks on (:class:`DebugBrowser`)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield DebugBrowser(browser)
+        finally:
+            browser.close()
+
+
+def open_notebook(page: Any, server: Server, notebook: str, *, reset: bool = False) -> None:
+    """Open the notebook and wait until its kernel is idle (accepting a kernel dialog);
+    ``reset``: as the only tab (JupyterLab restores no earlier one)."""
+    page.goto(server.page_url(notebook, reset=reset))
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        dialog = page.query_selector(".jp-Dialog .jp-mod-accept")
+        if dialog is not None:
+            dialog.click()
+        if page.query_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']") or \
+                page.get_by_text("Idle").count():
+            return
+        time.sleep(0.25)
+    raise TimeoutError("the notebook's kernel never became idle")
+
+
+def run_first_cell(page: Any) -> None:
+    """Run the first cell (click its editor, Escape to command mode, Shift+Enter)."""
+    page.click(".jp-Cell >> nth=0 >> .jp-InputArea-editor")
+    page.keyboard.press("Escape")
+    page.keyboard.press("Shift+Enter")
+
+
+def run_first_cell_until(page: Any, selector: str, *, timeout: float = 240.0,
+                         artifacts: Path | None = None) -> None:
+    """Run the first cell and wait for ``selector``; run it again if it never started.
+
+    On a loaded machine the front end can report an idle kernel before its websocket is ready,
+    and Shift+Enter then does nothing (the prompt stays ``[ ]:``). A cell that did start
+    (``[*]:`` or ``[n]:``) is only waited for, never re-run. A screenshot is saved on failure.
+    """
+    deadline = time.monotonic() + timeout
+    run_first_cell(page)
+    while time.monotonic() < deadline:
+        try:
+            page.wait_for_selector(selector, timeout=20_000)
+            return
+        except Exception:  # playwright's TimeoutError
+            prompt = page.text_content(".jp-Cell >> nth=0 >> .jp-InputPrompt") or ""
+            if "*" not in prompt and not any(ch.isdigit() for ch in prompt):
+                run_first_cell(page)
+    if artifacts is not None:
+        artifacts.mkdir(exist_ok=True)
+        page.screenshot(path=str(artifacts / "run-first-cell-timeout.png"), full_page=True)
+    raise TimeoutError(f"{selector} did not appear within {timeout:.0f} s of running the cell")
+
+
+def scribble(page: Any, box: dict[str, float], *, seconds: float, seed: int = 0,
+             step_ms: float = 16) -> int:
+    """Draw random strokes over ``box`` for ``seconds``; returns the number of strokes."""
+    import random
+
+    rng = random.Random(seed)
+    strokes = 0
+    end = time.monotonic() + seconds
+    x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
+    while time.monotonic() < end:
+        x, y = x0 + w * rng.uniform(0.1, 0.9), y0 + h * rng.uniform(0.1, 0.9)
+        page.mouse.move(x, y)
+        page.mouse.down()
+        for _ in range(rng.randint(8, 20)):
+            x = min(x0 + w * 0.95, max(x0 + w * 0.05, x + rng.uniform(-25, 25)))
+            y = min(y0 + h * 0.95, max(y0 + h * 0.05, y + rng.uniform(-25, 25)))
+            page.mouse.move(x, y, steps=2)
+            page.wait_for_timeout(step_ms)
+        page.mouse.up()
+        strokes += 1
+    return strokes

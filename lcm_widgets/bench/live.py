@@ -1,0 +1,396 @@
+"""``lcm-widgets bench-live``: the live loop as a person meets it, in a real JupyterLab.
+
+One run starts JupyterLab (or Notebook 7) on 127.0.0.1 and headless Chromium
+(:mod:`lcm_widgets.bench.jupyter`), then, for each *case*, opens a notebook with a fresh kernel,
+draws the same scripted strokes on its canvas for ``seconds`` and measures in the page:
+
+* ``studio-echo``: a Studio on ``EchoBackend()`` (an instant model);
+* ``floor``: :class:`~lcm_widgets.bench.live_floor.EchoFloor`, a bare anywidget echoing the
+  same JPEG frames over the same comm (the least a loop over this transport can do);
+* ``studio-tiny``: a Studio on ``LocalLCM("tiny")`` (model-bound: shows the transport's share).
+
+**Stroke→pixels** is measured as a person sees it: a probe in the page samples the output canvas
+every animation frame (a 64x64 downscale, hashed) and, when its pixels change, takes the time
+minus the pointer-event time of the oldest stroke in the frame now shown. **Results/s** counts
+those changes. The per-stage breakdown comes from timestamps each side records for every frame
+(the widget's debug trace, docs/widget-protocol.md "Browser test hooks"; the kernel's in the
+result's ``t_kernel``): one clock per side (``Date.now()`` in the page, ``time.time()`` in the
+kernel), related by the fastest frame→``took`` round trip (offset ± half that round trip).
+
+``--soak`` samples the kernel's RSS and the page's JS heap (CDP ``Runtime.getHeapUsage`` after
+a forced GC) every ``--sample-every`` seconds while drawing. Nothing here asserts a timing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from . import jupyter as J
+
+__all__ = ["CASES", "analyse", "run_cases"]
+
+#: The Studio cell; ``BACKEND`` is replaced per case.
+_STUDIO_CELL = """\
+from lcm_widgets import Studio
+model = {backend}
+studio = Studio(model, prompt="a house by a lake", steps=4, strength=0.5, seed=1234,
+                display_size=300{extra})
+studio"""
+
+_FLOOR_CELL = """\
+from lcm_widgets.bench.live_floor import EchoFloor
+floor = EchoFloor()
+floor"""
+
+_BACKENDS = {
+    "echo": "__import__('lcm_widgets.backends.echo', fromlist=['EchoBackend']).EchoBackend()",
+    "tiny": "__import__('lcm_widgets', fromlist=['LocalLCM']).LocalLCM('tiny', progress=False)",
+}
+
+#: case name → (cell source, selector of the input canvas, selector of the widget root)
+CASES: dict[str, tuple[str, str, str]] = {
+    "studio-echo": (_STUDIO_CELL.format(backend=_BACKENDS["echo"], extra=""),
+                    ".lcm-sketchpad .lcm-input canvas", ".lcm-sketchpad"),
+    "floor": (_FLOOR_CELL, ".lcm-floor .lcm-floor-input", ".lcm-floor"),
+    "studio-tiny": (_STUDIO_CELL.format(backend=_BACKENDS["tiny"], extra=""),
+                    ".lcm-sketchpad .lcm-input canvas", ".lcm-sketchpad"),
+}
+
+#: Installed in the page once the widget is up: samples the output canvas every animation frame.
+_PROBE_JS = r"""
+(rootSel) => {
+  const root = document.querySelector(rootSel);
+  const lcm = root.__lcm;
+  const out = root.querySelector(".lcm-output canvas, .lcm-floor-output");
+  const small = document.createElement("canvas");
+  small.width = small.height = 64;
+  const ctx = small.getContext("2d", { willReadFrequently: true });
+  const probe = { changes: [], running: true, last: null, frames: 0 };
+  const hash = (d) => {
+    let h = 2166136261;
+    for (let i = 0; i < d.length; i += 1) { h ^= d[i]; h = Math.imul(h, 16777619); }
+    return h >>> 0;
+  };
+  const tick = () => {
+    if (!probe.running) return;
+    probe.frames += 1;
+    ctx.drawImage(out, 0, 0, 64, 64);
+    const h = hash(ctx.getImageData(0, 0, 64, 64).data);
+    if (h !== probe.last) {
+      probe.last = h;
+      probe.changes.push({ t: Date.now(), seq: lcm.pacer.newestPainted });
+      if (probe.changes.length > 100000) probe.changes.shift();
+    }
+    requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
+  window.__lcmProbe = probe;
+}
+"""
+
+_COLLECT_JS = r"""
+(rootSel) => {
+  const root = document.querySelector(rootSel);
+  const p = window.__lcmProbe;
+  return { changes: p.changes, rafs: p.frames, trace: root.__lcm.trace(),
+           stats: root.__lcm.stats(), now: Date.now(), status: (root.querySelector(
+             ".lcm-status") || {}).textContent || "" };
+}
+"""
+
+
+def _pct(xs: list[float], q: float) -> float | None:
+    if not xs:
+        return None
+    s = sorted(xs)
+    k = (len(s) - 1) * q / 100
+    lo = int(k)
+    hi = min(lo + 1, len(s) - 1)
+    return round(s[lo] + (s[hi] - s[lo]) * (k - lo), 1)
+
+
+def clock_offset(trace: list[dict[str, Any]]) -> tuple[float, float] | None:
+    """(kernel clock − page clock, ± uncertainty) in ms from the fastest frame→took round trip."""
+    best: tuple[float, float] | None = None
+    for r in trace:
+        if all(isinstance(r.get(k), int | float) for k in ("t_sent", "t_took", "k_took")):
+            rtt = r["t_took"] - r["t_sent"]
+            if rtt < 0:
+                continue
+            off = r["k_took"] - (r["t_sent"] + r["t_took"]) / 2
+            if best is None or rtt / 2 < best[1]:
+                best = (off, rtt / 2)
+    return None if best is None else (round(best[0], 2), round(best[1], 2))
+
+
+#: stage → (later timestamp, earlier timestamp); ``k.`` are kernel times, shifted by the offset
+STAGES = (
+    ("wait for credit + rAF", "t_begin", "t_input"),
+    ("rasterize + encode", "t_encoded", "t_begin"),
+    ("browser→kernel", "k.recv", "t_encoded"),  # model.send itself included
+    ("kernel queue", "k.start", "k.recv"),
+    ("generate", "k.done", "k.start"),
+    ("kernel hold (result credit)", "k.sent", "k.done"),
+    ("kernel→browser", "t_recv", "k.sent"),
+    ("decode", "t_decoded", "t_recv"),
+    ("paint", "t_paint", "t_decoded"),
+    ("to screen (next rAF)", "t_shown", "t_paint"),
+)
+
+
+def _stage_values(rec: dict[str, Any], offset: float) -> dict[str, float] | None:
+    k = rec.get("kernel") or {}
+
+    def get(name: str) -> float | None:
+        v = k.get(name[2:]) if name.startswith("k.") else rec.get(name)
+        if not isinstance(v, int | float):
+            return None
+        return float(v) - offset if name.startswith("k.") else float(v)
+
+    out: dict[str, float] = {}
+    for stage, later, earlier in STAGES:
+        a, b = get(later), get(earlier)
+        if a is None or b is None:
+            return None
+        out[stage] = a - b
+    return out
+
+
+def analyse(raw: dict[str, Any], t0: float, t1: float) -> dict[str, Any]:
+    """Figures of one case from what the page collected between page times ``t0`` and ``t1``."""
+    trace = {int(r["seq"]): r for r in raw["trace"]}
+    seen: set[int] = set()
+    lat: list[float] = []
+    shown: list[dict[str, Any]] = []
+    changes = [c for c in raw["changes"] if t0 <= c["t"] <= t1]
+    for c in changes:
+        seq = int(c["seq"])
+        rec = trace.get(seq)
+        if seq in seen or rec is None or "t_input" not in rec:
+            continue
+        seen.add(seq)
+        rec = {**rec, "t_shown": c["t"]}
+        lat.append(c["t"] - rec["t_input"])
+        shown.append(rec)
+    seconds = (t1 - t0) / 1000
+    off = clock_offset(raw["trace"])
+    stages: dict[str, Any] = {}
+    median_frame: dict[str, float] | None = None
+    if off is not None and shown:
+        per = [(r["t_shown"] - r["t_input"], v) for r in shown
+               if (v := _stage_values(r, off[0])) is not None]
+        if per:
+            per.sort(key=lambda x: x[0])
+            median_frame = {k: round(v, 1) for k, v in per[len(per) // 2][1].items()}
+            for stage, _a, _b in STAGES:
+                xs = [v[stage] for _, v in per]
+                stages[stage] = {"p50": _pct(xs, 50), "p95": _pct(xs, 95)}
+    stats = raw.get("stats") or {}
+    return {
+        "seconds": round(seconds, 2),
+        "stroke_to_pixels_ms": {"p50": _pct(lat, 50), "p95": _pct(lat, 95), "n": len(lat)},
+        "results_per_s": round(len(lat) / seconds, 1) if seconds > 0 else None,
+        "screen_changes_per_s": round(len(changes) / seconds, 1) if seconds > 0 else None,
+        "frames_sent": stats.get("framesSent"),
+        "results_dropped": stats.get("resultsDropped"),
+        "max_in_flight": stats.get("maxInFlight"),
+        "clock_offset_ms": None if off is None else {"kernel_minus_page": off[0],
+                                                     "plus_minus": off[1]},
+        "median_frame_ms": median_frame,
+        "stages_ms": stages,
+    }
+
+
+def _kernel_json(kc: Any, expr: str) -> Any:
+    out = J.kernel_eval(kc, f"import json as _j; print(_j.dumps({expr}, default=str))")
+    return json.loads(out.strip().splitlines()[-1])
+
+
+_RSS = ("(lambda: [int(l.split()[1]) for l in open('/proc/self/status') "
+        "if l.startswith('VmRSS')][0] * 1024)()")
+
+
+def _heap(cdp: Any) -> int:
+    cdp.send("HeapProfiler.collectGarbage")
+    return int(cdp.send("Runtime.getHeapUsage")["usedSize"])
+
+
+def run_case(browser: Any, server: J.Server, root: Path, name: str, *, seconds: float,
+             seed: int = 7, soak_every: float = 0.0,
+             log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Open the case's notebook in a fresh kernel, draw for ``seconds``, return its figures."""
+    cell, canvas_sel, root_sel = CASES[name]
+    nb = f"{name}.ipynb"
+    J.write_notebook(root / nb, [cell])
+    sess = server.api("/api/sessions", {"path": nb, "type": "notebook", "name": nb,
+                                        "kernel": {"name": "python3"}})
+    server.kernel_id = sess["kernel"]["id"]
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    kc = None
+    try:
+        J.open_notebook(page, server, nb, reset=True)
+        J.run_first_cell_until(page, canvas_sel, timeout=300)
+        if name.startswith("studio"):
+            _until(lambda: "ready" in (page.text_content(".lcm-status") or ""), 300)
+        canvas = page.locator(canvas_sel)
+        canvas.scroll_into_view_if_needed()
+        page.wait_for_timeout(300)
+        box = dict(canvas.bounding_box() or {})
+        page.evaluate(_PROBE_JS, root_sel)
+        # warm-up: one stroke, until its result is on screen
+        J.scribble(page, box, seconds=0.5, seed=seed + 1000)
+        _until(lambda: page.evaluate("() => window.__lcmProbe.changes.length") > 1, 300)
+        page.wait_for_timeout(500)
+        kc = server.kernel_client()
+        cdp = page.context.new_cdp_session(page)
+        samples: list[dict[str, float]] = []
+        t0 = float(page.evaluate("() => Date.now()"))
+        if soak_every > 0:
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                J.scribble(page, box, seconds=min(soak_every, end - time.monotonic()),
+                           seed=seed + len(samples))
+                samples.append({"t_s": round((float(page.evaluate("() => Date.now()")) - t0)
+                                             / 1000, 1),
+                                "kernel_rss_mb": round(_kernel_json(kc, _RSS) / 2**20, 1),
+                                "js_heap_mb": round(_heap(cdp) / 2**20, 2)})
+                log(f"[bench-live {name}] {samples[-1]}")
+        else:
+            J.scribble(page, box, seconds=seconds, seed=seed)
+        t1 = float(page.evaluate("() => Date.now()"))
+        page.wait_for_timeout(1000)  # let the last results land (not counted)
+        raw = page.evaluate(_COLLECT_JS, root_sel)
+        fig = analyse(raw, t0, t1)
+        fig["rafs_per_s"] = round(raw["rafs"] / max(1e-9, (raw["now"] - t0) / 1000), 1)
+        if name.startswith("studio"):
+            ks = _kernel_json(kc, "studio.stats")
+            fig["kernel"] = {k: ks.get(k) for k in (
+                "frames_in", "started", "completed", "dropped", "skipped", "max_in_flight",
+                "max_pending", "max_result_slot", "backend_max_concurrency",
+                "max_unacked_results", "ack_timeouts")}
+            fig["status"] = raw["status"]
+        if samples:
+            fig["soak"] = samples
+        fig["page_errors"] = J.page_errors_of_ours(errors)
+        return fig
+    finally:
+        if kc is not None:
+            kc.stop_channels()
+        page.close()
+        with contextlib.suppress(Exception):
+            server.api(f"/api/sessions/{sess['id']}", method="DELETE")
+
+
+def _until(cond: Callable[[], Any], timeout: float) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"bench-live: gave up after {timeout:.0f} s")
+
+
+def machine() -> dict[str, Any]:
+    """Where and when: CPU, cores, load average, commit, date."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=J.REPO,
+                                capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return {"cpu": cpu, "cores": os.cpu_count(), "load_avg": [round(x, 2) for x in
+                                                              os.getloadavg()],
+            "python": platform.python_version(), "commit": commit or None,
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+
+
+def run_cases(cases: list[str], *, seconds: float, app: str = "lab", soak_every: float = 0.0,
+              log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run ``cases`` back to back in one JupyterLab and one Chromium."""
+    for c in cases:
+        if c not in CASES:
+            raise ValueError(f"case: must be one of {', '.join(CASES)}, got {c!r}")
+    out: dict[str, Any] = {"machine": machine(), "app": app, "seconds": seconds, "cases": {}}
+    with tempfile.TemporaryDirectory(prefix="lcm-bench-live-") as tmp:
+        tmpdir = Path(tmp)
+        (tmpdir / "root").mkdir()
+        first = f"{cases[0]}-warm.ipynb"
+        J.write_notebook(tmpdir / "root" / first, ["1"])
+        env = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+        with J.jupyter_server(tmpdir, app=app, notebook=first, env=env) as server, \
+                J.chromium() as browser:
+            server.api(f"/api/kernels/{server.kernel_id}", method="DELETE")
+            for c in cases:
+                log(f"[bench-live] {c}: {seconds:.0f} s of strokes ...")
+                out["cases"][c] = run_case(browser, server, tmpdir / "root", c,
+                                           seconds=seconds, soak_every=soak_every, log=log)
+    out["machine"]["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
+    return out
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None or b == 0 else round(a / b, 2)
+
+
+def summary_lines(res: dict[str, Any]) -> list[str]:
+    """The human-readable table of a run."""
+    m = res["machine"]
+    lines = [f"bench-live · {res['app']} · {res['seconds']:.0f} s per case · {m['cpu']} "
+             f"({m['cores']} cores) · load {m['load_avg']} → {m.get('load_avg_end')} · "
+             f"commit {m['commit']} · {m['date']}", "",
+             f"{'case':<13} {'p50 ms':>7} {'p95 ms':>7} {'results/s':>9} {'sent':>6} "
+             f"{'dropped':>7} {'max in flight':>13}"]
+    for name, f in res["cases"].items():
+        s = f["stroke_to_pixels_ms"]
+        lines.append(f"{name:<13} {s['p50']!s:>7} {s['p95']!s:>7} {f['results_per_s']!s:>9} "
+                     f"{f['frames_sent']!s:>6} {f['results_dropped']!s:>7} "
+                     f"{f['max_in_flight']!s:>13}")
+    cs = res["cases"]
+    if "studio-echo" in cs and "floor" in cs:
+        a, b = cs["studio-echo"], cs["floor"]
+        lines += ["", f"studio-echo / floor: stroke→pixels p50 × "
+                      f"{ratio(a['stroke_to_pixels_ms']['p50'], b['stroke_to_pixels_ms']['p50'])}"
+                      f", p95 × {ratio(a['stroke_to_pixels_ms']['p95'], b['stroke_to_pixels_ms']['p95'])}"
+                      f", results/s × {ratio(a['results_per_s'], b['results_per_s'])}"]
+    for name, f in cs.items():
+        off = f.get("clock_offset_ms")
+        if not f.get("median_frame_ms"):
+            continue
+        lines += ["", f"{name}: the median frame, stage by stage (ms; p50 / p95 over all "
+                      f"frames); kernel clock = page clock + {off['kernel_minus_page']} ms "
+                      f"± {off['plus_minus']} ms"]
+        for stage, v in f["median_frame_ms"].items():
+            st = f["stages_ms"].get(stage, {})
+            lines.append(f"  {stage:<28} {v:>7}   ({st.get('p50')} / {st.get('p95')})")
+        if "kernel" in f:
+            lines.append(f"  kernel: {f['kernel']}")
+    for name, f in cs.items():
+        if f.get("soak"):
+            rss = [s["kernel_rss_mb"] for s in f["soak"]]
+            heap = [s["js_heap_mb"] for s in f["soak"]]
+            half = len(rss) // 2
+            lines += ["", f"{name} soak: kernel RSS MB first {rss[0]}, after warm-up "
+                          f"{rss[half]}, last {rss[-1]}, max {max(rss)}; JS heap MB first "
+                          f"{heap[0]}, after warm-up {heap[half]}, last {heap[-1]}, "
+                          f"max {max(heap)}"]
+        if f.get("page_errors"):
+            lines.append(f"{name}: page errors {f['page_errors']}")
+    return lines

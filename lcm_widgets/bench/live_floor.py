@@ -1,0 +1,137 @@
+"""The floor of ``lcm-widgets bench-live``: a bare anywidget that echoes JPEG frames.
+
+:class:`EchoFloor` is the least a live loop over the notebook's comm can do, so the Studio's
+figures can be read against it: strokes on its canvas are rasterized to JPEG exactly as the
+Sketchpad does (``canvas.toBlob``, same size and quality), sent as one anywidget custom message
+with the bytes as a buffer, echoed back unchanged by the comm handler in the kernel (no engine,
+no model, no loop hop, no copy kept), decoded with ``createImageBitmap`` and drawn. The one rule
+it keeps is the least any loop needs: a frame is sent on the next animation frame after a change,
+once the previous echo came back (one in flight; otherwise frames would queue in the transport).
+
+It exposes the same debug hooks as the Sketchpad (``root.__lcm.pacer.newestPainted`` and
+``root.__lcm.trace()``, one record per frame with the same field names), so the bench measures
+both the same way. Not a user-facing widget.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import anywidget
+import traitlets
+
+__all__ = ["EchoFloor"]
+
+_ESM = r"""
+const FRAME = 512;
+function render({ model, el }) {
+  const doc = el.ownerDocument;
+  const root = doc.createElement("div");
+  root.className = "lcm-floor";
+  root.style.display = "flex";
+  root.style.gap = "8px";
+  const input = doc.createElement("canvas");
+  const output = doc.createElement("canvas");
+  for (const c of [input, output]) {
+    c.width = c.height = FRAME;
+    c.style.width = c.style.height = "300px";
+    c.style.border = "1px solid #888";
+    c.style.touchAction = "none";
+  }
+  input.className = "lcm-floor-input";
+  output.className = "lcm-floor-output";
+  root.append(input, output);
+  el.replaceChildren(root);
+  const ictx = input.getContext("2d");
+  ictx.fillStyle = "#fff";
+  ictx.fillRect(0, 0, FRAME, FRAME);
+  const octx = output.getContext("2d");
+  const quality = Number(model.get("jpeg_quality")) || 0.85;
+  const pacer = { newestPainted: -1, framesSent: 0 };
+  const trace = new Map();
+  let seq = 0, inFlight = false, dirty = false, tInput = 0, raf = false, last = null;
+  const at = (ev) => {
+    const r = input.getBoundingClientRect();
+    return [(ev.clientX - r.left) * FRAME / r.width, (ev.clientY - r.top) * FRAME / r.height];
+  };
+  const evTime = (ev) => performance.timeOrigin + ev.timeStamp;
+  const changed = (t) => {
+    if (!dirty) { dirty = true; tInput = t; }
+    schedule();
+  };
+  const schedule = () => {
+    if (raf || inFlight || !dirty) return;
+    raf = true;
+    requestAnimationFrame(() => { raf = false; send(); });
+  };
+  const send = () => {
+    if (inFlight || !dirty) return;
+    inFlight = true; dirty = false;
+    const s = ++seq, rec = { seq: s, t_input: tInput, t_begin: Date.now() };
+    trace.set(s, rec);
+    if (trace.size > 256) trace.delete(trace.keys().next().value);
+    input.toBlob((blob) => blob.arrayBuffer().then((buf) => {
+      rec.t_encoded = Date.now();
+      model.send({ type: "frame", seq: s }, undefined, [buf]);
+      rec.t_sent = Date.now();
+      rec.bytes = buf.byteLength;
+      pacer.framesSent += 1;
+    }), "image/jpeg", quality);
+  };
+  input.addEventListener("pointerdown", (ev) => { last = at(ev); input.setPointerCapture?.(ev.pointerId); });
+  input.addEventListener("pointermove", (ev) => {
+    if (!last || !(ev.buttons & 1)) return;
+    const p = at(ev);
+    ictx.strokeStyle = "#000"; ictx.lineWidth = 8; ictx.lineCap = "round";
+    ictx.beginPath(); ictx.moveTo(last[0], last[1]); ictx.lineTo(p[0], p[1]); ictx.stroke();
+    last = p;
+    changed(evTime(ev));
+  });
+  const up = () => { last = null; };
+  input.addEventListener("pointerup", up);
+  input.addEventListener("pointercancel", up);
+  model.on("msg:custom", async (content, buffers) => {
+    if (!content || content.type !== "echo") return;
+    const rec = trace.get(content.seq) || { seq: content.seq };
+    rec.t_recv = Date.now();
+    rec.t_took = rec.t_recv;
+    rec.k_took = content.t_recv;
+    const view = buffers[0];
+    const bytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+    const bmp = await createImageBitmap(new Blob([bytes], { type: "image/jpeg" }));
+    rec.t_decoded = Date.now();
+    octx.drawImage(bmp, 0, 0);
+    bmp.close();
+    rec.t_paint = Date.now();
+    rec.kernel = { recv: content.t_recv, start: content.t_recv, done: content.t_recv,
+                   sent: content.t_sent };
+    pacer.newestPainted = content.seq;
+    inFlight = false;
+    schedule();
+  });
+  root.__lcm = { pacer, trace: () => [...trace.values()], stats: () => ({ ...pacer }) };
+}
+export default { render };
+"""
+
+
+class EchoFloor(anywidget.AnyWidget):  # type: ignore[misc]
+    """Echoes every frame's bytes back from the comm handler (see the module docstring)."""
+
+    _esm = _ESM
+    jpeg_quality = traitlets.Float(0.85).tag(sync=True)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.echoed = 0
+        self.on_msg(self._echo)
+
+    def _echo(self, _widget: Any, content: Any, buffers: Sequence[Any] | None) -> None:
+        if not isinstance(content, dict) or content.get("type") != "frame" or not buffers:
+            return
+        t_recv = time.time() * 1000
+        self.echoed += 1
+        self.send({"type": "echo", "seq": content.get("seq"), "t_recv": t_recv,
+                   "t_sent": time.time() * 1000}, [buffers[0]])

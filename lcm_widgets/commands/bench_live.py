@@ -1,0 +1,67 @@
+"""``lcm-widgets bench-live``: stroke→pixels and results/s in a real JupyterLab + Chromium.
+
+See :mod:`lcm_widgets.bench.live` for what is measured and how. Needs the ``test`` extra
+(playwright, nbformat), JupyterLab and Debian's Chromium at ``/usr/bin/chromium``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+__all__ = ["register", "run"]
+
+
+def register(subparsers: Any) -> None:
+    from ..bench.live import CASES
+
+    p = subparsers.add_parser(
+        "bench-live", help="stroke→pixels and results/s of the Studio in real JupyterLab",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seconds", type=float, default=10.0,
+                   help="seconds of scripted strokes per case (10; 600 for the soak)")
+    p.add_argument("--cases", default="studio-echo,floor,studio-tiny",
+                   help=f"comma-separated, in order; of {', '.join(CASES)} "
+                        "(default: studio-echo,floor,studio-tiny)")
+    p.add_argument("--app", choices=("lab", "notebook"), default="lab",
+                   help="JupyterLab (default) or Notebook 7")
+    p.add_argument("--soak", action="store_true",
+                   help="sample kernel RSS and the page's JS heap while drawing")
+    p.add_argument("--sample-every", type=float, default=30.0,
+                   help="seconds between soak samples (30)")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ..bench.jupyter import CHROMIUM
+    from ..bench.live import CASES, run_cases, summary_lines
+
+    try:
+        import nbformat  # noqa: F401
+        import playwright  # noqa: F401
+    except ModuleNotFoundError as exc:
+        raise SystemExit(f"bench-live needs {exc.name}: pip install 'lcm-widgets[test]'"
+                         ) from None
+    if not Path(CHROMIUM).exists():
+        raise SystemExit(f"bench-live needs Chromium at {CHROMIUM} (Debian: apt-get install "
+                         "chromium)")
+    if args.seconds <= 0:
+        raise SystemExit(f"--seconds: must be more than 0, got {args.seconds}")
+    if args.soak and args.sample_every <= 0:
+        raise SystemExit(f"--sample-every: must be more than 0, got {args.sample_every}")
+    cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+    bad = [c for c in cases if c not in CASES]
+    if not cases or bad:
+        raise SystemExit(f"--cases: each must be one of {', '.join(CASES)}, got {args.cases!r}")
+    res = run_cases(cases, seconds=args.seconds, app=args.app,
+                    soak_every=args.sample_every if args.soak else 0.0,
+                    log=(lambda _s: None) if args.json else print)
+    if args.json:
+        print(json.dumps(res, indent=2))
+    else:
+        print("\n".join(summary_lines(res)))
+    return 0

@@ -1,0 +1,56 @@
+"""``lcm-widgets bench-live``'s arithmetic on recorded page data (the browser run itself is in
+tests/e2e/test_bench_live_e2e.py)."""
+
+from __future__ import annotations
+
+from lcm_widgets.bench.live import STAGES, analyse, clock_offset, summary_lines
+
+
+def _rec(seq: int, t_input: float, off: float = 3.0) -> dict:
+    """A frame's trace: page times, kernel times = page time + ``off``."""
+    k = {"recv": t_input + 30 + off, "start": t_input + 31 + off, "done": t_input + 41 + off,
+         "sent": t_input + 42 + off}
+    return {"seq": seq, "t_input": t_input, "t_begin": t_input + 5, "t_encoded": t_input + 20,
+            "t_sent": t_input + 21, "t_took": t_input + 40, "k_took": t_input + 30.5 + off,
+            "t_recv": t_input + 60, "t_decoded": t_input + 70, "t_paint": t_input + 71,
+            "kernel": k}
+
+
+def test_clock_offset_takes_the_fastest_round_trip() -> None:
+    slow = {"t_sent": 0.0, "t_took": 100.0, "k_took": 80.0}      # offset 30 ± 50
+    fast = {"t_sent": 10.0, "t_took": 20.0, "k_took": 18.0}     # offset 3 ± 5
+    assert clock_offset([slow, fast, {"t_sent": 1}]) == (3.0, 5.0)
+    assert clock_offset([{"seq": 1}]) is None
+
+
+def test_analyse_counts_each_shown_frame_once_inside_the_window() -> None:
+    trace = [_rec(s, 1000.0 * s) for s in (1, 2, 3, 4)]
+    changes = [{"t": 1100.0, "seq": 1}, {"t": 1110.0, "seq": 1},   # the same frame twice
+               {"t": 2080.0, "seq": 2}, {"t": 3090.0, "seq": 3},
+               {"t": 9000.0, "seq": 4}]                            # after the window
+    raw = {"trace": trace, "changes": changes,
+           "stats": {"framesSent": 4, "resultsDropped": 0, "maxInFlight": 1}}
+    fig = analyse(raw, 1000.0, 5000.0)
+    assert fig["stroke_to_pixels_ms"] == {"p50": 90.0, "p95": 99.0, "n": 3}
+    assert fig["results_per_s"] == round(3 / 4, 1)
+    assert fig["clock_offset_ms"] == {"kernel_minus_page": 3.0, "plus_minus": 9.5}
+    med = fig["median_frame_ms"]
+    assert list(med) == [s for s, _, _ in STAGES]
+    # the stages add up to the measured stroke→pixels of that frame (90 ms: frame 3's 90)
+    assert round(sum(med.values()), 1) == 90.0
+    assert med["generate"] == 10.0 and med["rasterize + encode"] == 15.0
+    assert fig["max_in_flight"] == 1
+
+
+def test_summary_prints_the_ratio_to_the_floor() -> None:
+    trace = [_rec(1, 1000.0)]
+    raw = {"trace": trace, "changes": [{"t": 1100.0, "seq": 1}], "stats": {}}
+    fig = analyse(raw, 1000.0, 2000.0)
+    slow = {**fig, "stroke_to_pixels_ms": {"p50": 200.0, "p95": 300.0, "n": 1},
+            "results_per_s": 5.0}
+    res = {"app": "lab", "seconds": 1.0, "cases": {"studio-echo": slow, "floor": fig},
+           "machine": {"cpu": "x", "cores": 2, "load_avg": [0.1], "commit": "abc",
+                       "date": "today"}}
+    text = "\n".join(summary_lines(res))
+    assert "studio-echo / floor: stroke→pixels p50 × 2.0, p95 × 3.0, results/s × 5.0" in text
+    assert "kernel clock = page clock + 3.0 ms" in text
