@@ -20,6 +20,7 @@ _COMMAND_MODULES = (
     "lcm_widgets.commands.bench",      # bench (local backend, issue: GPU fast path)
     "lcm_widgets.commands.bench_realtime",  # bench-realtime (server + WebSocket client)
     "lcm_widgets.commands.bench_compare",   # bench-compare (grid batching)
+    "lcm_widgets.commands.bench_live",      # bench-live (the Studio in real JupyterLab)
     "lcm_widgets.commands.serve",      # serve
     "lcm_widgets.commands.demo",       # demo
 )
