@@ -16,27 +16,33 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .._version import __version__
 from ..backends.base import Backend
+from ..errors import InvalidInput
 from ..protocol.errors import NOT_FOUND, UNAUTHORIZED
 from ..schema import Input, Output
 from .answers import http_status
 from .auth import MAX_TOKEN_EXPIRATION, Authenticator, Principal
 from .config import ServerConfig
 from .files import FileStore
+from .guard import TOKEN_BODY_LIMIT, GuardMiddleware, cors_kwargs
 from .http_common import (
     RequestIdMiddleware,
+    done_or_disconnected,
+    error_response,
     get_state,
     parse_body,
+    read_json,
     require_auth,
     submit_job,
     validation_response,
@@ -73,7 +79,9 @@ def create_app(backend: Backend, config: ServerConfig | None = None) -> FastAPI:
     scheduler = Scheduler(backend, batch=config.batch,
                           generation_timeout=config.generation_timeout)
     files = FileStore(max_files=config.max_files)
-    webhooks = WebhookSender(attempts=config.webhook_attempts, backoff=config.webhook_backoff)
+    webhooks = WebhookSender(attempts=config.webhook_attempts, backoff=config.webhook_backoff,
+                             allow=config.webhook_allow,
+                             secret_for=authenticator.secret_of if config.auth else None)
     state = ServerState(config=config, backend=backend, auth=authenticator, scheduler=scheduler,
                         files=files, webhooks=webhooks,
                         jobs=JobQueue(scheduler, files, max_queue=config.max_queue,
@@ -95,6 +103,9 @@ def create_app(backend: Backend, config: ServerConfig | None = None) -> FastAPI:
                               f"{backend.info.name} ({backend.info.model})")
     app.state.lcm = state
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(GuardMiddleware, allowed_origins=config.allowed_origins,
+                       max_message_bytes=config.max_message_bytes)
+    app.add_middleware(CORSMiddleware, **cors_kwargs(config.allowed_origins))
     _add_error_handlers(app, config.app_id)
     add_queue_routes(app, config.app_id, io_schema=_IO_SCHEMA)
     _add_sync_routes(app, config.app_id)
@@ -107,23 +118,31 @@ def create_app(backend: Backend, config: ServerConfig | None = None) -> FastAPI:
 def _add_sync_routes(app: FastAPI, app_id: str) -> None:
     for subpath in SUBPATHS:
         path = f"/{app_id}" + (f"/{subpath}" if subpath else "")
-
-        async def run(request: Request, _sub: str = subpath) -> JSONResponse:
-            parsed = await parse_body(request, _sub)
-            if isinstance(parsed, JSONResponse):
-                return parsed
-            job = submit_job(request, parsed, remember=False)
-            if isinstance(job, JSONResponse):
-                return job
-            await job.done
-            if job.error is not None:
-                return JSONResponse(job.error_body, status_code=job.error_status)
-            return JSONResponse(job.result)
-
-        app.add_api_route(path, run, methods=["POST"], dependencies=[Depends(require_auth)],
+        app.add_api_route(path, sync_route(subpath), methods=["POST"],
+                          dependencies=[Depends(require_auth)],
                           name=f"run{'_' + subpath if subpath else ''}", tags=["run"],
                           summary=f"Run and wait ({SUBPATHS[subpath]})",
                           openapi_extra=_IO_SCHEMA)
+
+
+def sync_route(subpath: str) -> Callable[[Request], Awaitable[JSONResponse]]:
+    """The sync-run handler of one sub-path. A client that hangs up before the answer gets
+    its job cancelled (taken off the lane, or its generation stopped), not left running."""
+
+    async def run(request: Request) -> JSONResponse:
+        parsed = await parse_body(request, subpath)
+        if isinstance(parsed, JSONResponse):
+            return parsed
+        job = submit_job(request, parsed, remember=False)
+        if isinstance(job, JSONResponse):
+            return job
+        if not await done_or_disconnected(request, job):
+            return JSONResponse({"detail": "client disconnected"}, status_code=499)
+        if job.error is not None:
+            return JSONResponse(job.error_body, status_code=job.error_status)
+        return JSONResponse(job.result)
+
+    return run
 
 
 def _add_realtime_routes(app: FastAPI, app_id: str) -> None:
@@ -172,7 +191,9 @@ def _add_service_routes(app: FastAPI) -> None:
             "generations": st.scheduler.generations, "frames_dropped": st.frames_dropped,
             "generation_timeout_s": st.scheduler.generation_timeout,
             "generation_timeouts": st.scheduler.timeouts,
-            "webhooks": {"delivered": st.webhooks.delivered, "failed": st.webhooks.failed},
+            "webhooks": {"delivered": st.webhooks.delivered, "failed": st.webhooks.failed,
+                         "refused": st.webhooks.refused},
+            "cancelled_while_running": st.scheduler.aborts,
             "files": len(st.files), "uptime_s": round(time.time() - st.started, 3),
         }
 
@@ -186,9 +207,9 @@ async def _mint_token(request: Request,
                                        "('Authorization: Key <id:secret>'), not a token"},
                             http_status(UNAUTHORIZED))
     try:
-        body = await request.json()
-    except ValueError:
-        body = None
+        body = await read_json(request, TOKEN_BODY_LIMIT)
+    except InvalidInput as exc:
+        return error_response(exc)
     errors: list[dict[str, Any]] = []
     if not isinstance(body, dict):
         return validation_response([{"loc": ["body"], "type": "model_attributes_type",
@@ -222,7 +243,10 @@ def _add_error_handlers(app: FastAPI, app_id: str) -> None:
                       "(WebSocket) and /tokens/; see /openapi.json")
         elif exc.status_code == 405:
             detail = f"method {request.method} not allowed on {request.url.path}"
-        return JSONResponse({"detail": detail}, status_code=exc.status_code,
+        body: dict[str, Any] = {"detail": detail}
+        if getattr(exc, "error_type", None):  # guard's 413 and 415
+            body["error_type"] = exc.error_type  # type: ignore[attr-defined]
+        return JSONResponse(body, status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)

@@ -12,10 +12,13 @@ from dataclasses import dataclass, field
 
 from ..protocol.endpoints import MAX_BUFFERING_RANGE
 from .inputs import ImageLimits
+from .storage import UploadLimits
 
-__all__ = ["DEFAULT_APP_ID", "ServerConfig"]
+__all__ = ["DEFAULT_APP_ID", "DEFAULT_GENERATION_TIMEOUT", "ServerConfig"]
 
 DEFAULT_APP_ID = "fal-ai/fast-lcm-diffusion"
+#: Seconds a generation may take before it is answered with an error (a stuck model).
+DEFAULT_GENERATION_TIMEOUT = 120.0
 
 
 @dataclass(frozen=True)
@@ -38,9 +41,20 @@ class ServerConfig:
     * Webhooks: ``webhook_attempts`` tries, ``webhook_backoff * 2**n`` seconds apart.
     * ``public_url``: the base of ``/files`` links (default: the URL a request came in on).
     * ``own_backend``: the app closes the backend when it shuts down.
-    * ``generation_timeout``: a generation taking longer (seconds; None: no limit) is answered
-      with an error (HTTP 504 ``generation_timeout``, realtime ``GENERATION_TIMEOUT``) and the
-      worker moves on.
+    * ``uploads``: bounds on uploaded files (:class:`~.storage.UploadLimits`: bytes, pixels,
+      formats, ttl, how many are kept).
+    * ``generation_timeout``: a generation taking longer (seconds, default
+      :data:`DEFAULT_GENERATION_TIMEOUT`; None: no limit) is answered with an error (HTTP 504
+      ``generation_timeout``, realtime ``GENERATION_TIMEOUT``) and the worker moves on.
+    * ``allowed_origins``: browser origins (``scheme://host[:port]``, ``"*"`` for all) allowed
+      beside loopback ones to open WebSockets, send POST/PUT and get CORS headers
+      (:mod:`.guard`).
+    * ``webhook_allow``: networks (``10.0.0.0/8``, ``127.0.0.1``) webhooks may be delivered
+      to although they are loopback, private or link-local (refused by default,
+      :mod:`.webhooks`).
+    * ``state_dir``: a directory for the durable job store (SQLite); queue jobs accepted and
+      their results survive a restart there (None: in memory only). ``job_retention``:
+      seconds a finished queue job stays readable.
     """
 
     app_id: str = DEFAULT_APP_ID
@@ -59,13 +73,32 @@ class ServerConfig:
     webhook_backoff: float = 0.5
     public_url: str | None = None
     own_backend: bool = False
-    generation_timeout: float | None = None
+    uploads: UploadLimits = field(default_factory=UploadLimits)
+    generation_timeout: float | None = DEFAULT_GENERATION_TIMEOUT
+    allowed_origins: Sequence[str] = ()
+    webhook_allow: Sequence[str] = ()
+    state_dir: str | None = None
+    job_retention: float = 24 * 3600.0
 
     def __post_init__(self) -> None:
         if isinstance(self.keys, str | bytes):
             raise ValueError("keys: must be a list of 'id:secret' API keys, got one string; "
                              "wrap it in a list")
         object.__setattr__(self, "keys", tuple(self.keys))
+        for name in ("allowed_origins", "webhook_allow"):
+            value = getattr(self, name)
+            if isinstance(value, str | bytes):
+                raise ValueError(f"{name}: must be a list, got one string {value!r}; wrap it "
+                                 "in a list")
+            object.__setattr__(self, name, tuple(value))
+        for origin in self.allowed_origins:
+            if origin != "*" and not origin.startswith(("http://", "https://")):
+                raise ValueError(f"allowed_origins: each must be '*' or an http(s)://host"
+                                 f"[:port] origin, got {origin!r}")
+        _networks("webhook_allow", self.webhook_allow)
+        if not self.job_retention > 0:
+            raise ValueError(f"job_retention: must be more than 0 seconds, "
+                             f"got {self.job_retention}")
         object.__setattr__(self, "app_id", self.app_id.strip("/"))
         if len([p for p in self.app_id.split("/") if p]) < 2:
             raise ValueError(f"app_id: must look like 'owner/alias' (e.g. {DEFAULT_APP_ID!r}), "
@@ -92,9 +125,20 @@ class ServerConfig:
 
     @property
     def alias(self) -> str:
-        """The app alias (``fast-lcm-diffusion``), the name tokens are scoped to."""
+        """The app alias (``fast-lcm-diffusion``)."""
         parts = self.app_id.split("/")
         return parts[2] if parts[0] in {"workflows", "comfy"} and len(parts) > 2 else parts[1]
+
+
+def _networks(name: str, values: Sequence[str]) -> None:
+    import ipaddress
+
+    for v in values:
+        try:
+            ipaddress.ip_network(v, strict=False)
+        except ValueError:
+            raise ValueError(f"{name}: each must be an IP address or network such as "
+                             f"'127.0.0.1' or '10.0.0.0/8', got {v!r}") from None
 
 
 def _at_least(name: str, value: int, low: int) -> None:

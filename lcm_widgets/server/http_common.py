@@ -3,7 +3,7 @@ error answers (from the error table, :mod:`.answers`)."""
 
 from __future__ import annotations
 
-import json
+import asyncio
 import uuid
 from typing import Any
 
@@ -15,12 +15,13 @@ from ..errors import InvalidInput, ServerBusy
 from ..protocol.errors import VALIDATION_ERROR
 from ..schema import Input
 from .answers import answer, http_status, rest_body
-from .auth import AuthError, Principal
+from .auth import AuthError, Principal, owner_of
+from .guard import BodyTooLarge, parse_json
 from .inputs import validate_request
 from .jobs import Job
 from .state import ServerState
 
-__all__ = ["RequestIdMiddleware", "error_response", "parse_body", "require_auth",
+__all__ = ["RequestIdMiddleware", "error_response", "parse_body", "read_json", "require_auth",
            "set_request_id", "submit_job", "validation_response"]
 
 REQUEST_ID_HEADER = "x-fal-request-id"
@@ -67,11 +68,14 @@ def get_state(request: Request) -> ServerState:
 
 
 def require_auth(request: Request) -> Principal:
-    """The caller, or HTTP 401 ``{"detail": ...}``."""
+    """The caller, or HTTP 401 ``{"detail": ...}``; also kept as ``request.state.principal``
+    (what :func:`~.auth.owner_of` reads)."""
     st = get_state(request)
     try:
-        return st.auth.check_header(request.headers.get("authorization"),
-                                    alias=st.config.alias)
+        principal = st.auth.check_header(request.headers.get("authorization"),
+                                         app_id=st.config.app_id)
+        request.state.principal = principal
+        return principal
     except AuthError as exc:
         r, reason = answer(exc)
         raise HTTPException(http_status(r), detail=reason,
@@ -98,36 +102,62 @@ def submit_job(request: Request, inp: Input, *, webhook: str | None = None,
     st = get_state(request)
     try:
         job = st.jobs.submit(inp, app_id=st.config.app_id, webhook=webhook, remember=remember,
-                             base_url=st.base_url(str(request.base_url)))
+                             base_url=st.base_url(str(request.base_url)),
+                             owner=owner_of(request))
     except ServerBusy as exc:
         return error_response(exc)
     set_request_id(request, job.id)
     return job
 
 
+async def done_or_disconnected(request: Request, job: Job) -> bool:
+    """Wait for ``job``; True when it finished, False when the client hung up first (the job
+    is then cancelled: off the lane if it waited, its generation stopped if it ran)."""
+
+    async def gone() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    watcher = asyncio.ensure_future(gone())
+    try:
+        await asyncio.wait({job.done, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+    if job.done.done():
+        return True
+    get_state(request).jobs.cancel(job)
+    return False
+
+
 async def parse_body(request: Request, subpath: str) -> Input | JSONResponse:
     """The validated input of a POST, or the 422 response to send instead."""
     st = get_state(request)
-    limit = st.config.max_message_bytes
-    raw, size = await _read_capped(request, limit)
-    if raw is None:
-        return validation_response([{
-            "loc": ["body"], "type": "too_long",
-            "msg": f"body: must be at most {limit} bytes, got {size}"}])
     try:
-        data = json.loads(raw) if raw else None
-    except (ValueError, UnicodeDecodeError) as exc:
-        return validation_response([{"loc": ["body"], "type": "json_invalid",
-                                     "msg": f"body: must be valid JSON ({exc})"}])
+        data = await read_json(request, st.config.max_message_bytes)
+    except InvalidInput as exc:
+        return error_response(exc)
     if not isinstance(data, dict):
         return validation_response([{
             "loc": ["body"], "type": "model_attributes_type",
             "msg": f"body: must be a JSON object of input fields, got {type(data).__name__}"}])
     try:
+        from .routes_storage import input_resolver  # (it imports this module)
+
         return validate_request(data, subpath=subpath, limits=st.config.image_limits,
-                                files=st.files)
+                                files=st.files,
+                                resolve_url=input_resolver(request, owner_of(request)))
     except InvalidInput as exc:  # InvalidImage too
         return error_response(exc)
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    """A JSON route's decoded body (:func:`~.guard.parse_json`: media type, depth), read
+    with at most ``limit`` bytes held. Raises :class:`~.guard.BodyTooLarge` (413),
+    :class:`~.guard.UnsupportedMediaType` (415) or :class:`InvalidInput` (422)."""
+    raw, size = await _read_capped(request, limit)
+    if raw is None:
+        raise BodyTooLarge(limit, size)
+    return parse_json(raw, request.headers.get("content-type"))
 
 
 async def _read_capped(request: Request, limit: int) -> tuple[bytes | None, str]:

@@ -57,6 +57,7 @@ class Job:
     inp: Input
     base_url: str
     webhook: str | None = None
+    owner: str = "anonymous"  # Principal.owner of who submitted it (auth.owner_of)
     status: Status = "IN_QUEUE"
     logs: list[dict[str, Any]] = field(default_factory=list)
     result: dict[str, Any] | None = None
@@ -104,18 +105,22 @@ class JobQueue:
         """Jobs waiting to start."""
         return len(self.lane.items)
 
-    def get(self, request_id: str) -> Job | None:
-        """A remembered queue job."""
-        return self._jobs.get(request_id)
+    def get(self, request_id: str, owner: str | None = None) -> Job | None:
+        """A remembered queue job; with ``owner``, only when that caller submitted it (anyone
+        else is told it does not exist)."""
+        job = self._jobs.get(request_id)
+        if job is None or (owner is not None and job.owner != owner):
+            return None
+        return job
 
     def submit(self, inp: Input, *, app_id: str, base_url: str, webhook: str | None = None,
-               remember: bool = True) -> Job:
+               remember: bool = True, owner: str = "anonymous") -> Job:
         """Queue a job; raises :class:`QueueFull` when ``max_queue`` jobs are waiting."""
         if self.length >= self.max_queue:
             raise QueueFull(f"queue is full: {self.length} requests waiting (max_queue "
                             f"{self.max_queue}); retry later")
         job = Job(id=str(uuid.uuid4()), app_id=app_id, inp=inp, base_url=base_url,
-                  webhook=webhook)
+                  webhook=webhook, owner=owner)
         job.logs.append(_log_entry(f"request {job.id} queued"))
         job.item = WorkItem(inp=inp, deliver=lambda res, el: self._finish(job, res, el),
                             on_start=lambda: self._start(job))
@@ -133,8 +138,9 @@ class JobQueue:
         return 0
 
     def cancel(self, job: Job) -> tuple[int, str]:
-        """Cancel a job: ``(http_status, fal_status)``. Running jobs finish, then count as
-        cancelled; finished jobs cannot be cancelled."""
+        """Cancel a job: ``(http_status, fal_status)``. A waiting job leaves the lane; a
+        running one is stopped (:meth:`Scheduler.abort`, which frees the worker) and answered
+        as cancelled; finished jobs cannot be cancelled."""
         if job.status == "COMPLETED":
             return 400, "ALREADY_COMPLETED"
         if job.status == "IN_QUEUE" and job.item is not None and \
@@ -143,8 +149,12 @@ class JobQueue:
                        f"request {job.id} was cancelled before it started")
             return 202, "CANCELLATION_REQUESTED"
         job.cancelled = True
-        job.logs.append(_log_entry("cancellation requested; the running generation will "
-                                   "finish and its result will be discarded", "WARN"))
+        if job.item is not None and self.scheduler.abort(job.item):
+            job.logs.append(_log_entry("cancellation requested; the running generation was "
+                                       "stopped", "WARN"))
+        else:
+            job.logs.append(_log_entry("cancellation requested; its result will be "
+                                       "discarded", "WARN"))
         return 202, "CANCELLATION_REQUESTED"
 
     def status(self, job: Job, *, logs: bool) -> dict[str, Any]:

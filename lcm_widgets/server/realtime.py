@@ -79,9 +79,10 @@ async def realtime_endpoint(ws: WebSocket, state: ServerState, subpath: str) -> 
     try:
         token = ws.query_params.get("fal_jwt_token")
         if token:
-            state.auth.verify_token(token, alias=state.config.alias)
+            principal = state.auth.verify_token(token, app_id=state.config.app_id)
         else:
-            state.auth.check_header(ws.headers.get("authorization"), alias=state.config.alias)
+            principal = state.auth.check_header(ws.headers.get("authorization"),
+                                                app_id=state.config.app_id)
     except AuthError as exc:
         await ws.accept()
         await ws.send_text(unauthorized_frame(str(exc)))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from ..protocol.errors import NOT_FOUND
 from .answers import http_status
+from .auth import owner_of
 from .http_common import (
     get_state,
     parse_body,
@@ -46,12 +47,37 @@ def _wants_logs(request: Request) -> bool:
 
 
 def _job_or_404(request: Request, request_id: str) -> Job:
-    job = get_state(request).jobs.get(request_id)
+    # another key's job is "not found" too: ids must not reveal whose work exists
+    job = get_state(request).jobs.get(request_id, owner=owner_of(request))
     if job is None:
         raise HTTPException(http_status(NOT_FOUND), detail=f"request {request_id!r} not found (unknown, or "
                                         "forgotten after it finished)")
     set_request_id(request, request_id)
     return job
+
+
+def _submit_route(subpath: str) -> Callable[[Request], Awaitable[JSONResponse]]:
+    """The submit handler of one sub-path (bound here, not as a parameter, so it is no query
+    parameter of the route)."""
+
+    async def submit(request: Request) -> JSONResponse:
+        st = get_state(request)
+        webhook = request.query_params.get("fal_webhook")
+        if webhook is not None and (problem := check_webhook_url(
+                webhook, allow=st.config.webhook_allow)):
+            return validation_response([{"loc": ["query", "fal_webhook"], "msg": problem,
+                                         "type": "value_error"}])
+        parsed = await parse_body(request, subpath)
+        if isinstance(parsed, JSONResponse):
+            return parsed
+        job = submit_job(request, parsed, webhook=webhook)
+        if isinstance(job, JSONResponse):
+            return job
+        body = {"request_id": job.id, **job.urls(), "status": "IN_QUEUE",
+                "queue_position": st.jobs.position(job)}
+        return JSONResponse(body, status_code=200)
+
+    return submit
 
 
 def add_queue_routes(app: FastAPI, app_id: str, *, io_schema: dict[str, Any]) -> None:
@@ -61,23 +87,7 @@ def add_queue_routes(app: FastAPI, app_id: str, *, io_schema: dict[str, Any]) ->
 
     for subpath in SUBPATHS:
         path = base + (f"/{subpath}" if subpath else "")
-
-        async def submit(request: Request, _sub: str = subpath) -> JSONResponse:
-            webhook = request.query_params.get("fal_webhook")
-            if webhook is not None and (problem := check_webhook_url(webhook)):
-                return validation_response([{"loc": ["query", "fal_webhook"], "msg": problem,
-                                             "type": "value_error"}])
-            parsed = await parse_body(request, _sub)
-            if isinstance(parsed, JSONResponse):
-                return parsed
-            job = submit_job(request, parsed, webhook=webhook)
-            if isinstance(job, JSONResponse):
-                return job
-            body = {"request_id": job.id, **job.urls(), "status": "IN_QUEUE",
-                    "queue_position": get_state(request).jobs.position(job)}
-            return JSONResponse(body, status_code=200)
-
-        app.add_api_route(path, submit, methods=["POST"], dependencies=auth,
+        app.add_api_route(path, _submit_route(subpath), methods=["POST"], dependencies=auth,
                           name=f"queue_submit{'_' + subpath if subpath else ''}",
                           summary=f"Queue a request ({SUBPATHS[subpath]})",
                           tags=["queue"], openapi_extra=io_schema)
@@ -125,7 +135,7 @@ def add_queue_routes(app: FastAPI, app_id: str, *, io_schema: dict[str, Any]) ->
              summary="Cancel a queued request")
     async def cancel(request: Request, request_id: str) -> JSONResponse:
         jobs = get_state(request).jobs
-        job = jobs.get(request_id)
+        job = jobs.get(request_id, owner=owner_of(request))
         if job is None:
             return JSONResponse({"status": NOT_FOUND.code}, status_code=http_status(NOT_FOUND))
         set_request_id(request, request_id)

@@ -25,6 +25,9 @@ With ``generation_timeout`` set, a generation (or batch) that takes longer is an
 stuck model turns into errors its clients can see instead of requests that never end. The
 backend's own work is cancelled where it can be (a coroutine); a model already running on a
 thread (LocalLCM) finishes in the background, and the next generation waits for it there.
+:meth:`Scheduler.abort` does the same for a running item whose client cancelled it (a queue
+cancel, a sync client that hung up), so a hung generation never holds the worker longer than
+its client wants it.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..backends.base import Backend
-from ..errors import GenerationTimeout
+from ..errors import GenerationFailed, GenerationTimeout
 from ..schema import Input, Output
 
 __all__ = ["Lane", "Scheduler", "WorkItem"]
@@ -97,6 +100,10 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.busy = False
+        self._running: list[WorkItem] = []
+        self._aborted: set[int] = set()
+        self._gen: asyncio.Task[list[Output | BaseException]] | None = None
+        self.aborts = 0
         self.generations = 0
         self.batches = 0
         self.lanes = 0
@@ -140,6 +147,22 @@ class Scheduler:
             self._ring.remove(lane)
             lane.in_ring = False
         return True
+
+    def abort(self, item: WorkItem) -> bool:
+        """Stop ``item``'s generation if it is running: True if the model call was stopped.
+
+        Once every item of the running call is aborted, the call is cancelled and the worker
+        moves on at once (a coroutine backend stops; a model already busy on a thread finishes
+        in the background, as after a timeout). An item sharing a batch with others that still
+        want their result just has its own answer discarded by its owner.
+        """
+        if not any(it is item for it in self._running):
+            return False
+        self._aborted.add(id(item))
+        if self._gen is not None and all(id(it) in self._aborted for it in self._running):
+            self._gen.cancel()
+            return True
+        return False
 
     def _mark_ready(self, lane: Lane) -> None:
         if not lane.in_ring and lane.items:
@@ -229,23 +252,37 @@ class Scheduler:
                     _safe(item.on_start)
             self.busy = True
             t0 = time.perf_counter()
+            gen = asyncio.get_running_loop().create_task(
+                self._generate([item.inp for _, item in taken]))
+            gen.add_done_callback(_retrieve)
+            self._running, self._aborted, self._gen = [it for _, it in taken], set(), gen
+            results: list[Output | BaseException]
             try:
-                results = await asyncio.wait_for(
-                    self._generate([item.inp for _, item in taken]), self.generation_timeout)
+                done, _ = await asyncio.wait({gen}, timeout=self.generation_timeout)
+                if not done:
+                    gen.cancel()
+                    self.timeouts += 1
+                    limit = self.generation_timeout or 0.0
+                    log.warning("generation timed out after %s s (%s item(s))", limit,
+                                len(taken))
+                    results = [GenerationTimeout(
+                        f"generation: took longer than the server's limit of {limit:g} s "
+                        f"(generation_timeout); the model may be stuck or overloaded",
+                        timeout=limit)] * len(taken)
+                elif gen.cancelled():  # abort(): every item of it was cancelled
+                    self.aborts += 1
+                    results = [GenerationFailed("generation: cancelled while running")] * \
+                        len(taken)
+                else:
+                    results = gen.result()
             except asyncio.CancelledError:
+                gen.cancel()
                 raise
-            except TimeoutError:
-                self.timeouts += 1
-                limit = self.generation_timeout
-                log.warning("generation timed out after %s s (%s item(s))", limit, len(taken))
-                results = [GenerationTimeout(
-                    f"generation: took longer than the server's limit of {limit:g} s "
-                    f"(generation_timeout); the model may be stuck or overloaded",
-                    timeout=limit)] * len(taken)
             except Exception as exc:  # one failure answers every item of the batch
                 results = [exc] * len(taken)
             finally:
                 self.busy = False
+                self._running, self._aborted, self._gen = [], set(), None
             elapsed = time.perf_counter() - t0
             self.generations += len(taken)
             self.batches += 1
@@ -267,6 +304,12 @@ class Scheduler:
         if inspect.isawaitable(out):
             out = await out
         return [out]
+
+
+def _retrieve(fut: asyncio.Future[Any]) -> None:
+    """Read a left-behind generation's outcome (a cancelled one that still raised)."""
+    if not fut.cancelled():
+        fut.exception()
 
 
 def _safe(fn: Callable[..., None], *args: Any) -> None:

@@ -73,7 +73,8 @@ def test_validation_errors_are_fastapi_shaped(serve: Any, body: Any, loc: list[s
 def test_invalid_json_is_422(serve: Any) -> None:
     """A body that is not JSON names the problem."""
     srv = serve()
-    r = httpx.post(f"{srv.url}/{APP}", content=b"{nope", headers=AUTH)
+    r = httpx.post(f"{srv.url}/{APP}", content=b"{nope",
+                   headers={**AUTH, "Content-Type": "application/json"})
     assert r.status_code == 422 and "body: must be valid JSON" in r.json()["detail"][0]["msg"]
 
 
@@ -267,7 +268,7 @@ def test_webhook_is_delivered_with_retry(serve: Any) -> None:
     """fal_webhook gets {status: OK, payload, request_id}, retried after a first 500."""
     receiver = Receiver(fail_first=1)
     with ServerThread(receiver.app) as hook_srv:
-        srv = serve(webhook_backoff=0.05)
+        srv = serve(webhook_backoff=0.05, webhook_allow=["127.0.0.1"])
         url = f"{hook_srv.url}/hook"
         sub = httpx.post(f"{srv.url}/queue/{APP}", params={"fal_webhook": url},
                          json={"prompt": "w", "seed": 5}, headers=AUTH).json()
@@ -285,7 +286,7 @@ def test_webhook_error_body_and_bad_url(serve: Any) -> None:
     """A failed job posts status ERROR with error; a non-http webhook URL is a 422."""
     receiver = Receiver(fail_first=0)
     with ServerThread(receiver.app) as hook_srv:
-        srv = serve()
+        srv = serve(webhook_allow=["127.0.0.1"])
         httpx.post(f"{srv.url}/queue/{APP}", params={"fal_webhook": f"{hook_srv.url}/hook"},
                    json={"prompt": "!fail"}, headers=AUTH)
         wait_until(lambda: len(receiver.bodies) >= 1, what="the webhook")
@@ -314,20 +315,22 @@ def test_health_and_openapi(serve: Any) -> None:
 
 
 def test_oversized_body_is_refused_without_being_read(serve: Any) -> None:
-    """A body over max_message_bytes is a 422 naming the limit, whether it declares its length
+    """A body over max_message_bytes is a 413 naming the limit, whether it declares its length
     or streams without one (chunked), and the server keeps answering."""
     srv = serve(max_message_bytes=1000)
     big = json.dumps({"prompt": "x" * 5000}).encode()
-    r = httpx.post(f"{srv.url}/{APP}", content=big, headers=AUTH)
-    assert r.status_code == 422
-    assert r.json()["detail"][0]["msg"] == f"body: must be at most 1000 bytes, got {len(big)}"
+    json_auth = {**AUTH, "Content-Type": "application/json"}
+    r = httpx.post(f"{srv.url}/{APP}", content=big, headers=json_auth)
+    assert r.status_code == 413
+    assert r.json() == {"detail": f"body: must be at most 1000 bytes, got {len(big)}",
+                        "error_type": "payload_too_large"}
 
     def chunks() -> Any:
         for i in range(0, len(big), 256):
             yield big[i:i + 256]
 
-    r = httpx.post(f"{srv.url}/{APP}", content=chunks(), headers=AUTH)
-    assert r.status_code == 422
-    assert r.json()["detail"][0]["msg"] == "body: must be at most 1000 bytes, got more than 1000"
+    r = httpx.post(f"{srv.url}/{APP}", content=chunks(), headers=json_auth)
+    assert r.status_code == 413
+    assert r.json()["detail"] == "body: must be at most 1000 bytes, got more than 1000"
     ok = httpx.post(f"{srv.url}/{APP}", json={"prompt": "x"}, headers=AUTH)
     assert ok.status_code == 200
