@@ -79,10 +79,10 @@ async def realtime_endpoint(ws: WebSocket, state: ServerState, subpath: str) -> 
     try:
         token = ws.query_params.get("fal_jwt_token")
         if token:
-            principal = state.auth.verify_token(token, app_id=state.config.app_id)
+            state.auth.verify_token(token, app_id=state.config.app_id)
         else:
-            principal = state.auth.check_header(ws.headers.get("authorization"),
-                                                app_id=state.config.app_id)
+            state.auth.check_header(ws.headers.get("authorization"),
+                                    app_id=state.config.app_id)
     except AuthError as exc:
         await ws.accept()
         await ws.send_text(unauthorized_frame(str(exc)))
