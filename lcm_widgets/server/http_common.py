@@ -141,11 +141,8 @@ async def parse_body(request: Request, subpath: str) -> Input | JSONResponse:
             "loc": ["body"], "type": "model_attributes_type",
             "msg": f"body: must be a JSON object of input fields, got {type(data).__name__}"}])
     try:
-        from .routes_storage import input_resolver  # (it imports this module)
-
         return validate_request(data, subpath=subpath, limits=st.config.image_limits,
-                                files=st.files,
-                                resolve_url=input_resolver(request, owner_of(request)))
+                                files=st.files)
     except InvalidInput as exc:  # InvalidImage too
         return error_response(exc)
 
