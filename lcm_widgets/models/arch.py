@@ -38,7 +38,8 @@ Layout (the same as the ``tiny`` model's)::
         lcm_widgets_arch.json   configs, seed, dtype, parameter counts
 
 Building writes about 2.1 GB (``sd15``) or 7 GB (``sdxl``) in fp16 and is done lazily, only
-when asked for, in a temporary folder renamed into place (safe across processes). Initialising
+when asked for, in a temporary folder renamed into place under a file lock
+(:func:`~.cache.build_once`: two processes asking at once build it once). Initialising
 the weights on a GPU is much faster than on a CPU; pass ``device="cuda"``.
 """
 
@@ -47,9 +48,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -346,28 +344,18 @@ def ensure_arch(arch: str, dtype: str = "float16", *, root: Path | None = None,
     ``<folder>/taesd`` is the matching tiny autoencoder. Safe to call from several processes.
     Raises :class:`~lcm_widgets.errors.ModelLoadError` when the build fails (disk full…).
     """
-    from .tiny import cache_root
+    from .cache import build_once, cache_root
 
     dtype = normalize_dtype(dtype)
     configs = arch_configs(arch)
     root = cache_root() if root is None else root
-    final = root / arch_key(configs, dtype)
-    if (final / "lcm_widgets_arch.json").is_file():
-        return final
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=root))
-    try:
+
+    def build(tmp: Path) -> None:
         try:
             build_arch_folder(tmp, configs, dtype, device)
         except (OSError, RuntimeError) as exc:
             raise ModelLoadError(f"arch {arch}: could not build the random-weight model in "
                                  f"{root} ({exc})") from exc
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            # Another process renamed its copy into place first; theirs is just as good.
-            if not (final / "lcm_widgets_arch.json").is_file():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return final
+
+    return build_once(root / arch_key(configs, dtype), build,
+                      lambda folder: (folder / "lcm_widgets_arch.json").is_file(), f"arch {arch}")

@@ -18,9 +18,10 @@ It has every part a real LCM pipeline has, only narrow:
 Weights are initialised from fixed seeds, written once with ``save_pretrained`` as a full
 diffusers pipeline folder (``model_index.json`` for ``LatentConsistencyModelPipeline``), and from
 then on loaded through the same ``from_pretrained`` path as a downloaded model. The folder lives
-in ``$LCM_WIDGETS_CACHE`` (default ``~/.cache/lcm_widgets``) under a name keyed by a hash of the
-configs, and is written atomically: built in a temporary folder, then renamed into place, so two
-processes building at once both end up with one complete folder.
+in :func:`~.cache.cache_root` (``$LCM_WIDGETS_CACHE``, else the platform's cache folder, e.g.
+``~/.cache/lcm_widgets``) under a name keyed by a hash of the configs, and is written by
+:func:`~.cache.build_once`: built in a temporary folder and renamed into place under a file
+lock, so two processes asking at once build it once.
 
 The images it makes are noise-like colour fields: it exercises the code, not the art.
 """
@@ -29,13 +30,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from ._tiny_bpe import TOKENIZER_DIR
+from .cache import build_once, cache_root
 from .scheduler import LCM_SCHEDULER
 
 __all__ = ["TINY_VERSION", "cache_root", "ensure_tiny_model", "tiny_configs"]
@@ -99,12 +98,6 @@ def tiny_configs() -> dict[str, Any]:
                                                ).hexdigest()}
 
 
-def cache_root() -> Path:
-    """``$LCM_WIDGETS_CACHE``, else ``~/.cache/lcm_widgets``."""
-    env = os.environ.get("LCM_WIDGETS_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "lcm_widgets"
-
-
 def _key() -> str:
     blob = json.dumps(tiny_configs(), sort_keys=True).encode()
     return f"tiny-v{TINY_VERSION}-{hashlib.sha256(blob).hexdigest()[:12]}"
@@ -117,22 +110,11 @@ def ensure_tiny_model(root: Path | None = None) -> Path:
     and ``taesd/`` (``AutoencoderTiny.from_pretrained``). Safe to call from several processes.
     """
     root = cache_root() if root is None else root
-    final = root / _key()
-    if (final / "pipeline" / "model_index.json").is_file():
-        return final
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=root))
-    try:
-        _build(tmp)
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            # Another process renamed its copy into place first; theirs is just as good.
-            if not (final / "pipeline" / "model_index.json").is_file():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return final
+    return build_once(root / _key(), _build, _complete, "tiny model")
+
+
+def _complete(folder: Path) -> bool:
+    return (folder / "pipeline" / "model_index.json").is_file()
 
 
 def _build(folder: Path) -> None:

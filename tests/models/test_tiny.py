@@ -72,8 +72,8 @@ def test_concurrent_builds_agree_and_weights_are_seeded(tmp_path: Path,
     with ctx.Pool(2) as pool:
         a, b = pool.map(_build_into, [str(tmp_path)] * 2)
     assert a == b
-    entries = [p.name for p in tmp_path.iterdir()]
-    assert entries == [Path(a).name], entries  # no temp folders left behind
+    entries = sorted(p.name for p in tmp_path.iterdir())
+    assert entries == [f".{Path(a).name}.lock", Path(a).name], entries  # no temp folders
     mine = Path(a) / "pipeline" / "unet" / "diffusion_pytorch_model.safetensors"
     theirs = ensure_tiny_model() / "pipeline" / "unet" / "diffusion_pytorch_model.safetensors"
     from safetensors.numpy import load_file
