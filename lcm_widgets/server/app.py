@@ -31,6 +31,7 @@ from ..backends.base import Backend
 from ..errors import InvalidInput
 from ..protocol.errors import NOT_FOUND, UNAUTHORIZED
 from ..schema import Input, Output
+from . import redact
 from .answers import http_status
 from .auth import MAX_TOKEN_EXPIRATION, Authenticator, Principal
 from .config import ServerConfig
@@ -51,6 +52,7 @@ from .inputs import SUBPATHS
 from .jobs import JobQueue
 from .realtime import realtime_endpoint, reject_unknown
 from .routes_queue import add_queue_routes
+from .routes_storage import add_storage_routes
 from .scheduler import Scheduler
 from .state import ServerState
 from .webhooks import WebhookSender
@@ -87,13 +89,17 @@ def create_app(backend: Backend, config: ServerConfig | None = None) -> FastAPI:
                         jobs=JobQueue(scheduler, files, max_queue=config.max_queue,
                                       webhooks=webhooks))
 
+    log_filter = redact.RedactSecrets(config.keys)
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        redact.install(log_filter)  # secrets out of every log line while serving
         scheduler.start()
         try:
             yield
         finally:
             await scheduler.stop()
+            redact.uninstall(log_filter)
             await webhooks.aclose()
             if config.own_backend:
                 await backend.aclose()
@@ -111,6 +117,7 @@ def create_app(backend: Backend, config: ServerConfig | None = None) -> FastAPI:
     _add_sync_routes(app, config.app_id)
     _add_realtime_routes(app, config.app_id)
     _add_service_routes(app)
+    add_storage_routes(app, config)
     app.openapi = lambda: _openapi(app, config)  # type: ignore[method-assign]
     return app
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from ..protocol.endpoints import MAX_BUFFERING_RANGE
 from .inputs import ImageLimits
+from .storage import UploadLimits
 
 __all__ = ["DEFAULT_APP_ID", "DEFAULT_GENERATION_TIMEOUT", "ServerConfig"]
 
@@ -40,6 +41,8 @@ class ServerConfig:
     * Webhooks: ``webhook_attempts`` tries, ``webhook_backoff * 2**n`` seconds apart.
     * ``public_url``: the base of ``/files`` links (default: the URL a request came in on).
     * ``own_backend``: the app closes the backend when it shuts down.
+    * ``uploads``: bounds on uploaded files (:class:`~.storage.UploadLimits`: bytes, pixels,
+      formats, ttl, how many are kept).
     * ``generation_timeout``: a generation taking longer (seconds, default
       :data:`DEFAULT_GENERATION_TIMEOUT`; None: no limit) is answered with an error (HTTP 504
       ``generation_timeout``, realtime ``GENERATION_TIMEOUT``) and the worker moves on.
@@ -70,6 +73,7 @@ class ServerConfig:
     webhook_backoff: float = 0.5
     public_url: str | None = None
     own_backend: bool = False
+    uploads: UploadLimits = field(default_factory=UploadLimits)
     generation_timeout: float | None = DEFAULT_GENERATION_TIMEOUT
     allowed_origins: Sequence[str] = ()
     webhook_allow: Sequence[str] = ()

@@ -20,6 +20,7 @@ from .guard import BodyTooLarge, parse_json
 from .inputs import validate_request
 from .jobs import Job
 from .state import ServerState
+from .storage import input_resolver
 
 __all__ = ["RequestIdMiddleware", "error_response", "parse_body", "read_json", "require_auth",
            "set_request_id", "submit_job", "validation_response"]
@@ -142,7 +143,8 @@ async def parse_body(request: Request, subpath: str) -> Input | JSONResponse:
             "msg": f"body: must be a JSON object of input fields, got {type(data).__name__}"}])
     try:
         return validate_request(data, subpath=subpath, limits=st.config.image_limits,
-                                files=st.files)
+                                files=st.files,
+                                resolve_url=input_resolver(request, owner_of(request)))
     except InvalidInput as exc:  # InvalidImage too
         return error_response(exc)
 

@@ -7,12 +7,15 @@ same words: schema problems come from :func:`~lcm_widgets.schema.parse_input`; i
 ``image_url`` is normalised to raw bytes here, so backends never see a data URI or a URL:
 
 * a ``data:image/...;base64,`` URI or msgpack ``bin`` bytes are accepted;
-* a URL served by this server's ``/files/{id}`` is read from the file store;
+* a URL served by this server's ``/files/{id}`` is read from the file store, and one of its
+  uploaded files (``/storage/files/{id}``, :mod:`.storage`) from the upload store, for the key
+  that uploaded it;
 * any other URL is refused (the server does not fetch from the network).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
@@ -53,10 +56,14 @@ class ImageLimits:
 
 
 def validate_request(data: Any, *, subpath: str, limits: ImageLimits,
-                     files: FileStore | None = None) -> Input:
+                     files: FileStore | None = None,
+                     resolve_url: Callable[[str], bytes | None] | None = None) -> Input:
     """Validate a request for ``subpath`` and normalise its image to bytes.
 
-    Raises :class:`InvalidInput` (schema) or :class:`InvalidImage` (the image).
+    ``resolve_url`` reads one of this server's own URLs other than ``/files/`` (an uploaded
+    file, :func:`~.routes_storage.input_resolver`): the bytes, None for a URL it does not
+    know the kind of, or :class:`InvalidImage`. Raises :class:`InvalidInput` (schema) or
+    :class:`InvalidImage` (the image).
     """
     inp = parse_input(data)
     if subpath == "image-to-image" and inp.image_url is None:
@@ -65,16 +72,19 @@ def validate_request(data: Any, *, subpath: str, limits: ImageLimits,
                                     "msg": "image_url: is required for image-to-image"}])
     if inp.image_url is None:
         return inp
-    raw = _image_bytes(inp.image_url, limits, files)
+    raw = _image_bytes(inp.image_url, limits, files, resolve_url)
     check_image(raw, limits)
     return inp.model_copy(update={"image_url": raw})
 
 
-def _image_bytes(value: str | bytes, limits: ImageLimits, files: FileStore | None) -> bytes:
+def _image_bytes(value: str | bytes, limits: ImageLimits, files: FileStore | None,
+                 resolve_url: Callable[[str], bytes | None] | None = None) -> bytes:
     if isinstance(value, bytes):
         raw = value
     elif value.startswith("data:"):
         raw = image_data_uri_bytes(value, max_bytes=limits.max_bytes, field="image_url")
+    elif resolve_url is not None and (found := resolve_url(value)) is not None:
+        raw = found
     else:
         path = urlparse(value).path
         file_id = path.rsplit("/files/", 1)[-1] if "/files/" in path else None

@@ -52,6 +52,7 @@ from .files import publish
 from .inputs import validate_request
 from .scheduler import WorkItem
 from .state import ServerState
+from .storage import input_resolver
 
 __all__ = ["realtime_endpoint", "reject_unknown"]
 
@@ -79,10 +80,10 @@ async def realtime_endpoint(ws: WebSocket, state: ServerState, subpath: str) -> 
     try:
         token = ws.query_params.get("fal_jwt_token")
         if token:
-            state.auth.verify_token(token, app_id=state.config.app_id)
+            principal = state.auth.verify_token(token, app_id=state.config.app_id)
         else:
-            state.auth.check_header(ws.headers.get("authorization"),
-                                    app_id=state.config.app_id)
+            principal = state.auth.check_header(ws.headers.get("authorization"),
+                                                app_id=state.config.app_id)
     except AuthError as exc:
         await ws.accept()
         await ws.send_text(unauthorized_frame(str(exc)))
@@ -105,13 +106,14 @@ async def realtime_endpoint(ws: WebSocket, state: ServerState, subpath: str) -> 
             await ws.close(1008, _close_reason("invalid max_buffering"))
             return
     await ws.accept()
-    await Session(ws, state, subpath, buffering).run()
+    await Session(ws, state, subpath, buffering, owner=principal.key_id).run()
 
 
 class Session:
     """One realtime connection: a reader (this task), a lane on the scheduler, a writer."""
 
-    def __init__(self, ws: WebSocket, state: ServerState, subpath: str, buffering: int) -> None:
+    def __init__(self, ws: WebSocket, state: ServerState, subpath: str, buffering: int, *,
+                 owner: str = "anonymous") -> None:
         self.ws = ws
         self.state = state
         self.subpath = subpath
@@ -119,6 +121,7 @@ class Session:
         state.sessions_total += 1
         self.lane = state.scheduler.open_lane(f"session-{state.sessions_total}", buffering)
         self.base_url = state.base_url(str(ws.base_url))
+        self._resolve_url = input_resolver(ws, owner)  # the session's uploaded files
         self._outbox: deque[_Out] = deque()
         self._out_max = max(4, 2 * buffering)
         self._out_ready = asyncio.Event()
@@ -170,7 +173,7 @@ class Session:
             request_id = rid if isinstance(rid, str) and rid else None
             inp = validate_request(fields, subpath=self.subpath,
                                    limits=self.state.config.image_limits,
-                                   files=self.state.files)
+                                   files=self.state.files, resolve_url=self._resolve_url)
         except (ProtocolError, InvalidInput) as exc:  # InvalidImage is an InvalidInput
             self._send("text", error_frame_for(exc, request_id))
             return
@@ -209,7 +212,6 @@ class Session:
             self._send("text", error_frame_for(
                 exc, rid, reason=f"could not encode the output: {exc}"))
             return
-        self._send("bytes", payload)
         if self.state.config.emit_timings:
             self._send("text", timings_frame(elapsed))
 

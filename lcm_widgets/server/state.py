@@ -11,6 +11,7 @@ from .config import DEFAULT_APP_ID, ServerConfig
 from .files import FileStore
 from .jobs import JobQueue
 from .scheduler import Scheduler
+from .storage import UploadStore
 from .webhooks import WebhookSender
 
 __all__ = ["DEFAULT_APP_ID", "ServerConfig", "ServerState"]
@@ -27,6 +28,7 @@ class ServerState:
     files: FileStore
     jobs: JobQueue
     webhooks: WebhookSender
+    uploads: UploadStore = field(default_factory=UploadStore)  # routes_storage configures it
     sessions: int = 0
     sessions_total: int = 0
     frames_dropped: int = 0

@@ -95,3 +95,23 @@ def test_blog_json_text_client() -> None:
         out["error"]["data"]["reason"]
     assert out["second"]["isText"] and out["second"]["seed"] == 7
     assert out["second"]["request_id"] is None and out["second"]["inference"] == "number"
+
+
+def test_js_storage_upload_and_blob_auto_upload() -> None:
+    """fal.storage.upload(Blob) → a URL of this server; a Blob/File in fal.run and
+    fal.subscribe input is uploaded automatically; refusals are ApiErrors; per key."""
+    config = ServerConfig(keys=[KEY, "other-id:other-secret"])
+    with ServerThread(create_app(EchoBackend(), config)) as srv:
+        out = run_node("storage.mjs", srv.port)
+    assert out["upload"]["url"].startswith(f"http://127.0.0.1:{srv.port}/storage/files/")
+    assert out["upload"]["width"] == 64
+    auto = out["autoRun"]
+    assert auto["width"] == 64 and auto["seed"] == 5
+    assert auto["bodyRequestId"] == auto["requestId"]  # the body carries the header's id
+    assert out["autoSubscribe"] == {"width": 64, "seed": 6}
+    refused = out["refused"]
+    assert refused["status"] == 422
+    assert refused["body"]["detail"][0]["msg"].startswith(
+        "content_type: this server stores images only")
+    other = out["otherKey"]
+    assert other["status"] == 422 and "no uploaded file" in other["body"]["detail"][0]["msg"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import fal_client
 import fal_client.client as fc
@@ -151,3 +152,67 @@ def test_queued_status_and_cancel(server: ServerThread,
     with pytest.raises(fal_client.client.FalClientHTTPError) as info:
         slow.cancel()  # 400 ALREADY_COMPLETED
     assert info.value.status_code == 400
+
+
+@pytest.fixture
+def storage_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[ServerThread]:
+    """Our server with fal_client's REST host and v3 CDN pointed at it too."""
+    config = ServerConfig(keys=[KEY, "other-id:other-secret"])
+    with ServerThread(create_app(EchoBackend(), config)) as srv:
+        monkeypatch.setattr(fc, "RUN_URL_FORMAT", f"{srv.url}/")
+        monkeypatch.setattr(fc, "QUEUE_URL_FORMAT", f"{srv.url}/queue/")
+        monkeypatch.setattr(fc, "REST_URL", srv.url)
+        monkeypatch.setattr(fc, "CDN_URL", srv.url)
+        yield srv
+
+
+def test_upload_image_then_run(storage_server: ServerThread,
+                               client: fal_client.SyncClient) -> None:
+    """upload_image (the default fal_v3 path: storage token, then POST /files/upload) → a URL
+    of this server → image_url of run() and submit(); another key cannot use it."""
+    from PIL import Image
+
+    url = client.upload_image(Image.new("RGB", (40, 24), (9, 9, 9)))
+    assert url.startswith(f"{storage_server.url}/storage/files/")
+    out = client.run(APP, path="image-to-image",
+                     arguments={"prompt": "x", "image_url": url, "strength": 1,
+                                "sync_mode": True})
+    assert out["images"][0]["width"] == 40
+    # the result body fields fal_client hands back as they are
+    assert out["request_id"] and out["num_inference_steps"] == 6
+    assert isinstance(out["timings"]["inference"], float)
+    queued = client.submit(APP, arguments={"prompt": "q", "image_url": url, "strength": 1})
+    assert queued.get()["images"][0]["width"] == 40
+    other = fal_client.SyncClient(key="other-id:other-secret")
+    with pytest.raises(fal_client.client.FalClientHTTPError) as info:
+        other.run(APP, arguments={"prompt": "x", "image_url": url, "strength": 1})
+    assert info.value.status_code == 422 and "no uploaded file" in str(info.value)
+
+
+def test_upload_file_and_the_storage_repository(storage_server: ServerThread,
+                                                client: fal_client.SyncClient,
+                                                tmp_path: Path) -> None:
+    """upload_file (mime type from the name) and upload(repository="fal"): initiate, then the
+    PUT to the signed upload_url."""
+    path = tmp_path / "cat.jpg"
+    path.write_bytes(jpeg((32, 32)))
+    url = client.upload_file(path)
+    assert client.run(APP, arguments={"prompt": "x", "image_url": url, "strength": 1,
+                                      "sync_mode": True})["images"][0]["width"] == 32
+    url2 = client.upload(jpeg((16, 16)), "image/jpeg", repository="fal",
+                         fallback_repository=[])
+    assert url2.startswith(f"{storage_server.url}/storage/files/") and url2 != url
+    out = client.run(APP, arguments={"prompt": "x", "image_url": url2, "strength": 1,
+                                     "sync_mode": True})
+    assert out["images"][0]["width"] == 16
+
+
+async def test_async_upload_image(storage_server: ServerThread) -> None:
+    """AsyncClient.upload_image works the same way."""
+    from PIL import Image
+
+    client = fal_client.AsyncClient(key=KEY)
+    url = await client.upload_image(Image.new("RGB", (8, 8)), format="png")
+    res = await client.run(APP, arguments={"prompt": "a", "image_url": url, "strength": 1,
+                                           "sync_mode": True})
+    assert res["images"][0]["width"] == 8
