@@ -31,7 +31,6 @@ from ..backends.base import Backend
 from ..errors import InvalidInput
 from ..protocol.errors import NOT_FOUND, UNAUTHORIZED
 from ..schema import Input, Output
-from . import redact
 from .answers import http_status
 from .auth import MAX_TOKEN_EXPIRATION, Authenticator, Principal
 from .config import ServerConfig
@@ -89,17 +88,13 @@ def create_app(backend: Backend, config: ServerConfig | None = None) -> FastAPI:
                         jobs=JobQueue(scheduler, files, max_queue=config.max_queue,
                                       webhooks=webhooks))
 
-    log_filter = redact.RedactSecrets(config.keys)
-
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        redact.install(log_filter)  # secrets out of every log line while serving
         scheduler.start()
         try:
             yield
         finally:
             await scheduler.stop()
-            redact.uninstall(log_filter)
             await webhooks.aclose()
             if config.own_backend:
                 await backend.aclose()
