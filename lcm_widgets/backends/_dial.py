@@ -19,6 +19,7 @@ from ..errors import ConnectionClosed, RemoteError
 from ..protocol.credentials import Secret, TokenState, parse_token_response, token_body
 from ..protocol.endpoints import AppId, realtime_url
 from ..protocol.errors import http_error
+from ._net import http_client, ws_options
 
 if TYPE_CHECKING:  # pragma: no cover
     import httpx
@@ -76,11 +77,12 @@ class Dialer:
             token = self.token.token
         elif self._key is not None:
             headers["Authorization"] = f"Key {self._key.reveal()}"
-        try:
-            return await connect(self.url(token), additional_headers=headers,
+        url = self.url(token)
+        try:  # proxy (or direct: loopback, NO_PROXY) and CA bundle from the environment
+            return await connect(url, additional_headers=headers,
                                  open_timeout=self.open_timeout, max_size=64 * 2**20,
-                                 compression=None, proxy=None,
-                                 user_agent_header="lcm-widgets (python)")
+                                 compression=None, user_agent_header="lcm-widgets (python)",
+                                 **ws_options(url))
         except InvalidStatus as exc:
             status = exc.response.status_code
             body = exc.response.body.decode("utf-8", "replace") if exc.response.body else ""
@@ -121,10 +123,8 @@ class Dialer:
         return resp.content
 
     def _client(self) -> httpx.AsyncClient:
-        import httpx
-
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=self.open_timeout, trust_env=False)
+            self._http = http_client(self.open_timeout)
         return self._http
 
     async def aclose(self) -> None:

@@ -31,6 +31,7 @@ from ..protocol.errors import http_error
 from ..protocol.fal import data_uri
 from ..runtime.loop import run_sync
 from ..schema import Input, Output, parse_input
+from ._net import http_client
 from .base import BackendInfo
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -241,10 +242,8 @@ class HttpBackend:
         return h
 
     def _ensure_client(self) -> httpx.AsyncClient:
-        import httpx
-
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self.timeout, trust_env=False)
+        if self._client is None:  # proxies, CA bundle and connect retries from the environment
+            self._client = http_client(self.timeout)
         return self._client
 
     async def _request(self, method: str, url: str, *, what: str, **kwargs: Any
