@@ -22,6 +22,7 @@ export const MSG_RESULT = "result";
 export const MSG_SYNC = "sync";
 export const MSG_CLEAR_CANVAS = "clear_canvas";
 export const MSG_SET_BACKGROUND = "set_background";
+export const MSG_DIRECT = "direct";
 
 // Why a frame was sent (`frame.reason`).
 export const REASON_STROKE = "stroke";
@@ -43,7 +44,7 @@ export const REASONS = Object.freeze([
  *   mime: string, t_input: number, reason: string}} FrameMsg
  * @typedef {{type: "ack", v: number, seq: number, rid: number, t_paint: number,
  *   dropped: boolean}} AckMsg
- * @typedef {{type: "hello", v: number, view: string}} HelloMsg
+ * @typedef {{type: "hello", v: number, view: string, origin?: string}} HelloMsg
  * @typedef {{seq: number, rid: number, mime: string, width: number, height: number,
  *   timings_ms?: Record<string, number>|null, params?: Record<string, unknown>|null}} ResultMeta
  */
@@ -71,12 +72,49 @@ export function ackMessage(seq, rid, tPaint, dropped) {
 }
 
 /**
- * The content of a `hello` message.
- * @param {string} view
+ * The content of a `hello` message; `origin` (the page's `location.origin`) asks the kernel
+ * for its direct channel.
+ * @param {string} view @param {string} [origin]
  * @returns {HelloMsg}
  */
-export function helloMessage(view) {
-  return { type: MSG_HELLO, v: PROTOCOL_VERSION, view };
+export function helloMessage(view, origin) {
+  return origin === undefined
+    ? { type: MSG_HELLO, v: PROTOCOL_VERSION, view }
+    : { type: MSG_HELLO, v: PROTOCOL_VERSION, view, origin };
+}
+
+/**
+ * One direct-channel message: [4-byte big-endian header length][JSON header][payload].
+ * @param {Record<string, unknown>} header @param {ArrayBuffer|Uint8Array|null} [payload]
+ * @returns {Uint8Array}
+ */
+export function packDirect(header, payload) {
+  const h = new TextEncoder().encode(JSON.stringify(header));
+  const body = payload ? (payload instanceof Uint8Array ? payload : new Uint8Array(payload))
+    : new Uint8Array(0);
+  const out = new Uint8Array(4 + h.byteLength + body.byteLength);
+  new DataView(out.buffer).setUint32(0, h.byteLength);
+  out.set(h, 4);
+  out.set(body, 4 + h.byteLength);
+  return out;
+}
+
+/**
+ * The header and payload of a direct-channel message, or null when it is malformed.
+ * @param {ArrayBuffer} buf
+ * @returns {{header: Record<string, any>, payload: Uint8Array}|null}
+ */
+export function unpackDirect(buf) {
+  if (!(buf instanceof ArrayBuffer) || buf.byteLength < 4) return null;
+  const n = new DataView(buf).getUint32(0);
+  if (4 + n > buf.byteLength) return null;
+  try {
+    const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buf, 4, n)));
+    if (!header || typeof header !== "object" || Array.isArray(header)) return null;
+    return { header, payload: new Uint8Array(buf, 4 + n) };
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -102,6 +140,6 @@ export function isKernelMessage(content) {
   if (!content || typeof content !== "object") return false;
   const c = /** @type {Record<string, unknown>} */ (content);
   return c.v === PROTOCOL_VERSION && typeof c.type === "string" && [
-    MSG_TOOK, MSG_RESULT, MSG_SYNC, MSG_CLEAR_CANVAS, MSG_SET_BACKGROUND,
+    MSG_TOOK, MSG_RESULT, MSG_SYNC, MSG_CLEAR_CANVAS, MSG_SET_BACKGROUND, MSG_DIRECT,
   ].includes(c.type);
 }

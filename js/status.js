@@ -28,7 +28,7 @@ export function formatStat(key, value) {
 
 /**
  * @param {{status?: unknown, stats?: unknown, error?: unknown,
- *   latencyP50?: number|null}} s
+ *   latencyP50?: number|null, transport?: string, transportNote?: string}} s
  * @returns {{text: string, parts: string[], error: string}}
  */
 export function formatStatus(s) {
@@ -45,6 +45,10 @@ export function formatStatus(s) {
   }
   if (typeof s.latencyP50 === "number" && Number.isFinite(s.latencyP50)) {
     parts.push(`stroke→pixels ${Math.round(s.latencyP50)} ms`);
+  }
+  if (s.transport === "direct") parts.push("via direct channel");
+  else if (s.transport === "comm") {
+    parts.push(s.transportNote ? `via comm (${s.transportNote})` : "via comm");
   }
   return { text, parts, error };
 }

@@ -25,6 +25,10 @@ import { buildParts, renderStatus } from "./ui.js";
 const TOOK_TIMEOUT_MS = 5000;
 /** Frames whose timestamps the debug trace keeps (a ring; `lcm-widgets bench-live` reads it). */
 const TRACE_FRAMES = 256;
+/** A direct channel not ready after this long is given up (the comm stays). */
+const DIRECT_TIMEOUT_MS = 3000;
+/** Direct-channel connections a view tries before it keeps the comm for good. */
+const DIRECT_ATTEMPTS = 3;
 
 /**
  * @typedef {{get(name: string): any, set(name: string, value: any): void,
@@ -89,6 +93,13 @@ class SketchpadView {
     this.behindSeq = 0;
     this.helloFor = 0;
     this.rafPending = false;
+    /** "comm" or "direct": where frames and acks go now (docs/widget-protocol.md) */
+    this.transport = "comm";
+    /** why the direct channel is not in use ("" while trying or in use) */
+    this.transportNote = "";
+    /** @type {WebSocket|null} */
+    this.ws = null;
+    this.directAttempts = 0;
     /** @type {Map<number, Record<string, any>>} debug only: per-frame timestamps, by seq */
     this.trace = new Map();
     this.parts = buildParts(el.ownerDocument);
@@ -104,6 +115,7 @@ class SketchpadView {
     this.sketch.attach(signal);
     if (debug) {
       const pacer = this.pacer;
+      const view = this;
       /** @type {HTMLElement & {__lcm?: object}} */ (root).__lcm = {
         viewId: this.viewId,
         pacer,
@@ -111,6 +123,7 @@ class SketchpadView {
         get latencies() { return pacer.latencies.slice(); },
         stats: () => pacer.stats(),
         trace: () => [...this.trace.values()],
+        get transport() { return view.transport; },
       };
     }
     el.replaceChildren(root);
@@ -125,8 +138,87 @@ class SketchpadView {
     const timer = setInterval(() => {
       if (this.pacer.expire(Date.now(), TOOK_TIMEOUT_MS)) this._requestSend();
     }, 1000);
-    signal.addEventListener("abort", () => clearInterval(timer));
-    model.send(P.helloMessage(this.viewId));
+    signal.addEventListener("abort", () => {
+      clearInterval(timer);
+      this.ws?.close();
+    });
+    this._hello();
+  }
+
+  /** Say hello on the comm (asks for a sync, and for the direct channel). */
+  _hello() {
+    const origin = globalThis.location?.origin;
+    this.model.send(P.helloMessage(this.viewId,
+      typeof origin === "string" && origin !== "null" ? origin : undefined));
+  }
+
+  // ---- transports -------------------------------------------------------------------------
+
+  /**
+   * Send a frame-path message (`frame`, `ack`) on the transport in use.
+   * @param {Record<string, unknown>} msg @param {ArrayBuffer} [buf]
+   */
+  _send(msg, buf) {
+    const ws = this.ws;
+    if (this.transport === "direct" && ws && ws.readyState === WebSocket.OPEN) {
+      ws.send(P.packDirect(msg, buf ?? null));
+    } else {
+      this.model.send(msg, undefined, buf ? [buf] : undefined);
+    }
+  }
+
+  /**
+   * Try the kernel's direct channel (`url`, `token` came on the comm); keep the comm if it is
+   * not ready within DIRECT_TIMEOUT_MS.
+   * @param {string} url @param {string} token
+   */
+  _connectDirect(url, token) {
+    if (this.ws || this.signal.aborted || this.directAttempts >= DIRECT_ATTEMPTS) return;
+    this.directAttempts += 1;
+    let ws;
+    try {
+      ws = new WebSocket(url);
+    } catch (err) {
+      this._directLost(`direct channel unusable: ${err}`);
+      return;
+    }
+    ws.binaryType = "arraybuffer";
+    this.ws = ws;
+    const timer = setTimeout(() => {
+      if (this.ws === ws && this.transport !== "direct") ws.close();
+    }, DIRECT_TIMEOUT_MS);
+    ws.onopen = () => ws.send(P.packDirect({ type: "auth", token, view: this.viewId }));
+    ws.onmessage = (ev) => {
+      const m = P.unpackDirect(ev.data);
+      if (!m) return;
+      if (m.header.type === "ready") {
+        clearTimeout(timer);
+        this.transport = "direct";
+        this.transportNote = "";
+        this._renderStatus();
+        this._stats();
+        return;
+      }
+      this._onMessage(m.header, [m.payload]);
+    };
+    ws.onclose = () => {
+      clearTimeout(timer);
+      if (this.ws !== ws) return;
+      const was = this.transport === "direct";
+      this.ws = null;
+      this._directLost(was ? "direct channel closed" : "direct channel unreachable");
+    };
+  }
+
+  /** Back to the comm: free the credit of a frame sent on the lost channel, say hello again. */
+  _directLost(/** @type {string} */ why) {
+    const was = this.transport === "direct";
+    this.transport = "comm";
+    this.transportNote = why;
+    if (was && this.pacer.expire(Date.now(), 0)) this._requestSend();
+    if (was && !this.signal.aborted) this._hello();
+    this._renderStatus();
+    this._stats();
   }
 
   /** @param {string} name @param {number} lo @param {number} hi @param {number} d */
@@ -164,9 +256,9 @@ class SketchpadView {
     try {
       const buf = await encodeJpeg(canvas, quality);
       const t1 = Date.now();
-      this.model.send(P.frameMessage(ticket.seq, {
+      this._send(P.frameMessage(ticket.seq, {
         width, height, t_input: ticket.t_input, reason: ticket.reason,
-      }), undefined, [buf]);
+      }), buf);
       this.canvasSeq = ticket.seq;
       this._trace(ticket.seq, { t_input: ticket.t_input, t_begin: t0, t_encoded: t1,
         t_sent: Date.now(), bytes: buf.byteLength });
@@ -221,6 +313,12 @@ class SketchpadView {
       case P.MSG_CLEAR_CANVAS:
         this.sketch.clear(P.REASON_CLEAR);
         break;
+      case P.MSG_DIRECT:
+        if (content.view === this.viewId && typeof content.url === "string" &&
+            typeof content.token === "string") {
+          this._connectDirect(content.url, content.token);
+        }
+        break;
       case P.MSG_SET_BACKGROUND:
         decode(bufs[0], content.mime).then(
           (bmp) => this.sketch.setBackground(bmp),
@@ -241,7 +339,7 @@ class SketchpadView {
     const token = this.pacer.offerResult(seq);
     const done = (/** @type {boolean} */ dropped) => {
       const tPaint = Date.now();
-      if (ack) this.model.send(P.ackMessage(seq, rid, tPaint, dropped));
+      if (ack) this._send(P.ackMessage(seq, rid, tPaint, dropped));
       this._stats();
       return tPaint;
     };
@@ -317,7 +415,7 @@ class SketchpadView {
       // Another view drew since our canvas was synced: fetch the newest frame before drawing.
       if (this.behindSeq > this.canvasSeq && this.helloFor < this.behindSeq) {
         this.helloFor = this.behindSeq;
-        this.model.send(P.helloMessage(this.viewId));
+        this._hello();
       }
     }, { signal: this.signal });
   }
@@ -400,6 +498,8 @@ class SketchpadView {
       stats: this.model.get("stats"),
       error: this.model.get("error"),
       latencyP50: this.pacer.stats().p50,
+      transport: this.transport,
+      transportNote: this.transportNote,
     }));
   }
 
@@ -417,6 +517,7 @@ class SketchpadView {
     d.maxInFlight = String(s.maxInFlight);
     d.seq = String(s.seq);
     d.dirty = String(this.pacer.dirty);
+    d.transport = this.transport;
     d.lastLatencyMs = s.lastLatencyMs === null ? "" : String(Math.round(s.lastLatencyMs));
     d.latencyP50 = s.p50 === null ? "" : String(Math.round(s.p50));
     d.latencyP95 = s.p95 === null ? "" : String(Math.round(s.p95));

@@ -23,6 +23,7 @@ __all__ = [
     "KERNEL_MESSAGES",
     "MSG_ACK",
     "MSG_CLEAR_CANVAS",
+    "MSG_DIRECT",
     "MSG_FRAME",
     "MSG_HELLO",
     "MSG_RESULT",
@@ -36,6 +37,7 @@ __all__ = [
     "Hello",
     "ResultMeta",
     "clear_canvas_message",
+    "direct_message",
     "now_ms",
     "parse_ack",
     "parse_frame",
@@ -62,8 +64,10 @@ MSG_RESULT = "result"
 MSG_SYNC = "sync"
 MSG_CLEAR_CANVAS = "clear_canvas"
 MSG_SET_BACKGROUND = "set_background"
+MSG_DIRECT = "direct"
 
-KERNEL_MESSAGES = (MSG_TOOK, MSG_RESULT, MSG_SYNC, MSG_CLEAR_CANVAS, MSG_SET_BACKGROUND)
+KERNEL_MESSAGES = (MSG_TOOK, MSG_RESULT, MSG_SYNC, MSG_CLEAR_CANVAS, MSG_SET_BACKGROUND,
+                   MSG_DIRECT)
 
 # Why a frame was sent (``Frame.reason``).
 REASON_STROKE = "stroke"
@@ -248,6 +252,13 @@ def sync_message(*, view: str, seq: int, frame: Frame | None,
         "result_seq": None if result is None else result["seq"],
         "result": result,
     }
+
+
+def direct_message(*, view: str, url: str, token: str) -> dict[str, Any]:
+    """``direct``: where view ``view`` may reach the kernel's direct channel, and the token to
+    show there (sent on the comm only, in answer to ``hello``)."""
+    return {"type": MSG_DIRECT, "v": PROTOCOL_VERSION, "view": view, "url": url,
+            "token": token}
 
 
 def clear_canvas_message() -> dict[str, Any]:

@@ -533,6 +533,7 @@ var MSG_RESULT = "result";
 var MSG_SYNC = "sync";
 var MSG_CLEAR_CANVAS = "clear_canvas";
 var MSG_SET_BACKGROUND = "set_background";
+var MSG_DIRECT = "direct";
 var REASON_STROKE = "stroke";
 var REASON_UNDO = "undo";
 var REASON_REDO = "redo";
@@ -563,8 +564,29 @@ function frameMessage(seq, f) {
 function ackMessage(seq, rid, tPaint, dropped) {
   return { type: MSG_ACK, v: PROTOCOL_VERSION, seq, rid, t_paint: tPaint, dropped };
 }
-function helloMessage(view) {
-  return { type: MSG_HELLO, v: PROTOCOL_VERSION, view };
+function helloMessage(view, origin) {
+  return origin === void 0 ? { type: MSG_HELLO, v: PROTOCOL_VERSION, view } : { type: MSG_HELLO, v: PROTOCOL_VERSION, view, origin };
+}
+function packDirect(header, payload) {
+  const h2 = new TextEncoder().encode(JSON.stringify(header));
+  const body = payload ? payload instanceof Uint8Array ? payload : new Uint8Array(payload) : new Uint8Array(0);
+  const out = new Uint8Array(4 + h2.byteLength + body.byteLength);
+  new DataView(out.buffer).setUint32(0, h2.byteLength);
+  out.set(h2, 4);
+  out.set(body, 4 + h2.byteLength);
+  return out;
+}
+function unpackDirect(buf) {
+  if (!(buf instanceof ArrayBuffer) || buf.byteLength < 4) return null;
+  const n = new DataView(buf).getUint32(0);
+  if (4 + n > buf.byteLength) return null;
+  try {
+    const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buf, 4, n)));
+    if (!header || typeof header !== "object" || Array.isArray(header)) return null;
+    return { header, payload: new Uint8Array(buf, 4 + n) };
+  } catch {
+    return null;
+  }
 }
 function toBytes(buf) {
   if (buf instanceof Uint8Array) return buf;
@@ -583,7 +605,8 @@ function isKernelMessage(content) {
     MSG_RESULT,
     MSG_SYNC,
     MSG_CLEAR_CANVAS,
-    MSG_SET_BACKGROUND
+    MSG_SET_BACKGROUND,
+    MSG_DIRECT
   ].includes(c.type);
 }
 
@@ -613,6 +636,10 @@ function formatStatus(s) {
   }
   if (typeof s.latencyP50 === "number" && Number.isFinite(s.latencyP50)) {
     parts.push(`stroke\u2192pixels ${Math.round(s.latencyP50)} ms`);
+  }
+  if (s.transport === "direct") parts.push("via direct channel");
+  else if (s.transport === "comm") {
+    parts.push(s.transportNote ? `via comm (${s.transportNote})` : "via comm");
   }
   return { text, parts, error };
 }
@@ -855,6 +882,8 @@ function renderStatus(el, s) {
 // widget.js
 var TOOK_TIMEOUT_MS = 5e3;
 var TRACE_FRAMES = 256;
+var DIRECT_TIMEOUT_MS = 3e3;
+var DIRECT_ATTEMPTS = 3;
 async function decode(buf, mime) {
   const bytes = toBytes(buf);
   if (!bytes || bytes.byteLength === 0) throw new Error("no image buffer");
@@ -893,6 +922,10 @@ var SketchpadView = class {
     this.behindSeq = 0;
     this.helloFor = 0;
     this.rafPending = false;
+    this.transport = "comm";
+    this.transportNote = "";
+    this.ws = null;
+    this.directAttempts = 0;
     this.trace = /* @__PURE__ */ new Map();
     this.parts = buildParts(el.ownerDocument);
     const { root, inputCanvas } = this.parts;
@@ -907,6 +940,7 @@ var SketchpadView = class {
     this.sketch.attach(signal);
     if (debug) {
       const pacer = this.pacer;
+      const view = this;
       root.__lcm = {
         viewId: this.viewId,
         pacer,
@@ -915,7 +949,10 @@ var SketchpadView = class {
           return pacer.latencies.slice();
         },
         stats: () => pacer.stats(),
-        trace: () => [...this.trace.values()]
+        trace: () => [...this.trace.values()],
+        get transport() {
+          return view.transport;
+        }
       };
     }
     el.replaceChildren(root);
@@ -930,8 +967,84 @@ var SketchpadView = class {
     const timer = setInterval(() => {
       if (this.pacer.expire(Date.now(), TOOK_TIMEOUT_MS)) this._requestSend();
     }, 1e3);
-    signal.addEventListener("abort", () => clearInterval(timer));
-    model.send(helloMessage(this.viewId));
+    signal.addEventListener("abort", () => {
+      clearInterval(timer);
+      this.ws?.close();
+    });
+    this._hello();
+  }
+  /** Say hello on the comm (asks for a sync, and for the direct channel). */
+  _hello() {
+    const origin = globalThis.location?.origin;
+    this.model.send(helloMessage(
+      this.viewId,
+      typeof origin === "string" && origin !== "null" ? origin : void 0
+    ));
+  }
+  // ---- transports -------------------------------------------------------------------------
+  /**
+   * Send a frame-path message (`frame`, `ack`) on the transport in use.
+   * @param {Record<string, unknown>} msg @param {ArrayBuffer} [buf]
+   */
+  _send(msg, buf) {
+    const ws = this.ws;
+    if (this.transport === "direct" && ws && ws.readyState === WebSocket.OPEN) {
+      ws.send(packDirect(msg, buf ?? null));
+    } else {
+      this.model.send(msg, void 0, buf ? [buf] : void 0);
+    }
+  }
+  /**
+   * Try the kernel's direct channel (`url`, `token` came on the comm); keep the comm if it is
+   * not ready within DIRECT_TIMEOUT_MS.
+   * @param {string} url @param {string} token
+   */
+  _connectDirect(url, token) {
+    if (this.ws || this.signal.aborted || this.directAttempts >= DIRECT_ATTEMPTS) return;
+    this.directAttempts += 1;
+    let ws;
+    try {
+      ws = new WebSocket(url);
+    } catch (err) {
+      this._directLost(`direct channel unusable: ${err}`);
+      return;
+    }
+    ws.binaryType = "arraybuffer";
+    this.ws = ws;
+    const timer = setTimeout(() => {
+      if (this.ws === ws && this.transport !== "direct") ws.close();
+    }, DIRECT_TIMEOUT_MS);
+    ws.onopen = () => ws.send(packDirect({ type: "auth", token, view: this.viewId }));
+    ws.onmessage = (ev) => {
+      const m = unpackDirect(ev.data);
+      if (!m) return;
+      if (m.header.type === "ready") {
+        clearTimeout(timer);
+        this.transport = "direct";
+        this.transportNote = "";
+        this._renderStatus();
+        this._stats();
+        return;
+      }
+      this._onMessage(m.header, [m.payload]);
+    };
+    ws.onclose = () => {
+      clearTimeout(timer);
+      if (this.ws !== ws) return;
+      const was = this.transport === "direct";
+      this.ws = null;
+      this._directLost(was ? "direct channel closed" : "direct channel unreachable");
+    };
+  }
+  /** Back to the comm: free the credit of a frame sent on the lost channel, say hello again. */
+  _directLost(why) {
+    const was = this.transport === "direct";
+    this.transport = "comm";
+    this.transportNote = why;
+    if (was && this.pacer.expire(Date.now(), 0)) this._requestSend();
+    if (was && !this.signal.aborted) this._hello();
+    this._renderStatus();
+    this._stats();
   }
   /** @param {string} name @param {number} lo @param {number} hi @param {number} d */
   _int(name, lo, hi, d) {
@@ -964,12 +1077,12 @@ var SketchpadView = class {
     try {
       const buf = await encodeJpeg(canvas, quality);
       const t1 = Date.now();
-      this.model.send(frameMessage(ticket.seq, {
+      this._send(frameMessage(ticket.seq, {
         width,
         height,
         t_input: ticket.t_input,
         reason: ticket.reason
-      }), void 0, [buf]);
+      }), buf);
       this.canvasSeq = ticket.seq;
       this._trace(ticket.seq, {
         t_input: ticket.t_input,
@@ -1026,6 +1139,11 @@ var SketchpadView = class {
       case MSG_CLEAR_CANVAS:
         this.sketch.clear(REASON_CLEAR);
         break;
+      case MSG_DIRECT:
+        if (content.view === this.viewId && typeof content.url === "string" && typeof content.token === "string") {
+          this._connectDirect(content.url, content.token);
+        }
+        break;
       case MSG_SET_BACKGROUND:
         decode(bufs[0], content.mime).then(
           (bmp) => this.sketch.setBackground(bmp),
@@ -1046,7 +1164,7 @@ var SketchpadView = class {
     const token = this.pacer.offerResult(seq);
     const done = (dropped) => {
       const tPaint2 = Date.now();
-      if (ack) this.model.send(ackMessage(seq, rid, tPaint2, dropped));
+      if (ack) this._send(ackMessage(seq, rid, tPaint2, dropped));
       this._stats();
       return tPaint2;
     };
@@ -1127,7 +1245,7 @@ var SketchpadView = class {
     this.parts.inputCanvas.addEventListener("pointerenter", () => {
       if (this.behindSeq > this.canvasSeq && this.helloFor < this.behindSeq) {
         this.helloFor = this.behindSeq;
-        this.model.send(helloMessage(this.viewId));
+        this._hello();
       }
     }, { signal: this.signal });
   }
@@ -1201,7 +1319,9 @@ var SketchpadView = class {
       status: this.model.get("status"),
       stats: this.model.get("stats"),
       error: this.model.get("error"),
-      latencyP50: this.pacer.stats().p50
+      latencyP50: this.pacer.stats().p50,
+      transport: this.transport,
+      transportNote: this.transportNote
     }));
   }
   /** Mirror the pacer's counters into data-* attributes (test hook: only in debug mode). */
@@ -1218,6 +1338,7 @@ var SketchpadView = class {
     d.maxInFlight = String(s.maxInFlight);
     d.seq = String(s.seq);
     d.dirty = String(this.pacer.dirty);
+    d.transport = this.transport;
     d.lastLatencyMs = s.lastLatencyMs === null ? "" : String(Math.round(s.lastLatencyMs));
     d.latencyP50 = s.p50 === null ? "" : String(Math.round(s.p50));
     d.latencyP95 = s.p95 === null ? "" : String(Math.round(s.p95));

@@ -41,6 +41,7 @@ import traitlets
 from ..errors import InvalidInput, ProtocolError
 from ..protocol import widget as proto
 from ..protocol.widget import Ack, Frame, ResultMeta
+from ._direct import DirectServer, Endpoint, origin_of
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
@@ -111,6 +112,10 @@ class Sketchpad(anywidget.AnyWidget):  # type: ignore[misc]
         self._background: tuple[bytes, str] | None = None
         self._frame_callbacks: list[FrameCallback] = []
         self._ack_callbacks: list[AckCallback] = []
+        # views that said hello on the comm (and have no direct connection we know of)
+        self._comm_views: set[str] = set()
+        self._direct: Endpoint | None = None
+        self._direct_tried = False
         self._handlers: dict[str, Callable[[Any, Sequence[Any]], None]] = {
             proto.MSG_FRAME: self._on_frame_msg,
             proto.MSG_ACK: self._on_ack_msg,
@@ -254,7 +259,7 @@ class Sketchpad(anywidget.AnyWidget):  # type: ignore[misc]
                                     "sent": proto.now_ms()}
             if self._result is None or seq >= self._result[0]["seq"]:
                 self._result = (meta, payload)
-            self.send(proto.result_message(meta), [payload])
+            self._emit(proto.result_message(meta), [payload])
             return rid
 
     def clear(self) -> None:
@@ -282,6 +287,57 @@ class Sketchpad(anywidget.AnyWidget):  # type: ignore[misc]
             self._background = (data, "image/jpeg")
             self.send(proto.set_background_message("image/jpeg"), [data])
 
+    # ---- transports ---------------------------------------------------------------------
+
+    @property
+    def transports(self) -> dict[str, int]:
+        """Views by transport: ``{"direct": n, "comm": m}`` (docs/widget-protocol.md)."""
+        with self._lock:
+            direct = self._direct.views if self._direct is not None else set()
+            return {"direct": len(direct), "comm": len(self._comm_views - direct)}
+
+    @property
+    def direct_refused(self) -> int:
+        """Direct-channel connections refused (wrong Origin, missing or wrong token)."""
+        return self._direct.refused if self._direct is not None else 0
+
+    def _emit(self, msg: dict[str, Any], buffers: Sequence[bytes] = ()) -> None:
+        """Send a frame-path message (``took``, ``result``) to every view once: on the direct
+        channel to the views connected there, on the comm when any view is not."""
+        ep = self._direct
+        direct = ep.views if ep is not None else set()
+        if ep is not None and direct:
+            ep.send(msg, buffers[0] if buffers else b"")
+        if not direct or self._comm_views - direct:
+            self.send(msg, list(buffers))
+
+    def _endpoint(self) -> Endpoint | None:
+        if self._direct is None and not self._direct_tried:
+            self._direct_tried = True
+            server = DirectServer.get()
+            if server is not None:
+                self._direct = server.endpoint(self._on_direct_msg, self._on_direct_views)
+        return self._direct
+
+    def _on_direct_msg(self, header: dict[str, Any], payload: bytes) -> None:
+        # On the library loop. Only the frame path travels here.
+        if header.get("type") in (proto.MSG_FRAME, proto.MSG_ACK):
+            self._dispatch(self, header, [payload] if payload else [])
+
+    def _on_direct_views(self) -> None:
+        # A view connected or lost its connection: a lost one is no comm view either until it
+        # says hello there again (its fallback does).
+        with self._lock:
+            if self._direct is not None:
+                self._comm_views -= self._direct.views
+
+    def close(self) -> None:
+        """Close the widget (and its direct-channel connections)."""
+        if self._direct is not None:
+            self._direct.close()
+            self._direct = None
+        super().close()
+
     # ---- receiving ----------------------------------------------------------------------
 
     def _dispatch(self, _widget: Any, content: Any, buffers: Sequence[Any] | None) -> None:
@@ -307,7 +363,7 @@ class Sketchpad(anywidget.AnyWidget):  # type: ignore[misc]
             if frame.reason == proto.REASON_BACKGROUND:
                 self._background = None
             callbacks = self._frame_callbacks
-            self.send(proto.took_message(frame.seq, frame.received_at))
+            self._emit(proto.took_message(frame.seq, frame.received_at))
         for cb in callbacks:
             _call(cb, frame)
 
@@ -324,7 +380,13 @@ class Sketchpad(anywidget.AnyWidget):  # type: ignore[misc]
 
     def _on_hello_msg(self, content: Any, _buffers: Sequence[Any]) -> None:
         hello = proto.parse_hello(content)
+        origin = origin_of(content)
         with self._lock:
+            self._comm_views.add(hello.view)
+            ep = self._endpoint() if origin is not None else None
+            if ep is not None and origin is not None:
+                ep.allow_origin(origin)
+                self.send(proto.direct_message(view=hello.view, url=ep.url, token=ep.token))
             # While a background set from Python waits for the browser, the newest frame
             # predates it and would cover it: send the background instead.
             frame = self._frame if self._background is None else None

@@ -30,7 +30,7 @@ def test_js_has_the_constants() -> None:
     assert consts["PROTOCOL_VERSION"] == 1
     assert {k for k in consts if k.startswith("MSG_")} == {
         "MSG_HELLO", "MSG_FRAME", "MSG_ACK", "MSG_TOOK", "MSG_RESULT", "MSG_SYNC",
-        "MSG_CLEAR_CANVAS", "MSG_SET_BACKGROUND"}
+        "MSG_CLEAR_CANVAS", "MSG_SET_BACKGROUND", "MSG_DIRECT"}
 
 
 @pytest.mark.parametrize("name,value", sorted(js_constants().items()))
@@ -109,4 +109,4 @@ def test_kernel_messages() -> None:
                               "height": 8, "timings_ms": None, "params": None}
     assert proto.result_message(meta) == {"type": "result", "v": 1, **meta}
     assert set(proto.KERNEL_MESSAGES) == {"took", "result", "sync", "clear_canvas",
-                                          "set_background"}
+                                          "set_background", "direct"}
