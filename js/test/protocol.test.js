@@ -47,3 +47,31 @@ test("REASONS lists every reason constant", () => {
   const consts = Object.entries(P).filter(([k]) => k.startsWith("REASON_")).map(([, v]) => v);
   assert.deepEqual([...P.REASONS].sort(), consts.sort());
 });
+
+test("hello names the page origin when it has one", () => {
+  assert.deepEqual(P.helloMessage("abc", "http://127.0.0.1:8888"),
+    { type: "hello", v: 1, view: "abc", origin: "http://127.0.0.1:8888" });
+  assert.ok(P.isKernelMessage({ type: "direct", v: 1 }));
+});
+
+test("direct-channel messages: length-prefixed JSON header, then the payload", () => {
+  const packed = P.packDirect({ type: "frame", seq: 2 }, new Uint8Array([255, 216, 1]));
+  const view = new DataView(packed.buffer);
+  const n = view.getUint32(0);
+  assert.equal(n, JSON.stringify({ type: "frame", seq: 2 }).length);
+  const m = P.unpackDirect(packed.buffer);
+  assert.ok(m);
+  assert.deepEqual(m.header, { type: "frame", seq: 2 });
+  assert.deepEqual([...m.payload], [255, 216, 1]);
+  const empty = P.unpackDirect(P.packDirect({ type: "ack" }).buffer);
+  assert.ok(empty);
+  assert.equal(empty.payload.byteLength, 0);
+  assert.equal(P.unpackDirect(new Uint8Array([0, 0]).buffer), null);
+  assert.equal(P.unpackDirect(new Uint8Array([0, 0, 0, 9, 123]).buffer), null);
+  assert.equal(P.unpackDirect(P.packDirect({}).buffer.slice(0, 5)), null);
+  const list = new TextEncoder().encode("[]");
+  const bad = new Uint8Array(4 + list.byteLength);
+  new DataView(bad.buffer).setUint32(0, list.byteLength);
+  bad.set(list, 4);
+  assert.equal(P.unpackDirect(bad.buffer), null);
+});

@@ -24,3 +24,11 @@ test("formatStatus tolerates missing or odd traits and caps the stats", () => {
   const many = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`k${i}`, i]));
   assert.equal(formatStatus({ stats: many }).parts.length, MAX_STATS);
 });
+
+test("the status line says which transport is in use", () => {
+  assert.ok(formatStatus({ transport: "direct" }).parts.includes("via direct channel"));
+  assert.ok(formatStatus({ transport: "comm" }).parts.includes("via comm"));
+  assert.ok(formatStatus({ transport: "comm", transportNote: "direct channel unreachable" })
+    .parts.includes("via comm (direct channel unreachable)"));
+  assert.deepEqual(formatStatus({}).parts, []);
+});
