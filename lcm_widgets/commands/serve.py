@@ -53,9 +53,23 @@ def register(subparsers: Any) -> None:
                    help="run compatible frames of several sessions as one batch")
     p.add_argument("--public-url", default=None,
                    help="base URL for /files links when behind a proxy")
-    p.add_argument("--generation-timeout", type=float, default=None, metavar="SECONDS",
+    p.add_argument("--generation-timeout", type=float, default=120.0, metavar="SECONDS",
                    help="answer a generation that takes longer with an error (HTTP 504, "
-                        "realtime GENERATION_TIMEOUT) and move on (default: no limit)")
+                        "realtime GENERATION_TIMEOUT) and move on (default: 120; 0 = no "
+                        "limit)")
+    p.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+                   help="a browser origin (https://app.example, or '*') allowed beside "
+                        "loopback ones to open WebSockets, POST and get CORS headers "
+                        "(repeatable)")
+    p.add_argument("--webhook-allow", action="append", default=[], metavar="NETWORK",
+                   help="a network (10.0.0.0/8, 127.0.0.1) webhooks may go to although it is "
+                        "loopback, private or link-local (repeatable; refused by default)")
+    p.add_argument("--state-dir", default=None, metavar="DIR",
+                   help="keep accepted queue jobs and their results in DIR/jobs.sqlite3, so "
+                        "a restarted server finishes or reports every one (default: memory "
+                        "only)")
+    p.add_argument("--job-retention", type=float, default=24 * 3600.0, metavar="SECONDS",
+                   help="how long a finished queue job stays readable (default: 86400)")
     p.add_argument("--log-level", default="info", choices=LOG_LEVELS,
                    help="for uvicorn's loggers and the lcm_widgets ones (default: info)")
     p.set_defaults(func=run)
@@ -125,7 +139,10 @@ def run(args: argparse.Namespace) -> int:
                               session_timeout=args.session_timeout or None,
                               default_buffering=args.max_buffering, emit_timings=args.timings,
                               batch=args.batch, public_url=args.public_url, own_backend=True,
-                              generation_timeout=args.generation_timeout)
+                              generation_timeout=args.generation_timeout or None,
+                              allowed_origins=args.allow_origin,
+                              webhook_allow=args.webhook_allow, state_dir=args.state_dir,
+                              job_retention=args.job_retention)
     except ValueError as exc:  # a flag out of range: say which, before loading a model
         print(f"lcm-widgets serve: error: {exc}", file=sys.stderr)
         return 2

@@ -31,6 +31,7 @@ from ..backends.base import Backend
 from ..errors import InvalidInput
 from ..protocol.errors import NOT_FOUND, UNAUTHORIZED
 from ..schema import Input, Output
+from . import redact
 from .answers import http_status
 from .auth import MAX_TOKEN_EXPIRATION, Authenticator, Principal
 from .config import ServerConfig
@@ -54,6 +55,7 @@ from .routes_queue import add_queue_routes
 from .routes_storage import add_storage_routes
 from .scheduler import Scheduler
 from .state import ServerState
+from .store import JobStore
 from .webhooks import WebhookSender
 
 __all__ = ["create_app"]
@@ -80,21 +82,30 @@ def create_app(backend: Backend, config: ServerConfig | None = None) -> FastAPI:
     scheduler = Scheduler(backend, batch=config.batch,
                           generation_timeout=config.generation_timeout)
     files = FileStore(max_files=config.max_files)
+    store = (JobStore(config.state_dir, retention=config.job_retention)
+             if config.state_dir else None)  # accepted queue jobs survive a restart
     webhooks = WebhookSender(attempts=config.webhook_attempts, backoff=config.webhook_backoff,
                              allow=config.webhook_allow,
                              secret_for=authenticator.secret_of if config.auth else None)
     state = ServerState(config=config, backend=backend, auth=authenticator, scheduler=scheduler,
                         files=files, webhooks=webhooks,
                         jobs=JobQueue(scheduler, files, max_queue=config.max_queue,
-                                      webhooks=webhooks))
+                                      webhooks=webhooks, store=store))
+
+    log_filter = redact.RedactSecrets(config.keys)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        redact.install(log_filter)  # secrets out of every log line while serving
+        state.jobs.restore()  # the durable store's jobs: answered, or queued again
         scheduler.start()
         try:
             yield
         finally:
             await scheduler.stop()
+            if store is not None:
+                store.close()
+            redact.uninstall(log_filter)
             await webhooks.aclose()
             if config.own_backend:
                 await backend.aclose()
@@ -169,7 +180,8 @@ def _add_service_routes(app: FastAPI) -> None:
 
     @app.get("/files/{file_id}", tags=["files"], summary="An image of a sync_mode=false answer")
     async def get_file(file_id: str, request: Request) -> Response:
-        item = get_state(request).files.get(file_id)
+        st = get_state(request)
+        item = st.files.get(file_id) or st.jobs.stored_file(file_id)
         if item is None:
             return JSONResponse({"detail": f"file {file_id!r} not found (unknown, or evicted "
                                            "from the server's bounded store)"},
@@ -196,8 +208,25 @@ def _add_service_routes(app: FastAPI) -> None:
             "webhooks": {"delivered": st.webhooks.delivered, "failed": st.webhooks.failed,
                          "refused": st.webhooks.refused},
             "cancelled_while_running": st.scheduler.aborts,
+            "kept": kept(st),
             "files": len(st.files), "uptime_s": round(time.time() - st.started, 3),
         }
+
+
+def kept(st: ServerState) -> dict[str, Any]:
+    """What ``/health`` says is kept and for how long (docs/server.md, "What is kept")."""
+    store = st.jobs.store
+    return {
+        "queue_jobs": {"durable": store is not None,
+                       "state_dir": str(store.dir) if store is not None else None,
+                       "stored": store.count() if store is not None else 0,
+                       "retention_s": store.retention if store is not None else None,
+                       "in_memory": len(st.jobs._jobs), "in_memory_max": st.jobs.keep,
+                       "restored": st.jobs.restored},
+        "files": {"in_memory": len(st.files), "max": st.files.max_files,
+                  "max_bytes": st.files.max_bytes},
+        "sync_and_realtime": "not kept: answered to the connected client only",
+    }
 
 
 async def _mint_token(request: Request,

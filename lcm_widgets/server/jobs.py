@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -28,11 +29,14 @@ from ..schema import Input, Output
 from .answers import CATCH_ALL, answer, http_status, is_catch_all, rest_body
 from .files import FileStore, publish
 from .scheduler import Scheduler, WorkItem
+from .store import JobStore, StoredJob
 from .webhooks import WebhookSender
 
 __all__ = ["Job", "JobQueue", "QueueFull"]
 
 Status = Literal["IN_QUEUE", "IN_PROGRESS", "COMPLETED"]
+
+log = logging.getLogger("lcm_widgets.server")
 
 
 class QueueFull(ServerBusy):
@@ -58,6 +62,7 @@ class Job:
     base_url: str
     webhook: str | None = None
     owner: str = "anonymous"  # Principal.owner of who submitted it (auth.owner_of)
+    durable: bool = False  # kept in the JobStore (a queue job with state_dir set)
     status: Status = "IN_QUEUE"
     logs: list[dict[str, Any]] = field(default_factory=list)
     result: dict[str, Any] | None = None
@@ -91,7 +96,8 @@ class JobQueue:
     """The job lane of the scheduler plus the store of queue jobs."""
 
     def __init__(self, scheduler: Scheduler, files: FileStore, *, max_queue: int = 64,
-                 keep: int = 1024, webhooks: WebhookSender | None = None) -> None:
+                 keep: int = 1024, webhooks: WebhookSender | None = None,
+                 store: JobStore | None = None) -> None:
         self.scheduler = scheduler
         self.files = files
         self.max_queue = max_queue
@@ -99,6 +105,9 @@ class JobQueue:
         self.webhooks = webhooks
         self.lane = scheduler.open_lane("jobs")
         self._jobs: OrderedDict[str, Job] = OrderedDict()
+        #: Durable store of queue jobs (``ServerConfig.state_dir``), None: memory only.
+        self.store = store
+        self.restored = {"finished": 0, "requeued": 0, "webhooks": 0}
 
     @property
     def length(self) -> int:
@@ -109,9 +118,17 @@ class JobQueue:
         """A remembered queue job; with ``owner``, only when that caller submitted it (anyone
         else is told it does not exist)."""
         job = self._jobs.get(request_id)
+        if job is None and self.store is not None:  # forgotten here, still in the store
+            row = self.store.get(request_id)
+            if row is not None and row.outcome is not None:
+                job = self._from_stored(row)
         if job is None or (owner is not None and job.owner != owner):
             return None
         return job
+
+    def stored_file(self, file_id: str) -> tuple[bytes, str] | None:
+        """An image of a stored queue result (after a restart the file store is empty)."""
+        return self.store.file(file_id) if self.store is not None else None
 
     def submit(self, inp: Input, *, app_id: str, base_url: str, webhook: str | None = None,
                remember: bool = True, owner: str = "anonymous") -> Job:
@@ -122,12 +139,54 @@ class JobQueue:
         job = Job(id=str(uuid.uuid4()), app_id=app_id, inp=inp, base_url=base_url,
                   webhook=webhook, owner=owner)
         job.logs.append(_log_entry(f"request {job.id} queued"))
-        job.item = WorkItem(inp=inp, deliver=lambda res, el: self._finish(job, res, el),
-                            on_start=lambda: self._start(job))
-        self.scheduler.push(self.lane, job.item)
+        if remember and self.store is not None:  # on disk before the submit is answered
+            self.store.add(job.id, owner=owner, app_id=app_id, inp=inp.model_dump(),
+                           base_url=base_url, webhook=webhook)
+            job.durable = True
+        self._enqueue(job)
         if remember:
             self._jobs[job.id] = job
             self._evict()
+        return job
+
+    def _enqueue(self, job: Job) -> None:
+        job.item = WorkItem(inp=job.inp, deliver=lambda res, el: self._finish(job, res, el),
+                            on_start=lambda: self._start(job))
+        self.scheduler.push(self.lane, job.item)
+
+    def restore(self) -> None:
+        """Read the store back after a (re)start: finished jobs answer again, unfinished ones
+        are queued again in their order of arrival, undelivered webhooks are posted."""
+        if self.store is None:
+            return
+        for row in self.store.load():
+            if row.outcome is not None:
+                job = self._from_stored(row)
+                self.restored["finished"] += 1
+                if row.webhook_pending and job.webhook and self.webhooks is not None:
+                    self.restored["webhooks"] += 1
+                    self._post_webhook(job)
+            else:
+                job = Job(id=row.id, app_id=row.app_id, inp=Input.model_validate(row.input),
+                          base_url=row.base_url, webhook=row.webhook, owner=row.owner,
+                          durable=True)
+                job.logs.append(_log_entry(f"request {job.id} queued again after a server "
+                                           f"restart (it was {row.status})", "WARN"))
+                self.restored["requeued"] += 1
+                self._enqueue(job)
+            self._jobs[job.id] = job
+        self._evict()
+
+    def _from_stored(self, row: StoredJob) -> Job:
+        """A finished job as the store has it."""
+        out = row.outcome or {}
+        job = Job(id=row.id, app_id=row.app_id, inp=Input.model_validate(row.input),
+                  base_url=row.base_url, webhook=row.webhook, owner=row.owner, durable=True,
+                  status="COMPLETED", logs=list(out.get("logs", [])), result=out.get("result"),
+                  error=out.get("error"), error_type=out.get("error_type"),
+                  error_status=int(out.get("error_status", 500)),
+                  error_body=out.get("error_body"), inference_time=out.get("inference_time"))
+        job.done.set_result(None)
         return job
 
     def position(self, job: Job) -> int:
@@ -178,6 +237,8 @@ class JobQueue:
     def _start(self, job: Job) -> None:
         job.status = "IN_PROGRESS"
         job.logs.append(_log_entry(f"generating on {self.scheduler.backend.info.name}"))
+        if job.durable and self.store is not None:
+            self.store.started(job.id)
         job._notify()
 
     def _finish(self, job: Job, result: Output | BaseException, elapsed: float) -> None:
@@ -213,11 +274,40 @@ class JobQueue:
         self._settle(job)
 
     def _settle(self, job: Job) -> None:
+        if job.durable and self.store is not None:
+            self._persist(job)
         if not job.done.done():
             job.done.set_result(None)
         job._notify()
         if job.webhook and self.webhooks is not None:
-            self.webhooks.deliver(job.webhook, self.webhook_body(job), job)
+            self._post_webhook(job)
+
+    def _post_webhook(self, job: Job) -> None:
+        assert self.webhooks is not None and job.webhook is not None
+        store = self.store if job.durable else None
+        self.webhooks.deliver(job.webhook, self.webhook_body(job), job,
+                              on_done=None if store is None else
+                              (lambda _ok: store.webhook_done(job.id)))
+
+    def _persist(self, job: Job) -> None:
+        """Write a finished job's outcome and its result's images to the store."""
+        assert self.store is not None
+        files: list[tuple[str, str, bytes]] = []
+        for img in (job.result or {}).get("images", []) if job.error is None else []:
+            url = str(img.get("url", ""))
+            if "/files/" in url:
+                fid = url.rsplit("/files/", 1)[1]
+                item = self.files.get(fid)
+                if item is not None:
+                    files.append((fid, item[1], item[0]))
+        outcome = {"result": job.result, "error": job.error, "error_type": job.error_type,
+                   "error_status": job.error_status, "error_body": job.error_body,
+                   "inference_time": job.inference_time, "logs": job.logs}
+        try:
+            self.store.finished(job.id, outcome, files)
+            self.store.prune()
+        except Exception:  # the answer in memory still stands; say the disk failed
+            log.exception("could not store the outcome of job %s", job.id)
 
     @staticmethod
     def webhook_body(job: Job) -> dict[str, Any]:
