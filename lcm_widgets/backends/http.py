@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from .._extras import need
 from ..errors import ConnectionClosed, ProtocolError, RemoteTimeout, Unauthorized
 from ..protocol.credentials import Secret, key_from_env
 from ..protocol.endpoints import FAL_QUEUE_URL, FAL_RUN_URL, AppId
@@ -103,6 +104,7 @@ class HttpBackend:
                  key: str | None = None, queue_base_url: str | None = None,
                  timeout: float = 120.0, sync_mode: bool = True,
                  poll_interval: float = 0.1) -> None:
+        need("remote", "httpx", what="HttpBackend")
         self.app = AppId.parse(app)
         if key is None and base_url is None:
             key = key_from_env()

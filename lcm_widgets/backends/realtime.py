@@ -28,6 +28,7 @@ import uuid
 from collections.abc import Hashable
 from typing import Any
 
+from .._extras import need
 from ..errors import ConnectionClosed, InvalidInput, Unauthorized
 from ..protocol import fal
 from ..protocol.credentials import key_from_env
@@ -88,6 +89,7 @@ class RealtimeBackend:
                  open_timeout: float = 30.0,
                  backoff: tuple[float, float, float] = (0.05, 2.0, 5.0),
                  fetch_images: bool = True) -> None:
+        need("remote", "websockets", "httpx", what="RealtimeBackend")
         self.app = AppId.parse(app)
         if key is None and base_url is None:
             key = key_from_env()

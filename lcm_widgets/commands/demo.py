@@ -74,11 +74,9 @@ def server_env(token: str) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        import jupyterlab  # noqa: F401
-    except ImportError as exc:
-        raise LCMWidgetsError("jupyterlab: not installed; pip install 'lcm-widgets[notebook]'"
-                              ) from exc
+    from .._extras import need
+
+    need("notebook", "jupyterlab", what="lcm-widgets demo")
     workdir = Path(args.dir).expanduser().resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     target = workdir / NOTEBOOK

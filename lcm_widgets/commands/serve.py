@@ -116,6 +116,10 @@ def run(args: argparse.Namespace) -> int:
     """Start the server in the foreground until Ctrl-C."""
     import logging.config
 
+    from .._extras import need
+
+    need("server", "fastapi", "uvicorn", what="lcm-widgets serve")
+
     import uvicorn
 
     from ..server import ServerConfig, create_app, keys_from_env, keys_from_file

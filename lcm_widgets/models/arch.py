@@ -286,6 +286,9 @@ def build_arch_folder(folder: Path, configs: dict[str, Any], dtype: str = "float
     peak memory is about one fp32 component. ``device`` is where the weights are initialised
     (``"cuda"`` is many times faster than the CPU; the saved files are the same format).
     """
+    from .._extras import need
+
+    need("local", "torch", "diffusers", "transformers", what="the random-weight architectures")
     import torch
     from diffusers.utils import logging as dlog
 

@@ -62,6 +62,9 @@ def build_once(final: Path, build: Callable[[Path], None], done: Callable[[Path]
     others wait on the lock and then return the finished folder."""
     if done(final):
         return final
+    from .._extras import need
+
+    need("local", "filelock", what=f"building {what}")
     from filelock import FileLock, Timeout
 
     root = final.parent

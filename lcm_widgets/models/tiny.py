@@ -119,6 +119,9 @@ def _complete(folder: Path) -> bool:
 
 def _build(folder: Path) -> None:
     """Create the random-weight components and save them under ``folder``."""
+    from .._extras import need
+
+    need("local", "torch", "diffusers", "transformers", what="the tiny model")
     import torch
     from diffusers import (
         AutoencoderKL,

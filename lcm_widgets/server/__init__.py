@@ -16,11 +16,15 @@ Importing this package imports FastAPI and uvicorn (``pip install lcm-widgets[se
 
 from __future__ import annotations
 
-from .app import create_app
-from .auth import Authenticator, keys_from_env, keys_from_file
-from .background import ServerThread
-from .config import DEFAULT_APP_ID, ServerConfig
-from .inputs import ImageLimits
+from .._extras import need as _need
+
+_need("server", "fastapi", "uvicorn", "websockets", "httpx", what="lcm_widgets.server")
+
+from .app import create_app  # noqa: E402  (after the check: a missing extra names itself)
+from .auth import Authenticator, keys_from_env, keys_from_file  # noqa: E402
+from .background import ServerThread  # noqa: E402
+from .config import DEFAULT_APP_ID, ServerConfig  # noqa: E402
+from .inputs import ImageLimits  # noqa: E402
 
 __all__ = [
     "DEFAULT_APP_ID",

@@ -344,6 +344,9 @@ def results_table(results: Sequence[Mapping[str, Any]], swept: Sequence[str],
 
 def latency_figure(sweep: Sweep, results: Sequence[Mapping[str, Any]]) -> Any:
     """A matplotlib figure of each cell's latency (ms), laid out like the grid."""
+    from .._extras import need
+
+    need("compare", "matplotlib", what="plot_latency()")
     import matplotlib.pyplot as plt
     import numpy as np
 

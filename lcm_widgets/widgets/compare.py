@@ -211,11 +211,10 @@ class Compare(W.VBox):
     def to_dataframe(self, images: bool = False) -> Any:
         """:attr:`results` as a pandas DataFrame, one row per cell (``images=True`` keeps the
         image bytes). Raises ImportError naming the extra when pandas is missing."""
-        try:
-            import pandas as pd
-        except ImportError as exc:
-            raise ImportError("to_dataframe() needs pandas: pip install 'lcm-widgets[notebook]'"
-                              " (or pip install pandas)") from exc
+        from .._extras import need
+
+        need("compare", "pandas", what="Compare.to_dataframe()")
+        import pandas as pd
         rows = results_table(self.results, list(self.sweep.cells[0].overrides), images)
         return pd.DataFrame(rows)
 
