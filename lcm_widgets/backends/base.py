@@ -18,13 +18,14 @@ use this rule and nothing else (docs/architecture.md, "One batch rule").
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from ..schema import Input, Output
 
-__all__ = ["TRANSPORT_FIELDS", "Backend", "BackendInfo", "BatchingBackend", "plan_batches"]
+__all__ = ["TRANSPORT_FIELDS", "Backend", "BackendInfo", "BatchingBackend", "PreviewingBackend",
+           "StepPreview", "plan_batches"]
 
 #: Fields that say how a request travels, not what it generates: they never stop two requests
 #: from sharing a batch.
@@ -132,4 +133,33 @@ class BatchingBackend(Backend, Protocol):
 
     async def generate_batch(self, inputs: list[Input]) -> list[Output]:
         """Run ``inputs`` together; the i-th output answers the i-th input."""
+        ...
+
+
+@dataclass(frozen=True)
+class StepPreview:
+    """A cheap look at a generation in progress: after LCM step ``step`` of ``steps``.
+
+    ``data`` is an encoded image (``content_type``, JPEG) of ``width`` x ``height`` pixels,
+    usually much smaller than the output (LocalLCM maps the latents to RGB directly, one pixel
+    per latent pixel, without the VAE).
+    """
+
+    step: int
+    steps: int
+    data: bytes
+    width: int
+    height: int
+    content_type: str = "image/jpeg"
+
+
+@runtime_checkable
+class PreviewingBackend(Backend, Protocol):
+    """A backend that can show its steps: the server's ``/stream`` route uses it."""
+
+    async def generate_with_previews(self, inp: Input,
+                                     on_preview: Callable[[StepPreview], None]) -> Output:
+        """Run one request like :meth:`Backend.generate`, calling ``on_preview`` after each
+        step (on any thread: the caller hands it over to its own loop). ``on_preview`` must
+        return at once; the backend does not wait for whoever shows the previews."""
         ...

@@ -8,6 +8,9 @@ how the transport benchmarks separate our overhead from model time.
 Fault injection for tests: a prompt containing ``fail_on`` (default ``"!fail"``) raises
 :class:`~lcm_widgets.errors.GenerationFailed`; one containing ``hang_on`` (default ``"!hang"``)
 never answers (until cancelled), like a stuck model.
+
+:meth:`EchoBackend.generate_with_previews` also shows steps (small, faded previews), so the
+server's ``/stream`` route can be tested without torch.
 """
 
 from __future__ import annotations
@@ -15,10 +18,11 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Callable
 
 from ..errors import GenerationFailed
 from ..schema import FalImage, Input, Output, resolve_image_size
-from .base import BackendInfo
+from .base import BackendInfo, StepPreview
 
 __all__ = ["EchoBackend"]
 
@@ -57,6 +61,29 @@ class EchoBackend:
 
     async def generate_batch(self, inputs: list[Input]) -> list[Output]:
         return [await self.generate(i) for i in inputs]
+
+    async def generate_with_previews(self, inp: Input,
+                                     on_preview: Callable[[StepPreview], None]) -> Output:
+        """:meth:`generate`, with one :class:`~.base.StepPreview` per step first (the steps
+        an LCM would run: ``int(num_inference_steps * strength)`` for image-to-image): the
+        first output image at 1/8 of its size, faded from grey towards it step by step."""
+        out = await self.generate(inp)
+        from PIL import Image
+
+        from ..images import encode_image, load_image
+
+        final = load_image(out.images[0].content or out.images[0].url, allow_files=False)
+        small = final.resize((max(1, final.width // 8), max(1, final.height // 8)))
+        grey = Image.new("RGB", small.size, (128, 128, 128))
+        steps = inp.num_inference_steps
+        if inp.is_img2img:
+            steps = max(1, min(steps, int(steps * inp.strength)))
+        for step in range(1, steps + 1):
+            frame = Image.blend(grey, small, step / steps)
+            on_preview(StepPreview(step=step, steps=steps, data=encode_image(frame, "jpeg"),
+                                   width=small.width, height=small.height))
+            await asyncio.sleep(0)  # a real model yields between steps too
+        return out
 
     def _image(self, inp: Input, seed: int) -> FalImage:
         from PIL import Image

@@ -53,6 +53,7 @@ from .jobs import JobQueue
 from .realtime import realtime_endpoint, reject_unknown
 from .routes_queue import add_queue_routes
 from .routes_storage import add_storage_routes
+from .routes_stream import add_stream_routes
 from .scheduler import Scheduler
 from .state import ServerState
 from .store import JobStore
@@ -124,6 +125,7 @@ def create_app(backend: Backend, config: ServerConfig | None = None) -> FastAPI:
     _add_realtime_routes(app, config.app_id)
     _add_service_routes(app)
     add_storage_routes(app, config)
+    add_stream_routes(app, config.app_id)
     app.openapi = lambda: _openapi(app, config)  # type: ignore[method-assign]
     return app
 

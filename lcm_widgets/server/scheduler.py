@@ -42,7 +42,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..backends.base import Backend
+from ..backends.base import Backend, StepPreview
 from ..errors import GenerationFailed, GenerationTimeout
 from ..schema import Input, Output
 
@@ -60,6 +60,9 @@ class WorkItem:
     inp: Input
     deliver: Callable[[Output | BaseException, float], None]
     on_start: Callable[[], None] | None = None
+    #: Wants the backend's step previews (``/stream``): it then runs alone, through
+    #: ``generate_with_previews`` when the backend has it.
+    on_preview: Callable[[StepPreview], None] | None = None
     enqueued_at: float = field(default_factory=time.perf_counter)
     key: Hashable | None = field(default=_UNKEYED, repr=False)  # its batch key, once read
 
@@ -232,6 +235,8 @@ class Scheduler:
 
     def _key(self, item: WorkItem) -> Hashable | None:
         """The backend's batch key of ``item`` (read once; None: it runs alone)."""
+        if item.on_preview is not None:
+            return None  # previews are per request: it runs alone
         if item.key is _UNKEYED:
             try:
                 item.key = self.info.batch_key(item.inp)
@@ -253,7 +258,7 @@ class Scheduler:
             self.busy = True
             t0 = time.perf_counter()
             gen = asyncio.get_running_loop().create_task(
-                self._generate([item.inp for _, item in taken]))
+                self._generate([item.inp for _, item in taken], taken[0][1].on_preview))
             gen.add_done_callback(_retrieve)
             self._running, self._aborted, self._gen = [it for _, it in taken], set(), gen
             results: list[Output | BaseException]
@@ -290,8 +295,13 @@ class Scheduler:
             for (_lane, item), result in zip(taken, results, strict=True):
                 _safe(item.deliver, result, elapsed)
 
-    async def _generate(self, inputs: list[Input]) -> list[Output | BaseException]:
+    async def _generate(self, inputs: list[Input],
+                        on_preview: Callable[[StepPreview], None] | None = None
+                        ) -> list[Output | BaseException]:
         backend: Any = self.backend
+        if on_preview is not None and len(inputs) == 1 and \
+                hasattr(backend, "generate_with_previews"):
+            return [await backend.generate_with_previews(inputs[0], on_preview)]
         if len(inputs) > 1:
             outs = await backend.generate_batch(inputs)
             if len(outs) != len(inputs):

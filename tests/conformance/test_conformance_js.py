@@ -115,3 +115,21 @@ def test_js_storage_upload_and_blob_auto_upload() -> None:
         "content_type: this server stores images only")
     other = out["otherKey"]
     assert other["status"] == 422 and "no uploaded file" in other["body"]["detail"][0]["msg"]
+
+
+def test_js_stream() -> None:
+    """fal.stream: the async iterator yields a preview per step then the output, done() is
+    the output; an image Blob in the input is uploaded first; a 422 rejects done()."""
+    with ServerThread(create_app(EchoBackend(), ServerConfig(keys=[KEY]))) as srv:
+        out = run_node("stream.mjs", srv.port)
+    events = out["events"]
+    assert [e["step"] for e in events] == [1, 2, 3, None]
+    assert [e["partial"] for e in events] == [True, True, True, False]
+    assert events[0]["url"] == "data:image/jpeg;base64,"
+    assert out["done"]["seed"] == 8 and out["done"]["partial"] is False
+    assert out["done"]["url"].startswith(f"http://127.0.0.1:{srv.port}/files/")
+    assert out["requestId"]
+    assert out["i2i"] == {"steps": [1, 2, None], "width": 64}
+    bad = out["bad"]
+    assert bad["status"] == 422 and bad["fieldErrors"][0]["msg"] == (
+        "num_inference_steps: must be between 1 and 50, got 0")

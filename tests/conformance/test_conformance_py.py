@@ -8,6 +8,7 @@ queue → ``…/queue/``, realtime → ``ws://127.0.0.1:P/``, REST (token mint) 
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -216,3 +217,33 @@ async def test_async_upload_image(storage_server: ServerThread) -> None:
     res = await client.run(APP, arguments={"prompt": "a", "image_url": url, "strength": 1,
                                            "sync_mode": True})
     assert res["images"][0]["width"] == 8
+
+
+def test_stream_previews_then_output(server: ServerThread, client: fal_client.SyncClient) -> None:
+    """fal_client.stream: a preview event per step, then the output as the last event."""
+    events = list(client.stream(APP, {"prompt": "streamed", "seed": 4,
+                                      "num_inference_steps": 3}))
+    assert [e.get("step") for e in events] == [1, 2, 3, None]
+    assert all(e["partial"] for e in events[:-1])
+    assert events[0]["images"][0]["url"].startswith("data:image/jpeg;base64,")
+    final = events[-1]
+    assert final["partial"] is False and final["seed"] == 4
+    assert final["images"][0]["url"].startswith(server.url + "/files/")
+    i2i = list(client.stream(f"{APP}/image-to-image", {
+        "prompt": "x", "image_url": "data:image/jpeg;base64,"
+        + base64.b64encode(jpeg()).decode(), "strength": 1,
+        "num_inference_steps": 2}))
+    assert [e.get("step") for e in i2i] == [1, 2, None]
+    # an input error is a plain 422 before any event; fal_client.stream does not look at the
+    # status and raises httpx_sse's SSEError for the JSON answer
+    from httpx_sse import SSEError
+
+    with pytest.raises(SSEError, match="got 'application/json'"):
+        list(client.stream(APP, {"prompt": "x", "num_inference_steps": 0}))
+
+
+async def test_async_stream(server: ServerThread) -> None:
+    """AsyncClient.stream yields the same events."""
+    client = fal_client.AsyncClient(key=KEY)
+    events = [e async for e in client.stream(APP, {"prompt": "a", "num_inference_steps": 2})]
+    assert [e.get("step") for e in events] == [1, 2, None]

@@ -15,7 +15,7 @@ from typing import Any
 from ...errors import BackendError, GenerationFailed, InvalidInput, ModelLoadError
 from ...models.presets import PRESETS, resolve_preset
 from ...schema import Input, Output, parse_input
-from ..base import BackendInfo, plan_batches
+from ..base import BackendInfo, StepPreview, plan_batches
 from .frames import PinnedFrames, Sources, load_sources, make_output, progress_bar, safety_flags
 from .worker import CLOSED, ModelThread
 
@@ -176,6 +176,26 @@ class LocalLCM:
         out: list[Output] = await self._worker.run_async(lambda: self._run([inp]))
         return out[0]
 
+    async def generate_with_previews(self, inp: Input,
+                                     on_preview: Callable[[StepPreview], None]) -> Output:
+        """:meth:`generate`, calling ``on_preview`` (on the model thread) after each LCM step
+        with a :class:`~..base.StepPreview`: the step's denoised latents mapped straight to
+        RGB (:func:`.preview.latents_to_rgb`, 1/8 of the output's size, no VAE) as a JPEG."""
+        inp = self._check(parse_input(inp))
+        family = self._c.family
+
+        def on_step(step: int, steps: int, denoised: Any) -> None:
+            from ...images import encode_image
+            from .preview import latents_to_rgb
+
+            rgb = latents_to_rgb(denoised[:1], family)[0]
+            on_preview(StepPreview(step=step, steps=steps, data=encode_image(rgb, "jpeg"),
+                                   width=int(rgb.shape[1]), height=int(rgb.shape[0])))
+
+        out: list[Output] = await self._worker.run_async(
+            lambda: self._run([inp], on_step=on_step))
+        return out[0]
+
     async def generate_batch(self, inputs: list[Input]) -> list[Output]:
         """Run ``inputs``, grouped by the batch rule (:func:`~lcm_widgets.backends.base.
         plan_batches` with :attr:`info`): each group is one UNet batch of up to ``max_batch``
@@ -321,7 +341,8 @@ class LocalLCM:
         stamps[stage] = now - since
         return now
 
-    def _run(self, group: list[Input], *, latents_only: bool = False, count: bool = True) -> Any:
+    def _run(self, group: list[Input], *, latents_only: bool = False, count: bool = True,
+             on_step: Callable[[int, int, Any], None] | None = None) -> Any:
         """Generate a group that the batch rule allows together (same steps, strength and output
         size) as one batch; with ``latents_only``, return the final latents instead."""
         from . import loop
@@ -365,7 +386,8 @@ class LocalLCM:
         denoised = loop.denoise(self._unet, latents, schedule, cond.prompt_embeds, gens,
                                 timestep_cond=cond.timestep_cond,
                                 added_cond_kwargs=cond.added_cond_kwargs,
-                                cfg_scale=cond.cfg_scale, mark_step=self._mark_step)
+                                cfg_scale=cond.cfg_scale, mark_step=self._mark_step,
+                                on_step=on_step)
         if latents_only:
             return denoised.clone()
         t = self._tick(stamps, "denoise", t)

@@ -295,8 +295,12 @@ def lcm_step(model_output: torch.Tensor, sample: torch.Tensor,
 def denoise(unet: Any, latents: torch.Tensor, schedule: Schedule, prompt_embeds: torch.Tensor,
             generators: Sequence[Any], *, timestep_cond: torch.Tensor | None = None,
             added_cond_kwargs: dict[str, torch.Tensor] | None = None,
-            cfg_scale: torch.Tensor | None = None, mark_step: Any = None) -> torch.Tensor:
+            cfg_scale: torch.Tensor | None = None, mark_step: Any = None,
+            on_step: Callable[[int, int, torch.Tensor], None] | None = None) -> torch.Tensor:
     """Run the LCM steps and return the final ``denoised`` latents.
+
+    ``on_step(step, steps, denoised)``, when given, is called after each step (1-based) with
+    that step's ``denoised`` latents (for previews; it must not modify them).
 
     Guidance: with ``timestep_cond`` (LCM-distilled UNets with ``time_cond_proj_dim``) it is the
     w-embedding and ``prompt_embeds`` holds one row per sample. With ``cfg_scale`` (LCM-LoRA on a
@@ -330,6 +334,8 @@ def denoise(unet: Any, latents: torch.Tensor, schedule: Schedule, prompt_embeds:
         noise = None if i == last else randn(tuple(latents.shape), generators, latents.device,
                                              dtype)
         latents, denoised = lcm_step(pred, latents, schedule.coeffs[i], noise)
+        if on_step is not None:
+            on_step(i + 1, last + 1, denoised)
     return denoised.to(dtype)
 
 
