@@ -201,12 +201,14 @@ class Session:
             self._send("text", error_frame_for(result, rid))
             return
         try:
-            out = publish(result, sync_mode=inp.sync_mode or as_json, files=self.state.files,
-                          base_url=self.base_url, request_id=rid,
-                          num_inference_steps=inp.num_inference_steps, inference_s=elapsed)
-            if as_json:
+            if as_json:  # the blog's clients read timings.inference
+                out = publish(result, sync_mode=True, files=self.state.files,
+                              base_url=self.base_url, request_id=rid,
+                              num_inference_steps=inp.num_inference_steps, inference_s=elapsed)
                 self._send("result", encode_output_json(out))
-            else:
+            else:  # the msgpack path stays as lean as it was
+                out = publish(result, sync_mode=inp.sync_mode, files=self.state.files,
+                              base_url=self.base_url, request_id=rid)
                 self._send("bytes", encode_output(out))
         except Exception as exc:
             self._send("text", error_frame_for(
