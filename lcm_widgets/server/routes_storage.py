@@ -44,23 +44,61 @@ __all__ = ["add_storage_routes"]
 _JSON_TYPES = ("application/json",)
 
 
+def _obj(**props: str) -> dict[str, Any]:
+    return {"type": "object", "required": list(props),
+            "properties": {k: {"type": "string", "description": v} for k, v in props.items()}}
+
+
+def _answers(ok: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"200": {"description": description, "content": {"application/json": {
+        "schema": ok}}}}
+
+
+_BYTES: dict[str, Any] = {"required": True, "content": {
+    t: {"schema": {"type": "string", "format": "binary"}}
+    for t in ("image/jpeg", "image/png", "image/webp", "application/octet-stream")}}
+_IMAGE_ANSWER: dict[str, Any] = {"200": {"description": "The file", "content": {
+    t: {"schema": {"type": "string", "format": "binary"}}
+    for t in ("image/jpeg", "image/png", "image/webp", "image/bmp", "image/gif")}}}
+_TOKEN_DOC = {"requestBody": {"required": False, "content": {"application/json": {
+    "schema": {"type": "object", "description": "ignored (fal_client sends {})"}}}},
+    "responses": _answers(_obj(token="a storage token", token_type="'Bearer'",
+                               base_url="this server's base URL",
+                               expires_at="ISO 8601 time, UTC"), "A storage token")}
+_INITIATE_DOC = {"requestBody": {"required": True, "content": {"application/json": {
+    "schema": {"type": "object", "properties": {
+        "content_type": {"type": "string", "maxLength": 200, "default":
+                         "application/octet-stream"},
+        "file_name": {"type": "string", "maxLength": 200, "default": "upload.bin"}}}}}},
+    "responses": _answers(_obj(upload_url="PUT the bytes here (no credentials, once)",
+                               file_url="the file's URL once uploaded"), "An upload slot")}
+_PUT_DOC = {"requestBody": _BYTES,
+            "responses": _answers(_obj(file_url="the uploaded file's URL"), "Stored")}
+_DIRECT_DOC = {"requestBody": _BYTES,
+               "responses": _answers(_obj(access_url="the uploaded file's URL",
+                                          file_url="the same URL"), "Stored")}
+
+
 def add_storage_routes(app: FastAPI, config: ServerConfig) -> None:
     """Register the storage routes and give the app its :class:`~.storage.UploadStore`."""
     get_store: Callable[[Request], UploadStore] = lambda r: get_state(r).uploads  # noqa: E731
     app.state.lcm.uploads = UploadStore(config.uploads)
     tags: list[str | Enum] = ["storage"]
 
-    @app.post("/storage/auth/token", tags=tags,
+    @app.post("/storage/auth/token", tags=tags, openapi_extra=_TOKEN_DOC,
               summary="A short-lived storage token for direct uploads (fal's v3 CDN path)")
     async def storage_token(request: Request,
                             principal: Annotated[Principal, Depends(require_auth)]
                             ) -> JSONResponse:
+        body = await _json_body(request, allow_empty=True)  # fal_client sends {}
+        if isinstance(body, JSONResponse):
+            return body
         token, expires = get_store(request).mint_token(principal.key_id)
         return JSONResponse({
             "token": token, "token_type": "Bearer", "base_url": _base(request),
             "expires_at": dt.datetime.fromtimestamp(expires, dt.timezone.utc).isoformat()})
 
-    @app.post("/storage/upload/initiate", tags=tags,
+    @app.post("/storage/upload/initiate", tags=tags, openapi_extra=_INITIATE_DOC,
               summary="Reserve an upload: answers upload_url (PUT the bytes) and file_url")
     async def initiate(request: Request,
                        principal: Annotated[Principal, Depends(require_auth)]) -> JSONResponse:
@@ -84,7 +122,7 @@ def add_storage_routes(app: FastAPI, config: ServerConfig) -> None:
         return JSONResponse({"upload_url": f"{base}/storage/upload/{upload_id}",
                              "file_url": f"{base}{FILES_PATH}{file_id}"})
 
-    @app.put("/storage/upload/{upload_id}", tags=tags,
+    @app.put("/storage/upload/{upload_id}", tags=tags, openapi_extra=_PUT_DOC,
              summary="The bytes of a reserved upload (the upload_url is the credential)")
     async def put_upload(request: Request, upload_id: str) -> JSONResponse:
         store = get_store(request)
@@ -102,7 +140,7 @@ def add_storage_routes(app: FastAPI, config: ServerConfig) -> None:
                                            "one"}, status_code=http_status(NOT_FOUND))
         return JSONResponse({"file_url": f"{_base(request)}{FILES_PATH}{file_id}"})
 
-    @app.post("/files/upload", tags=tags,
+    @app.post("/files/upload", tags=tags, openapi_extra=_DIRECT_DOC,
               summary="Upload the bytes directly (Authorization: Bearer <storage token>)")
     async def direct_upload(request: Request) -> JSONResponse:
         store = get_store(request)
@@ -120,10 +158,12 @@ def add_storage_routes(app: FastAPI, config: ServerConfig) -> None:
         return JSONResponse({"access_url": url, "file_url": url})
 
     for path in ("/storage/upload/initiate-multipart", "/files/upload/multipart"):
-        app.add_api_route(path, _no_multipart, methods=["POST"], tags=tags,
+        app.add_api_route(path, _no_multipart, methods=["POST"], tags=tags, status_code=413,
+                          response_description="Multipart uploads are not served",
                           summary="Multipart uploads are not served (413)")
 
-    @app.get(FILES_PATH + "{file_id}", tags=tags,
+    @app.get(FILES_PATH + "{file_id}", tags=tags, openapi_extra={"responses": _IMAGE_ANSWER},
+             response_class=Response,
              summary="An uploaded file, for the key that uploaded it")
     async def get_upload(request: Request, file_id: str,
                          principal: Annotated[Principal, Depends(require_auth)]) -> Response:
@@ -176,15 +216,20 @@ async def _read_capped(request: Request, limit: int, what: str = "file"
     return bytes(buf)
 
 
-async def _json_body(request: Request) -> dict[str, Any] | JSONResponse:
+async def _json_body(request: Request, *, allow_empty: bool = False
+                     ) -> dict[str, Any] | JSONResponse:
+    """A small JSON object body (at most 16 KiB), or the 4xx to answer; ``allow_empty``: no
+    body at all counts as ``{}``."""
+    raw = await _read_capped(request, 16 * 1024, "body")
+    if isinstance(raw, JSONResponse):
+        return raw
+    if allow_empty and not raw:
+        return {}
     ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if ctype not in _JSON_TYPES:
         return JSONResponse({"detail": f"Content-Type: must be application/json, got "
                                        f"{ctype or 'none'!r}",
                              "error_type": "unsupported_media_type"}, status_code=415)
-    raw = await _read_capped(request, 16 * 1024, "body")
-    if isinstance(raw, JSONResponse):
-        return raw
     try:
         body = json.loads(raw) if raw else {}
     except ValueError as exc:
@@ -192,7 +237,6 @@ async def _json_body(request: Request) -> dict[str, Any] | JSONResponse:
                                      "msg": f"body: must be valid JSON ({exc})"}])
     if not isinstance(body, dict):
         return validation_response([{"loc": ["body"], "type": "model_attributes_type",
-                                     "msg": "body: must be a JSON object like "
-                                            '{"content_type": "image/png", "file_name": '
-                                            f'"cat.png"}}, got {type(body).__name__}'}])
+                                     "msg": f"body: must be a JSON object, got "
+                                            f"{type(body).__name__}"}])
     return body

@@ -48,7 +48,12 @@ _STREAM_SCHEMA: dict[str, Any] = {
                                          '("partial": true), then the output',
                           "content": {"text/event-stream": {"schema": {"type": "string"}}}},
                   "422": {"description": "Validation error: detail is a list of "
-                                         "{loc, msg, type}"}},
+                                         "{loc, msg, type}"},
+                  **{code: {"description": what, "content": {"application/json": {
+                      "schema": {"$ref": "#/components/schemas/Error"}}}}
+                     for code, what in (("500", "The model failed before the first event"),
+                                        ("504", "The generation took longer than "
+                                                "generation_timeout"))}},
 }
 
 
