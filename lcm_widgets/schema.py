@@ -144,6 +144,18 @@ class Input(BaseModel):
             raise ValueError(f"must be a number, got {v!r}")
         return v
 
+    @field_validator("sync_mode", "enable_safety_checker", "expand_prompt", mode="before")
+    @classmethod
+    def _only_bool(cls, v: Any) -> Any:
+        # pydantic's lax mode reads 0, 1, "yes" and "off" as booleans; the schema says boolean.
+        if not isinstance(v, bool):
+            from pydantic_core import PydanticCustomError
+
+            kind = "bool_parsing" if isinstance(v, str) else "bool_type"  # pydantic's names
+            raise PydanticCustomError(kind, "must be true or false, got {value}",
+                                      {"value": repr(v)})
+        return v
+
     @field_validator("image_url", mode="before")
     @classmethod
     def _bytes_like(cls, v: Any) -> Any:

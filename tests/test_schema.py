@@ -145,6 +145,11 @@ INVALID: list[tuple[str, Any, list[tuple[tuple[str, ...], str, str]]]] = [
      [(("format",), "literal_error", "format: must be one of 'jpeg' or 'png', got 'gif'")]),
     ("sync-mode-text", _x(sync_mode="maybe"),
      [(("sync_mode",), "bool_parsing", "sync_mode: must be true or false, got 'maybe'")]),
+    ("bool-from-number", _x(expand_prompt=0),  # lax pydantic took it; the schema says boolean
+     [(("expand_prompt",), "bool_type", "expand_prompt: must be true or false, got 0")]),
+    ("bool-from-text", _x(enable_safety_checker="false"),
+     [(("enable_safety_checker",), "bool_parsing",
+       "enable_safety_checker: must be true or false, got 'false'")]),
     ("safety-none", _x(enable_safety_checker=None),
      [(("enable_safety_checker",), "bool_type",
        "enable_safety_checker: must be true or false, got None")]),
@@ -224,7 +229,7 @@ def test_defaults() -> None:
     ({"seed": 2**64 - 1}, {"seed": 2**64 - 1}),
     ({"seed": None}, {"seed": None}),
     ({"model_name": "tiny"}, {"model_name": "tiny"}),
-    ({"sync_mode": 1, "enable_safety_checker": "false"},
+    ({"sync_mode": True, "enable_safety_checker": False},
      {"sync_mode": True, "enable_safety_checker": False}),
     ({"format": "png", "safety_checker_version": "v2"},
      {"format": "png", "safety_checker_version": "v2"}),
@@ -232,7 +237,7 @@ def test_defaults() -> None:
     ({"timings": {"x": 1}, "unknown_field": [1, 2], "image_size": None},
      {"image_size": None}),
 ], ids=["int-to-float", "numeric-strings", "whole-float-to-int", "seed-zero", "seed-max",
-        "seed-none", "model-preset", "bool-coercion", "enums", "txt2img-ignores-strength",
+        "seed-none", "model-preset", "bools", "enums", "txt2img-ignores-strength",
         "extras-ignored"])
 def test_valid_inputs(fields: dict[str, Any], expected: dict[str, Any]) -> None:
     """Valid requests parse, with JSON/msgpack-style coercions and unknown fields ignored."""

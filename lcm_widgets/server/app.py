@@ -50,6 +50,7 @@ from .http_common import (
 )
 from .inputs import SUBPATHS
 from .jobs import JobQueue
+from .openapi import finish_openapi
 from .realtime import realtime_endpoint, reject_unknown
 from .routes_queue import add_queue_routes
 from .routes_storage import add_storage_routes
@@ -227,6 +228,7 @@ def kept(st: ServerState) -> dict[str, Any]:
                        "restored": st.jobs.restored},
         "files": {"in_memory": len(st.files), "max": st.files.max_files,
                   "max_bytes": st.files.max_bytes},
+        "uploads": st.uploads.kept(),
         "sync_and_realtime": "not kept: answered to the connected client only",
     }
 
@@ -256,6 +258,8 @@ async def _mint_token(request: Request,
                        "msg": "allowed_apps: must be a list of 1 to 32 app aliases, got "
                               f"{apps!r}"[:300]})
     exp = body.get("token_expiration", 120)
+    if isinstance(exp, float) and exp.is_integer():  # JSON's 120.0 is the integer 120
+        exp = int(exp)
     if isinstance(exp, bool) or not isinstance(exp, int) or not 1 <= exp <= MAX_TOKEN_EXPIRATION:
         errors.append({"loc": ["body", "token_expiration"], "type": "value_error",
                        "msg": f"token_expiration: must be a whole number of seconds between 1 "
@@ -313,5 +317,6 @@ def _openapi(app: FastAPI, config: ServerConfig) -> dict[str, Any]:
                     "tags": ["realtime"], "responses": {"101": {
                         "description": "Switching protocols"}}},
         }
+    finish_openapi(schema, config.app_id, auth=config.auth)  # true to what the routes answer
     app.openapi_schema = schema
     return schema
