@@ -129,6 +129,15 @@ class UploadStore:
         """Bytes held by the files kept now."""
         return self._size
 
+    def kept(self) -> dict[str, object]:
+        """What ``/health`` says of uploads: how many are kept, how much, for how long."""
+        lim = self.limits
+        with self._lock:
+            self._expire()
+            count, size = len(self._files), self._size
+        return {"durable": False, "in_memory": count, "bytes": size, "max": lim.max_files,
+                "max_bytes": lim.max_total_bytes, "ttl_s": lim.ttl}
+
     # -- storage tokens (fal's v3 CDN path) ----------------------------------------------
 
     def mint_token(self, owner: str) -> tuple[str, float]:

@@ -55,6 +55,9 @@ def test_signed_upload_then_image_url(serve: Any) -> None:
     assert r.json()["images"][0]["width"] == 48
     again = httpx.put(up["upload_url"], content=jpeg(), headers={"Content-Type": "image/jpeg"})
     assert again.status_code == 404 and "already used" in again.json()["detail"]
+    kept = httpx.get(f"{srv.url}/health").json()["kept"]["uploads"]
+    assert kept == {"durable": False, "in_memory": 1, "bytes": len(jpeg((48, 32))),
+                    "max": 256, "max_bytes": 256 * 1024 * 1024, "ttl_s": 3600.0}
 
 
 def test_direct_upload_with_a_storage_token(serve: Any) -> None:
