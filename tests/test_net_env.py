@@ -8,8 +8,10 @@ if the client really went through the proxy. Every address used is 127.0.0.1.
 
 from __future__ import annotations
 
+import shutil
 import socket
 import ssl
+import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -305,3 +307,79 @@ def test_ssl_context_from_the_environment(monkeypatch: pytest.MonkeyPatch,
     assert ssl_context() is not None  # a missing SSL_CERT_FILE falls through to the next
     monkeypatch.delenv("REQUESTS_CA_BUNDLE")
     assert ssl_context() is None
+
+
+@contextmanager
+def tls_front(backend_port: int, cert: Path, key: Path) -> Iterator[int]:
+    """TLS on 127.0.0.1 (``cert``/``key``) in front of our plain server: decrypts and relays."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(cert), str(key))
+    sock = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve(raw: socket.socket) -> None:
+        try:
+            conn = ctx.wrap_socket(raw, server_side=True)
+        except (OSError, ssl.SSLError):  # the client refused our certificate
+            raw.close()
+            return
+        up = socket.create_connection(("127.0.0.1", backend_port), timeout=30)
+        Proxy._pipe(conn, up, b"")
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                raw, _ = sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(raw,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        stop.set()
+        sock.close()
+
+
+@pytest.fixture
+def self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 that no default trust store knows (openssl CLI)."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("needs the openssl command to make a certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    return cert, key
+
+
+@pytest.mark.parametrize("variable", ["SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"])
+async def test_a_custom_ca_bundle_is_trusted_for_https_and_wss(
+        monkeypatch: pytest.MonkeyPatch, self_signed: tuple[Path, Path], variable: str) -> None:
+    """Our server behind TLS with a certificate only the bundle knows: without the variable
+    both clients refuse it (certificate verify failed); with it, REST and realtime work."""
+    cert, key = self_signed
+    with serving(EchoBackend(), keys=[KEY]) as srv, \
+            tls_front(int(srv.url.rsplit(":", 1)[1]), cert, key) as port:
+        base = f"https://127.0.0.1:{port}"
+        rest = HttpBackend(APP, base_url=base, key=KEY)
+        rt = RealtimeBackend(APP, base_url=base, key=KEY, use_jwt=False, max_reconnects=1)
+        try:
+            with pytest.raises(ConnectionClosed, match="CERTIFICATE_VERIFY_FAILED"):
+                await rest.generate(SMALL)
+            with pytest.raises(ConnectionClosed, match="CERTIFICATE_VERIFY_FAILED"):
+                await rt.generate(SMALL)
+        finally:
+            await rest.aclose()
+            await rt.aclose()
+        monkeypatch.setenv(variable, str(cert))
+        rest = HttpBackend(APP, base_url=base, key=KEY)
+        rt = RealtimeBackend(APP, base_url=base, key=KEY, use_jwt=False)
+        try:
+            assert (await rest.generate(SMALL)).seed == 3
+            assert (await rt.generate(SMALL)).seed == 3
+        finally:
+            await rest.aclose()
+            await rt.aclose()
