@@ -101,7 +101,7 @@ export function packDirect(header, payload) {
 
 /**
  * The header and payload of a direct-channel message, or null when it is malformed.
- * @param {ArrayBuffer} buf
+ * @param {ArrayBufferLike} buf
  * @returns {{header: Record<string, any>, payload: Uint8Array}|null}
  */
 export function unpackDirect(buf) {

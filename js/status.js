@@ -52,3 +52,26 @@ export function formatStatus(s) {
   }
   return { text, parts, error };
 }
+
+/** Params shown on a result, in this order, with their short labels. */
+const SHOWN_PARAMS = /** @type {const} */ ([
+  ["seed", "seed"], ["num_inference_steps", "steps"], ["strength", "strength"],
+  ["guidance_scale", "guidance"],
+]);
+
+/**
+ * The caption of a result: the params it was made with (from `result.params`).
+ * @param {unknown} params
+ * @returns {string}
+ */
+export function formatParams(params) {
+  if (!params || typeof params !== "object" || Array.isArray(params)) return "";
+  const p = /** @type {Record<string, unknown>} */ (params);
+  /** @type {string[]} */
+  const out = [];
+  for (const [key, label] of SHOWN_PARAMS) {
+    const v = p[key];
+    if (typeof v === "number" && Number.isFinite(v)) out.push(`${label} ${v}`);
+  }
+  return out.join(" · ");
+}

@@ -62,6 +62,12 @@ export const CSS = `
   line-height: 1.4; color: var(--lcm-muted); text-align: center; padding: 8px; pointer-events: none;
 }
 .lcm-sketchpad .lcm-output.lcm-has-result .lcm-placeholder { display: none; }
+.lcm-sketchpad .lcm-output .lcm-result-params {
+  position: absolute; left: 0; right: 0; bottom: 0; padding: 2px 6px; line-height: 1.4;
+  font-size: 11px; color: #fff; background: rgba(0, 0, 0, 0.45); pointer-events: none;
+  white-space: nowrap; overflow: hidden; text-overflow: ellipsis;
+}
+.lcm-sketchpad .lcm-output .lcm-result-params:empty { display: none; }
 .lcm-sketchpad.lcm-no-output .lcm-output { display: none; }
 .lcm-sketchpad .lcm-status {
   display: flex; flex-wrap: wrap; gap: 4px 12px; color: var(--lcm-muted); min-height: 1.4em;

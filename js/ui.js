@@ -3,7 +3,7 @@
  * The Sketchpad's DOM: toolbar, input canvas, output canvas and the status line.
  * Only builds elements; widget.js wires them. Class names are stable (browser tests use them):
  * .lcm-sketchpad .lcm-toolbar .lcm-brush .lcm-eraser .lcm-brush-size .lcm-color .lcm-undo
- * .lcm-redo .lcm-clear .lcm-upload .lcm-file .lcm-input .lcm-output .lcm-status
+ * .lcm-redo .lcm-clear .lcm-upload .lcm-file .lcm-input .lcm-output .lcm-result-params .lcm-status
  */
 
 /**
@@ -12,7 +12,8 @@
  *   color: HTMLInputElement, undo: HTMLButtonElement, redo: HTMLButtonElement,
  *   clear: HTMLButtonElement, upload: HTMLButtonElement, file: HTMLInputElement,
  *   input: HTMLDivElement, inputCanvas: HTMLCanvasElement, output: HTMLDivElement,
- *   outputCanvas: HTMLCanvasElement, placeholder: HTMLDivElement, status: HTMLDivElement}} Parts
+ *   outputCanvas: HTMLCanvasElement, placeholder: HTMLDivElement, resultParams: HTMLDivElement,
+ *   status: HTMLDivElement}} Parts
  */
 
 /**
@@ -77,14 +78,15 @@ export function buildParts(doc) {
   const output = h(doc, "div", "lcm-output");
   const outputCanvas = h(doc, "canvas", "", { "aria-label": "Generated image" });
   const placeholder = h(doc, "div", "lcm-placeholder", {}, "Draw on the left; results appear here.");
-  output.append(outputCanvas, placeholder);
+  const resultParams = h(doc, "div", "lcm-result-params", { "aria-label": "Params of the result shown" });
+  output.append(outputCanvas, placeholder, resultParams);
   panels.append(input, output);
 
   const status = h(doc, "div", "lcm-status", { "aria-live": "polite" });
   root.append(toolbar, panels, status);
   return {
     root, toolbar, brush, eraser, size, sizeValue, color, undo, redo, clear, upload, file,
-    input, inputCanvas, output, outputCanvas, placeholder, status,
+    input, inputCanvas, output, outputCanvas, placeholder, resultParams, status,
   };
 }
 

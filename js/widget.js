@@ -16,7 +16,7 @@ import { SketchCanvas } from "./canvas.js";
 import { isHexColor } from "./drawing.js";
 import { FramePacer } from "./pacing.js";
 import * as P from "./protocol.js";
-import { formatStatus } from "./status.js";
+import { formatParams, formatStatus } from "./status.js";
 import { injectStyle } from "./style.js";
 import { wireToolbar } from "./toolbar.js";
 import { buildParts, renderStatus } from "./ui.js";
@@ -365,6 +365,7 @@ class SketchpadView {
     /** @type {CanvasRenderingContext2D} */ (oc.getContext("2d")).drawImage(bmp, 0, 0);
     bmp.close();
     this.parts.output.classList.add("lcm-has-result");
+    this.parts.resultParams.textContent = formatParams(meta.params);
     const tPaint = done(false);
     if (ack) {
       this._trace(seq, { rid, t_recv: tRecv, t_decoded: tDecoded, t_paint: tPaint,

@@ -54,3 +54,18 @@ def test_summary_prints_the_ratio_to_the_floor() -> None:
     text = "\n".join(summary_lines(res))
     assert "studio-echo / floor: stroke→pixels p50 × 2.0, p95 × 3.0, results/s × 5.0" in text
     assert "kernel clock = page clock + 3.0 ms" in text
+
+
+def test_jupyter_own_page_errors_are_told_apart_from_ours() -> None:
+    from lcm_widgets.bench.jupyter import jupyter_own, page_errors_of_ours
+
+    nb7 = ("Cannot read properties of undefined (reading 'schema')\nTypeError: x\n"
+           "    at Object.f (http://127.0.0.1:9/static/notebook/notebook_core.c9.js?v=c9:483:8)\n"
+           "    at async Promise.all (index 0)")
+    ours = ("boom\nTypeError: boom\n    at SketchpadView._onResult (blob:http://127.0.0.1:9/"
+            "0b1c:12:3)\n    at http://127.0.0.1:9/static/lab/main.js:1:1")
+    assert jupyter_own(nb7)
+    assert jupyter_own("Canceled future for execute_request message before replies were done")
+    assert not jupyter_own(ours)
+    assert not jupyter_own("no stack at all")
+    assert page_errors_of_ours([nb7, ours]) == [ours]

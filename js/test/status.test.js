@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { MAX_STATS, formatStat, formatStatus } from "../status.js";
+import { MAX_STATS, formatParams, formatStat, formatStatus } from "../status.js";
 
 test("formatStat rounds numbers and spaces keys", () => {
   assert.equal(formatStat("fps", 12.46), "fps 12");
@@ -31,4 +31,11 @@ test("the status line says which transport is in use", () => {
   assert.ok(formatStatus({ transport: "comm", transportNote: "direct channel unreachable" })
     .parts.includes("via comm (direct channel unreachable)"));
   assert.deepEqual(formatStatus({}).parts, []);
+});
+
+test("a result's caption names the params it was made with", () => {
+  assert.equal(formatParams({ seed: 3, num_inference_steps: 4, strength: 0.5,
+    guidance_scale: 1, prompt: "a house" }), "seed 3 · steps 4 · strength 0.5 · guidance 1");
+  assert.equal(formatParams(null), "");
+  assert.equal(formatParams({ seed: "x" }), "");
 });

@@ -100,14 +100,34 @@ class Server:
 #: JupyterLab creates for widget comms) whose future it disposes when the kernel connection
 #: resets under load. Nothing of ours sends these requests.
 _JUPYTERLAB_OWN = re.compile(r"Canceled future for \w+ message before replies were done")
+#: A stack frame in the Jupyter server's own bundles (``/static/lab/``, ``/static/notebook/``);
+#: our widget's code runs from anywidget's ``blob:`` module URL instead.
+_JUPYTER_FRAME = re.compile(r"https?://[^\s)]+/static/(lab|notebook)/[^\s)]+")
+
+
+def jupyter_own(error: str) -> bool:
+    """True for a page error of JupyterLab's or Notebook 7's own (``error``: the message,
+    optionally followed by its stack, as :func:`page_error_text` records it): a known message,
+    or a stack whose every frame lies in Jupyter's own bundles."""
+    if _JUPYTERLAB_OWN.search(error):
+        return True
+    frames = [ln.strip() for ln in error.splitlines()[1:] if ln.strip().startswith("at ")]
+    return bool(frames) and "blob:" not in error and all(
+        _JUPYTER_FRAME.search(f) or f.startswith("at async Promise.all") for f in frames)
+
+
+def page_error_text(error: Any) -> str:
+    """A Playwright page error as ``message`` + newline + ``stack`` (for :func:`jupyter_own`)."""
+    stack = getattr(error, "stack", None) or ""
+    return f"{error}\n{stack}" if stack else str(error)
 
 
 def page_errors_of_ours(errors: list[str]) -> list[str]:
-    """Page errors minus JupyterLab's own kernel-future cancellations (printed, not hidden)."""
-    own = [e for e in errors if _JUPYTERLAB_OWN.search(e)]
+    """Page errors minus Jupyter's own (:func:`jupyter_own`; printed, not hidden)."""
+    own = [e for e in errors if jupyter_own(e)]
     if own:
-        print(f"[e2e] JupyterLab's own page errors (not ours): {own}")
-    return [e for e in errors if not _JUPYTERLAB_OWN.search(e)]
+        print(f"[e2e] Jupyter's own page errors (not ours): {own}")
+    return [e for e in errors if not jupyter_own(e)]
 
 
 def kernel_eval(kc: Any, code: str, timeout: float = 60) -> str:

@@ -236,7 +236,7 @@ def run_case(browser: Any, server: J.Server, root: Path, name: str, *, seconds: 
     server.kernel_id = sess["kernel"]["id"]
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("pageerror", lambda e: errors.append(J.page_error_text(e)))
     kc = None
     try:
         J.open_notebook(page, server, nb, reset=True)

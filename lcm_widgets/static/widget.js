@@ -643,6 +643,28 @@ function formatStatus(s) {
   }
   return { text, parts, error };
 }
+var SHOWN_PARAMS = (
+  /** @type {const} */
+  [
+    ["seed", "seed"],
+    ["num_inference_steps", "steps"],
+    ["strength", "strength"],
+    ["guidance_scale", "guidance"]
+  ]
+);
+function formatParams(params) {
+  if (!params || typeof params !== "object" || Array.isArray(params)) return "";
+  const p = (
+    /** @type {Record<string, unknown>} */
+    params
+  );
+  const out = [];
+  for (const [key, label] of SHOWN_PARAMS) {
+    const v = p[key];
+    if (typeof v === "number" && Number.isFinite(v)) out.push(`${label} ${v}`);
+  }
+  return out.join(" \xB7 ");
+}
 
 // style.js
 var STYLE_ID = "lcm-widgets-sketchpad-style";
@@ -701,6 +723,12 @@ var CSS = `
   line-height: 1.4; color: var(--lcm-muted); text-align: center; padding: 8px; pointer-events: none;
 }
 .lcm-sketchpad .lcm-output.lcm-has-result .lcm-placeholder { display: none; }
+.lcm-sketchpad .lcm-output .lcm-result-params {
+  position: absolute; left: 0; right: 0; bottom: 0; padding: 2px 6px; line-height: 1.4;
+  font-size: 11px; color: #fff; background: rgba(0, 0, 0, 0.45); pointer-events: none;
+  white-space: nowrap; overflow: hidden; text-overflow: ellipsis;
+}
+.lcm-sketchpad .lcm-output .lcm-result-params:empty { display: none; }
 .lcm-sketchpad.lcm-no-output .lcm-output { display: none; }
 .lcm-sketchpad .lcm-status {
   display: flex; flex-wrap: wrap; gap: 4px 12px; color: var(--lcm-muted); min-height: 1.4em;
@@ -845,7 +873,8 @@ function buildParts(doc) {
   const output = h(doc, "div", "lcm-output");
   const outputCanvas = h(doc, "canvas", "", { "aria-label": "Generated image" });
   const placeholder = h(doc, "div", "lcm-placeholder", {}, "Draw on the left; results appear here.");
-  output.append(outputCanvas, placeholder);
+  const resultParams = h(doc, "div", "lcm-result-params", { "aria-label": "Params of the result shown" });
+  output.append(outputCanvas, placeholder, resultParams);
   panels.append(input, output);
   const status = h(doc, "div", "lcm-status", { "aria-live": "polite" });
   root.append(toolbar, panels, status);
@@ -867,6 +896,7 @@ function buildParts(doc) {
     output,
     outputCanvas,
     placeholder,
+    resultParams,
     status
   };
 }
@@ -1190,6 +1220,7 @@ var SketchpadView = class {
     oc.getContext("2d").drawImage(bmp, 0, 0);
     bmp.close();
     this.parts.output.classList.add("lcm-has-result");
+    this.parts.resultParams.textContent = formatParams(meta.params);
     const tPaint = done(false);
     if (ack) {
       this._trace(seq, {

@@ -9,9 +9,11 @@ from lcm_widgets.bench.jupyter import (
     Server,
     chromium,
     free_port,
+    jupyter_own,
     jupyter_server,
     kernel_eval,
     open_notebook,
+    page_error_text,
     page_errors_of_ours,
     run_first_cell,
     run_first_cell_until,
@@ -19,6 +21,10 @@ from lcm_widgets.bench.jupyter import (
     write_notebook,
 )
 
-__all__ = ["CHROMIUM", "DEBUG_INIT_SCRIPT", "REPO", "DebugBrowser", "Server", "chromium",
-           "free_port", "jupyter_server", "kernel_eval", "open_notebook", "page_errors_of_ours",
+#: Screenshots of the browser tests.
+ARTIFACTS = REPO / "test-artifacts"
+
+__all__ = ["ARTIFACTS", "CHROMIUM", "DEBUG_INIT_SCRIPT", "REPO", "DebugBrowser", "Server", "chromium",
+           "free_port", "jupyter_own", "jupyter_server", "kernel_eval", "open_notebook",
+           "page_error_text", "page_errors_of_ours",
            "run_first_cell", "run_first_cell_until", "scribble", "write_notebook"]
