@@ -10,7 +10,9 @@ module keeps what they upload (docs/server.md, "Storage uploads"):
 * **Images only, bounded.** An upload must be an image in one of the allowed formats, at most
   ``max_bytes`` bytes and ``max_side`` / ``max_pixels`` pixels, read from its header
   (:func:`lcm_widgets.images.image_header`) before it is kept. At most ``max_files`` files and
-  ``max_total_bytes`` bytes are kept (the oldest go first), each for ``ttl`` seconds.
+  ``max_total_bytes`` bytes are kept (the oldest go first), each for ``ttl`` seconds; one key
+  holds at most ``max_files_per_key`` of them (its own oldest go first), so one key cannot
+  push every other key's files out.
 * **Only here.** A file URL names this server (``{base}/storage/files/{id}``); the server reads
   it from this store when it appears in an input, never over the network, and refuses a URL
   of another host.
@@ -51,7 +53,7 @@ class UploadLimits:
     ``max_bytes`` per file; ``max_side`` and ``max_pixels`` from the image header; ``formats``
     accepted (a subset of :data:`lcm_widgets.images.FORMATS`); ``ttl`` seconds a file is kept;
     at most ``max_files`` files and ``max_total_bytes`` bytes in all (the oldest are dropped
-    first); ``token_ttl`` seconds a storage token and an unused ``upload_url`` stay valid.
+    first), and ``max_files_per_key`` of one key (that key's oldest are dropped first); ``token_ttl`` seconds a storage token and an unused ``upload_url`` stay valid.
     """
 
     max_bytes: int = 8 * 1024 * 1024
@@ -61,10 +63,12 @@ class UploadLimits:
     ttl: float = 3600.0
     max_files: int = 256
     max_total_bytes: int = 256 * 1024 * 1024
+    max_files_per_key: int = 32
     token_ttl: float = 600.0
 
     def __post_init__(self) -> None:
-        for name in ("max_bytes", "max_side", "max_pixels", "max_files", "max_total_bytes"):
+        for name in ("max_bytes", "max_side", "max_pixels", "max_files", "max_total_bytes",
+                     "max_files_per_key"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not value >= 1:
                 raise ValueError(f"uploads.{name}: must be a whole number of at least 1, "
@@ -136,7 +140,8 @@ class UploadStore:
             self._expire()
             count, size = len(self._files), self._size
         return {"durable": False, "in_memory": count, "bytes": size, "max": lim.max_files,
-                "max_bytes": lim.max_total_bytes, "ttl_s": lim.ttl}
+                "max_bytes": lim.max_total_bytes, "max_per_key": lim.max_files_per_key,
+                "ttl_s": lim.ttl}
 
     # -- storage tokens (fal's v3 CDN path) ----------------------------------------------
 
@@ -241,6 +246,9 @@ class UploadStore:
         ctype = f"image/{fmt.lower()}"  # from the bytes, not from what the client claimed
         with self._lock:
             self._expire()
+            mine = [k for k, f in self._files.items() if f.owner == owner]
+            for old_id in mine[:max(0, len(mine) - lim.max_files_per_key + 1)]:
+                self._size -= len(self._files.pop(old_id).data)
             self._files[file_id] = StoredFile(owner, data, ctype, file_name[:200],
                                               self.clock() + lim.ttl)
             self._size += len(data)

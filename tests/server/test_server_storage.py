@@ -57,7 +57,8 @@ def test_signed_upload_then_image_url(serve: Any) -> None:
     assert again.status_code == 404 and "already used" in again.json()["detail"]
     kept = httpx.get(f"{srv.url}/health").json()["kept"]["uploads"]
     assert kept == {"durable": False, "in_memory": 1, "bytes": len(jpeg((48, 32))),
-                    "max": 256, "max_bytes": 256 * 1024 * 1024, "ttl_s": 3600.0}
+                    "max": 256, "max_bytes": 256 * 1024 * 1024, "max_per_key": 32,
+                    "ttl_s": 3600.0}
 
 
 def test_direct_upload_with_a_storage_token(serve: Any) -> None:
@@ -169,6 +170,16 @@ def test_ttl_and_bounds_in_the_store() -> None:
     assert store.token_owner(token) == "k"
     now[0] += 31
     assert store.token_owner(token) is None
+
+
+def test_one_key_cannot_push_out_another_keys_files() -> None:
+    """Past max_files_per_key a key loses its own oldest file, not another key's."""
+    store = UploadStore(UploadLimits(max_files=4, max_files_per_key=2))
+    a = store.put("a", jpeg(), content_type="image/jpeg", file_name="a")
+    b = [store.put("b", jpeg(), content_type="image/jpeg", file_name=str(i)) for i in range(5)]
+    assert store.get(a, "a") is not None
+    assert [store.get(i, "b") is not None for i in b] == [False, False, False, True, True]
+    assert len(store) == 3
 
 
 @pytest.mark.parametrize(("kw", "message"), [
