@@ -105,7 +105,8 @@ class Scheduler:
         self.busy = False
         self._running: list[WorkItem] = []
         self._aborted: set[int] = set()
-        self._gen: asyncio.Task[list[Output | BaseException]] | None = None
+        self._why: str | None = None  # why the worker was cancelled: "timeout", "abort"
+        self._stopping = False
         self.aborts = 0
         self.generations = 0
         self.batches = 0
@@ -162,10 +163,16 @@ class Scheduler:
         if not any(it is item for it in self._running):
             return False
         self._aborted.add(id(item))
-        if self._gen is not None and all(id(it) in self._aborted for it in self._running):
-            self._gen.cancel()
+        if all(id(it) in self._aborted for it in self._running):
+            self._interrupt("abort")
             return True
         return False
+
+    def _interrupt(self, why: str) -> None:
+        """Cancel the worker out of the generation it is awaiting (timeout or abort)."""
+        if self._why is None and self._running and self._task is not None:
+            self._why = why
+            self._task.cancel()
 
     def _mark_ready(self, lane: Lane) -> None:
         if not lane.in_ring and lane.items:
@@ -197,10 +204,12 @@ class Scheduler:
     async def stop(self) -> None:
         """Stop the worker; a generation in progress is cancelled."""
         if self._task is not None:
+            self._stopping = True
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+            self._stopping = False
 
     def _take(self) -> list[tuple[Lane, WorkItem]]:
         """The next item round-robin, plus compatible heads of other lanes when batching."""
@@ -257,37 +266,40 @@ class Scheduler:
                     _safe(item.on_start)
             self.busy = True
             t0 = time.perf_counter()
-            gen = asyncio.get_running_loop().create_task(
-                self._generate([item.inp for _, item in taken], taken[0][1].on_preview))
-            gen.add_done_callback(_retrieve)
-            self._running, self._aborted, self._gen = [it for _, it in taken], set(), gen
+            # the worker runs the generation itself (no task per frame); a deadline, or an
+            # abort() of every item, cancels the worker out of it with a reason
+            self._running, self._aborted, self._why = [it for _, it in taken], set(), None
+            limit = self.generation_timeout
+            deadline = (asyncio.get_running_loop().call_later(limit, self._interrupt, "timeout")
+                        if limit is not None else None)
             results: list[Output | BaseException]
             try:
-                done, _ = await asyncio.wait({gen}, timeout=self.generation_timeout)
-                if not done:
-                    gen.cancel()
+                results = await self._generate([item.inp for _, item in taken],
+                                               taken[0][1].on_preview)
+            except asyncio.CancelledError:
+                why = self._why
+                if why is None or self._stopping:
+                    raise
+                _uncancel()
+                if why == "timeout":
                     self.timeouts += 1
-                    limit = self.generation_timeout or 0.0
                     log.warning("generation timed out after %s s (%s item(s))", limit,
                                 len(taken))
                     results = [GenerationTimeout(
                         f"generation: took longer than the server's limit of {limit:g} s "
                         f"(generation_timeout); the model may be stuck or overloaded",
                         timeout=limit)] * len(taken)
-                elif gen.cancelled():  # abort(): every item of it was cancelled
+                else:  # abort(): every item of it was cancelled
                     self.aborts += 1
                     results = [GenerationFailed("generation: cancelled while running")] * \
                         len(taken)
-                else:
-                    results = gen.result()
-            except asyncio.CancelledError:
-                gen.cancel()
-                raise
             except Exception as exc:  # one failure answers every item of the batch
                 results = [exc] * len(taken)
             finally:
+                if deadline is not None:
+                    deadline.cancel()
                 self.busy = False
-                self._running, self._aborted, self._gen = [], set(), None
+                self._running, self._aborted, self._why = [], set(), None
             elapsed = time.perf_counter() - t0
             self.generations += len(taken)
             self.batches += 1
@@ -316,10 +328,11 @@ class Scheduler:
         return [out]
 
 
-def _retrieve(fut: asyncio.Future[Any]) -> None:
-    """Read a left-behind generation's outcome (a cancelled one that still raised)."""
-    if not fut.cancelled():
-        fut.exception()
+def _uncancel() -> None:
+    """Forget the cancellation the worker just caught (Python 3.11+ counts them)."""
+    task = asyncio.current_task()
+    if task is not None and hasattr(task, "uncancel"):
+        task.uncancel()
 
 
 def _safe(fn: Callable[..., None], *args: Any) -> None:
