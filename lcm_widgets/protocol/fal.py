@@ -75,6 +75,10 @@ def decode_input_frame(data: bytes | str, *, max_bytes: int) -> dict[str, Any]:
         except ValueError as exc:
             raise ProtocolError(f"message: a text frame must hold one JSON object of input "
                                 f"fields, got {size} bytes that are not JSON ({exc})") from None
+        except RecursionError:  # '[' x 100000: a refusal, not a dead session
+            raise ProtocolError(f"message: a text frame must hold one JSON object of input "
+                                f"fields, got {size} bytes of JSON nested too deep to "
+                                "read") from None
         kind = "JSON object"
     else:
         if data[:1] in (b"{", b"[") and _is_json(data):  # one JSON value reads as msgpack ints
@@ -102,7 +106,7 @@ def decode_input_frame(data: bytes | str, *, max_bytes: int) -> dict[str, Any]:
 def _is_json(data: bytes) -> bool:
     try:
         json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
     return True
 

@@ -126,6 +126,27 @@ def test_deeply_nested_json_is_422_and_keeps_the_connection(serve: Any) -> None:
     assert r.status_code == 422 and "at most 32 levels" in r.json()["detail"][0]["msg"]
 
 
+def test_deeply_nested_realtime_frames_keep_the_session(serve: Any) -> None:
+    """'[' × 100000 as a text frame and as a binary frame: each an INVALID_MESSAGE, and the
+    session answers the next frame."""
+    srv = serve(auth=False)
+
+    async def session() -> list[Any]:
+        async with websockets.connect(f"{srv.ws_url}/{APP}/realtime", open_timeout=10) as ws:
+            got: list[Any] = []
+            for frame in ("[" * 100_000, b"[" * 100_000):
+                await ws.send(frame)
+                got.append(json.loads(await asyncio.wait_for(ws.recv(), 10)))
+            await ws.send(msgpack.packb({"prompt": "ok", "request_id": "after"}))
+            got.append(msgpack.unpackb(await asyncio.wait_for(ws.recv(), 10)))
+            return got
+
+    text, binary, after = asyncio.run(session())
+    assert text["error"] == "INVALID_MESSAGE" and "nested too deep" in text["reason"]
+    assert binary["error"] == "INVALID_MESSAGE"
+    assert after["request_id"] == "after"
+
+
 def test_token_body_is_capped(serve: Any) -> None:
     """POST /tokens/ with a body over 16 KiB is a 413 naming the limit, declared or chunked;
     a normal mint still works."""
