@@ -224,7 +224,7 @@ def kept(st: ServerState) -> dict[str, Any]:
                        "state_dir": str(store.dir) if store is not None else None,
                        "stored": store.count() if store is not None else 0,
                        "retention_s": store.retention if store is not None else None,
-                       "in_memory": len(st.jobs._jobs), "in_memory_max": st.jobs.keep,
+                       "in_memory": st.jobs.remembered, "in_memory_max": st.jobs.keep,
                        "restored": st.jobs.restored},
         "files": {"in_memory": len(st.files), "max": st.files.max_files,
                   "max_bytes": st.files.max_bytes},

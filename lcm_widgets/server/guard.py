@@ -65,9 +65,7 @@ def cors_kwargs(allowed: Sequence[str]) -> dict[str, Any]:
     return {"allow_origins": ["*"] if "*" in allowed else [a.rstrip("/") for a in allowed],
             "allow_origin_regex": _LOOPBACK_ORIGIN.pattern[1:-1],
             "allow_methods": ["GET", "POST", "PUT", "OPTIONS"],
-            "allow_headers": ["Authorization", "Content-Type", "Accept", "X-Fal-Request-Id",
-                              "X-Fal-Queue-Priority", "X-Fal-Runner-Hint",
-                              "X-Fal-Store-Hint", "User-Agent"],
+            "allow_headers": ["*"],  # whatever the clients add (x-fal-*), for these origins
             "expose_headers": ["x-fal-request-id"], "max_age": 600}
 
 

@@ -114,6 +114,11 @@ class JobQueue:
         """Jobs waiting to start."""
         return len(self.lane.items)
 
+    @property
+    def remembered(self) -> int:
+        """Queue jobs held in memory (at most ``keep`` finished ones, and all unfinished)."""
+        return len(self._jobs)
+
     def get(self, request_id: str, owner: str | None = None) -> Job | None:
         """A remembered queue job; with ``owner``, only when that caller submitted it (anyone
         else is told it does not exist)."""

@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from lcm_widgets.server import ServerThread
+from lcm_widgets.server.store import JobStore
 
 
 class Serve:
@@ -179,3 +180,22 @@ def test_tokens_and_keys_never_reach_the_log() -> None:
                      r'\[REDACTED\]&max_buffering=4"', log), log
     assert "/health?fal_jwt_token=[REDACTED]&key=[REDACTED]" in log, log
     assert f'"POST /{APP} HTTP/1.1" 200' in log, log
+
+
+def test_store_forgets_finished_jobs_after_the_retention(tmp_path: Path) -> None:
+    """A finished job (and its images) is deleted once older than job_retention; an
+    unfinished one is kept however old, so it still runs after a restart."""
+    store = JobStore(tmp_path, retention=60.0)
+    try:
+        for job_id in ("done", "waiting"):
+            store.add(job_id, owner="k", app_id=APP, inp={"prompt": job_id},
+                      base_url="http://127.0.0.1:1/", webhook=None)
+        store.finished("done", {"result": {"images": []}}, [("f1", "image/jpeg", b"jpeg")])
+        assert store.prune() == 0 and store.file("f1") == (b"jpeg", "image/jpeg")
+        finished = store.get("done")
+        assert finished is not None and finished.finished is not None
+        assert store.prune(now=finished.finished + 61.0) == 1
+        assert store.get("done") is None and store.file("f1") is None
+        assert [j.id for j in store.load()] == ["waiting"]
+    finally:
+        store.close()
