@@ -70,6 +70,11 @@ def register(subparsers: Any) -> None:
                         "only)")
     p.add_argument("--job-retention", type=float, default=24 * 3600.0, metavar="SECONDS",
                    help="how long a finished queue job stays readable (default: 86400)")
+    p.add_argument("--upload-ttl", type=float, default=3600.0, metavar="SECONDS",
+                   help="how long an uploaded file (fal_client.upload_*, fal.storage.upload) "
+                        "is kept (default: 3600)")
+    p.add_argument("--max-upload-bytes", type=int, default=8 * 1024 * 1024, metavar="BYTES",
+                   help="largest uploaded file (default: 8388608)")
     p.add_argument("--log-level", default="info", choices=LOG_LEVELS,
                    help="for uvicorn's loggers and the lcm_widgets ones (default: info)")
     p.set_defaults(func=run)
@@ -124,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..server import ServerConfig, create_app, keys_from_env, keys_from_file
     from ..server.background import uvicorn_config
+    from ..server.storage import UploadLimits
 
     keys = keys_from_env()
     if args.keys_file:
@@ -146,7 +152,9 @@ def run(args: argparse.Namespace) -> int:
                               generation_timeout=args.generation_timeout or None,
                               allowed_origins=args.allow_origin,
                               webhook_allow=args.webhook_allow, state_dir=args.state_dir,
-                              job_retention=args.job_retention)
+                              job_retention=args.job_retention,
+                              uploads=UploadLimits(ttl=args.upload_ttl,
+                                                   max_bytes=args.max_upload_bytes))
     except ValueError as exc:  # a flag out of range: say which, before loading a model
         print(f"lcm-widgets serve: error: {exc}", file=sys.stderr)
         return 2

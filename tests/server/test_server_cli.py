@@ -71,6 +71,24 @@ def test_serve_generation_timeout_flag() -> None:
         assert httpx.post(f"{url}/{APP}", json={"prompt": "ok"}).status_code == 200
 
 
+def test_serve_upload_flags() -> None:
+    """--upload-ttl and --max-upload-bytes reach the upload store; a bad value exits 2 naming
+    the field before a model loads."""
+    with serve_cli("--model", "echo", "--no-auth", "--upload-ttl", "30",
+                   "--max-upload-bytes", "1000") as (url, _):
+        kept = httpx.get(url + "/health").json()["kept"]["uploads"]
+        assert kept["ttl_s"] == 30.0
+        init = httpx.post(f"{url}/storage/upload/initiate",
+                          json={"content_type": "image/png", "file_name": "f.png"}).json()
+        r = httpx.put(init["upload_url"], content=bytes(2000))
+        assert r.status_code == 413 and "at most 1000 bytes" in r.json()["detail"]
+    bad = subprocess.run([sys.executable, "-m", "lcm_widgets", "serve", "--model", "echo",
+                          "--no-auth", "--port", "0", "--upload-ttl", "0"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2
+    assert "uploads.ttl: must be more than 0 seconds, got 0.0" in bad.stderr
+
+
 def test_serve_keys_file_and_env(tmp_path: object) -> None:
     """Keys from --keys-file and LCM_WIDGETS_KEYS are both accepted."""
     from pathlib import Path
