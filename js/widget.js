@@ -148,8 +148,12 @@ class SketchpadView {
   /** Say hello on the comm (asks for a sync, and for the direct channel). */
   _hello() {
     const origin = globalThis.location?.origin;
-    this.model.send(P.helloMessage(this.viewId,
-      typeof origin === "string" && origin !== "null" ? origin : undefined));
+    try {
+      this.model.send(P.helloMessage(this.viewId,
+        typeof origin === "string" && origin !== "null" ? origin : undefined));
+    } catch (err) { // the comm is gone (the kernel restarted): this view is over
+      console.warn("[lcm_widgets] could not reach the kernel:", err);
+    }
   }
 
   // ---- transports -------------------------------------------------------------------------

@@ -7,6 +7,8 @@ draws the same scripted strokes on its canvas for ``seconds`` and measures in th
 * ``studio-echo``: a Studio on ``EchoBackend()`` (an instant model);
 * ``floor``: :class:`~lcm_widgets.bench.live_floor.EchoFloor`, a bare anywidget echoing the
   same JPEG frames over the same comm (the least a loop over this transport can do);
+* ``floor-direct``: the same echo over the kernel's direct channel (the Studio's default
+  transport where the browser can reach the kernel);
 * ``studio-tiny``: a Studio on ``LocalLCM("tiny")`` (model-bound: shows the transport's share).
 
 **Stroke→pixels** is measured as a person sees it: a probe in the page samples the output canvas
@@ -48,7 +50,7 @@ studio"""
 
 _FLOOR_CELL = """\
 from lcm_widgets.bench.live_floor import EchoFloor
-floor = EchoFloor()
+floor = EchoFloor(transport={transport!r})
 floor"""
 
 _BACKENDS = {
@@ -60,7 +62,9 @@ _BACKENDS = {
 CASES: dict[str, tuple[str, str, str]] = {
     "studio-echo": (_STUDIO_CELL.format(backend=_BACKENDS["echo"], extra=""),
                     ".lcm-sketchpad .lcm-input canvas", ".lcm-sketchpad"),
-    "floor": (_FLOOR_CELL, ".lcm-floor .lcm-floor-input", ".lcm-floor"),
+    "floor": (_FLOOR_CELL.format(transport="comm"), ".lcm-floor .lcm-floor-input", ".lcm-floor"),
+    "floor-direct": (_FLOOR_CELL.format(transport="direct"),
+                     ".lcm-floor[data-ready] .lcm-floor-input", ".lcm-floor"),
     "studio-tiny": (_STUDIO_CELL.format(backend=_BACKENDS["tiny"], extra=""),
                     ".lcm-sketchpad .lcm-input canvas", ".lcm-sketchpad"),
 }
@@ -364,12 +368,15 @@ def summary_lines(res: dict[str, Any]) -> list[str]:
                      f"{f['frames_sent']!s:>6} {f['results_dropped']!s:>7} "
                      f"{f['max_in_flight']!s:>13}")
     cs = res["cases"]
-    if "studio-echo" in cs and "floor" in cs:
-        a, b = cs["studio-echo"], cs["floor"]
-        lines += ["", f"studio-echo / floor: stroke→pixels p50 × "
-                      f"{ratio(a['stroke_to_pixels_ms']['p50'], b['stroke_to_pixels_ms']['p50'])}"
-                      f", p95 × {ratio(a['stroke_to_pixels_ms']['p95'], b['stroke_to_pixels_ms']['p95'])}"
-                      f", results/s × {ratio(a['results_per_s'], b['results_per_s'])}"]
+    lines.append("")
+    for floor in ("floor", "floor-direct"):
+        if "studio-echo" not in cs or floor not in cs:
+            continue
+        a, b = cs["studio-echo"], cs[floor]
+        sa, sb = a["stroke_to_pixels_ms"], b["stroke_to_pixels_ms"]
+        lines += [f"studio-echo / {floor}: stroke→pixels p50 × "
+                  f"{ratio(sa['p50'], sb['p50'])}, p95 × {ratio(sa['p95'], sb['p95'])}, "
+                  f"results/s × {ratio(a['results_per_s'], b['results_per_s'])}"]
     for name, f in cs.items():
         off = f.get("clock_offset_ms")
         if not f.get("median_frame_ms"):

@@ -8,6 +8,10 @@ no model, no loop hop, no copy kept), decoded with ``createImageBitmap`` and dra
 it keeps is the least any loop needs: a frame is sent on the next animation frame after a change,
 once the previous echo came back (one in flight; otherwise frames would queue in the transport).
 
+``EchoFloor(transport="direct")`` does the same over the kernel's direct channel
+(:mod:`lcm_widgets.widgets._direct`, the same server, token and Origin rule as the Sketchpad's),
+echoing on the library loop; it falls back to nothing (the bench reports it unreachable).
+
 It exposes the same debug hooks as the Sketchpad (``root.__lcm.pacer.newestPainted`` and
 ``root.__lcm.trace()``, one record per frame with the same field names), so the bench measures
 both the same way. Not a user-facing widget.
@@ -21,6 +25,8 @@ from typing import Any
 
 import anywidget
 import traitlets
+
+from ..widgets._direct import DirectServer, Endpoint, origin_of
 
 __all__ = ["EchoFloor"]
 
@@ -48,6 +54,16 @@ function render({ model, el }) {
   ictx.fillStyle = "#fff";
   ictx.fillRect(0, 0, FRAME, FRAME);
   const octx = output.getContext("2d");
+  const direct = model.get("transport") === "direct";
+  let ws = null;
+  const pack = (h, payload) => {
+    const b = new TextEncoder().encode(JSON.stringify(h));
+    const body = payload ? new Uint8Array(payload) : new Uint8Array(0);
+    const out = new Uint8Array(4 + b.length + body.length);
+    new DataView(out.buffer).setUint32(0, b.length);
+    out.set(b, 4); out.set(body, 4 + b.length);
+    return out;
+  };
   const quality = Number(model.get("jpeg_quality")) || 0.85;
   const pacer = { newestPainted: -1, framesSent: 0 };
   const trace = new Map();
@@ -74,7 +90,8 @@ function render({ model, el }) {
     if (trace.size > 256) trace.delete(trace.keys().next().value);
     input.toBlob((blob) => blob.arrayBuffer().then((buf) => {
       rec.t_encoded = Date.now();
-      model.send({ type: "frame", seq: s }, undefined, [buf]);
+      if (direct) ws.send(pack({ type: "frame", seq: s }, buf));
+      else model.send({ type: "frame", seq: s }, undefined, [buf]);
       rec.t_sent = Date.now();
       rec.bytes = buf.byteLength;
       pacer.framesSent += 1;
@@ -92,8 +109,7 @@ function render({ model, el }) {
   const up = () => { last = null; };
   input.addEventListener("pointerup", up);
   input.addEventListener("pointercancel", up);
-  model.on("msg:custom", async (content, buffers) => {
-    if (!content || content.type !== "echo") return;
+  const onEcho = async (content, buffers) => {
     const rec = trace.get(content.seq) || { seq: content.seq };
     rec.t_recv = Date.now();
     rec.t_took = rec.t_recv;
@@ -110,7 +126,24 @@ function render({ model, el }) {
     pacer.newestPainted = content.seq;
     inFlight = false;
     schedule();
+  };
+  model.on("msg:custom", (content, buffers) => {
+    if (!content) return;
+    if (content.type === "echo") void onEcho(content, buffers);
+    if (content.type === "direct" && direct && !ws) {
+      ws = new WebSocket(content.url);
+      ws.binaryType = "arraybuffer";
+      ws.onopen = () => ws.send(pack({ type: "auth", token: content.token, view: "floor" }));
+      ws.onmessage = (ev) => {
+        const n = new DataView(ev.data).getUint32(0);
+        const h = JSON.parse(new TextDecoder().decode(new Uint8Array(ev.data, 4, n)));
+        if (h.type === "ready") { root.dataset.ready = "true"; return; }
+        if (h.type === "echo") void onEcho(h, [new Uint8Array(ev.data, 4 + n)]);
+      };
+    }
   });
+  if (direct) model.send({ type: "hello", origin: location.origin });
+  else root.dataset.ready = "true";
   root.__lcm = { pacer, trace: () => [...trace.values()], stats: () => ({ ...pacer }) };
 }
 export default { render };
@@ -122,16 +155,40 @@ class EchoFloor(anywidget.AnyWidget):  # type: ignore[misc]
 
     _esm = _ESM
     jpeg_quality = traitlets.Float(0.85).tag(sync=True)
+    transport = traitlets.Unicode("comm", help="'comm' or 'direct'").tag(sync=True)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        if self.transport not in ("comm", "direct"):
+            raise ValueError(f"transport: must be 'comm' or 'direct', got {self.transport!r}")
         self.echoed = 0
-        self.on_msg(self._echo)
+        self._endpoint: Endpoint | None = None
+        self.on_msg(self._on_comm)
 
-    def _echo(self, _widget: Any, content: Any, buffers: Sequence[Any] | None) -> None:
-        if not isinstance(content, dict) or content.get("type") != "frame" or not buffers:
+    def _on_comm(self, _widget: Any, content: Any, buffers: Sequence[Any] | None) -> None:
+        if not isinstance(content, dict):
+            return
+        if content.get("type") == "hello" and self.transport == "direct":
+            origin = origin_of(content)
+            server = DirectServer.get()
+            if origin is None or server is None:
+                return
+            if self._endpoint is None:
+                self._endpoint = server.endpoint(self._on_direct)
+            self._endpoint.allow_origin(origin)
+            self.send({"type": "direct", "url": self._endpoint.url,
+                       "token": self._endpoint.token})
+        elif content.get("type") == "frame" and buffers:
+            t_recv = time.time() * 1000
+            self.echoed += 1
+            self.send({"type": "echo", "seq": content.get("seq"), "t_recv": t_recv,
+                       "t_sent": time.time() * 1000}, [buffers[0]])
+
+    def _on_direct(self, header: dict[str, Any], payload: bytes) -> None:
+        # on the library loop
+        if header.get("type") != "frame" or self._endpoint is None:
             return
         t_recv = time.time() * 1000
         self.echoed += 1
-        self.send({"type": "echo", "seq": content.get("seq"), "t_recv": t_recv,
-                   "t_sent": time.time() * 1000}, [buffers[0]])
+        self._endpoint.send({"type": "echo", "seq": header.get("seq"), "t_recv": t_recv,
+                             "t_sent": time.time() * 1000}, payload)

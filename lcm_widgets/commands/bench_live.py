@@ -21,9 +21,9 @@ def register(subparsers: Any) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seconds", type=float, default=10.0,
                    help="seconds of scripted strokes per case (10; 600 for the soak)")
-    p.add_argument("--cases", default="studio-echo,floor,studio-tiny",
+    p.add_argument("--cases", default="studio-echo,floor,floor-direct,studio-tiny",
                    help=f"comma-separated, in order; of {', '.join(CASES)} "
-                        "(default: studio-echo,floor,studio-tiny)")
+                        "(default: studio-echo,floor,floor-direct,studio-tiny)")
     p.add_argument("--app", choices=("lab", "notebook"), default="lab",
                    help="JupyterLab (default) or Notebook 7")
     p.add_argument("--soak", action="store_true",

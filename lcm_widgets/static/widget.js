@@ -1006,10 +1006,14 @@ var SketchpadView = class {
   /** Say hello on the comm (asks for a sync, and for the direct channel). */
   _hello() {
     const origin = globalThis.location?.origin;
-    this.model.send(helloMessage(
-      this.viewId,
-      typeof origin === "string" && origin !== "null" ? origin : void 0
-    ));
+    try {
+      this.model.send(helloMessage(
+        this.viewId,
+        typeof origin === "string" && origin !== "null" ? origin : void 0
+      ));
+    } catch (err) {
+      console.warn("[lcm_widgets] could not reach the kernel:", err);
+    }
   }
   // ---- transports -------------------------------------------------------------------------
   /**

@@ -116,7 +116,7 @@ def start_studio(page: Any, server: Any, name: str) -> dict[str, float]:
     until(lambda: "ready" in (page.text_content(".lcm-status") or ""), 180, "the status line")
     # The cell's source and the model's loading output can push the canvas below the fold;
     # mouse events outside the viewport would miss it.
-    canvas = page.locator(".lcm-input canvas")
+    canvas = page.locator(".lcm-input canvas").first
     canvas.scroll_into_view_if_needed()
     page.wait_for_timeout(200)
     box = canvas.bounding_box()

@@ -229,3 +229,60 @@ def test_blocked_direct_channel_falls_back_to_the_comm_and_refuses_strangers(
             wait_new_result(page, p0, 60)
         finally:
             kc.stop_channels()
+
+
+TWO_VIEWS_CELL = STUDIO_CELL.rsplit("\nstudio", 1)[0] + "\ndisplay(studio)\nstudio"
+
+
+def test_two_views_on_the_direct_channel_and_a_kernel_restart(tmp_path: Path) -> None:
+    """One Studio shown twice: both views on the direct channel, each result reaches both;
+    after a kernel restart, the cell run again gives a working Studio on a new direct channel,
+    and nothing of ours throws in the page."""
+    nb = "two-views.ipynb"
+    (tmp_path / "root").mkdir()
+    write_notebook(tmp_path / "root" / nb, [TWO_VIEWS_CELL])
+    with jupyter_server(tmp_path, app="lab", notebook=nb,
+                        env={"LCM_E2E_BACKEND": "echo"}) as server, chromium() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 1600})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(page_error_text(e)))
+        box = start_studio(page, server, nb)
+        pads = page.locator(".lcm-sketchpad")
+        until(lambda: pads.count() == 2, 30, "two views")
+        until(lambda: all(pads.nth(i).get_attribute("data-transport") == "direct"
+                          for i in range(2)), 30, "both views on the direct channel")
+        kc = server.kernel_client()
+        try:
+            assert kernel_json(kc, "studio._view.transports") == {"direct": 2, "comm": 0}
+            scribble(page, box, seconds=3, seed=31)
+            kernel_eval(kc, "print(studio.wait(60))")
+            second = pads.nth(1)
+            until(lambda: int(second.get_attribute("data-results-painted") or 0) > 0, 30,
+                  "the second view to show results")
+        finally:
+            kc.stop_channels()
+        old_url = None
+        kc = server.kernel_client()
+        try:
+            old_url = kernel_json(kc, "studio._view._direct.url")
+        finally:
+            kc.stop_channels()
+        server.api(f"/api/kernels/{server.kernel_id}/restart", {}, method="POST")
+        page.wait_for_timeout(3000)
+        # run the cell again in the restarted kernel
+        page.click(".jp-Cell >> nth=0 >> .jp-InputArea-editor")
+        page.keyboard.press("Escape")
+        page.keyboard.press("Shift+Enter")
+        until(lambda: page.locator(".lcm-sketchpad[data-transport='direct']").count() >= 2, 120,
+              "the new Studio's views on the direct channel")
+        new_box = page.locator(".lcm-sketchpad .lcm-input canvas").first.bounding_box()
+        assert new_box is not None
+        p0 = num(page, "results-painted")
+        scribble(page, dict(new_box), seconds=3, seed=32)
+        until(lambda: num(page, "results-painted") > p0, 60, "a result after the restart")
+        kc = server.kernel_client()
+        try:
+            assert kernel_json(kc, "studio._view._direct.url") != old_url
+        finally:
+            kc.stop_channels()
+        assert not page_errors_of_ours(errors), errors
