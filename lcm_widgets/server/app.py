@@ -116,9 +116,10 @@ def create_app(backend: Backend, config: ServerConfig | None = None) -> FastAPI:
                   description=f"fal-compatible endpoint {config.app_id} served by "
                               f"{backend.info.name} ({backend.info.model})")
     app.state.lcm = state
-    app.add_middleware(RequestIdMiddleware)
+    # outermost last: CORS, then the request id (on the guard's refusals too), then the guard
     app.add_middleware(GuardMiddleware, allowed_origins=config.allowed_origins,
                        max_message_bytes=config.max_message_bytes)
+    app.add_middleware(RequestIdMiddleware)
     app.add_middleware(CORSMiddleware, **cors_kwargs(config.allowed_origins))
     _add_error_handlers(app, config.app_id)
     add_queue_routes(app, config.app_id, io_schema=_IO_SCHEMA)

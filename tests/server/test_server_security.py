@@ -215,6 +215,7 @@ def test_cross_site_posts_are_refused(serve: Any) -> None:
     r = httpx.post(f"{srv.url}/{APP}", json={"prompt": "x"},
                    headers={"Origin": "http://evil.example"})
     assert r.status_code == 403 and r.json()["error_type"] == "origin_not_allowed"
+    assert r.headers["x-fal-request-id"]  # the guard's refusals carry one too
     assert model.calls == 0
     pre = {"Access-Control-Request-Method": "POST",
            "Access-Control-Request-Headers": "content-type,authorization"}
