@@ -27,6 +27,14 @@ from lcm_widgets.server import DEFAULT_APP_ID, ImageLimits, ServerConfig, create
      "app_id: must look like 'owner/alias' (e.g. 'fal-ai/fast-lcm-diffusion'), got "
      "'fast-lcm-diffusion'"),
     ({"keys": "id:secret"}, "keys: must be a list of 'id:secret' API keys, got one string"),
+    ({"allowed_origins": "https://app.example"},
+     "allowed_origins: must be a list, got one string 'https://app.example'"),
+    ({"allowed_origins": ["app.example"]},
+     "allowed_origins: each must be '*' or an http(s)://host[:port] origin, got 'app.example'"),
+    ({"webhook_allow": ["10.0.0.0/33"]},
+     "webhook_allow: each must be an IP address or network such as '127.0.0.1' or "
+     "'10.0.0.0/8', got '10.0.0.0/33'"),
+    ({"job_retention": 0}, "job_retention: must be more than 0 seconds, got 0"),
 ])
 def test_bad_values_name_the_field_the_limit_and_the_value(fields: dict[str, Any],
                                                            message: str) -> None:
