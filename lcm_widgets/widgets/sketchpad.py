@@ -116,6 +116,7 @@ class Sketchpad(anywidget.AnyWidget):  # type: ignore[misc]
         self._comm_views: set[str] = set()
         self._direct: Endpoint | None = None
         self._direct_tried = False
+        self._direct_lock = threading.Lock()
         self._handlers: dict[str, Callable[[Any, Sequence[Any]], None]] = {
             proto.MSG_FRAME: self._on_frame_msg,
             proto.MSG_ACK: self._on_ack_msg,
@@ -312,12 +313,14 @@ class Sketchpad(anywidget.AnyWidget):  # type: ignore[misc]
             self.send(msg, list(buffers))
 
     def _endpoint(self) -> Endpoint | None:
-        if self._direct is None and not self._direct_tried:
-            self._direct_tried = True
-            server = DirectServer.get()
-            if server is not None:
-                self._direct = server.endpoint(self._on_direct_msg, self._on_direct_views)
-        return self._direct
+        """This widget's direct-channel endpoint, made on first use (None: comm only)."""
+        with self._direct_lock:  # never taken on the library loop
+            if not self._direct_tried:
+                self._direct_tried = True
+                server = DirectServer.get()
+                if server is not None:
+                    self._direct = server.endpoint(self._on_direct_msg, self._on_direct_views)
+            return self._direct
 
     def _on_direct_msg(self, header: dict[str, Any], payload: bytes) -> None:
         # On the library loop. Only the frame path travels here.
@@ -381,9 +384,11 @@ class Sketchpad(anywidget.AnyWidget):  # type: ignore[misc]
     def _on_hello_msg(self, content: Any, _buffers: Sequence[Any]) -> None:
         hello = proto.parse_hello(content)
         origin = origin_of(content)
+        # outside the lock: the first call starts the server on the library loop, which may
+        # be waiting for this lock to send a result
+        ep = self._endpoint() if origin is not None else None
         with self._lock:
             self._comm_views.add(hello.view)
-            ep = self._endpoint() if origin is not None else None
             if ep is not None and origin is not None:
                 ep.allow_origin(origin)
                 self.send(proto.direct_message(view=hello.view, url=ep.url, token=ep.token))
