@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import socket
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from PIL import Image
 
 from lcm_widgets.errors import ProtocolError
 from lcm_widgets.testing import RecordingComm
-from lcm_widgets.widgets._direct import pack, unpack
+from lcm_widgets.widgets._direct import DirectServer, pack, unpack
 from lcm_widgets.widgets.sketchpad import Sketchpad
 
 websockets = pytest.importorskip("websockets")
@@ -81,6 +82,12 @@ def test_frames_and_results_travel_on_the_direct_channel_only() -> None:
             ready, _ = unpack(await ws.recv())
             assert ready["type"] == "ready"
             assert pad.transports == {"direct": 1, "comm": 0}
+            # Nagle is off on the kernel's side of every direct connection
+            server = DirectServer.get()
+            assert server is not None
+            socks = [c.transport.get_extra_info("socket") for c in server._server.connections]
+            assert socks and all(
+                s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for s in socks)
             await ws.send(pack(frame_header(5), data))
             took, _ = unpack(await ws.recv())
             rid = await asyncio.to_thread(pad.send_result, 5, data, width=64, height=48)
