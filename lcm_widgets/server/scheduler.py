@@ -106,6 +106,7 @@ class Scheduler:
         self._running: list[WorkItem] = []
         self._aborted: set[int] = set()
         self._why: str | None = None  # why the worker was cancelled: "timeout", "abort"
+        self._running_pairs: list[tuple[Lane, WorkItem]] = []
         self._stopping = False
         self.aborts = 0
         self.generations = 0
@@ -120,13 +121,17 @@ class Scheduler:
         return Lane(name, maxlen)
 
     def close_lane(self, lane: Lane) -> None:
-        """Forget a lane and its pending items (the session ended)."""
+        """Forget a lane and its pending items (the session ended); a generation running for
+        it alone is stopped (:meth:`abort`): nobody is left to read its answer."""
         lane.closed = True
         lane.items.clear()
         if lane.in_ring:
             self._ring.remove(lane)
             lane.in_ring = False
         self.lanes -= 1
+        for running_lane, item in list(self._running_pairs):
+            if running_lane is lane:
+                self.abort(item)
 
     def push(self, lane: Lane, item: WorkItem) -> WorkItem | None:
         """Queue ``item`` on ``lane``; returns the item dropped to make room, if any."""
@@ -269,6 +274,7 @@ class Scheduler:
             # the worker runs the generation itself (no task per frame); a deadline, or an
             # abort() of every item, cancels the worker out of it with a reason
             self._running, self._aborted, self._why = [it for _, it in taken], set(), None
+            self._running_pairs = taken
             limit = self.generation_timeout
             deadline = (asyncio.get_running_loop().call_later(limit, self._interrupt, "timeout")
                         if limit is not None else None)
@@ -300,6 +306,7 @@ class Scheduler:
                     deadline.cancel()
                 self.busy = False
                 self._running, self._aborted, self._why = [], set(), None
+                self._running_pairs = []
             elapsed = time.perf_counter() - t0
             self.generations += len(taken)
             self.batches += 1

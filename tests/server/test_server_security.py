@@ -279,6 +279,27 @@ def test_sync_client_that_hangs_up_is_cancelled(serve: Any) -> None:
     assert httpx.post(f"{srv.url}/{APP}", json={"prompt": "ok"}, headers=AUTH).status_code == 200
 
 
+def test_realtime_client_that_leaves_stops_its_hung_frame(serve: Any) -> None:
+    """A session whose '!hang' frame holds the worker closes: the generation is stopped and
+    the next session is served."""
+    srv = serve(auth=False)
+
+    async def hang_then_leave() -> None:
+        async with websockets.connect(f"{srv.ws_url}/{APP}/realtime", open_timeout=10) as ws:
+            await ws.send(msgpack.packb({"prompt": "!hang", "request_id": "h"}))
+            await asyncio.to_thread(wait_until, lambda: health(srv)["busy"], 20,
+                                    "the hung frame to start")
+
+    async def next_session() -> Any:
+        async with websockets.connect(f"{srv.ws_url}/{APP}/realtime", open_timeout=10) as ws:
+            await ws.send(msgpack.packb({"prompt": "ok", "request_id": "next"}))
+            return msgpack.unpackb(await asyncio.wait_for(ws.recv(), 20))
+
+    asyncio.run(hang_then_leave())
+    wait_until(lambda: health(srv)["cancelled_while_running"] == 1, what="the frame stopped")
+    assert asyncio.run(next_session())["request_id"] == "next"
+
+
 # -- 7. webhooks -------------------------------------------------------------------------------------
 
 class Hook:
