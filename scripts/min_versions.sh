@@ -40,6 +40,7 @@ step "tests at the floors"
   tests/server/test_server_rest.py tests/server/test_server_cli.py \
   tests/models/test_tiny.py tests/models/test_cache.py \
   tests/test_extras.py tests/test_cli_choices.py tests/widgets/test_compare.py \
+  tests/widgets/test_direct.py tests/widgets/test_sketchpad.py \
   tests/test_min_versions.py \
   "tests/backends/local/test_local.py::test_info_and_protocol" \
   "tests/backends/local/test_local.py::test_img2img_same_seed_same_bytes" \

@@ -46,8 +46,9 @@ def test_summary_prints_the_ratio_to_the_floor() -> None:
     trace = [_rec(1, 1000.0)]
     raw = {"trace": trace, "changes": [{"t": 1100.0, "seq": 1}], "stats": {}}
     fig = analyse(raw, 1000.0, 2000.0)
+    fig["results_painted_per_s"] = 1.0
     slow = {**fig, "stroke_to_pixels_ms": {"p50": 200.0, "p95": 300.0, "n": 1},
-            "results_per_s": 5.0}
+            "results_per_s": 5.0, "results_painted_per_s": 5.0}
     res = {"app": "lab", "seconds": 1.0, "cases": {"studio-echo": slow, "floor": fig},
            "machine": {"cpu": "x", "cores": 2, "load_avg": [0.1], "commit": "abc",
                        "date": "today"}}

@@ -65,7 +65,7 @@ function render({ model, el }) {
     return out;
   };
   const quality = Number(model.get("jpeg_quality")) || 0.85;
-  const pacer = { newestPainted: -1, framesSent: 0 };
+  const pacer = { newestPainted: -1, framesSent: 0, resultsPainted: 0 };
   const trace = new Map();
   let seq = 0, inFlight = false, dirty = false, tInput = 0, raf = false, last = null;
   const at = (ev) => {
@@ -124,6 +124,7 @@ function render({ model, el }) {
     rec.kernel = { recv: content.t_recv, start: content.t_recv, done: content.t_recv,
                    sent: content.t_sent };
     pacer.newestPainted = content.seq;
+    pacer.resultsPainted += 1;
     inFlight = false;
     schedule();
   };

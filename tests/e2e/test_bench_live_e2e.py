@@ -1,0 +1,48 @@
+"""``lcm-widgets bench-live`` end to end: a real JupyterLab and Chromium, two short cases.
+
+Checks what the command reports (counts and the shape of its figures), never a timing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from lcm_e2e_harness import REPO
+
+from lcm_widgets.bench.live import STAGES
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(not Path("/usr/bin/chromium").exists(),
+                       reason="needs Debian chromium (apt-get install -y chromium)"),
+]
+
+
+def test_bench_live_measures_the_studio_and_the_floor() -> None:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
+    out = subprocess.run(
+        [sys.executable, "-m", "lcm_widgets", "bench-live", "--seconds", "3",
+         "--cases", "studio-echo,floor-direct", "--json"],
+        capture_output=True, text=True, timeout=600, env=env, cwd=REPO)
+    assert out.returncode == 0, out.stderr[-3000:]
+    res = json.loads(out.stdout)
+    assert set(res["cases"]) == {"studio-echo", "floor-direct"}
+    assert res["machine"]["cores"] and res["machine"]["load_avg"]
+    for name, fig in res["cases"].items():
+        assert fig["stroke_to_pixels_ms"]["n"] > 0, name
+        assert fig["results_per_s"] > 0 and fig["results_painted_per_s"] > 0, name
+        assert fig["clock_offset_ms"] is not None, name
+        assert list(fig["median_frame_ms"]) == [s for s, _, _ in STAGES], name
+        assert fig["page_errors"] == [], name
+    studio = res["cases"]["studio-echo"]
+    assert studio["max_in_flight"] == 1
+    assert studio["kernel"]["max_in_flight"] == 1
+    assert "via direct channel" in studio["status"]
+    print(f"\n[bench-live e2e] studio {studio['stroke_to_pixels_ms']} "
+          f"{studio['results_per_s']}/s; floor-direct "
+          f"{res['cases']['floor-direct']['stroke_to_pixels_ms']}")
