@@ -1,9 +1,10 @@
 """An instant model for tests, demos and transport benchmarks.
 
 :class:`EchoBackend` answers every request at once (or after ``delay`` seconds) with the input
-image re-encoded, or a flat image whose colour depends on the seed for text-to-image. It speaks
-the real schema, so servers, clients and widgets exercise their whole path without a GPU; it is
-how the transport benchmarks separate our overhead from model time.
+image — its own bytes when they are already in the output format and no size is asked (only
+the header is read), else re-encoded — or a flat image whose colour depends on the seed for
+text-to-image. It speaks the real schema, so servers, clients and widgets exercise their whole
+path without a GPU; it is how the transport benchmarks separate our overhead from model time.
 
 Fault injection for tests: a prompt containing ``fail_on`` (default ``"!fail"``) raises
 :class:`~lcm_widgets.errors.GenerationFailed`; one containing ``hang_on`` (default ``"!hang"``)
@@ -90,6 +91,12 @@ class EchoBackend:
 
         from ..images import encode_image, load_image, to_data_uri
 
+        same = self._same_bytes(inp)
+        if same is not None:
+            data, width, height = same
+            mime = f"image/{inp.format}"
+            return FalImage(url=to_data_uri(data, mime), width=width, height=height,
+                            content_type=mime, content=data)
         if inp.image_url is not None:
             img = load_image(inp.image_url, allow_files=False)
             if inp.image_size is not None:
@@ -102,6 +109,25 @@ class EchoBackend:
         mime = f"image/{inp.format}"
         return FalImage(url=to_data_uri(data, mime), width=img.width, height=img.height,
                         content_type=mime, content=data)
+
+    @staticmethod
+    def _same_bytes(inp: Input) -> tuple[bytes, int, int] | None:
+        """The input's own bytes (and size) when they are already the answer: an image given
+        as bytes or a data URI, in the output format, with no size asked. Only the header is
+        read (and checked); the pixels are never decoded, so the model costs ~nothing."""
+        from ..images import image_data_uri_bytes, image_header
+
+        src = inp.image_url
+        if src is None or inp.image_size is not None:
+            return None
+        if isinstance(src, str):
+            if not src.startswith("data:"):
+                return None
+            src = image_data_uri_bytes(src)
+        fmt, width, height = image_header(src)
+        if fmt.lower() != inp.format.lower():
+            return None
+        return bytes(src), width, height
 
     async def aclose(self) -> None:
         return None
