@@ -24,7 +24,7 @@ import { buildParts, renderStatus } from "./ui.js";
 /** A frame whose `took` has not come after this long is forgotten (kernel restart, lost msg). */
 const TOOK_TIMEOUT_MS = 5000;
 /** Frames whose timestamps the debug trace keeps (a ring; `lcm-widgets bench-live` reads it). */
-const TRACE_FRAMES = 256;
+const TRACE_FRAMES = 1024;
 /** A direct channel not ready after this long is given up (the comm stays). */
 const DIRECT_TIMEOUT_MS = 3000;
 /** Direct-channel connections a view tries before it keeps the comm for good. */

@@ -329,7 +329,8 @@ def scribble(page: Any, box: dict[str, float], *, seconds: float, seed: int = 0,
             x = min(x0 + w * 0.95, max(x0 + w * 0.05, x + rng.uniform(-25, 25)))
             y = min(y0 + h * 0.95, max(y0 + h * 0.05, y + rng.uniform(-25, 25)))
             page.mouse.move(x, y, steps=2)
-            page.wait_for_timeout(step_ms)
+            if step_ms > 0:
+                page.wait_for_timeout(step_ms)
         page.mouse.up()
         strokes += 1
     return strokes

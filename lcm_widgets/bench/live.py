@@ -69,6 +69,11 @@ CASES: dict[str, tuple[str, str, str]] = {
                     ".lcm-sketchpad .lcm-input canvas", ".lcm-sketchpad"),
 }
 
+#: Pause between mouse moves of the scripted strokes (ms). Each move is also a round trip to
+#: the browser, so 4 ms gives pointer events faster than the display (Chromium coalesces them
+#: per animation frame), as a real mouse or pen does; the tests draw at 16 ms.
+STEP_MS = 4.0
+
 #: Installed in the page once the widget is up: samples the output canvas every animation frame.
 _PROBE_JS = r"""
 (rootSel) => {
@@ -78,7 +83,13 @@ _PROBE_JS = r"""
   const small = document.createElement("canvas");
   small.width = small.height = 64;
   const ctx = small.getContext("2d", { willReadFrequently: true });
-  const probe = { changes: [], running: true, last: null, frames: 0 };
+  const probe = { changes: [], running: true, last: null, frames: 0, inputs: 0, drawn: 0 };
+  const input = root.querySelector(".lcm-input canvas, .lcm-floor-input");
+  input.addEventListener("pointermove", () => { probe.inputs += 1; }, { capture: true });
+  const ink = document.createElement("canvas");
+  ink.width = ink.height = 64;
+  const inkCtx = ink.getContext("2d", { willReadFrequently: true });
+  let inkLast = null;
   const hash = (d) => {
     let h = 2166136261;
     for (let i = 0; i < d.length; i += 1) { h ^= d[i]; h = Math.imul(h, 16777619); }
@@ -87,6 +98,9 @@ _PROBE_JS = r"""
   const tick = () => {
     if (!probe.running) return;
     probe.frames += 1;
+    inkCtx.drawImage(input, 0, 0, 64, 64);
+    const ih = hash(inkCtx.getImageData(0, 0, 64, 64).data);
+    if (ih !== inkLast) { inkLast = ih; probe.drawn += 1; }
     ctx.drawImage(out, 0, 0, 64, 64);
     const h = hash(ctx.getImageData(0, 0, 64, 64).data);
     if (h !== probe.last) {
@@ -107,7 +121,8 @@ _COLLECT_JS = r"""
 (rootSel) => {
   const root = document.querySelector(rootSel);
   const p = window.__lcmProbe;
-  return { changes: p.changes, rafs: p.frames, trace: root.__lcm.trace(),
+  return { changes: p.changes, rafs: p.frames, inputs: p.inputs, drawn: p.drawn,
+           trace: root.__lcm.trace(),
            stats: root.__lcm.stats(), now: Date.now(), status: (root.querySelector(
              ".lcm-status") || {}).textContent || "" };
 }
@@ -204,7 +219,7 @@ def analyse(raw: dict[str, Any], t0: float, t1: float) -> dict[str, Any]:
     return {
         "seconds": round(seconds, 2),
         "stroke_to_pixels_ms": {"p50": _pct(lat, 50), "p95": _pct(lat, 95), "n": len(lat)},
-        # frames shown whose trace is kept (the newest 256): a long run counts only those
+        # frames shown whose trace is kept (the newest 1024): a long run counts only those
         "results_per_s": round(len(lat) / seconds, 1) if seconds > 0 else None,
         "screen_changes_per_s": round(len(changes) / seconds, 1) if seconds > 0 else None,
         "frames_sent": stats.get("framesSent"),
@@ -232,7 +247,7 @@ def _heap(cdp: Any) -> int:
 
 
 def run_case(browser: Any, server: J.Server, root: Path, name: str, *, seconds: float,
-             seed: int = 7, soak_every: float = 0.0,
+             seed: int = 7, soak_every: float = 0.0, step_ms: float = STEP_MS,
              log: Callable[[str], None] = print) -> dict[str, Any]:
     """Open the case's notebook in a fresh kernel, draw for ``seconds``, return its figures."""
     cell, canvas_sel, root_sel = CASES[name]
@@ -268,14 +283,14 @@ def run_case(browser: Any, server: J.Server, root: Path, name: str, *, seconds: 
             end = time.monotonic() + seconds
             while time.monotonic() < end:
                 J.scribble(page, box, seconds=min(soak_every, end - time.monotonic()),
-                           seed=seed + len(samples))
+                           seed=seed + len(samples), step_ms=step_ms)
                 samples.append({"t_s": round((float(page.evaluate("() => Date.now()")) - t0)
                                              / 1000, 1),
                                 "kernel_rss_mb": round(_kernel_json(kc, _RSS) / 2**20, 1),
                                 "js_heap_mb": round(_heap(cdp) / 2**20, 2)})
                 log(f"[bench-live {name}] {samples[-1]}")
         else:
-            J.scribble(page, box, seconds=seconds, seed=seed)
+            J.scribble(page, box, seconds=seconds, seed=seed, step_ms=step_ms)
         t1 = float(page.evaluate("() => Date.now()"))
         page.wait_for_timeout(1000)  # let the last results land (not counted)
         painted1 = int(page.evaluate(_PAINTED_JS, root_sel))
@@ -283,7 +298,11 @@ def run_case(browser: Any, server: J.Server, root: Path, name: str, *, seconds: 
         fig = analyse(raw, t0, t1)
         fig["results_painted_per_s"] = round((painted1 - painted0) / max(1e-9, (t1 - t0) / 1000),
                                              1)
-        fig["rafs_per_s"] = round(raw["rafs"] / max(1e-9, (raw["now"] - t0) / 1000), 1)
+        span = max(1e-9, (raw["now"] - t0) / 1000)
+        fig["rafs_per_s"] = round(raw["rafs"] / span, 1)
+        # what the person did: pointer events, and animation frames whose drawing changed
+        fig["input_events_per_s"] = round(raw["inputs"] / span, 1)
+        fig["drawing_changes_per_s"] = round(raw["drawn"] / span, 1)
         if name.startswith("studio"):
             ks = _kernel_json(kc, "studio.stats")
             fig["kernel"] = {k: ks.get(k) for k in (
@@ -334,12 +353,13 @@ def machine() -> dict[str, Any]:
 
 
 def run_cases(cases: list[str], *, seconds: float, app: str = "lab", soak_every: float = 0.0,
-              log: Callable[[str], None] = print) -> dict[str, Any]:
+              step_ms: float = STEP_MS, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run ``cases`` back to back in one JupyterLab and one Chromium."""
     for c in cases:
         if c not in CASES:
             raise ValueError(f"case: must be one of {', '.join(CASES)}, got {c!r}")
-    out: dict[str, Any] = {"machine": machine(), "app": app, "seconds": seconds, "cases": {}}
+    out: dict[str, Any] = {"machine": machine(), "app": app, "seconds": seconds,
+                           "step_ms": step_ms, "cases": {}}
     with tempfile.TemporaryDirectory(prefix="lcm-bench-live-") as tmp:
         tmpdir = Path(tmp)
         (tmpdir / "root").mkdir()
@@ -352,7 +372,8 @@ def run_cases(cases: list[str], *, seconds: float, app: str = "lab", soak_every:
             for c in cases:
                 log(f"[bench-live] {c}: {seconds:.0f} s of strokes ...")
                 out["cases"][c] = run_case(browser, server, tmpdir / "root", c,
-                                           seconds=seconds, soak_every=soak_every, log=log)
+                                           seconds=seconds, soak_every=soak_every,
+                                           step_ms=step_ms, log=log)
     out["machine"]["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
     return out
 
@@ -368,12 +389,13 @@ def summary_lines(res: dict[str, Any]) -> list[str]:
              f"({m['cores']} cores) · load {m['load_avg']} → {m.get('load_avg_end')} · "
              f"commit {m['commit']} · {m['date']}", "",
              f"{'case':<13} {'p50 ms':>7} {'p95 ms':>7} {'results/s':>9} {'sent':>6} "
-             f"{'dropped':>7} {'max in flight':>13}   (stroke→pixels over the last n frames)"]
+             f"{'dropped':>7} {'max in flight':>13}   (n frames; drawing changes/s)"]
     for name, f in res["cases"].items():
         s = f["stroke_to_pixels_ms"]
         lines.append(f"{name:<13} {s['p50']!s:>7} {s['p95']!s:>7} "
                      f"{f.get('results_painted_per_s')!s:>9} {f['frames_sent']!s:>6} "
-                     f"{f['results_dropped']!s:>7} {f['max_in_flight']!s:>13}   (n={s['n']})")
+                     f"{f['results_dropped']!s:>7} {f['max_in_flight']!s:>13}   (n={s['n']}; "
+                     f"{f.get('drawing_changes_per_s')})")
     cs = res["cases"]
     lines.append("")
     for floor in ("floor", "floor-direct"):
@@ -384,6 +406,11 @@ def summary_lines(res: dict[str, Any]) -> list[str]:
         lines += [f"studio-echo / {floor}: stroke→pixels p50 × "
                   f"{ratio(sa['p50'], sb['p50'])}, p95 × {ratio(sa['p95'], sb['p95'])}, "
                   f"results/s × {ratio(a.get('results_painted_per_s'), b.get('results_painted_per_s'))}"]
+    for name, f in cs.items():
+        lines.append(f"{name}: the page ran {f.get('rafs_per_s')} animation frames/s, got "
+                     f"{f.get('input_events_per_s')} pointer events/s, and its drawing changed "
+                     f"in {f.get('drawing_changes_per_s')} frames/s (the most results/s it can "
+                     "ask for)")
     for name, f in cs.items():
         off = f.get("clock_offset_ms")
         if not f.get("median_frame_ms"):

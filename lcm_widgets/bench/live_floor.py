@@ -87,7 +87,7 @@ function render({ model, el }) {
     inFlight = true; dirty = false;
     const s = ++seq, rec = { seq: s, t_input: tInput, t_begin: Date.now() };
     trace.set(s, rec);
-    if (trace.size > 256) trace.delete(trace.keys().next().value);
+    if (trace.size > 1024) trace.delete(trace.keys().next().value);
     input.toBlob((blob) => blob.arrayBuffer().then((buf) => {
       rec.t_encoded = Date.now();
       if (direct) ws.send(pack({ type: "frame", seq: s }, buf));

@@ -14,7 +14,7 @@ __all__ = ["register", "run"]
 
 
 def register(subparsers: Any) -> None:
-    from ..bench.live import CASES
+    from ..bench.live import CASES, STEP_MS
 
     p = subparsers.add_parser(
         "bench-live", help="stroke→pixels and results/s of the Studio in real JupyterLab",
@@ -26,6 +26,8 @@ def register(subparsers: Any) -> None:
                         "(default: studio-echo,floor,floor-direct,studio-tiny)")
     p.add_argument("--app", choices=("lab", "notebook"), default="lab",
                    help="JupyterLab (default) or Notebook 7")
+    p.add_argument("--step-ms", type=float, default=STEP_MS,
+                   help=f"pause between scripted mouse moves, ms ({STEP_MS:g}; the tests use 16)")
     p.add_argument("--soak", action="store_true",
                    help="sample kernel RSS and the page's JS heap while drawing")
     p.add_argument("--sample-every", type=float, default=30.0,
@@ -51,13 +53,15 @@ def run(args: argparse.Namespace) -> int:
                          "chromium)")
     if args.seconds <= 0:
         raise SystemExit(f"--seconds: must be more than 0, got {args.seconds}")
+    if args.step_ms < 0:
+        raise SystemExit(f"--step-ms: must be at least 0, got {args.step_ms}")
     if args.soak and args.sample_every <= 0:
         raise SystemExit(f"--sample-every: must be more than 0, got {args.sample_every}")
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]
     bad = [c for c in cases if c not in CASES]
     if not cases or bad:
         raise SystemExit(f"--cases: each must be one of {', '.join(CASES)}, got {args.cases!r}")
-    res = run_cases(cases, seconds=args.seconds, app=args.app,
+    res = run_cases(cases, seconds=args.seconds, app=args.app, step_ms=args.step_ms,
                     soak_every=args.sample_every if args.soak else 0.0,
                     log=(lambda _s: None) if args.json else print)
     if args.json:

@@ -911,7 +911,7 @@ function renderStatus(el, s) {
 
 // widget.js
 var TOOK_TIMEOUT_MS = 5e3;
-var TRACE_FRAMES = 256;
+var TRACE_FRAMES = 1024;
 var DIRECT_TIMEOUT_MS = 3e3;
 var DIRECT_ATTEMPTS = 3;
 async function decode(buf, mime) {
