@@ -3,13 +3,13 @@ all nine cells of a 3x3 steps x strength grid update, a cell's button sets the S
 and strength, and a value typed into a header slider's readout re-renders that column. Saves ``test-artifacts/compare-jupyterlab.png``; with ``LCM_E2E_DOCS_SHOT=1`` it also
 refreshes the committed ``docs/compare-jupyterlab.png``.
 
-Uses the Studio engineer's launcher (``tests/e2e/lcm_e2e_harness.py``). No timing thresholds.
+Uses the browser-test harness (``lcm_widgets/bench/jupyter.py``) and the Studio tests' page
+helpers (``tests/e2e/lcm_studio_page.py``). No timing thresholds.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from lcm_e2e_harness import (
     run_first_cell,
     write_notebook,
 )
-from lcm_test_helpers import until as wait_for
+from lcm_studio_page import stroke, until
 
 pytestmark = [
     pytest.mark.e2e,
@@ -48,20 +48,6 @@ compare"""
 
 READOUTS = (".lcm-compare .lcm-compare-col-value .widget-readout, "
             ".lcm-compare .lcm-compare-row-value .widget-readout")
-
-
-def until(cond: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
-    """Poll the page every 0.1 s (lcm_test_helpers.until)."""
-    return wait_for(cond, timeout, what, interval=0.1)
-
-
-def stroke(page: Any, box: dict[str, float], points: list[tuple[float, float]]) -> None:
-    x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
-    page.mouse.move(x0 + w * points[0][0], y0 + h * points[0][1])
-    page.mouse.down()
-    for fx, fy in points[1:]:
-        page.mouse.move(x0 + w * fx, y0 + h * fy, steps=6)
-    page.mouse.up()
 
 
 def cell_sources(page: Any) -> list[str]:
