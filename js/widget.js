@@ -124,6 +124,8 @@ class SketchpadView {
         stats: () => pacer.stats(),
         trace: () => [...this.trace.values()],
         get transport() { return view.transport; },
+        direct: () => ({ transport: view.transport, note: view.transportNote,
+          attempts: view.directAttempts, ws: view.ws ? view.ws.readyState : null }),
       };
     }
     el.replaceChildren(root);
