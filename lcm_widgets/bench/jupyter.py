@@ -271,9 +271,7 @@ def open_notebook(page: Any, server: Server, notebook: str, *, reset: bool = Fal
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        dialog = page.query_selector(".jp-Dialog .jp-mod-accept")
-        if dialog is not None:
-            dialog.click()
+        accept_dialogs(page)
         if page.query_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']") or \
                 page.get_by_text("Idle").count():
             return
@@ -281,9 +279,41 @@ def open_notebook(page: Any, server: Server, notebook: str, *, reset: bool = Fal
     raise TimeoutError("the notebook's kernel never became idle")
 
 
+def accept_dialogs(page: Any) -> list[str]:
+    """Accept every open JupyterLab dialog (a late "Select Kernel", a server-connection notice
+    on a loaded machine); returns their texts, which are also printed so a log shows them."""
+    texts = []
+    for _ in range(5):
+        dialog = page.query_selector(".jp-Dialog")
+        if dialog is None:
+            break
+        text = " ".join((dialog.text_content() or "").split())
+        texts.append(text)
+        print(f"[lcm e2e] accepting a JupyterLab dialog: {text[:200]!r}", file=sys.stderr)
+        button = dialog.query_selector(".jp-mod-accept") or dialog.query_selector("button")
+        if button is None:
+            page.keyboard.press("Escape")
+        else:
+            button.click()
+        with contextlib.suppress(Exception):  # playwright's TimeoutError: it stays open
+            page.wait_for_selector(".jp-Dialog", state="detached", timeout=5_000)
+    return texts
+
+
 def run_first_cell(page: Any) -> None:
-    """Run the first cell (click its editor, Escape to command mode, Shift+Enter)."""
-    page.click(".jp-Cell >> nth=0 >> .jp-InputArea-editor")
+    """Run the first cell (click its editor, Escape to command mode, Shift+Enter), accepting
+    any dialog that covers it first."""
+    editor = ".jp-Cell >> nth=0 >> .jp-InputArea-editor"
+    for _ in range(3):
+        accept_dialogs(page)
+        try:
+            page.click(editor, timeout=10_000)
+            break
+        except Exception:  # playwright's TimeoutError: a dialog opened meanwhile
+            continue
+    else:
+        accept_dialogs(page)
+        page.click(editor)
     page.keyboard.press("Escape")
     page.keyboard.press("Shift+Enter")
 
