@@ -24,7 +24,7 @@ Every validation message names the field, the allowed values or range, and the v
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -48,6 +48,7 @@ __all__ = [
     "format_validation_error",
     "parse_input",
     "resolve_image_size",
+    "validate_model",
 ]
 
 #: fal's ``image_size`` enum names and the sizes they stand for (width, height).
@@ -66,6 +67,9 @@ MODEL_NAMES: tuple[str, ...] = (
     "runwayml/stable-diffusion-v1-5",
     "lcm-dreamshaper-v7",
     "tiny",
+    "sd-turbo",
+    "sdxl-turbo",
+    "tiny-turbo",
 )
 
 #: Short names accepted for :class:`Input` fields wherever a person types them
@@ -89,7 +93,56 @@ ModelName = Literal[
     "runwayml/stable-diffusion-v1-5",
     "lcm-dreamshaper-v7",
     "tiny",
+    "sd-turbo",
+    "sdxl-turbo",
+    "tiny-turbo",
 ]
+
+
+# The field checks, shared by every app's schema (this module's Input and
+# lcm_widgets.apps.turbo): one definition each.
+
+def reject_bool(v: Any) -> Any:
+    """Refuse a boolean where a number is expected (pydantic's lax mode reads true as 1; for a
+    number that is a mistake, not a value)."""
+    if isinstance(v, bool):
+        raise ValueError(f"must be a number, got {v!r}")
+    return v
+
+
+def require_bool(v: Any) -> Any:
+    """Refuse anything but true/false (pydantic's lax mode reads 0, 1, "yes" and "off" as
+    booleans; the schema says boolean)."""
+    if not isinstance(v, bool):
+        from pydantic_core import PydanticCustomError
+
+        kind = "bool_parsing" if isinstance(v, str) else "bool_type"  # pydantic's names
+        raise PydanticCustomError(kind, "must be true or false, got {value}",
+                                  {"value": repr(v)})
+    return v
+
+
+def image_as_bytes(v: Any) -> Any:
+    """``bytes`` for a bytearray or memoryview (without this, pydantic decodes a UTF-8
+    bytearray to str and refuses a memoryview)."""
+    return bytes(v) if isinstance(v, (bytearray, memoryview)) else v
+
+
+def image_not_empty(v: str | bytes | None) -> str | bytes | None:
+    """Refuse an empty ``image_url``."""
+    if v is not None and len(v) == 0:
+        raise ValueError("must not be empty; leave it out for text-to-image")
+    return v
+
+
+def check_steps_strength(image_url: object, steps: int, strength: float) -> None:
+    """``int(steps * strength) >= 1`` for image-to-image: an error, never a silent fix."""
+    if image_url is not None and int(steps * strength) < 1:
+        raise ValueError(
+            "num_inference_steps * strength must be at least 1 for image-to-image, got "
+            f"int({steps} * {strength}) = {int(steps * strength)}; raise num_inference_steps "
+            "or strength"
+        )
 
 
 class ImageSize(BaseModel):
@@ -139,45 +192,26 @@ class Input(BaseModel):
                      "num_images", "strength", mode="before")
     @classmethod
     def _not_bool(cls, v: Any) -> Any:
-        # pydantic's lax mode reads true as 1; for a number that is a mistake, not a value.
-        if isinstance(v, bool):
-            raise ValueError(f"must be a number, got {v!r}")
-        return v
+        return reject_bool(v)
 
     @field_validator("sync_mode", "enable_safety_checker", "expand_prompt", mode="before")
     @classmethod
     def _only_bool(cls, v: Any) -> Any:
-        # pydantic's lax mode reads 0, 1, "yes" and "off" as booleans; the schema says boolean.
-        if not isinstance(v, bool):
-            from pydantic_core import PydanticCustomError
-
-            kind = "bool_parsing" if isinstance(v, str) else "bool_type"  # pydantic's names
-            raise PydanticCustomError(kind, "must be true or false, got {value}",
-                                      {"value": repr(v)})
-        return v
+        return require_bool(v)
 
     @field_validator("image_url", mode="before")
     @classmethod
     def _bytes_like(cls, v: Any) -> Any:
-        # Without this, pydantic decodes a UTF-8 bytearray to str and refuses a memoryview.
-        return bytes(v) if isinstance(v, (bytearray, memoryview)) else v
+        return image_as_bytes(v)
 
     @field_validator("image_url")
     @classmethod
     def _non_empty_image(cls, v: str | bytes | None) -> str | bytes | None:
-        if v is not None and len(v) == 0:
-            raise ValueError("must not be empty; leave it out for text-to-image")
-        return v
+        return image_not_empty(v)
 
     @model_validator(mode="after")
     def _steps_times_strength(self) -> Input:
-        if self.image_url is not None and int(self.num_inference_steps * self.strength) < 1:
-            raise ValueError(
-                "num_inference_steps * strength must be at least 1 for image-to-image, got "
-                f"int({self.num_inference_steps} * {self.strength}) = "
-                f"{int(self.num_inference_steps * self.strength)}; raise num_inference_steps "
-                "or strength"
-            )
+        check_steps_strength(self.image_url, self.num_inference_steps, self.strength)
         return self
 
     @property
@@ -350,13 +384,23 @@ def parse_input(data: Input | dict[str, Any] | Any) -> Input:
     """
     if isinstance(data, Input):
         return data
+    return validate_model(Input, data)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validate_model(model: type[M], data: Any) -> M:
+    """``model.model_validate(data)`` for a dict of request fields, any app's schema, with
+    this module's messages: raises :class:`~lcm_widgets.errors.InvalidInput` listing every
+    problem (``errors`` holds the 422 ``detail`` list)."""
     if not isinstance(data, dict):
         raise InvalidInput(f"input: must be a map of fields, got {type(data).__name__}",
                            field=None)
     try:
-        return Input.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
-        errors = format_validation_error(exc)
+        errors = format_validation_error(exc, model)
         first = errors[0]["loc"][1:]  # a ValidationError always holds at least one error
         raise InvalidInput("; ".join(e["msg"] for e in errors), errors=errors,
                            field=".".join(map(str, first)) or None) from None

@@ -25,7 +25,7 @@ from lcm_widgets.schema import (
 PRESETS = ("square_hd, square, portrait_4_3, portrait_16_9, landscape_4_3, landscape_16_9 or "
            "{width, height}")
 MODELS = ("'stabilityai/stable-diffusion-xl-base-1.0', 'runwayml/stable-diffusion-v1-5', "
-          "'lcm-dreamshaper-v7' or 'tiny'")
+          "'lcm-dreamshaper-v7', 'tiny', 'sd-turbo', 'sdxl-turbo' or 'tiny-turbo'")
 STEPS_RULE = ("num_inference_steps * strength must be at least 1 for image-to-image, got "
               "int({}) = 0; raise num_inference_steps or strength")
 
