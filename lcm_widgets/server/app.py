@@ -27,10 +27,10 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .._version import __version__
+from ..apps import app_schema
 from ..backends.base import Backend
 from ..errors import InvalidInput
 from ..protocol.errors import NOT_FOUND, UNAUTHORIZED
-from ..schema import Input, Output
 from . import redact
 from .answers import http_status
 from .auth import MAX_TOKEN_EXPIRATION, Authenticator, Principal
@@ -56,7 +56,7 @@ from .routes_queue import add_queue_routes
 from .routes_storage import add_storage_routes
 from .routes_stream import add_stream_routes
 from .scheduler import Scheduler
-from .state import ServerState
+from .state import ServerState, SharedParts
 from .store import JobStore
 from .webhooks import WebhookSender
 
@@ -71,19 +71,24 @@ _IO_SCHEMA: dict[str, Any] = {
 }
 
 
-def create_app(backend: Backend, config: ServerConfig | None = None) -> FastAPI:
+def create_app(backend: Backend, config: ServerConfig | None = None, *,
+               shared: SharedParts | None = None) -> FastAPI:
     """A fal-compatible FastAPI app serving ``backend`` as ``config`` says.
 
     ``config`` holds every knob (:class:`ServerConfig`, validated when it is built; default:
     ``ServerConfig()``); derive a variant with ``dataclasses.replace(config, auth=False)``.
+    The app's schema is its endpoint id's (:func:`lcm_widgets.apps.app_schema`). ``shared``
+    is for :func:`~.multi.create_multi_app`: the parts several apps on one server share.
     """
     if config is not None and not isinstance(config, ServerConfig):
         raise TypeError(f"config: expected a ServerConfig, got {type(config).__name__}")
     config = ServerConfig() if config is None else config
-    authenticator = Authenticator(config.keys, enabled=config.auth, secret=config.token_secret)
+    schema = app_schema(config.app_id)
+    authenticator = shared.auth if shared is not None else Authenticator(
+        config.keys, enabled=config.auth, secret=config.token_secret)
     scheduler = Scheduler(backend, batch=config.batch,
                           generation_timeout=config.generation_timeout)
-    files = FileStore(max_files=config.max_files)
+    files = shared.files if shared is not None else FileStore(max_files=config.max_files)
     store = (JobStore(config.state_dir, retention=config.job_retention)
              if config.state_dir else None)  # accepted queue jobs survive a restart
     webhooks = WebhookSender(attempts=config.webhook_attempts, backoff=config.webhook_backoff,
@@ -91,8 +96,10 @@ def create_app(backend: Backend, config: ServerConfig | None = None) -> FastAPI:
                              secret_for=authenticator.secret_of if config.auth else None)
     state = ServerState(config=config, backend=backend, auth=authenticator, scheduler=scheduler,
                         files=files, webhooks=webhooks,
+                        schema=schema,
                         jobs=JobQueue(scheduler, files, max_queue=config.max_queue,
-                                      webhooks=webhooks, store=store))
+                                      webhooks=webhooks, store=store,
+                                      output_drop=schema.output_drop))
 
     log_filter = redact.RedactSecrets(config.keys)
 
@@ -127,6 +134,10 @@ def create_app(backend: Backend, config: ServerConfig | None = None) -> FastAPI:
     _add_realtime_routes(app, config.app_id)
     _add_service_routes(app)
     add_storage_routes(app, config)
+    if shared is not None:
+        state.uploads = shared.uploads  # a file uploaded once is an input of every app
+        shared.states.append(state)
+    state.peers = shared.states if shared is not None else [state]
     add_stream_routes(app, config.app_id)
     app.openapi = lambda: _openapi(app, config)  # type: ignore[method-assign]
     return app
@@ -214,7 +225,18 @@ def _add_service_routes(app: FastAPI) -> None:
             "cancelled_while_running": st.scheduler.aborts,
             "kept": kept(st),
             "files": len(st.files), "uptime_s": round(time.time() - st.started, 3),
+            "apps": {peer.config.app_id: app_health(peer) for peer in st.peers},
         }
+
+
+def app_health(st: ServerState) -> dict[str, Any]:
+    """One app's line in ``/health`` ``apps``: its schema, model and load."""
+    info = st.backend.info
+    return {"schema": st.schema.name, "model": info.model, "backend": info.name,
+            "device": info.device, "sessions": st.sessions,
+            "queue": {"length": st.jobs.length, "max": st.config.max_queue},
+            "pending": st.scheduler.pending, "busy": st.scheduler.busy,
+            "generations": st.scheduler.generations}
 
 
 def kept(st: ServerState) -> dict[str, Any]:
@@ -298,11 +320,6 @@ def _openapi(app: FastAPI, config: ServerConfig) -> dict[str, Any]:
         return app.openapi_schema
     schema = get_openapi(title=app.title, version=app.version, description=app.description,
                          routes=app.routes)
-    comps = schema.setdefault("components", {}).setdefault("schemas", {})
-    for model in (Input, Output):
-        js = model.model_json_schema(ref_template="#/components/schemas/{model}")
-        comps.update(js.pop("$defs", {}))
-        comps[model.__name__] = js
     for subpath in SUBPATHS:
         path = f"/{config.app_id}" + (f"/{subpath}" if subpath else "") + "/realtime"
         schema["paths"][path] = {
@@ -318,6 +335,8 @@ def _openapi(app: FastAPI, config: ServerConfig) -> dict[str, Any]:
                     "tags": ["realtime"], "responses": {"101": {
                         "description": "Switching protocols"}}},
         }
-    finish_openapi(schema, config.app_id, auth=config.auth)  # true to what the routes answer
+    models = (app.state.lcm.schema.input_model, app.state.lcm.schema.output_model)
+    # true to what the routes answer
+    finish_openapi(schema, config.app_id, auth=config.auth, models=models)
     app.openapi_schema = schema
     return schema

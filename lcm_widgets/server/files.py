@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 import threading
 from collections import OrderedDict
+from collections.abc import Collection
 
 from ..images import image_data_uri_bytes, to_data_uri
 from ..schema import FalImage, Output
@@ -63,12 +64,15 @@ def image_bytes(image: FalImage) -> bytes:
 
 def publish(output: Output, *, sync_mode: bool, files: FileStore, base_url: str,
             request_id: str | None, num_inference_steps: int | None = None,
-            inference_s: float | None = None) -> dict[str, object]:
+            inference_s: float | None = None,
+            drop: Collection[str] = ()) -> dict[str, object]:
     """The output as the client sees it: data URIs (``sync_mode``) or ``/files`` URLs.
 
     Beside the backend's own fields: ``request_id`` (when given), ``num_inference_steps``
     (when given) and ``timings.inference``, fal's key for the model's time in seconds (the
     backend's own value, else ``inference_s``), next to the backend's per-stage timings.
+    ``drop`` names the Output fields the app's schema does not have (the turbo app's answers
+    carry no ``prompt``).
     """
     images: list[dict[str, object]] = []
     for img in output.images:
@@ -85,7 +89,7 @@ def publish(output: Output, *, sync_mode: bool, files: FileStore, base_url: str,
             entry["url"] = f"{base_url.rstrip('/')}/files/{file_id}"
             entry["file_name"] = img.file_name or f"{file_id}.{ext}"
         images.append(entry)
-    out = output.model_dump(exclude_none=True, exclude={"images"})
+    out = output.model_dump(exclude_none=True, exclude={"images", *drop})
     out["images"] = images
     if inference_s is not None and "inference" not in output.timings:
         out["timings"] = {**output.timings, "inference": inference_s}

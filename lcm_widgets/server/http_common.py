@@ -143,7 +143,7 @@ async def parse_body(request: Request, subpath: str) -> Input | JSONResponse:
             "msg": f"body: must be a JSON object of input fields, got {type(data).__name__}"}])
     try:
         return validate_request(data, subpath=subpath, limits=st.config.image_limits,
-                                files=st.files,
+                                files=st.files, schema=st.schema,
                                 resolve_url=input_resolver(request, owner_of(request)))
     except InvalidInput as exc:  # InvalidImage too
         return error_response(exc)

@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
+from ..apps import LCM_APP, AppSchema
 from ..errors import InvalidImage, InvalidInput
 from ..images import FORMATS, image_data_uri_bytes, image_header
-from ..schema import Input, parse_input
+from ..schema import Input
 from .files import FileStore
 
 __all__ = ["SUBPATHS", "ImageLimits", "check_image", "validate_request"]
@@ -57,15 +58,17 @@ class ImageLimits:
 
 def validate_request(data: Any, *, subpath: str, limits: ImageLimits,
                      files: FileStore | None = None,
-                     resolve_url: Callable[[str], bytes | None] | None = None) -> Input:
+                     resolve_url: Callable[[str], bytes | None] | None = None,
+                     schema: AppSchema = LCM_APP) -> Input:
     """Validate a request for ``subpath`` and normalise its image to bytes.
 
     ``resolve_url`` reads one of this server's own URLs other than ``/files/`` (an uploaded
     file, :func:`~.routes_storage.input_resolver`): the bytes, None for a URL it does not
     know the kind of, or :class:`InvalidImage`. Raises :class:`InvalidInput` (schema) or
-    :class:`InvalidImage` (the image).
+    :class:`InvalidImage` (the image). ``schema`` is the app's (:mod:`lcm_widgets.apps`): its
+    fields, defaults and limits; the result is the library's Input either way.
     """
-    inp = parse_input(data)
+    inp = schema.parse(data)
     if subpath == "image-to-image" and inp.image_url is None:
         raise InvalidInput("image_url: is required for image-to-image", field="image_url",
                            errors=[{"loc": ["body", "image_url"], "type": "missing",

@@ -20,6 +20,7 @@ import datetime as dt
 import logging
 import uuid
 from collections import OrderedDict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -97,8 +98,11 @@ class JobQueue:
 
     def __init__(self, scheduler: Scheduler, files: FileStore, *, max_queue: int = 64,
                  keep: int = 1024, webhooks: WebhookSender | None = None,
-                 store: JobStore | None = None) -> None:
+                 store: JobStore | None = None, output_drop: Collection[str] = ()) -> None:
         self.scheduler = scheduler
+        #: Output fields the app's answers leave out (:attr:`~lcm_widgets.apps.AppSchema.
+        #: output_drop`).
+        self.output_drop = tuple(output_drop)
         self.files = files
         self.max_queue = max_queue
         self.keep = keep
@@ -262,7 +266,7 @@ class JobQueue:
             job.result = publish(result, sync_mode=job.inp.sync_mode, files=self.files,
                                  base_url=job.base_url, request_id=job.inp.request_id or job.id,
                                  num_inference_steps=job.inp.num_inference_steps,
-                                 inference_s=elapsed)
+                                 inference_s=elapsed, drop=self.output_drop)
         except Exception as exc:
             self._fail(job, CATCH_ALL, f"could not encode the output: {exc}")
             return

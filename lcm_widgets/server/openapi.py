@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+
 from ..schema import Input, Output
 from .guard import MAX_JSON_DEPTH, TOKEN_BODY_LIMIT
 from .inputs import SUBPATHS
@@ -87,13 +89,18 @@ def _err(description: str) -> dict[str, Any]:
     return _json(_ERROR, description)
 
 
-def finish_openapi(schema: dict[str, Any], app_id: str, *, auth: bool) -> dict[str, Any]:
-    """Make FastAPI's document for our app say what the server answers (in place)."""
+def finish_openapi(schema: dict[str, Any], app_id: str, *, auth: bool,
+                   models: tuple[type[BaseModel], type[BaseModel]] = (Input, Output)
+                   ) -> dict[str, Any]:
+    """Make FastAPI's document for our app say what the server answers (in place).
+    ``models`` are the app's input and output schemas (:mod:`lcm_widgets.apps`), documented
+    as ``Input`` and ``Output``."""
     comps = schema.setdefault("components", {}).setdefault("schemas", {})
-    for model in (Input, Output):
+    for name, model in zip(("Input", "Output"), models, strict=True):
         js = model.model_json_schema(ref_template="#/components/schemas/{model}")
         comps.update(js.pop("$defs", {}))
-        comps[model.__name__] = js
+        js["title"] = name
+        comps[name] = js
     comps.update(_COMPONENTS)
     for side in ("width", "height"):  # checked by a validator, so pydantic does not say it
         comps["ImageSize"]["properties"][side]["multipleOf"] = 8

@@ -173,7 +173,8 @@ class Session:
             request_id = rid if isinstance(rid, str) and rid else None
             inp = validate_request(fields, subpath=self.subpath,
                                    limits=self.state.config.image_limits,
-                                   files=self.state.files, resolve_url=self._resolve_url)
+                                   files=self.state.files, resolve_url=self._resolve_url,
+                                   schema=self.state.schema)
         except (ProtocolError, InvalidInput) as exc:  # InvalidImage is an InvalidInput
             self._send("text", error_frame_for(exc, request_id))
             return
@@ -204,11 +205,13 @@ class Session:
             if as_json:  # the blog's clients read timings.inference
                 out = publish(result, sync_mode=True, files=self.state.files,
                               base_url=self.base_url, request_id=rid,
-                              num_inference_steps=inp.num_inference_steps, inference_s=elapsed)
+                              num_inference_steps=inp.num_inference_steps, inference_s=elapsed,
+                              drop=self.state.schema.output_drop)
                 self._send("result", encode_output_json(out))
             else:  # the msgpack path stays as lean as it was
                 out = publish(result, sync_mode=inp.sync_mode, files=self.state.files,
-                              base_url=self.base_url, request_id=rid)
+                              base_url=self.base_url, request_id=rid,
+                              drop=self.state.schema.output_drop)
                 self._send("bytes", encode_output(out))
         except Exception as exc:
             self._send("text", error_frame_for(

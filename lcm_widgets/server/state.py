@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from ..apps import LCM_APP, AppSchema
 from ..backends.base import Backend
 from .auth import Authenticator
 from .config import DEFAULT_APP_ID, ServerConfig
@@ -14,7 +15,7 @@ from .scheduler import Scheduler
 from .storage import UploadStore
 from .webhooks import WebhookSender
 
-__all__ = ["DEFAULT_APP_ID", "ServerConfig", "ServerState"]
+__all__ = ["DEFAULT_APP_ID", "ServerConfig", "ServerState", "SharedParts"]
 
 
 @dataclass(eq=False)
@@ -33,6 +34,10 @@ class ServerState:
     sessions_total: int = 0
     frames_dropped: int = 0
     started: float = field(default_factory=time.time)
+    #: the app's request and answer shapes (:func:`lcm_widgets.apps.app_schema` of its id)
+    schema: AppSchema = LCM_APP
+    #: every app of this server, this one included (``/health`` lists them)
+    peers: list[ServerState] = field(default_factory=list)
 
     def base_url(self, request_base: str) -> str:
         """The public http base URL for links (``public_url`` or the request's own base)."""
@@ -41,3 +46,15 @@ class ServerState:
         if request_base.startswith("ws"):
             request_base = "http" + request_base[2:]
         return request_base
+
+
+@dataclass(eq=False)
+class SharedParts:
+    """What the apps of one multi-app server share (:func:`~.multi.create_multi_app`): the
+    keys and the token secret (a token names the apps it is valid for), the image files of
+    ``sync_mode: false`` answers, the uploads, and the list of apps ``/health`` shows."""
+
+    auth: Authenticator
+    files: FileStore
+    uploads: UploadStore
+    states: list[ServerState] = field(default_factory=list)
