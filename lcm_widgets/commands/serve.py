@@ -2,6 +2,8 @@
 
     lcm-widgets serve --model tiny --port 8000
     lcm-widgets serve --model echo --no-auth          # instant fake model, for clients' tests
+    lcm-widgets serve --app fal-ai/fast-lcm-diffusion=lcm-dreamshaper-v7 \
+                      --app fal-ai/fast-turbo-diffusion=sd-turbo    # several apps, one port
 
 Keys come from ``--keys-file``, ``LCM_WIDGETS_KEYS`` (comma-separated) or ``FAL_KEY``. With auth
 on and no key configured, a random key is generated and printed once. The server binds
@@ -12,12 +14,13 @@ warning, because anyone who can reach the port can then use the GPU.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import secrets
 import sys
 from typing import Any
 
-__all__ = ["LOG_LEVELS", "bind_warning", "log_config", "register"]
+__all__ = ["LOG_LEVELS", "bind_warning", "log_config", "parse_apps", "register"]
 
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 #: uvicorn's levels (``trace`` is its own, below DEBUG).
@@ -34,8 +37,11 @@ def register(subparsers: Any) -> None:
                    help="'echo' (instant fake), 'tiny' (random-weight test model), a preset "
                         "or a diffusers model id/folder (default: tiny)")
     p.add_argument("--device", default=None, help="torch device for local models")
-    p.add_argument("--app", default="fal-ai/fast-lcm-diffusion",
-                   help="endpoint id to serve (default: fal-ai/fast-lcm-diffusion)")
+    p.add_argument("--app", action="append", default=None, metavar="ID[=MODEL]",
+                   help="endpoint id to serve, optionally with its model (default: "
+                        "fal-ai/fast-lcm-diffusion with --model); repeat it to serve several "
+                        "apps on one port, each with its own schema (fal-ai/fast-turbo-"
+                        "diffusion: the turbo app)")
     p.add_argument("--host", default="127.0.0.1", help="bind address (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (0 picks a free one)")
     p.add_argument("--no-auth", action="store_true", help="accept requests without a key")
@@ -107,14 +113,32 @@ def log_config(level: str) -> dict[str, Any]:
     return cfg
 
 
-def _backend(args: argparse.Namespace) -> Any:
-    if args.model == "echo":
+def parse_apps(values: list[str] | None, model: str) -> list[tuple[str, str]]:
+    """``--app`` values → ``[(app_id, model)]``: ``ID=MODEL``, or ``ID`` with ``--model``;
+    none → the LCM app with ``--model``. Raises ValueError naming a bad or repeated one."""
+    apps: list[tuple[str, str]] = []
+    for value in values or ["fal-ai/fast-lcm-diffusion"]:
+        app_id, sep, app_model = value.partition("=")
+        app_id = app_id.strip().strip("/")
+        if sep and not app_model.strip():
+            raise ValueError(f"--app: a model must follow '=', got {value!r} (ID=MODEL, or ID "
+                             "alone to use --model)")
+        if any(a == app_id for a, _ in apps):
+            raise ValueError(f"--app: each endpoint id may be given once, got {app_id!r} "
+                             "twice")
+        apps.append((app_id, app_model.strip() if sep else model))
+    return apps
+
+
+def _backend(args: argparse.Namespace, model: str | None = None) -> Any:
+    model = args.model if model is None else model
+    if model == "echo":
         from ..backends.echo import EchoBackend
 
         return EchoBackend()
     from ..backends.local import LocalLCM
 
-    return LocalLCM(args.model, device=args.device)
+    return LocalLCM(model, device=args.device)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -145,7 +169,8 @@ def run(args: argparse.Namespace) -> int:
     if warning:
         print(warning, file=sys.stderr)
     try:
-        config = ServerConfig(app_id=args.app, keys=keys, auth=auth, max_queue=args.max_queue,
+        apps = parse_apps(args.app, args.model)
+        config = ServerConfig(app_id=apps[0][0], keys=keys, auth=auth, max_queue=args.max_queue,
                               session_timeout=args.session_timeout or None,
                               default_buffering=args.max_buffering, emit_timings=args.timings,
                               batch=args.batch, public_url=args.public_url, own_backend=True,
@@ -155,34 +180,48 @@ def run(args: argparse.Namespace) -> int:
                               job_retention=args.job_retention,
                               uploads=UploadLimits(ttl=args.upload_ttl,
                                                    max_bytes=args.max_upload_bytes))
+        for app_id, _ in apps[1:]:
+            dataclasses.replace(config, app_id=app_id)  # each id checked before any model loads
     except ValueError as exc:  # a flag out of range: say which, before loading a model
         print(f"lcm-widgets serve: error: {exc}", file=sys.stderr)
         return 2
     logging.config.dictConfig(log_config(args.log_level))  # before the model loads: its lines too
-    log.debug("config: app=%s auth=%s keys=%d max_queue=%d batch=%s generation_timeout=%s",
-              args.app, auth, len(keys), args.max_queue, args.batch, args.generation_timeout)
-    backend = _backend(args)
-    app = create_app(backend, config)
-    banner = f"lcm-widgets serve: {backend.info.name} ({backend.info.model}) as {args.app}"
+    log.debug("config: apps=%s auth=%s keys=%d max_queue=%d batch=%s generation_timeout=%s",
+              apps, auth, len(keys), args.max_queue, args.batch, args.generation_timeout)
+    backends: dict[str, Any] = {}  # one backend per model, shared by the apps naming it
+    for _, model in apps:
+        if model not in backends:
+            backends[model] = _backend(args, model)
+    app: Any
+    if len(apps) == 1:
+        app = create_app(backends[apps[0][1]], config)
+    else:
+        from ..server import create_multi_app
+
+        app = create_multi_app([(a, backends[m]) for a, m in apps], config)
+    banner = "\n".join(f"lcm-widgets serve: {backends[m].info.name} ({backends[m].info.model}) "
+                       f"as {a}" for a, m in apps)
 
     class _Server(uvicorn.Server):
         async def startup(self, sockets: Any = None) -> None:
             await super().startup(sockets)
             if self.started and self.servers:
                 port = self.servers[0].sockets[0].getsockname()[1]
-                print(_layout(banner, args.host, port, args.app), file=sys.stderr, flush=True)
+                print(_layout(banner, args.host, port, [a for a, _ in apps]), file=sys.stderr,
+                      flush=True)
 
     _Server(uvicorn_config(app, host=args.host, port=args.port, log_level=args.log_level,
                            log_config=log_config(args.log_level))).run()
     return 0
 
 
-def _layout(banner: str, host: str, port: int, app_id: str) -> str:
+def _layout(banner: str, host: str, port: int, app_ids: list[str]) -> str:
     """The URLs a client needs, printed once the port is bound."""
     base = f"http://{host}:{port}"
-    return (f"{banner}\n"
-            f"  sync      POST {base}/{app_id}\n"
-            f"  queue     {base}/queue/{app_id}\n"
-            f"  realtime  ws://{host}:{port}/{app_id}/realtime\n"
-            f"  tokens    POST {base}/tokens/\n"
-            f"  health    {base}/health")
+    lines = [banner]
+    for app_id in app_ids:
+        lines += [f"  sync      POST {base}/{app_id}",
+                  f"  queue     {base}/queue/{app_id}",
+                  f"  realtime  ws://{host}:{port}/{app_id}/realtime"]
+    lines += [f"  tokens    POST {base}/tokens/", f"  health    {base}/health"]
+    return "\n".join(lines)

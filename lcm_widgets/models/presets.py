@@ -2,8 +2,11 @@
 
 The names match fal's ``model_name`` enum (the base model plus the LCM-LoRA fal implies) and
 add ``lcm-dreamshaper-v7`` (a fully LCM-distilled SD1.5) and ``tiny`` (random weights, built
-offline; see :mod:`.tiny`). Anything else is passed to ``from_pretrained`` as a Hugging Face id
-or a local folder.
+offline; see :mod:`.tiny`). The turbo presets (``sd-turbo``, ``sdxl-turbo``, ``tiny-turbo``)
+are the models of fal's ``fast-turbo-diffusion`` app: adversarially distilled for 1 to 4
+steps, no guidance (``guidance_scale`` <= 1), run with their Euler scheduler
+(``kind="turbo"``). Anything else is passed to ``from_pretrained`` as a Hugging Face id or a
+local folder (an id that is a preset's ``repo`` loads as that preset).
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ class Preset:
 
     ``repo`` is the Hugging Face id (``None`` for ``tiny``); ``lora`` an LCM-LoRA fused into the
     UNet after loading; ``family`` is ``"sd"`` or ``"sdxl"``; ``taesd`` the tiny autoencoder for
-    ``vae="taesd"``; ``size`` the native square side.
+    ``vae="taesd"``; ``size`` the native square side; ``kind`` ``"lcm"`` (LCM scheduler) or
+    ``"turbo"`` (the Euler scheduler the model ships with, trailing timesteps).
     """
 
     name: str
@@ -28,6 +32,7 @@ class Preset:
     lora: str | None = None
     taesd: str = "madebyollin/taesd"
     size: int = 512
+    kind: str = "lcm"
 
 
 PRESETS: dict[str, Preset] = {
@@ -40,6 +45,10 @@ PRESETS: dict[str, Preset] = {
         family="sdxl", lora="latent-consistency/lcm-lora-sdxl", taesd="madebyollin/taesdxl",
         size=1024),
     "tiny": Preset("tiny", None),
+    "sd-turbo": Preset("sd-turbo", "stabilityai/sd-turbo", kind="turbo"),
+    "sdxl-turbo": Preset("sdxl-turbo", "stabilityai/sdxl-turbo", family="sdxl",
+                         taesd="madebyollin/taesdxl", kind="turbo"),
+    "tiny-turbo": Preset("tiny-turbo", None, kind="turbo"),
 }
 
 
@@ -47,4 +56,5 @@ def resolve_preset(model: str) -> Preset:
     """The preset called ``model``, or an ad-hoc one that loads ``model`` as an id or folder."""
     if model in PRESETS:
         return PRESETS[model]
-    return Preset(model, model)
+    by_repo = [p for p in PRESETS.values() if p.kind == "turbo" and p.repo == model]
+    return by_repo[0] if by_repo else Preset(model, model)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-__all__ = ["LCM_SCHEDULER", "lcm_scheduler_config"]
+__all__ = ["LCM_SCHEDULER", "TURBO_SCHEDULER", "lcm_scheduler_config"]
 
 #: The config, as in ``SimianLuo/LCM_Dreamshaper_v7``'s ``scheduler_config.json``. Read-only by
 #: convention: take :func:`lcm_scheduler_config` for a copy to change.
@@ -39,3 +39,17 @@ LCM_SCHEDULER: dict[str, Any] = {
 def lcm_scheduler_config() -> dict[str, Any]:
     """A private copy of :data:`LCM_SCHEDULER` (``LCMScheduler(**lcm_scheduler_config())``)."""
     return copy.deepcopy(LCM_SCHEDULER)
+
+
+#: The ``EulerDiscreteScheduler`` config of the ``tiny-turbo`` model: the SD noise schedule of
+#: :data:`LCM_SCHEDULER` (the same betas) with ``trailing`` timesteps, the spacing 1-4-step
+#: turbo sampling needs (one step at t=999; LocalLCM sets it on every turbo preset's scheduler).
+TURBO_SCHEDULER: dict[str, Any] = {
+    "num_train_timesteps": 1000,
+    "beta_start": 0.00085,
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "prediction_type": "epsilon",
+    "timestep_spacing": "trailing",
+    "steps_offset": 1,
+}

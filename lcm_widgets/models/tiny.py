@@ -24,6 +24,12 @@ in :func:`~.cache.cache_root` (``$LCM_WIDGETS_CACHE``, else the platform's cache
 lock, so two processes asking at once build it once.
 
 The images it makes are noise-like colour fields: it exercises the code, not the art.
+
+``tiny-turbo`` (``ensure_tiny_model(kind="turbo")``) is the same recipe shaped like SD-Turbo:
+a ``StableDiffusionPipeline`` folder whose UNet has no ``time_cond_proj_dim`` (guidance, when
+above 1, is classifier-free) and whose scheduler is the
+:data:`~.scheduler.TURBO_SCHEDULER` Euler config (trailing timesteps). Its cache folder is
+keyed by its own configs, so the ``tiny`` folder is unchanged.
 """
 
 from __future__ import annotations
@@ -35,9 +41,10 @@ from typing import Any
 
 from ._tiny_bpe import TOKENIZER_DIR
 from .cache import build_once, cache_root
-from .scheduler import LCM_SCHEDULER
+from .scheduler import LCM_SCHEDULER, TURBO_SCHEDULER
 
-__all__ = ["TINY_VERSION", "cache_root", "ensure_tiny_model", "tiny_configs"]
+__all__ = ["TINY_VERSION", "cache_root", "ensure_tiny_model", "tiny_configs",
+           "tiny_turbo_configs"]
 
 #: Bump when the build recipe changes in a way the configs do not show.
 TINY_VERSION = 1
@@ -98,26 +105,44 @@ def tiny_configs() -> dict[str, Any]:
                                                ).hexdigest()}
 
 
-def _key() -> str:
-    blob = json.dumps(tiny_configs(), sort_keys=True).encode()
-    return f"tiny-v{TINY_VERSION}-{hashlib.sha256(blob).hexdigest()[:12]}"
+def tiny_turbo_configs() -> dict[str, Any]:
+    """The configs of ``tiny-turbo``: the tiny model's, with a UNet without the w-embedding
+    and the turbo Euler scheduler."""
+    configs = tiny_configs()
+    configs["unet"] = {k: v for k, v in _UNET.items() if k != "time_cond_proj_dim"}
+    configs["scheduler"] = TURBO_SCHEDULER
+    configs["kind"] = "turbo"
+    return configs
 
 
-def ensure_tiny_model(root: Path | None = None) -> Path:
-    """Build the tiny model if it is not in the cache yet; return its folder.
+def _key(kind: str = "lcm") -> str:
+    configs = tiny_turbo_configs() if kind == "turbo" else tiny_configs()
+    blob = json.dumps(configs, sort_keys=True).encode()
+    name = "tiny-turbo" if kind == "turbo" else "tiny"
+    return f"{name}-v{TINY_VERSION}-{hashlib.sha256(blob).hexdigest()[:12]}"
 
-    The folder holds ``pipeline/`` (load with ``LatentConsistencyModelPipeline.from_pretrained``)
+
+def ensure_tiny_model(root: Path | None = None, *, kind: str = "lcm") -> Path:
+    """Build the tiny model (``kind="turbo"``: ``tiny-turbo``) if it is not in the cache yet;
+    return its folder.
+
+    The folder holds ``pipeline/`` (load with ``DiffusionPipeline.from_pretrained``: an
+    ``LatentConsistencyModelPipeline``, or a ``StableDiffusionPipeline`` for ``tiny-turbo``)
     and ``taesd/`` (``AutoencoderTiny.from_pretrained``). Safe to call from several processes.
     """
+    if kind not in ("lcm", "turbo"):
+        raise ValueError(f"kind: must be 'lcm' or 'turbo', got {kind!r}")
     root = cache_root() if root is None else root
-    return build_once(root / _key(), _build, _complete, "tiny model")
+    build = (lambda folder: _build(folder, kind="turbo")) if kind == "turbo" else _build
+    return build_once(root / _key(kind), build, _complete,
+                      "tiny-turbo model" if kind == "turbo" else "tiny model")
 
 
 def _complete(folder: Path) -> bool:
     return (folder / "pipeline" / "model_index.json").is_file()
 
 
-def _build(folder: Path) -> None:
+def _build(folder: Path, kind: str = "lcm") -> None:
     """Create the random-weight components and save them under ``folder``."""
     from .._extras import need
 
@@ -126,16 +151,20 @@ def _build(folder: Path) -> None:
     from diffusers import (
         AutoencoderKL,
         AutoencoderTiny,
+        EulerDiscreteScheduler,
         LatentConsistencyModelPipeline,
         LCMScheduler,
+        StableDiffusionPipeline,
         UNet2DConditionModel,
     )
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
+    turbo = kind == "turbo"
+    configs = tiny_turbo_configs() if turbo else tiny_configs()
     tokenizer = CLIPTokenizer.from_pretrained(str(TOKENIZER_DIR), model_max_length=77)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(SEED)
-        unet = UNet2DConditionModel(**_UNET)
+        unet = UNet2DConditionModel(**configs["unet"])
         torch.manual_seed(SEED + 1)
         vae = AutoencoderKL(**_VAE)
         torch.manual_seed(SEED + 2)
@@ -145,11 +174,13 @@ def _build(folder: Path) -> None:
         text_encoder = CLIPTextModel(text_cfg)
         torch.manual_seed(SEED + 3)
         taesd: Any = AutoencoderTiny(**_TAESD)
-    pipe: Any = LatentConsistencyModelPipeline(
-        vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
-        scheduler=LCMScheduler(**LCM_SCHEDULER), safety_checker=None, feature_extractor=None,
-        requires_safety_checker=False)
+    cls: Any = StableDiffusionPipeline if turbo else LatentConsistencyModelPipeline
+    scheduler: Any = (EulerDiscreteScheduler(**TURBO_SCHEDULER) if turbo
+                      else LCMScheduler(**LCM_SCHEDULER))
+    pipe: Any = cls(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
+                    scheduler=scheduler, safety_checker=None, feature_extractor=None,
+                    requires_safety_checker=False)
     pipe.save_pretrained(folder / "pipeline")
     taesd.save_pretrained(folder / "taesd")
-    (folder / "lcm_widgets_tiny.json").write_text(json.dumps(tiny_configs(), indent=1,
+    (folder / "lcm_widgets_tiny.json").write_text(json.dumps(configs, indent=1,
                                                              sort_keys=True))

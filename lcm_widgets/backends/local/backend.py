@@ -137,7 +137,8 @@ class LocalLCM:
             extra={"source": self._c.source, "vae": "taesd" if self._c.taesd else "full",
                    "family": self._c.family, "compile": str(self.compile_mode),
                    "compile_backend": str(self.compile_backend),
-                   "guidance": "w-embedding" if self._c.time_cond else "cfg"})
+                   "guidance": "w-embedding" if self._c.time_cond else "cfg",
+                   "scheduler": type(self._c.pipe.scheduler).__name__})
         if warmup:
             self.warmup()
 

@@ -117,10 +117,10 @@ def _source(preset: Preset) -> tuple[str, Path | None]:
     (``pipeline/`` with ``model_index.json``, and optionally ``taesd/``) loads from
     ``pipeline/``: that is also the layout of the bench's random full-size architectures.
     """
-    if preset.name == "tiny":
+    if preset.name in ("tiny", "tiny-turbo"):
         from ...models.tiny import ensure_tiny_model
 
-        folder = ensure_tiny_model()
+        folder = ensure_tiny_model(kind=preset.kind)
         return str(folder / "pipeline"), folder / "taesd"
     assert preset.repo is not None
     folder = Path(preset.repo).expanduser()
@@ -156,8 +156,7 @@ def load_components(preset: Preset, *, device: Any, dtype: Any, safety_checker: 
         family = "sdxl" if getattr(pipe, "text_encoder_2", None) is not None else "sd"
         if preset.lora:
             _fuse_lora(pipe, preset)
-        if type(pipe.scheduler).__name__ != "LCMScheduler":
-            pipe.scheduler = diffusers.LCMScheduler.from_config(pipe.scheduler.config)
+        pipe.scheduler = _scheduler(diffusers, pipe.scheduler, preset)
         lean_vae = pipe.vae
         if vae == "taesd":
             where = str(tiny_taesd) if tiny_taesd is not None else (
@@ -191,6 +190,24 @@ def load_components(preset: Preset, *, device: Any, dtype: Any, safety_checker: 
         native_size=int(pipe.unet.config.sample_size) * int(pipe.vae_scale_factor),
         has_safety_checker=getattr(pipe, "safety_checker", None) is not None
         and getattr(pipe, "feature_extractor", None) is not None)
+
+
+def _scheduler(diffusers: Any, shipped: Any, preset: Preset) -> Any:
+    """The scheduler the lean loop runs: LCM for LCMs; for turbo presets the Euler or
+    Euler-ancestral scheduler the model ships with (Euler if it ships another), with
+    ``timestep_spacing="trailing"`` so that one step starts at t=999 (with ``leading``
+    spacing one step would start at t=1, on an image that is all noise)."""
+    name = type(shipped).__name__
+    if preset.kind == "turbo":
+        cls = getattr(diffusers, name) if name in ("EulerDiscreteScheduler",
+                                                   "EulerAncestralDiscreteScheduler") else (
+            diffusers.EulerDiscreteScheduler)
+        if cls is type(shipped) and shipped.config.get("timestep_spacing") == "trailing":
+            return shipped
+        return cls.from_config(shipped.config, timestep_spacing="trailing")
+    if name != "LCMScheduler":
+        return diffusers.LCMScheduler.from_config(shipped.config)
+    return shipped
 
 
 def _dtype_kwarg(diffusers: Any) -> str:

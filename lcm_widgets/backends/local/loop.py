@@ -14,6 +14,12 @@ recompile when steps, strength, seed, guidance or prompt change, nor between ima
 text-to-image (only a new batch size or resolution does;
 ``tests/backends/local/test_local_loading.py`` checks this with dynamo's eager backend).
 
+Turbo models (SD-Turbo, SDXL-Turbo) run in the same loop with Euler steps instead of LCM
+steps (:func:`euler_step`): their schedule holds the Euler sigmas of the scheduler they ship
+with (``EulerDiscreteScheduler`` or ``EulerAncestralDiscreteScheduler`` with ``trailing``
+spacing, so one step starts at t=999), the UNet input is scaled by ``1/sqrt(sigma^2 + 1)``, and
+text-to-image starts from noise times the largest sigma.
+
 Random numbers are drawn in the stock pipelines' order, one generator per sample, so that the
 reference path (:mod:`.reference`) with the same generators gives the same result:
 image-to-image draws the VAE posterior sample, then the ``add_noise`` noise, then one noise per
@@ -36,6 +42,7 @@ __all__ = [
     "decode_latents",
     "denoise",
     "encode_image",
+    "euler_step",
     "guidance_embedding",
     "initial_latents",
     "make_schedule",
@@ -56,12 +63,20 @@ class Schedule:
     ``(sqrt(alpha_t), sqrt(1 - alpha_t), c_skip, c_out, sqrt(alpha_prev), sqrt(1 - alpha_prev))``.
     ``noise_scale`` is ``(sqrt(alpha_0), sqrt(1 - alpha_0))`` at the first timestep, for
     image-to-image ``add_noise``.
+
+    Euler schedules (``sampler`` ``"euler"`` or ``"euler_a"``, turbo models) hold
+    ``(sigma, sigma_down, sigma_up)`` per step in ``coeffs``, ``1/sqrt(sigma^2 + 1)`` per step in
+    ``in_scales`` (the UNet input scaling), ``noise_scale = (1, sigma_0)`` and
+    ``init_sigma``, the factor of text-to-image's initial noise.
     """
 
     timesteps: tuple[int, ...]
     timesteps_dev: torch.Tensor
-    coeffs: tuple[tuple[float, float, float, float, float, float], ...]
+    coeffs: tuple[tuple[float, ...], ...]
     noise_scale: tuple[float, float]
+    sampler: str = "lcm"
+    in_scales: tuple[float, ...] = ()
+    init_sigma: float = 1.0
 
 
 def make_schedule(scheduler: Any, steps: int, strength: float | None, device: Any) -> Schedule:
@@ -73,10 +88,13 @@ def make_schedule(scheduler: Any, steps: int, strength: float | None, device: An
     instead runs all ``steps`` on a schedule squeezed below ``strength``; the reference path
     reproduces ours by passing these timesteps explicitly.)
 
-    ``scheduler`` is an ``LCMScheduler``; it is not modified.
+    ``scheduler`` is an ``LCMScheduler`` (or, for turbo models, an Euler scheduler:
+    :func:`euler_schedule`); it is not modified.
     """
     import torch
 
+    if type(scheduler).__name__ in EULER_SAMPLERS:
+        return euler_schedule(scheduler, steps, strength, device)
     sched = type(scheduler).from_config(scheduler.config)
     sched.set_timesteps(steps)
     full = [int(t) for t in sched.timesteps.tolist()]
@@ -98,6 +116,43 @@ def make_schedule(scheduler: Any, steps: int, strength: float | None, device: An
     return Schedule(timesteps=tuple(full),
                     timesteps_dev=torch.tensor(full, dtype=torch.long, device=device),
                     coeffs=tuple(coeffs), noise_scale=(a0 ** 0.5, (1 - a0) ** 0.5))
+
+
+#: The Euler scheduler classes of turbo models and the step each one takes.
+EULER_SAMPLERS = {"EulerDiscreteScheduler": "euler", "EulerAncestralDiscreteScheduler": "euler_a"}
+
+
+def euler_schedule(scheduler: Any, steps: int, strength: float | None, device: Any) -> Schedule:
+    """The Euler schedule of ``scheduler`` (``EulerDiscreteScheduler`` or
+    ``EulerAncestralDiscreteScheduler``) for ``steps``; with ``strength``, its last
+    ``int(steps * strength)`` steps, as Stable Diffusion img2img (``get_timesteps``) keeps
+    them. The timesteps, sigmas and initial noise sigma are the scheduler's own (a copy,
+    ``set_timesteps(steps)``); ``scheduler`` is not modified."""
+    import torch
+
+    sched = type(scheduler).from_config(scheduler.config)
+    sched.set_timesteps(steps)
+    timesteps = [round(float(t)) for t in sched.timesteps.tolist()]
+    sigmas = [float(s) for s in sched.sigmas.tolist()]
+    start = 0
+    if strength is not None:
+        start = steps - min(int(steps * strength), steps)
+    sampler = EULER_SAMPLERS[type(scheduler).__name__]
+    coeffs = []
+    for i in range(start, len(timesteps)):
+        s_from, s_to = sigmas[i], sigmas[i + 1]
+        if sampler == "euler_a":  # EulerAncestralDiscreteScheduler.step's split of s_to
+            s_up = (s_to ** 2 * (s_from ** 2 - s_to ** 2) / s_from ** 2) ** 0.5
+            s_down = (s_to ** 2 - s_up ** 2) ** 0.5
+        else:
+            s_up, s_down = 0.0, s_to
+        coeffs.append((s_from, s_down, s_up))
+    kept = timesteps[start:]
+    return Schedule(timesteps=tuple(kept),
+                    timesteps_dev=torch.tensor(kept, dtype=torch.long, device=device),
+                    coeffs=tuple(coeffs), noise_scale=(1.0, sigmas[start]), sampler=sampler,
+                    in_scales=tuple((s ** 2 + 1) ** -0.5 for s in sigmas[start:-1]),
+                    init_sigma=float(sched.init_noise_sigma))
 
 
 def _boundary_scalings(timestep: int, timestep_scaling: float) -> tuple[float, float]:
@@ -271,8 +326,9 @@ def initial_latents(schedule: Schedule, image_latents: torch.Tensor | None, shap
     """Noised image latents (image-to-image) or pure noise (text-to-image)."""
     noise = randn(shape, generators, device, dtype)
     if image_latents is None:
-        # LCMScheduler.init_noise_sigma is 1.0. A copy: the draw may be a shared, replayed one.
-        return noise.clone()
+        # LCMScheduler.init_noise_sigma is 1.0 (a copy: the draw may be a shared, replayed one);
+        # an Euler schedule's is its largest sigma.
+        return noise.clone() if schedule.init_sigma == 1.0 else noise * schedule.init_sigma
     a, b = schedule.noise_scale
     return a * image_latents.to(dtype) + b * noise
 
@@ -280,8 +336,7 @@ def initial_latents(schedule: Schedule, image_latents: torch.Tensor | None, shap
 # Copied from diffusers.schedulers.scheduling_lcm.LCMScheduler.step
 # (epsilon prediction, no clipping/thresholding; the step index is the loop index and every
 # coefficient is a precomputed float, so there is no host sync; returns (prev_sample, denoised))
-def lcm_step(model_output: torch.Tensor, sample: torch.Tensor,
-             coeffs: tuple[float, float, float, float, float, float],
+def lcm_step(model_output: torch.Tensor, sample: torch.Tensor, coeffs: tuple[float, ...],
              noise: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
     """One LCM step. ``noise`` is None on the last step (no noise injected there)."""
     sqrt_a_t, sqrt_b_t, c_skip, c_out, sqrt_a_prev, sqrt_b_prev = coeffs
@@ -292,12 +347,34 @@ def lcm_step(model_output: torch.Tensor, sample: torch.Tensor,
     return sqrt_a_prev * denoised + sqrt_b_prev * noise, denoised
 
 
+# Copied from diffusers.schedulers.scheduling_euler_ancestral_discrete.EulerAncestralDiscreteScheduler.step
+# (epsilon prediction; sigma_down = sigma_to and sigma_up = 0 make it
+# EulerDiscreteScheduler.step without churn; coefficients precomputed, no step index, no sync)
+def euler_step(model_output: torch.Tensor, sample: torch.Tensor, coeffs: tuple[float, ...],
+               noise: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One Euler (or Euler-ancestral) step; returns ``(prev_sample, denoised)``.
+
+    ``denoised`` is the step's estimate of the clean latents, except on the last step (sigma
+    going to 0), where it is ``prev_sample``, the result the stock pipelines return. ``noise``
+    is added with ``sigma_up`` (ancestral steps before the last); None adds nothing."""
+    sigma, sigma_down, sigma_up = coeffs[:3]
+    predicted_original_sample = sample - sigma * model_output
+    derivative = (sample - predicted_original_sample) / sigma
+    prev_sample = sample + derivative * (sigma_down - sigma)
+    if noise is not None and sigma_up:
+        prev_sample = prev_sample + noise * sigma_up
+    if sigma_down == 0.0 and not sigma_up:
+        return prev_sample, prev_sample
+    return prev_sample, predicted_original_sample
+
+
 def denoise(unet: Any, latents: torch.Tensor, schedule: Schedule, prompt_embeds: torch.Tensor,
             generators: Sequence[Any], *, timestep_cond: torch.Tensor | None = None,
             added_cond_kwargs: dict[str, torch.Tensor] | None = None,
             cfg_scale: torch.Tensor | None = None, mark_step: Any = None,
             on_step: Callable[[int, int, torch.Tensor], None] | None = None) -> torch.Tensor:
-    """Run the LCM steps and return the final ``denoised`` latents.
+    """Run the LCM (or, for an Euler schedule, Euler) steps and return the final ``denoised``
+    latents.
 
     ``on_step(step, steps, denoised)``, when given, is called after each step (1-based) with
     that step's ``denoised`` latents (for previews; it must not modify them).
@@ -319,10 +396,14 @@ def denoise(unet: Any, latents: torch.Tensor, schedule: Schedule, prompt_embeds:
     dtype = prompt_embeds.dtype
     denoised = latents
     last = len(schedule.timesteps) - 1
+    euler = schedule.sampler != "lcm"
+    step = euler_step if euler else lcm_step
     for i in range(last + 1):
         latents = latents.to(dtype)
         t = schedule.timesteps_dev[i]
         model_in = latents if cfg_scale is None else latents.repeat(2, 1, 1, 1)
+        if euler:
+            model_in = model_in * schedule.in_scales[i]
         model_in = model_in.contiguous(memory_format=torch.channels_last)  # no-op when it is
         if mark_step is not None:
             mark_step()
@@ -331,9 +412,10 @@ def denoise(unet: Any, latents: torch.Tensor, schedule: Schedule, prompt_embeds:
         if cfg_scale is not None:
             uncond, cond = pred.chunk(2)
             pred = uncond + cfg_scale * (cond - uncond)
-        noise = None if i == last else randn(tuple(latents.shape), generators, latents.device,
-                                             dtype)
-        latents, denoised = lcm_step(pred, latents, schedule.coeffs[i], noise)
+        # LCM injects noise on every step but the last; Euler never, Euler-ancestral like LCM
+        noisy = i != last and schedule.sampler != "euler"
+        noise = randn(tuple(latents.shape), generators, latents.device, dtype) if noisy else None
+        latents, denoised = step(pred, latents, schedule.coeffs[i], noise)
         if on_step is not None:
             on_step(i + 1, last + 1, denoised)
     return denoised.to(dtype)
