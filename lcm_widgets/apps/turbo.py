@@ -75,18 +75,18 @@ class TurboInput(BaseModel):
     image_size: ImageSizeName | ImageSize | None = Field(
         default="square", description="Output size: a preset name or {width, height}; "
                                       "null: the source image's size (image-to-image).")
-    num_inference_steps: Annotated[int, _Number, Field(ge=1, le=MAX_STEPS)] = 2
-    seed: Annotated[int | None, _Number, Field(ge=0, le=MAX_SEED)] = None
-    guidance_scale: Annotated[float, _Number, Field(ge=0.0, le=20.0, allow_inf_nan=False)] = 1.0
+    num_inference_steps: Annotated[int, Field(ge=1, le=MAX_STEPS), _Number] = 2
+    seed: Annotated[int | None, Field(ge=0, le=MAX_SEED), _Number] = None
+    guidance_scale: Annotated[float, Field(ge=0.0, le=20.0, allow_inf_nan=False), _Number] = 1.0
     sync_mode: _Bool = True
-    num_images: Annotated[int, _Number, Field(ge=1, le=8)] = 1
+    num_images: Annotated[int, Field(ge=1, le=8), _Number] = 1
     enable_safety_checker: _Bool = True
     expand_prompt: _Bool = False
     request_id: Annotated[str, Field(max_length=256)] = ""
     image_url: Annotated[str | bytes | None, BeforeValidator(image_as_bytes),
                          AfterValidator(image_not_empty)] = Field(
         default=None, description="Source image for image-to-image: data URI, URL or bytes.")
-    strength: Annotated[float, _Number, Field(ge=0.0, le=1.0, allow_inf_nan=False)] = 0.95
+    strength: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False), _Number] = 0.95
 
     @model_validator(mode="after")
     def _checks(self) -> TurboInput:
