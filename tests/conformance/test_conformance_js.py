@@ -133,3 +133,32 @@ def test_js_stream() -> None:
     bad = out["bad"]
     assert bad["status"] == 422 and bad["fieldErrors"][0]["msg"] == (
         "num_inference_steps: must be between 1 and 50, got 0")
+
+
+def test_js_two_apps_each_answer_with_their_own_schema() -> None:
+    """@fal-ai/client against a two-app server: fal.run and fal.realtime (a token minted per
+    app) on each app answer with its schema and defaults; ValidationError.fieldErrors and the
+    realtime onError name the field with each app's limit."""
+    from lcm_widgets.server import create_multi_app
+
+    turbo = "fal-ai/fast-turbo-diffusion"
+    app = create_multi_app({APP: EchoBackend(), turbo: EchoBackend()}, ServerConfig(keys=[KEY]))
+    with ServerThread(app) as srv:
+        out = run_node("apps.mjs", srv.port)
+    lcm, tur = out["lcm"], out["turbo"]
+    assert lcm["run"]["url"].startswith(f"http://127.0.0.1:{srv.port}/files/")
+    assert {**lcm["run"], "url": None} == {"seed": 5, "steps": 6, "hasPrompt": True,
+                                           "url": None}
+    assert tur["run"] == {"seed": 5, "steps": 2, "hasPrompt": False,
+                          "url": "data:image/jpeg;base64,"}
+    for side, steps, limit in ((lcm, 80, 50), (tur, 8, 4)):
+        assert side["validation"]["isValidationError"] and side["validation"]["status"] == 422
+        assert side["validation"]["fieldErrors"] == [{
+            "loc": ["body", "num_inference_steps"], "type": "less_than_equal",
+            "msg": f"num_inference_steps: must be between 1 and {limit}, got {steps}"}]
+        rt = side["realtime"]
+        assert (rt["request_id"], rt["seed"], rt["after"]) == ("a1", 8, "a2")
+        assert rt["url"] == "data:image/jpeg;base64,"
+        assert rt["error"]["message"] == (f"VALIDATION_ERROR: num_inference_steps: must be "
+                                          f"between 1 and {limit}, got 99")
+    assert lcm["realtime"]["hasPrompt"] and not tur["realtime"]["hasPrompt"]

@@ -247,3 +247,53 @@ async def test_async_stream(server: ServerThread) -> None:
     client = fal_client.AsyncClient(key=KEY)
     events = [e async for e in client.stream(APP, {"prompt": "a", "num_inference_steps": 2})]
     assert [e.get("step") for e in events] == [1, 2, None]
+
+
+TURBO = "fal-ai/fast-turbo-diffusion"
+
+
+@pytest.fixture
+def two_apps(monkeypatch: pytest.MonkeyPatch) -> Iterator[ServerThread]:
+    """One server with the LCM app and the turbo app, fal_client pointed at it."""
+    from lcm_widgets.server import create_multi_app
+
+    app = create_multi_app({APP: EchoBackend(), TURBO: EchoBackend()},
+                           ServerConfig(keys=[KEY], session_timeout=30))
+    with ServerThread(app) as srv:
+        monkeypatch.setattr(fc, "RUN_URL_FORMAT", f"{srv.url}/")
+        monkeypatch.setattr(fc, "QUEUE_URL_FORMAT", f"{srv.url}/queue/")
+        monkeypatch.setattr(fc, "REALTIME_URL_FORMAT", f"{srv.ws_url}/")
+        monkeypatch.setattr(fc, "REST_URL", srv.url)
+        yield srv
+
+
+def test_two_apps_each_answer_with_their_own_schema(two_apps: ServerThread,
+                                                    client: fal_client.SyncClient) -> None:
+    """fal_client against a two-app server: run() and realtime() (a token minted per app) on
+    each app answer with that app's schema and defaults, and each app's 422 names the field
+    with its own limit."""
+    lcm = client.run(APP, {"prompt": "a cat", "seed": 1, "sync_mode": True})
+    turbo = client.run(TURBO, {"prompt": "a cat", "seed": 1})
+    assert lcm["num_inference_steps"] == 6 and lcm["prompt"] == "a cat"
+    assert turbo["num_inference_steps"] == 2 and "prompt" not in turbo
+    assert turbo["images"][0]["url"].startswith("data:image/jpeg;base64,")
+    for app, steps, limit in ((APP, 80, 50), (TURBO, 8, 4)):
+        with pytest.raises(fc.FalClientHTTPError) as info:
+            client.run(app, {"prompt": "x", "num_inference_steps": steps})
+        assert info.value.status_code == 422
+        assert f"num_inference_steps: must be between 1 and {limit}, got {steps}" in str(
+            info.value)
+    for app, has_prompt in ((APP, True), (TURBO, False)):
+        with client.realtime(app) as conn:  # a JWT minted for this app's alias
+            conn.send({"prompt": "rt", "image_url": jpeg(), "strength": 1, "seed": 3,
+                       "request_id": f"{app}-1", "sync_mode": True})
+            out = conn.recv()
+            conn.send({"prompt": "rt", "num_inference_steps": 99, "request_id": "bad"})
+            with pytest.raises(fc.RealtimeError) as rt:
+                conn.recv()
+            conn.send({"prompt": "after", "request_id": f"{app}-2", "sync_mode": True})
+            after = conn.recv()
+        assert out is not None and out["request_id"] == f"{app}-1" and out["seed"] == 3
+        assert ("prompt" in out) is has_prompt
+        assert rt.value.error == "VALIDATION_ERROR" and "num_inference_steps" in rt.value.reason
+        assert after is not None and after["request_id"] == f"{app}-2"
