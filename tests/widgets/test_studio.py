@@ -566,6 +566,38 @@ def test_realtime_backend_shared_with_run_sync_keeps_one_connection(
     assert "Task was destroyed" not in printed and "Event loop is closed" not in printed
 
 
+def test_realtime_backend_on_the_turbo_app_works_in_the_studio(
+        make: Callable[..., tuple[Studio, Browser]]) -> None:
+    """RealtimeBackend("fal-ai/fast-turbo-diffusion") in a Studio, unchanged, against a server
+    serving both apps: frames come back as results; steps over turbo's limit show the turbo
+    app's message (the Studio's error) and the next valid edit renders again."""
+    from lcm_widgets.backends.realtime import RealtimeBackend
+    from lcm_widgets.server import ServerConfig, ServerThread, create_multi_app
+
+    app = create_multi_app({"fal-ai/fast-lcm-diffusion": EchoBackend(),
+                            "fal-ai/fast-turbo-diffusion": EchoBackend()},
+                           ServerConfig(keys=(KEY,)))
+    srv = ServerThread(app, port=0).start()
+    backend = RealtimeBackend("fal-ai/fast-turbo-diffusion", base_url=srv.url, key=KEY)
+    try:
+        studio, browser = make(backend, ack_timeout=60, steps=2, strength=0.5)
+        browser.frame(jpeg((200, 40, 40)))
+        content, data = until(lambda: browser.results() and browser.results()[-1])
+        assert content["params"]["num_inference_steps"] == 2
+        assert Image.open(io.BytesIO(data)).size == (64, 64)
+        browser.ack(content)
+        studio.update(steps=8)
+        until(lambda: "between 1 and 4, got 8" in studio.stats["error"])
+        studio.update(steps=4)
+        until(lambda: len(browser.results()) == 2)
+        assert browser.results()[-1][0]["params"]["num_inference_steps"] == 4
+        turbo = srv.app.apps["fal-ai/fast-turbo-diffusion"].state.lcm
+        assert turbo.scheduler.generations == 2 and turbo.sessions_total == 1
+    finally:
+        backend.close()
+        srv.stop()
+
+
 # ------------------------------------------------------------------ the frame path
 
 
