@@ -186,8 +186,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"lcm-widgets serve: error: {exc}", file=sys.stderr)
         return 2
     logging.config.dictConfig(log_config(args.log_level))  # before the model loads: its lines too
-    log.debug("config: apps=%s auth=%s keys=%d max_queue=%d batch=%s generation_timeout=%s",
-              apps, auth, len(keys), args.max_queue, args.batch, args.generation_timeout)
+    log.debug("config: app=%s auth=%s keys=%d max_queue=%d batch=%s generation_timeout=%s",
+              ",".join(f"{a}={m}" for a, m in apps), auth, len(keys), args.max_queue, args.batch, args.generation_timeout)
     backends: dict[str, Any] = {}  # one backend per model, shared by the apps naming it
     for _, model in apps:
         if model not in backends:
