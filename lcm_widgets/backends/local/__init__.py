@@ -32,8 +32,12 @@ Behaviour, field by field (the schema is :class:`~lcm_widgets.schema.Input`):
 * ``timings`` (seconds): ``decode``, ``encode_prompt``, ``encode_image``, ``denoise``,
   ``decode_latents``, ``encode_output``, ``total``. On CUDA the stages are host times of
   asynchronous work unless :attr:`LocalLCM.precise_timings` is set (a sync after each stage).
-* negative prompts only matter for LCM-LoRA models with ``guidance_scale > 1`` (see
+* negative prompts only matter for LCM-LoRA and turbo models with ``guidance_scale > 1`` (see
   :mod:`.conditioning`).
+* turbo models (``sd-turbo``, ``sdxl-turbo``, ``tiny-turbo``: fal's ``fast-turbo-diffusion``
+  models) run the same loop with the Euler or Euler-ancestral scheduler they ship with
+  (trailing timesteps, 1-4 steps) instead of LCM steps; guidance at or below 1 runs none, as
+  these models need.
 
 **Batching** (:meth:`LocalLCM.generate_batch`) follows the one batch rule of
 :mod:`lcm_widgets.backends.base`: requests that differ only in the fields of

@@ -43,8 +43,11 @@ class LocalLCM:
     model:
         ``"lcm-dreamshaper-v7"`` (``SimianLuo/LCM_Dreamshaper_v7``), ``"runwayml/stable-diffusion-
         v1-5"`` / ``"stabilityai/stable-diffusion-xl-base-1.0"`` (with the LCM-LoRA fused),
-        ``"tiny"`` (random weights, offline), another Hugging Face id, or a local folder (a
-        diffusers pipeline, or a folder holding ``pipeline/`` and optionally ``taesd/``).
+        ``"tiny"`` (random weights, offline), the turbo models ``"sd-turbo"``
+        (``stabilityai/sd-turbo``), ``"sdxl-turbo"`` (``stabilityai/sdxl-turbo``) and
+        ``"tiny-turbo"`` (random weights, offline), run with Euler steps (:mod:`.loop`), another
+        Hugging Face id, or a local folder (a diffusers pipeline, or a folder holding
+        ``pipeline/`` and optionally ``taesd/``).
     device, dtype:
         Default CUDA float16 when CUDA is available, else CPU float32.
     safety_checker:
