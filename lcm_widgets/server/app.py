@@ -184,7 +184,15 @@ def _add_realtime_routes(app: FastAPI, app_id: str) -> None:
 
     @app.websocket("/{path:path}")
     async def unknown(ws: WebSocket, path: str) -> None:
-        await reject_unknown(ws, path, app_id)
+        served = _served(ws, app_id)  # every app of a multi-app server is named
+        also = ", ".join(f"/{a}/realtime" for a in served) if len(served) > 1 else ""
+        await reject_unknown(ws, path, app_id, also=also)
+
+
+def _served(conn: Request | WebSocket, app_id: str) -> list[str]:
+    """The endpoint ids this server serves (all apps of a multi-app server)."""
+    peers = getattr(conn.app.state.lcm, "peers", None) or []
+    return [p.config.app_id for p in peers] or [app_id]
 
 
 def _add_service_routes(app: FastAPI) -> None:
@@ -298,9 +306,10 @@ def _add_error_handlers(app: FastAPI, app_id: str) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail
         if exc.status_code == 404 and detail == "Not Found":
+            served = "; ".join(f"/{a} (sync), /queue/{a} (queue), /{a}/realtime (WebSocket)"
+                               for a in _served(request, app_id))
             detail = (f"no route {request.method} {request.url.path}; this server serves "
-                      f"/{app_id} (sync), /queue/{app_id} (queue), /{app_id}/realtime "
-                      "(WebSocket) and /tokens/; see /openapi.json")
+                      f"{served} and /tokens/; see /openapi.json")
         elif exc.status_code == 405:
             detail = f"method {request.method} not allowed on {request.url.path}"
         body: dict[str, Any] = {"detail": detail}

@@ -66,12 +66,13 @@ def _close_reason(text: str) -> str:
     return text.encode()[:120].decode(errors="ignore")  # close reasons are ≤123 bytes
 
 
-async def reject_unknown(ws: WebSocket, path: str, app_id: str) -> None:
-    """A WebSocket to a path we do not serve: say so in-band, then close 1008."""
+async def reject_unknown(ws: WebSocket, path: str, app_id: str, *, also: str = "") -> None:
+    """A WebSocket to a path we do not serve: say so in-band, then close 1008 (``also``: the
+    realtime paths of every app, on a multi-app server)."""
     await ws.accept()
+    served = also or (f"/{app_id}/realtime and /{app_id}/image-to-image/realtime")
     await ws.send_text(error_frame(
-        NOT_FOUND.code, f"no realtime endpoint at /{path}; this server serves "
-        f"/{app_id}/realtime and /{app_id}/image-to-image/realtime"))
+        NOT_FOUND.code, f"no realtime endpoint at /{path}; this server serves {served}"))
     await ws.close(1008, _close_reason("not found"))
 
 

@@ -98,7 +98,8 @@ def test_tokens_are_per_app_and_realtime_uses_each_schema(two_apps: ServerThread
 
 def test_health_lists_the_apps_and_shared_routes_work(two_apps: ServerThread) -> None:
     """/health has one entry per app with its schema and model; an upload made once is an
-    input of either app; unknown paths still get the first app's 404."""
+    input of either app; an unknown path's 404 (and an unknown WebSocket's NOT_FOUND) names
+every app."""
     apps = httpx.get(f"{two_apps.url}/health").json()["apps"]
     assert list(apps) == [LCM, TURBO]
     assert apps[TURBO]["schema"] == "fast-turbo-diffusion" and apps[TURBO]["model"] == "echo"
@@ -111,8 +112,13 @@ def test_health_lists_the_apps_and_shared_routes_work(two_apps: ServerThread) ->
                                                       init["file_url"], "strength": 0.5})
         assert r.status_code == 200, r.text
     assert httpx.get(f"{two_apps.url}/health").json()["apps"][TURBO]["generations"] == 1
-    assert httpx.post(f"{two_apps.url}/fal-ai/other", json={"prompt": "x"},
-                      headers=AUTH).status_code == 404
+    missing = httpx.post(f"{two_apps.url}/fal-ai/other", json={"prompt": "x"}, headers=AUTH)
+    assert missing.status_code == 404
+    assert f"/{LCM} (sync)" in missing.json()["detail"]
+    assert f"/queue/{TURBO} (queue)" in missing.json()["detail"]
+    with connect(f"{two_apps.ws_url}/fal-ai/other/realtime") as ws:
+        text = str(ws.recv(timeout=30))
+    assert "NOT_FOUND" in text and f"/{TURBO}/realtime" in text and f"/{LCM}/realtime" in text
 
 
 def test_single_turbo_app_documents_its_schema() -> None:
