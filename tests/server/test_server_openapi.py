@@ -115,3 +115,29 @@ def test_stateful_sequences_follow_the_links(schema: Any) -> None:
     Machine.run(settings=settings(max_examples=25, stateful_step_count=6,  # type: ignore[arg-type]
                                   **SETTINGS))
     assert calls >= 25
+
+
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+def test_turbo_app_runs_answer_as_documented(mode: Any) -> None:
+    """The turbo app's document (its own Input: 1..4 steps, its Output without `prompt`):
+    up to 8 generated requests per sync-run operation and mode, each validated."""
+    turbo = "fal-ai/fast-turbo-diffusion"
+    config = ServerConfig(app_id=turbo, keys=[KEY])
+    with ServerThread(create_app(EchoBackend(), config)) as srv:
+        spec = schemathesis.openapi.from_url(srv.url + "/openapi.json")
+        calls = 0
+        for result in spec.get_all_operations():
+            operation = result.ok()
+            if operation.method.upper() != "POST" or operation.path not in (
+                    f"/{turbo}", f"/{turbo}/image-to-image"):
+                continue
+
+            @given(case=operation.as_strategy(generation_mode=mode))
+            @settings(max_examples=8, **SETTINGS)  # type: ignore[arg-type]
+            def check(case: Any) -> None:
+                nonlocal calls
+                calls += 1
+                case.call_and_validate(headers=AUTH, excluded_checks=EXCLUDED)
+
+            check()
+    assert calls >= 10
