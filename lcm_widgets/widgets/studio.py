@@ -42,8 +42,12 @@ __all__ = ["HistoryEntry", "Studio"]
 HISTORY_SIZE = 32
 STATUS_INTERVAL = 0.5  # seconds between status-line refreshes
 #: Sketchpad traits the Studio drives itself (not settable through the Studio).
-_STUDIO_OWNED = ("status", "stats", "error")
-_SHOWN_PARAMS = ("prompt", "seed", "num_inference_steps", "strength", "guidance_scale")
+_STUDIO_OWNED = ("status", "stats", "error", "activity", "stale", "paused")
+#: The params each result carries to the browser (its caption, history strip and download).
+_SHOWN_PARAMS = ("prompt", "negative_prompt", "seed", "num_inference_steps", "strength",
+                 "guidance_scale", "image_size")
+#: What the activity part of the status line says while a frame is in flight.
+GENERATING = "generating"
 
 
 def _sketchpad_settings() -> tuple[str, ...]:
@@ -116,6 +120,9 @@ class Studio(W.VBox):  # type: ignore[misc]
         self._browser_seq = 0
         self._status_at = 0.0
         self._error = ""
+        self._invalid: dict[str, str] = {}  # controls showing a bad typed value
+        self._paused = False
+        self._paused_edits = False  # params changed while paused
         info = getattr(backend, "info", None)
         self._model_text = (f"{info.model} ({info.device})" if info is not None
                             else type(backend).__name__)
@@ -136,7 +143,8 @@ class Studio(W.VBox):  # type: ignore[misc]
             self._view = ImageView(int(source.width), int(source.height),
                                    int(sketchpad_kwargs.get("display_size", 384)))
         self.controls = Controls(self._params, model_text=self._model_text,
-                                 on_change=self._control_changed, on_new_seed=self.new_seed)
+                                 on_change=self._control_changed, on_new_seed=self.new_seed,
+                                 on_invalid=self._control_invalid)
         # An ipycanvas source has no browser view that acks: results count as shown at once.
         self.engine: Engine[Shown] = Engine(
             self._render, deliver=self._deliver, params=self._snapshot,
@@ -146,12 +154,14 @@ class Studio(W.VBox):  # type: ignore[misc]
         if self.sketchpad is not None:
             self.sketchpad.on_frame(self._on_frame)
             self.sketchpad.on_ack(self._on_ack)
+            self.sketchpad.on_restore(self._on_restore)
+            self.sketchpad.observe(self._paused_changed, names="paused")
             children = [self.sketchpad, self.controls.box]
         else:
             children = [W.HBox([source, self._view.box]), self.controls.box]
         super().__init__(children)
         self.add_class("lcm-studio")
-        self._view.status = f"ready · {self._model_text} · {params_text(self._params)}"
+        self._view.status = f"{self._model_text} · {params_text(self._params)}"
 
     # ------------------------------------------------------------------ public API
     @property
@@ -194,18 +204,37 @@ class Studio(W.VBox):  # type: ignore[misc]
         self._seed_locked = bool(value)
         self.controls.lock.value = bool(value)
 
+    @property
+    def paused(self) -> bool:
+        """True while live mode is paused (the toolbar's pause button, or set here): drawing
+        and param edits render nothing until resumed; then the newest drawing is rendered."""
+        return self._paused
+
+    @paused.setter
+    def paused(self, value: bool) -> None:
+        if self.sketchpad is not None:
+            self.sketchpad.paused = bool(value)  # _paused_changed follows
+        else:
+            self._set_paused(bool(value))
+
     def submit_image(self, image: Any, *, wait: bool = True,
                      timeout: float | None = 120.0) -> Output | None:
         """Feed an image as a frame, as if it had been drawn: a PIL image, an HxWx3/4 uint8
-        array, encoded bytes or a path; it is resized to the frame size.
+        array, encoded bytes or a path; it is resized to the frame size and shown in the input
+        canvas (undoable there).
 
         With ``wait`` (default) block until the Studio is idle and return the newest output
         (None when there is none); the error is raised if this frame's request failed.
         """
         w, h = int(self._view.frame_width), int(self._view.frame_height)
         jpeg = image_to_jpeg(image, (w, h))
+        seq = None
+        if self.sketchpad is not None:
+            seq = self.sketchpad.load_frame(jpeg, width=w, height=h).seq
+            self._browser_seq = max(self._browser_seq, seq)
         key = self.engine.post_frame(jpeg, mime="image/jpeg", width=w, height=h,
-                                     t_input=time.time() * 1000, reason="api")
+                                     t_input=time.time() * 1000, browser_seq=seq,
+                                     reason="api")
         if not wait:
             return None
         if not self.engine.wait_idle(timeout):
@@ -262,6 +291,7 @@ class Studio(W.VBox):  # type: ignore[misc]
         if pad is not None:
             pad.on_frame(self._on_frame, remove=True)
             pad.on_ack(self._on_ack, remove=True)
+            pad.on_restore(self._on_restore, remove=True)
         for part in ("engine", "source", "controls", "_view"):
             obj = getattr(self, part, None)
             if obj is not None:
@@ -278,11 +308,56 @@ class Studio(W.VBox):  # type: ignore[misc]
             self._seed_locked = bool(value)
         else:
             self._params = {**self._params, name: value}
+        if self._invalid.pop(name, None) is not None:
+            self._show_stale()
         self._params_changed()
+
+    def _control_invalid(self, name: str, message: str) -> None:
+        """A bad value was typed into a control: shown there; the output is marked stale."""
+        self._invalid[name] = message
+        self._show_stale()
 
     def _params_changed(self) -> None:
         self._view.status = f"{self._model_text} · {params_text(self._params)}"
+        if self._paused:
+            self._paused_edits = True
+            self._show_stale()
+            return
         self.engine.post_params_changed()
+
+    def _paused_changed(self, change: dict[str, Any]) -> None:
+        self._set_paused(bool(change["new"]))
+
+    def _set_paused(self, paused: bool) -> None:
+        was, self._paused = self._paused, paused
+        if was and not paused and self._paused_edits:
+            self._paused_edits = False
+            self.engine.post_params_changed()
+        self._show_stale()
+
+    def _show_stale(self) -> None:
+        """Say on the output why it no longer matches the params (``""``: it does)."""
+        why = ""
+        if self._invalid:
+            why = "invalid settings: " + "; ".join(self._invalid.values())
+        elif self._error:
+            why = self._error
+        elif self._paused and self._paused_edits:
+            why = "paused: the settings changed since this image"
+        if self.sketchpad is not None:
+            self.sketchpad.stale = why
+
+    def _on_restore(self, restore: Any) -> None:
+        """The person clicked a result in the history strip: use its params and seed again
+        (the seed gets locked, or the restored seed would be replaced at once)."""
+        fields = {k: v for k, v in restore.params.items() if k in CONTROLLED}
+        try:
+            self.update(**fields)
+        except InvalidInput as exc:
+            self._show_error(f"could not restore that result: {exc}")
+            return
+        if "seed" in fields and not self._seed_locked:
+            self.seed_locked = True
 
     def _snapshot(self) -> dict[str, Any]:
         p = dict(self._params)
@@ -315,7 +390,11 @@ class Studio(W.VBox):  # type: ignore[misc]
             size = (int(self._view.frame_width), int(self._view.frame_height))
             jpeg = await asyncio.to_thread(to_jpeg, f.data, f.mime, size)
         inp = parse_input({**job.params, "image_url": jpeg, "format": "jpeg"})
-        output = await self.backend.generate(inp)
+        self._view.activity = GENERATING
+        try:
+            output = await self.backend.generate(inp)
+        finally:
+            self._view.activity = ""
         if not output.images:
             raise BackendError(f"{type(self.backend).__name__} returned no image")
         image = output.images[0]
@@ -332,9 +411,13 @@ class Studio(W.VBox):  # type: ignore[misc]
         def ms(t: float) -> float:
             return round(epoch - (mono - t) * 1000, 2)
 
+        if not self._seed_locked:  # the seed field shows the seed of the image on screen
+            self._params = {**self._params, "seed": s.params["seed"]}
+            self.controls.set(seed=s.params["seed"])
         self._view.send_result(seq, s.data, rid=rec.rid, mime=s.mime, width=s.width,
                                height=s.height, timings_ms=rec.timings_ms,
-                               params={k: s.params[k] for k in _SHOWN_PARAMS},
+                               params={**{k: s.params.get(k) for k in _SHOWN_PARAMS},
+                                       "model": self._model_text},
                                t_kernel={"recv": ms(rec.frame.received),
                                          "start": ms(rec.job.started), "done": ms(rec.finished)})
 
@@ -349,17 +432,21 @@ class Studio(W.VBox):  # type: ignore[misc]
             self._push_stats()
 
     def _push_stats(self) -> None:
-        s = self.engine.stats
-        summary = s.summary()
-        flat: dict[str, Any] = {"fps": round(s.fps(time.monotonic()), 1)}
-        for stage in ("generate", "kernel"):
+        """The kernel's medians for the status line (docs/studio.md, "The status line"); the
+        browser adds what it measures itself (results shown, results/s, stroke→pixels)."""
+        summary = self.engine.stats.summary()
+        flat: dict[str, Any] = {}
+        for stage, key in (("generate", "model_ms"), ("queue", "queue_ms"),
+                           ("deliver", "deliver_ms"), ("kernel", "kernel_ms")):
             if stage in summary:
-                flat[f"{stage}_ms"] = summary[stage]["p50"]
-        flat["results"] = self.engine.pacer.counters.completed
+                flat[key] = summary[stage]["p50"]
+        if "generate" in summary:
+            flat["samples"] = int(summary["generate"]["n"])
         self._view.stats = flat
 
     def _show_error(self, text: str) -> None:
         self._error = text
         self._view.error = text
+        self._show_stale()
         if not text:
             self._push_stats()
