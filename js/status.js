@@ -95,7 +95,7 @@ function kernelPart(st) {
  * @param {{status?: unknown, stats?: unknown, error?: unknown,
  *   latencyP50?: number|null, latencyN?: number, transport?: string, transportNote?: string,
  *   activity?: unknown, activitySince?: number, now?: number, paintTimes?: readonly number[],
- *   painted?: number, paused?: boolean, dead?: boolean}} s
+ *   painted?: number, paused?: boolean, dead?: boolean, silent?: boolean}} s
  * @returns {{state: StatusState, text: string, parts: StatusPart[], error: string}}
  */
 export function formatStatus(s) {
@@ -107,6 +107,10 @@ export function formatStatus(s) {
   if (s.dead) {
     state = { text: "kernel disconnected — run the cell again", cls: "lcm-disconnected",
       title: "This view lost its kernel (restarted or shut down); run the cell to get a new one." };
+  } else if (s.silent) {
+    state = { text: "kernel not answering — if it restarted, run the cell again",
+      cls: "lcm-disconnected",
+      title: "No answer from the kernel for 5 s: it restarted, stopped, or a cell keeps it busy." };
   } else if (typeof s.activity === "string" && s.activity) {
     const secs = Math.max(0, (now - (s.activitySince ?? now)) / 1000);
     state = { text: `${s.activity}… ${secs.toFixed(1)} s`, cls: "lcm-busy" };

@@ -71,7 +71,7 @@ export function buildParts(doc) {
   const upload = button(doc, "lcm-upload", "Image…",
     "Background image (or paste one, or drop a file on the canvas)");
   const file = h(doc, "input", "lcm-file", { type: "file", accept: "image/*", tabindex: "-1" });
-  const pause = button(doc, "lcm-pause", "⏸ Pause",
+  const pause = button(doc, "lcm-pause", "‖ Pause",
     "Pause live mode: draw without generating; Resume renders the newest drawing");
   pause.setAttribute("aria-pressed", "false");
   const download = button(doc, "lcm-download", "⤓ PNG",

@@ -33,6 +33,9 @@ const DIRECT_TIMEOUT_MS = 3000;
 const DIRECT_ATTEMPTS = 3;
 /** Paint times kept for the status line's results/s. */
 const PAINT_TIMES = 32;
+/** A `hello` sent as a probe (the direct channel closed, a `took` never came) that gets no
+ * answer in this long means the kernel is not answering. */
+const PROBE_TIMEOUT_MS = 5000;
 
 /**
  * @typedef {{get(name: string): any, set(name: string, value: any): void,
@@ -117,6 +120,10 @@ class SketchpadView {
     this.activitySince = Date.now();
     /** the comm is gone (kernel restarted or shut down): this view is over */
     this.dead = false;
+    /** @type {number|null} when a probing `hello` went out that no kernel message answered */
+    this.probeAt = null;
+    /** a probe went unanswered: the kernel is gone or stuck (undone by its next message) */
+    this.silent = false;
     this.paused = this.model.get("paused") === true;
     this.parts = buildParts(el.ownerDocument);
     const { root, inputCanvas } = this.parts;
@@ -156,7 +163,12 @@ class SketchpadView {
     this._renderStatus();
     this._stats();
     const timer = setInterval(() => {
-      if (this.pacer.expire(Date.now(), TOOK_TIMEOUT_MS)) this._requestSend();
+      const now = Date.now();
+      if (this.pacer.expire(now, TOOK_TIMEOUT_MS)) {
+        this._probe();
+        this._requestSend();
+      }
+      if (this.probeAt !== null && now - this.probeAt >= PROBE_TIMEOUT_MS) this.silent = true;
       this._renderStatus(); // the busy seconds and the results/s move with time
     }, 1000);
     signal.addEventListener("abort", () => {
@@ -164,6 +176,22 @@ class SketchpadView {
       this.ws?.close();
     });
     this._hello();
+  }
+
+  /** Say hello and expect an answer (a `sync`) within PROBE_TIMEOUT_MS. */
+  _probe() {
+    if (this.probeAt !== null || this.dead) return;
+    this.probeAt = Date.now();
+    this._hello();
+  }
+
+  /** Any message from the kernel: it is there. */
+  _heard() {
+    this.probeAt = null;
+    if (this.silent) {
+      this.silent = false;
+      this._renderStatus();
+    }
   }
 
   /** Say hello on the comm (asks for a sync, and for the direct channel). */
@@ -241,7 +269,8 @@ class SketchpadView {
     this.transport = "comm";
     this.transportNote = why;
     if (was && this.pacer.expire(Date.now(), 0)) this._requestSend();
-    if (was && !this.signal.aborted) this._hello();
+    // The kernel serves that channel for as long as it runs: ask it whether it is still there.
+    if (was && !this.signal.aborted) this._probe();
     this._renderStatus();
     this._stats();
   }
@@ -321,6 +350,7 @@ class SketchpadView {
   /** @param {any} content @param {unknown[]} buffers */
   _onMessage(content, buffers) {
     if (!P.isKernelMessage(content)) return;
+    this._heard();
     const bufs = Array.isArray(buffers) ? buffers : [];
     switch (content.type) {
       case P.MSG_TOOK:
@@ -502,7 +532,7 @@ class SketchpadView {
   _applyPaused() {
     const b = this.parts.pause;
     b.setAttribute("aria-pressed", String(this.paused));
-    b.textContent = this.paused ? "▶ Resume" : "⏸ Pause";
+    b.textContent = this.paused ? "▶ Resume" : "‖ Pause";
     this.parts.root.classList.toggle("lcm-paused-on", this.paused);
     if (!this.paused) this._requestSend();
     this._renderStatus();
@@ -651,7 +681,7 @@ class SketchpadView {
       error: this.model.get("error"),
       latencyP50: ps.p50,
       latencyN: this.pacer.latencies.length,
-      transport: this.dead ? undefined : this.transport,
+      transport: this.dead || this.silent ? undefined : this.transport,
       transportNote: this.transportNote,
       activity: this.model.get("activity"),
       activitySince: this.activitySince,
@@ -660,6 +690,7 @@ class SketchpadView {
       painted: ps.resultsPainted,
       paused: this.paused,
       dead: this.dead,
+      silent: this.silent,
     }));
   }
 

@@ -49,6 +49,8 @@ test("the state: busy with its seconds, paused, disconnected above all", () => {
   const dead = formatStatus({ dead: true, activity: "generating", paused: true });
   assert.equal(dead.state.text, "kernel disconnected — run the cell again");
   assert.equal(dead.state.cls, "lcm-disconnected");
+  const silent = formatStatus({ silent: true, activity: "generating" });
+  assert.equal(silent.state.text, "kernel not answering — if it restarted, run the cell again");
 });
 
 test("results/s follows slow results and never reads 0", () => {

@@ -824,6 +824,12 @@ function formatStatus(s) {
       cls: "lcm-disconnected",
       title: "This view lost its kernel (restarted or shut down); run the cell to get a new one."
     };
+  } else if (s.silent) {
+    state = {
+      text: "kernel not answering \u2014 if it restarted, run the cell again",
+      cls: "lcm-disconnected",
+      title: "No answer from the kernel for 5 s: it restarted, stopped, or a cell keeps it busy."
+    };
   } else if (typeof s.activity === "string" && s.activity) {
     const secs = Math.max(0, (now - (s.activitySince ?? now)) / 1e3);
     state = { text: `${s.activity}\u2026 ${secs.toFixed(1)} s`, cls: "lcm-busy" };
@@ -1113,7 +1119,7 @@ function buildParts(doc) {
   const pause = button(
     doc,
     "lcm-pause",
-    "\u23F8 Pause",
+    "\u2016 Pause",
     "Pause live mode: draw without generating; Resume renders the newest drawing"
   );
   pause.setAttribute("aria-pressed", "false");
@@ -1208,6 +1214,7 @@ var TRACE_FRAMES = 1024;
 var DIRECT_TIMEOUT_MS = 3e3;
 var DIRECT_ATTEMPTS = 3;
 var PAINT_TIMES = 32;
+var PROBE_TIMEOUT_MS = 5e3;
 async function decode(buf, mime) {
   const bytes = toBytes(buf);
   if (!bytes || bytes.byteLength === 0) throw new Error("no image buffer");
@@ -1257,6 +1264,8 @@ var SketchpadView = class {
     this.shownParams = null;
     this.activitySince = Date.now();
     this.dead = false;
+    this.probeAt = null;
+    this.silent = false;
     this.paused = this.model.get("paused") === true;
     this.parts = buildParts(el.ownerDocument);
     const { root, inputCanvas } = this.parts;
@@ -1304,7 +1313,12 @@ var SketchpadView = class {
     this._renderStatus();
     this._stats();
     const timer = setInterval(() => {
-      if (this.pacer.expire(Date.now(), TOOK_TIMEOUT_MS)) this._requestSend();
+      const now = Date.now();
+      if (this.pacer.expire(now, TOOK_TIMEOUT_MS)) {
+        this._probe();
+        this._requestSend();
+      }
+      if (this.probeAt !== null && now - this.probeAt >= PROBE_TIMEOUT_MS) this.silent = true;
       this._renderStatus();
     }, 1e3);
     signal.addEventListener("abort", () => {
@@ -1312,6 +1326,20 @@ var SketchpadView = class {
       this.ws?.close();
     });
     this._hello();
+  }
+  /** Say hello and expect an answer (a `sync`) within PROBE_TIMEOUT_MS. */
+  _probe() {
+    if (this.probeAt !== null || this.dead) return;
+    this.probeAt = Date.now();
+    this._hello();
+  }
+  /** Any message from the kernel: it is there. */
+  _heard() {
+    this.probeAt = null;
+    if (this.silent) {
+      this.silent = false;
+      this._renderStatus();
+    }
   }
   /** Say hello on the comm (asks for a sync, and for the direct channel). */
   _hello() {
@@ -1386,7 +1414,7 @@ var SketchpadView = class {
     this.transport = "comm";
     this.transportNote = why;
     if (was && this.pacer.expire(Date.now(), 0)) this._requestSend();
-    if (was && !this.signal.aborted) this._hello();
+    if (was && !this.signal.aborted) this._probe();
     this._renderStatus();
     this._stats();
   }
@@ -1465,6 +1493,7 @@ var SketchpadView = class {
   /** @param {any} content @param {unknown[]} buffers */
   _onMessage(content, buffers) {
     if (!isKernelMessage(content)) return;
+    this._heard();
     const bufs = Array.isArray(buffers) ? buffers : [];
     switch (content.type) {
       case MSG_TOOK:
@@ -1647,7 +1676,7 @@ var SketchpadView = class {
   _applyPaused() {
     const b = this.parts.pause;
     b.setAttribute("aria-pressed", String(this.paused));
-    b.textContent = this.paused ? "\u25B6 Resume" : "\u23F8 Pause";
+    b.textContent = this.paused ? "\u25B6 Resume" : "\u2016 Pause";
     this.parts.root.classList.toggle("lcm-paused-on", this.paused);
     if (!this.paused) this._requestSend();
     this._renderStatus();
@@ -1786,7 +1815,7 @@ var SketchpadView = class {
       error: this.model.get("error"),
       latencyP50: ps.p50,
       latencyN: this.pacer.latencies.length,
-      transport: this.dead ? void 0 : this.transport,
+      transport: this.dead || this.silent ? void 0 : this.transport,
       transportNote: this.transportNote,
       activity: this.model.get("activity"),
       activitySince: this.activitySince,
@@ -1794,7 +1823,8 @@ var SketchpadView = class {
       paintTimes: this.paintTimes,
       painted: ps.resultsPainted,
       paused: this.paused,
-      dead: this.dead
+      dead: this.dead,
+      silent: this.silent
     }));
   }
   /** Mirror the pacer's counters into data-* attributes (test hook: only in debug mode). */

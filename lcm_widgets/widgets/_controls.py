@@ -99,7 +99,8 @@ class Controls:
         self._muted = False
         desc = {n: Input.model_fields[n].description or _LABELS[n] for n in CONTROLLED}
         style = {"description_width": "70px"}
-        wide = _layout(width="100%")
+        # 100% less the 2 px margins ipywidgets gives each side: fits any container width
+        wide = _layout(width="calc(100% - 4px)")
         self.widgets: dict[str, W.Widget] = {}
         self.widgets["prompt"] = W.Textarea(
             value=values["prompt"], description="prompt", placeholder=desc["prompt"],
