@@ -420,16 +420,17 @@ class Studio(W.VBox):  # type: ignore[misc]
                                        "model": self._model_text},
                                t_kernel={"recv": ms(rec.frame.received),
                                          "start": ms(rec.job.started), "done": ms(rec.finished)})
+        now = time.monotonic()
+        if now - self._status_at >= STATUS_INTERVAL:
+            self._status_at = now
+            # after the engine has timed this delivery (it does once deliver returns)
+            asyncio.get_running_loop().call_soon(self._push_stats)
 
     def _on_result(self, rec: ResultRecord[Shown]) -> None:
         s = rec.value
         for stage, seconds in s.output.timings.items():
             rec.timings_ms[f"model_{stage}"] = round(seconds * 1000, 1)
         self._history.append(HistoryEntry(rec.frame.data, s.params, s.output))
-        now = time.monotonic()
-        if now - self._status_at >= STATUS_INTERVAL:
-            self._status_at = now
-            self._push_stats()
 
     def _push_stats(self) -> None:
         """The kernel's medians for the status line (docs/studio.md, "The status line"); the

@@ -181,7 +181,8 @@ def test_lab_status_controls_outputs_and_restart(tmp_path: Path) -> None:
             for typed in ("80", "4.7", "abc"):
                 type_into(page, steps_box, typed)
                 err = page.locator(".lcm-control-error", has_text="steps:")
-                until(lambda typed=typed: f"got '{typed}'" in (err.text_content() or ""), 30,
+                until(lambda typed=typed, err=err: f"got '{typed}'" in (err.text_content() or ""),
+                      30,
                       f"the error for {typed!r}")
                 assert "between 1 and 50" in (err.text_content() or "")
                 assert kernel(kc, "studio.params['num_inference_steps']") == "4"

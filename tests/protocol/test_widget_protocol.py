@@ -120,7 +120,7 @@ def test_parse_restore() -> None:
     ProtocolError naming the field."""
     r = proto.parse_restore({"type": "restore", "v": 1, "rid": 3, "params": {"seed": 5}})
     assert (r.rid, r.params) == (3, {"seed": 5})
-    with pytest.raises(ProtocolError, match="restore.params: must be a JSON object"):
+    with pytest.raises(ProtocolError, match=r"restore\.params: must be a JSON object"):
         proto.parse_restore({"type": "restore", "v": 1, "rid": 3, "params": [1]})
     with pytest.raises(ProtocolError, match="missing field 'params'"):
         proto.parse_restore({"type": "restore", "v": 1})
