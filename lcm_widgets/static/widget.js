@@ -960,7 +960,9 @@ var CSS = `
   white-space: nowrap; overflow: hidden; text-overflow: ellipsis;
 }
 .lcm-sketchpad .lcm-output .lcm-result-params:empty { display: none; }
-.lcm-sketchpad.lcm-no-output .lcm-output { display: none; }
+.lcm-sketchpad.lcm-no-output .lcm-output, .lcm-sketchpad.lcm-no-output .lcm-download {
+  display: none;
+}
 .lcm-sketchpad .lcm-status {
   display: flex; flex-direction: column; color: var(--lcm-muted); line-height: 1.5em;
   height: 3em; overflow: hidden; font-variant-numeric: tabular-nums;
