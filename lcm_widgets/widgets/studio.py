@@ -19,15 +19,18 @@ the source (``Studio(backend, source=canvas)``); the results still show in the S
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import ipywidgets as W
 
 from ..backends.base import Backend
-from ..errors import BackendError, InvalidInput
+from ..errors import BackendError, BackendUnavailable, InvalidInput
 from ..protocol.widget import Ack
 from ..runtime.engine import Engine, Job, ResultRecord
 from ..schema import ALIASES, Output, parse_input
@@ -46,8 +49,16 @@ _STUDIO_OWNED = ("status", "stats", "error", "activity", "stale", "paused")
 #: The params each result carries to the browser (its caption, history strip and download).
 _SHOWN_PARAMS = ("prompt", "negative_prompt", "seed", "num_inference_steps", "strength",
                  "guidance_scale", "image_size")
-#: What the activity part of the status line says while a frame is in flight.
+#: What the activity part of the status line says while a frame is in flight, and while a
+#: backend given as a function loads.
 GENERATING = "generating"
+LOADING = "loading the model"
+
+
+def _model_text(backend: Any) -> str:
+    """``model (device)`` of a backend, for the status line and the controls."""
+    info = getattr(backend, "info", None)
+    return f"{info.model} ({info.device})" if info is not None else type(backend).__name__
 
 
 def _sketchpad_settings() -> tuple[str, ...]:
@@ -62,7 +73,10 @@ class Studio(W.VBox):  # type: ignore[misc]
     ----------
     backend:
         Any :class:`~lcm_widgets.backends.base.Backend` (``LocalLCM``, ``RealtimeBackend``,
-        ``EchoBackend``...). The Studio does not close it.
+        ``EchoBackend``...), or a function of no arguments that makes one
+        (``lambda: LocalLCM("lcm-dreamshaper-v7")``): the Studio shows at once and loads it on
+        a thread, its status line saying ``loading the model…`` with the seconds so far;
+        frames drawn meanwhile are rendered once it is loaded. The Studio does not close it.
     source:
         None (draw on the Studio's own canvas) or an ``ipycanvas.Canvas`` created with
         ``sync_image_data=True``.
@@ -91,15 +105,19 @@ class Studio(W.VBox):  # type: ignore[misc]
         :class:`~lcm_widgets.errors.InvalidInput` naming it and listing the valid ones.
     """
 
-    def __init__(self, backend: Backend, *, source: Any = None, prompt: str = "",
+    def __init__(self, backend: Backend | Callable[[], Backend], *, source: Any = None, prompt: str = "",
                  negative_prompt: str = "", steps: int = 4, strength: float = 0.5,
                  guidance_scale: float = 1.5, seed: int | None = None,
                  image_size: str | None = None, frame_size: int = 512, debounce: float = 0.1,
                  ack_timeout: float = 2.0, history_size: int = HISTORY_SIZE,
                  sketchpad: Sketchpad | None = None, **sketchpad_kwargs: Any) -> None:
-        if backend is None or not hasattr(backend, "generate"):
+        loader: Callable[[], Backend] | None = None
+        if backend is not None and not hasattr(backend, "generate") and callable(backend):
+            loader = backend
+        elif backend is None or not hasattr(backend, "generate"):
             raise TypeError("backend: expected a Backend such as LocalLCM('tiny') or "
-                            f"EchoBackend(), got {type(backend).__name__}")
+                            "EchoBackend(), or a function that makes one, got "
+                            f"{type(backend).__name__}")
         if history_size < 1:
             raise InvalidInput(f"history_size: must be at least 1, got {history_size}",
                                field="history_size")
@@ -109,7 +127,8 @@ class Studio(W.VBox):  # type: ignore[misc]
                                   {"negative_prompt": negative_prompt,
                                    "guidance_scale": guidance_scale, "steps": steps,
                                    "image_size": image_size}, defaults)
-        self.backend = backend
+        self.backend: Backend | None = None if loader is not None else backend  # type: ignore[assignment]
+        self._loaded: concurrent.futures.Future[Backend] = concurrent.futures.Future()
         self._params: dict[str, Any] = self._validated({
             "prompt": prompt, "negative_prompt": given["negative_prompt"],
             "num_inference_steps": given["steps"], "strength": strength,
@@ -123,9 +142,8 @@ class Studio(W.VBox):  # type: ignore[misc]
         self._invalid: dict[str, str] = {}  # controls showing a bad typed value
         self._paused = False
         self._paused_edits = False  # params changed while paused
-        info = getattr(backend, "info", None)
-        self._model_text = (f"{info.model} ({info.device})" if info is not None
-                            else type(backend).__name__)
+        self._model_text = "loading the model" if loader is not None \
+            else _model_text(backend)
 
         self.source: CanvasSource | None = None
         self.sketchpad: Sketchpad | None = None
@@ -162,6 +180,12 @@ class Studio(W.VBox):  # type: ignore[misc]
         super().__init__(children)
         self.add_class("lcm-studio")
         self._view.status = f"{self._model_text} · {params_text(self._params)}"
+        if loader is None:
+            self._loaded.set_result(backend)  # type: ignore[arg-type]
+        else:
+            self._view.activity = LOADING
+            threading.Thread(target=self._load, args=(loader,), daemon=True,
+                             name="lcm-widgets-studio-load").start()
 
     # ------------------------------------------------------------------ public API
     @property
@@ -298,6 +322,35 @@ class Studio(W.VBox):  # type: ignore[misc]
                 obj.close()
         super().close()
 
+    def wait_loaded(self, timeout: float | None = 600.0) -> Backend:
+        """Block until the backend is loaded (at once when one was given) and return it;
+        raises what loading raised (as :class:`~lcm_widgets.errors.BackendUnavailable`), or
+        TimeoutError."""
+        try:
+            return self._loaded.result(timeout)
+        except concurrent.futures.TimeoutError:
+            raise TimeoutError(f"timeout: the model did not load within {timeout} s") from None
+
+    def _load(self, loader: Callable[[], Backend]) -> None:
+        """On a thread of its own: make the backend, then show it (or why it failed)."""
+        try:
+            backend = loader()
+            if not hasattr(backend, "generate"):
+                raise TypeError(f"backend: the function returned {type(backend).__name__}, "
+                                "not a Backend")
+        except Exception as exc:
+            err = BackendUnavailable(f"could not load the model: {exc}")
+            self._loaded.set_exception(err)
+            self._view.activity = ""
+            self._show_error(str(err))
+            return
+        self.backend = backend
+        self._model_text = _model_text(backend)
+        self.controls.model.value = f"<b>model</b> {self._model_text}"
+        self._view.status = f"{self._model_text} · {params_text(self._params)}"
+        self._loaded.set_result(backend)
+        self._view.activity = ""
+
     # ------------------------------------------------------------------ params
     def _validated(self, params: dict[str, Any]) -> dict[str, Any]:
         inp = parse_input({**params, "image_url": b"\0"})
@@ -390,13 +443,14 @@ class Studio(W.VBox):  # type: ignore[misc]
             size = (int(self._view.frame_width), int(self._view.frame_height))
             jpeg = await asyncio.to_thread(to_jpeg, f.data, f.mime, size)
         inp = parse_input({**job.params, "image_url": jpeg, "format": "jpeg"})
+        backend = await asyncio.wrap_future(self._loaded)  # at once unless still loading
         self._view.activity = GENERATING
         try:
-            output = await self.backend.generate(inp)
+            output = await backend.generate(inp)
         finally:
             self._view.activity = ""
         if not output.images:
-            raise BackendError(f"{type(self.backend).__name__} returned no image")
+            raise BackendError(f"{type(backend).__name__} returned no image")
         image = output.images[0]
         return Shown(output, image.data(), image.content_type or "image/jpeg",
                      image.width or f.width, image.height or f.height,

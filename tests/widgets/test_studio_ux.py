@@ -223,3 +223,48 @@ def test_submit_image_shows_in_every_view_and_a_new_view_syncs_it(
     assert sync["frame"]["seq"] == load["seq"] and sync["seq"] == load["seq"]
     red = Image.open(io.BytesIO(bytes(bufs[0]))).convert("RGB").getpixel((32, 32))
     assert red[0] > 200 and red[1] < 60  # type: ignore[index]
+
+
+def test_a_backend_given_as_a_function_loads_in_the_widget(
+        make: Callable[..., tuple[Studio, View]]) -> None:
+    """``Studio(lambda: ...)`` shows at once with "loading the model" as its activity; a frame
+    drawn meanwhile is rendered once the backend is there, and the model name appears."""
+    import threading
+
+    gate = threading.Event()
+
+    def load() -> EchoBackend:
+        gate.wait(10)
+        return EchoBackend()
+
+    studio, view = make(load)
+    pad = studio.sketchpad
+    assert pad is not None and pad.activity == "loading the model"
+    assert studio.backend is None and "loading the model" in pad.status
+    view.frame((70, 80, 90))
+    assert studio.stats["completed"] == 0
+    gate.set()
+    assert isinstance(studio.wait_loaded(10), EchoBackend)
+    until(lambda: view.results(), 10, "the frame drawn while loading, rendered")
+    assert "echo" in pad.status and "echo" in studio.controls.model.value
+
+
+def test_a_backend_that_fails_to_load_says_why(
+        make: Callable[..., tuple[Studio, View]]) -> None:
+    """A loader that raises: the error in words, no activity, frames fail with it too."""
+    from lcm_widgets.errors import BackendUnavailable
+
+    def load() -> EchoBackend:
+        raise OSError("no weights in /nowhere")
+
+    studio, view = make(load)
+    pad = studio.sketchpad
+    assert pad is not None
+    with pytest.raises(BackendUnavailable, match="could not load the model: no weights"):
+        studio.wait_loaded(10)
+    until(lambda: "could not load the model: no weights" in pad.error, 10, "the error")
+    assert pad.activity == ""
+    view.frame((1, 1, 1))
+    assert studio.wait(10) and studio.stats["errors"] == 1
+    with pytest.raises(TypeError, match="or a function that makes one, got int"):
+        Studio(3, sketchpad=Sketchpad(comm=LooseComm()))  # type: ignore[arg-type]
