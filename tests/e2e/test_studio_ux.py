@@ -19,8 +19,10 @@ from lcm_e2e_harness import (
     chromium,
     jupyter_server,
     kernel_eval,
+    open_notebook,
     page_error_text,
     page_errors_of_ours,
+    run_first_cell_until,
     write_notebook,
 )
 from lcm_studio_page import data, num, shot, start_studio, stroke, until, wait_new_result
@@ -232,22 +234,49 @@ def test_lab_status_controls_outputs_and_restart(tmp_path: Path) -> None:
     print(f"\n[e2e ux lab] whole test {time.monotonic() - t0:.1f} s")
 
 
-def test_notebook7_pause_resume_and_download(tmp_path: Path) -> None:
-    """Notebook 7: Pause stops frames while drawing (the output says stale, the state
-    paused); Resume sends the newest drawing and its result clears the mark; the download
-    button gives a PNG with the params."""
+#: The same Studio, its backend made by a function that takes a while (a model loading).
+LOADING_CELL = UX_CELL.replace("studio = Studio(backend,", """import threading
+loaded = threading.Event()
+def load():
+    loaded.wait(120)
+    return backend
+studio = Studio(load,""")
+
+
+def test_notebook7_loading_pause_resume_and_download(tmp_path: Path) -> None:
+    """Notebook 7: while the backend loads the status line says so (and a stroke waits for
+    it); Pause stops frames while drawing (the output says stale, the state paused); Resume
+    sends the newest drawing and its result clears the mark; the download button gives a PNG
+    with the params."""
     t0 = time.monotonic()
     nb = "ux7.ipynb"
     (tmp_path / "root").mkdir()
-    write_notebook(tmp_path / "root" / nb, [UX_CELL])
+    write_notebook(tmp_path / "root" / nb, [LOADING_CELL])
     with jupyter_server(tmp_path, app="notebook", notebook=nb) as server, \
             chromium() as browser:
         page = browser.new_page(viewport={"width": 1280, "height": 1300})
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(page_error_text(e)))
-        box = start_studio(page, server, nb)
+        open_notebook(page, server, nb)
+        run_first_cell_until(page, ".lcm-sketchpad .lcm-input canvas")
+        until(lambda: state(page)[1].startswith("loading the model…"), 60, "the loading state")
+        assert "lcm-busy" in state(page)[0]
+        canvas = page.locator(".lcm-input canvas").first
+        canvas.scroll_into_view_if_needed()
+        box = dict(canvas.bounding_box() or {})
+        stroke(page, box, [(0.3, 0.3), (0.6, 0.6)])  # drawn while loading
+        shot(page, "notebook7-loading.png")
+        kc = server.kernel_client()
+        try:
+            assert kernel(kc, "studio.backend") == "None"
+            kernel_eval(kc, "loaded.set()")
+        finally:
+            kc.stop_channels()
+        wait_new_result(page, 0, 60)  # the stroke drawn while loading
+        until(lambda: "echo (cpu)" in (page.text_content(".lcm-status") or ""), 30,
+              "the model's name once loaded")
         stroke(page, box, [(0.2, 0.2), (0.8, 0.8)])
-        painted = wait_new_result(page, 0, 60)
+        painted = wait_new_result(page, num(page, "results-painted"), 60)
         until(lambda: state(page)[1] == "ready", 30, "ready")
         page.click(".lcm-pause")
         until(lambda: state(page)[1] == "paused", 10, "the paused state")
