@@ -247,7 +247,7 @@ def test_notebook7_loading_pause_resume_and_download(tmp_path: Path) -> None:
     """Notebook 7: while the backend loads the status line says so (and a stroke waits for
     it); Pause stops frames while drawing (the output says stale, the state paused); Resume
     sends the newest drawing and its result clears the mark; the download button gives a PNG
-    with the params."""
+    with the params; a kernel restart through the REST API shows the lost kernel."""
     t0 = time.monotonic()
     nb = "ux7.ipynb"
     (tmp_path / "root").mkdir()
@@ -306,5 +306,11 @@ def test_notebook7_loading_pause_resume_and_download(tmp_path: Path) -> None:
         text = dict(Image.open(path).text)  # type: ignore[attr-defined]
         assert (text["prompt"], text["seed"], text["steps"]) == ("a house by a lake", "1234",
                                                                  "4"), text
+        # a restart from outside the page (the REST API): the view notices as well, through
+        # its lost direct channel and the unanswered hello that follows
+        server.api(f"/api/kernels/{server.kernel_id}/restart", {}, method="POST")
+        until(lambda: "lcm-disconnected" in state(page)[0], 60, "the lost kernel noticed")
+        assert "run the cell again" in state(page)[1], state(page)
+        print(f"\n[e2e ux notebook7] after a REST restart: {state(page)[1]!r}")
         assert not page_errors_of_ours(errors), errors
-    print(f"\n[e2e ux notebook7] whole test {time.monotonic() - t0:.1f} s")
+    print(f"[e2e ux notebook7] whole test {time.monotonic() - t0:.1f} s")
