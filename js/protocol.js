@@ -15,6 +15,7 @@ export const PROTOCOL_VERSION = 1;
 export const MSG_HELLO = "hello";
 export const MSG_FRAME = "frame";
 export const MSG_ACK = "ack";
+export const MSG_RESTORE = "restore";
 
 // Kernel → browser
 export const MSG_TOOK = "took";
@@ -23,6 +24,7 @@ export const MSG_SYNC = "sync";
 export const MSG_CLEAR_CANVAS = "clear_canvas";
 export const MSG_SET_BACKGROUND = "set_background";
 export const MSG_DIRECT = "direct";
+export const MSG_LOAD_FRAME = "load_frame";
 
 // Why a frame was sent (`frame.reason`).
 export const REASON_STROKE = "stroke";
@@ -69,6 +71,14 @@ export function frameMessage(seq, f) {
  */
 export function ackMessage(seq, rid, tPaint, dropped) {
   return { type: MSG_ACK, v: PROTOCOL_VERSION, seq, rid, t_paint: tPaint, dropped };
+}
+
+/**
+ * The content of a `restore` message: the person clicked result `rid` in the history strip.
+ * @param {number} rid @param {Record<string, unknown>} params
+ */
+export function restoreMessage(rid, params) {
+  return { type: MSG_RESTORE, v: PROTOCOL_VERSION, rid, params };
 }
 
 /**
@@ -141,5 +151,6 @@ export function isKernelMessage(content) {
   const c = /** @type {Record<string, unknown>} */ (content);
   return c.v === PROTOCOL_VERSION && typeof c.type === "string" && [
     MSG_TOOK, MSG_RESULT, MSG_SYNC, MSG_CLEAR_CANVAS, MSG_SET_BACKGROUND, MSG_DIRECT,
+    MSG_LOAD_FRAME,
   ].includes(c.type);
 }

@@ -68,13 +68,47 @@ export const CSS = `
   white-space: nowrap; overflow: hidden; text-overflow: ellipsis;
 }
 .lcm-sketchpad .lcm-output .lcm-result-params:empty { display: none; }
-.lcm-sketchpad.lcm-no-output .lcm-output { display: none; }
+.lcm-sketchpad.lcm-no-output .lcm-output, .lcm-sketchpad.lcm-no-output .lcm-download {
+  display: none;
+}
 .lcm-sketchpad .lcm-status {
-  display: flex; flex-wrap: wrap; gap: 4px 12px; color: var(--lcm-muted); min-height: 1.4em;
-  font-variant-numeric: tabular-nums;
+  display: flex; flex-direction: column; color: var(--lcm-muted); line-height: 1.5em;
+  height: 3em; overflow: hidden; font-variant-numeric: tabular-nums;
+}
+.lcm-sketchpad .lcm-status-main, .lcm-sketchpad .lcm-status-figures {
+  display: block; height: 1.5em; white-space: nowrap; overflow: hidden; text-overflow: ellipsis;
+}
+.lcm-sketchpad .lcm-status-main > span, .lcm-sketchpad .lcm-status-figures > span {
+  margin-right: 12px;
 }
 .lcm-sketchpad .lcm-status .lcm-status-text { color: var(--lcm-fg); }
 .lcm-sketchpad .lcm-status .lcm-error { color: var(--lcm-error); font-weight: 600; }
+.lcm-sketchpad .lcm-state { color: var(--lcm-fg); font-weight: 600; }
+.lcm-sketchpad .lcm-state.lcm-busy::before {
+  content: ""; display: inline-block; width: 0.7em; height: 0.7em; margin-right: 0.35em;
+  border: 2px solid var(--lcm-accent); border-right-color: transparent; border-radius: 50%;
+  vertical-align: -0.1em; animation: lcm-spin 0.8s linear infinite;
+}
+@keyframes lcm-spin { to { transform: rotate(360deg); } }
+.lcm-sketchpad .lcm-state.lcm-disconnected { color: var(--lcm-error); }
+.lcm-sketchpad .lcm-state.lcm-paused { color: var(--lcm-accent); }
+.lcm-sketchpad.lcm-dead .lcm-input canvas { pointer-events: none; opacity: 0.5; }
+.lcm-sketchpad .lcm-output .lcm-stale-note {
+  position: absolute; left: 0; right: 0; top: 0; padding: 4px 6px; line-height: 1.4;
+  font-size: 12px; color: #fff; background: rgba(160, 40, 0, 0.8); pointer-events: none;
+}
+.lcm-sketchpad .lcm-output .lcm-stale-note:empty { display: none; }
+.lcm-sketchpad .lcm-output.lcm-stale canvas { opacity: 0.55; filter: grayscale(0.6); }
+.lcm-sketchpad .lcm-history {
+  display: flex; gap: 4px; overflow-x: auto; max-width: 100%; line-height: 0;
+}
+.lcm-sketchpad .lcm-history[hidden] { display: none; }
+.lcm-sketchpad .lcm-history-item {
+  padding: 0; border: 2px solid var(--lcm-border); border-radius: 3px; background: none;
+  cursor: pointer; flex: 0 0 auto;
+}
+.lcm-sketchpad .lcm-history-item[aria-current="true"] { border-color: var(--lcm-accent); }
+.lcm-sketchpad .lcm-history-item canvas { display: block; width: 48px; height: auto; }
 `;
 
 /**

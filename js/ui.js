@@ -3,7 +3,9 @@
  * The Sketchpad's DOM: toolbar, input canvas, output canvas and the status line.
  * Only builds elements; widget.js wires them. Class names are stable (browser tests use them):
  * .lcm-sketchpad .lcm-toolbar .lcm-brush .lcm-eraser .lcm-brush-size .lcm-color .lcm-undo
- * .lcm-redo .lcm-clear .lcm-upload .lcm-file .lcm-input .lcm-output .lcm-result-params .lcm-status
+ * .lcm-redo .lcm-clear .lcm-upload .lcm-file .lcm-pause .lcm-download .lcm-input .lcm-output
+ * .lcm-result-params .lcm-stale-note .lcm-history .lcm-status (.lcm-state, .lcm-status-text,
+ * .lcm-error, .lcm-stat)
  */
 
 /**
@@ -13,7 +15,8 @@
  *   clear: HTMLButtonElement, upload: HTMLButtonElement, file: HTMLInputElement,
  *   input: HTMLDivElement, inputCanvas: HTMLCanvasElement, output: HTMLDivElement,
  *   outputCanvas: HTMLCanvasElement, placeholder: HTMLDivElement, resultParams: HTMLDivElement,
- *   status: HTMLDivElement}} Parts
+ *   pause: HTMLButtonElement, download: HTMLButtonElement, staleNote: HTMLDivElement,
+ *   history: HTMLDivElement, status: HTMLDivElement}} Parts
  */
 
 /**
@@ -68,8 +71,14 @@ export function buildParts(doc) {
   const upload = button(doc, "lcm-upload", "Image…",
     "Background image (or paste one, or drop a file on the canvas)");
   const file = h(doc, "input", "lcm-file", { type: "file", accept: "image/*", tabindex: "-1" });
+  const pause = button(doc, "lcm-pause", "‖ Pause",
+    "Pause live mode: draw without generating; Resume renders the newest drawing");
+  pause.setAttribute("aria-pressed", "false");
+  const download = button(doc, "lcm-download", "⤓ PNG",
+    "Download the image shown, as PNG with its prompt, seed, steps and strength");
+  download.disabled = true;
   toolbar.append(brush, eraser, sizeLabel, color, h(doc, "span", "lcm-sep"), undo, redo, clear,
-    h(doc, "span", "lcm-sep"), upload, file);
+    h(doc, "span", "lcm-sep"), upload, file, h(doc, "span", "lcm-sep"), pause, download);
 
   const panels = h(doc, "div", "lcm-panels");
   const input = h(doc, "div", "lcm-input");
@@ -79,26 +88,43 @@ export function buildParts(doc) {
   const outputCanvas = h(doc, "canvas", "", { "aria-label": "Generated image" });
   const placeholder = h(doc, "div", "lcm-placeholder", {}, "Draw on the left; results appear here.");
   const resultParams = h(doc, "div", "lcm-result-params", { "aria-label": "Params of the result shown" });
-  output.append(outputCanvas, placeholder, resultParams);
+  const staleNote = h(doc, "div", "lcm-stale-note", { role: "status" });
+  output.append(outputCanvas, placeholder, resultParams, staleNote);
   panels.append(input, output);
+  const history = h(doc, "div", "lcm-history", {
+    role: "toolbar", "aria-label": "Recent results: click one to use its settings again",
+  });
+  history.hidden = true;
 
   const status = h(doc, "div", "lcm-status", { "aria-live": "polite" });
-  root.append(toolbar, panels, status);
+  root.append(toolbar, panels, history, status);
   return {
     root, toolbar, brush, eraser, size, sizeValue, color, undo, redo, clear, upload, file,
-    input, inputCanvas, output, outputCanvas, placeholder, resultParams, status,
+    input, inputCanvas, output, outputCanvas, placeholder, resultParams, pause, download,
+    staleNote, history, status,
   };
 }
 
 /**
- * Fill the status element.
- * @param {HTMLElement} el @param {{text: string, parts: string[], error: string}} s
+ * Fill the status element: two rows of fixed height (state, text and error; the figures),
+ * each cut with an ellipsis rather than wrapped, so the controls below never move; hovering
+ * shows the whole row and each figure's breakdown.
+ * @param {HTMLElement} el @param {ReturnType<typeof import("./status.js").formatStatus>} s
  */
 export function renderStatus(el, s) {
   const doc = el.ownerDocument;
-  const nodes = [];
-  if (s.text) nodes.push(h(doc, "span", "lcm-status-text", {}, s.text));
-  if (s.error) nodes.push(h(doc, "span", "lcm-error", { role: "alert" }, s.error));
-  for (const p of s.parts) nodes.push(h(doc, "span", "lcm-stat", {}, p));
-  el.replaceChildren(...nodes);
+  const main = h(doc, "div", "lcm-status-main");
+  const state = h(doc, "span", `lcm-state ${s.state.cls}`, {}, s.state.text);
+  if (s.state.title) state.title = s.state.title;
+  main.append(state);
+  if (s.text) main.append(h(doc, "span", "lcm-status-text", {}, s.text));
+  if (s.error) main.append(h(doc, "span", "lcm-error", { role: "alert" }, s.error));
+  main.title = [s.state.text, s.text, s.error].filter(Boolean).join(" · ");
+  const figures = h(doc, "div", "lcm-status-figures");
+  for (const p of s.parts) {
+    const span = h(doc, "span", "lcm-stat", {}, p.text);
+    if (p.title) span.title = p.title;
+    figures.append(span);
+  }
+  el.replaceChildren(main, figures);
 }

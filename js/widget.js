@@ -14,7 +14,9 @@
 
 import { SketchCanvas } from "./canvas.js";
 import { isHexColor } from "./drawing.js";
+import { ResultHistory, renderHistory, thumbnail } from "./history.js";
 import { FramePacer } from "./pacing.js";
+import { fileName, metadata, withText } from "./png.js";
 import * as P from "./protocol.js";
 import { formatParams, formatStatus } from "./status.js";
 import { injectStyle } from "./style.js";
@@ -29,6 +31,11 @@ const TRACE_FRAMES = 1024;
 const DIRECT_TIMEOUT_MS = 3000;
 /** Direct-channel connections a view tries before it keeps the comm for good. */
 const DIRECT_ATTEMPTS = 3;
+/** Paint times kept for the status line's results/s. */
+const PAINT_TIMES = 32;
+/** A `hello` sent as a probe (the direct channel closed, a `took` never came) that gets no
+ * answer in this long means the kernel is not answering. */
+const PROBE_TIMEOUT_MS = 5000;
 
 /**
  * @typedef {{get(name: string): any, set(name: string, value: any): void,
@@ -102,6 +109,22 @@ class SketchpadView {
     this.directAttempts = 0;
     /** @type {Map<number, Record<string, any>>} debug only: per-frame timestamps, by seq */
     this.trace = new Map();
+    /** @type {number[]} when results were painted (ms), oldest first: the results/s */
+    this.paintTimes = [];
+    this.results = new ResultHistory();
+    /** @type {number|null} the history item restored last */
+    this.restoredRid = null;
+    /** @type {unknown} params of the result on screen (its download's metadata) */
+    this.shownParams = null;
+    /** when the `activity` trait last changed (its seconds so far) */
+    this.activitySince = Date.now();
+    /** the comm is gone (kernel restarted or shut down): this view is over */
+    this.dead = false;
+    /** @type {number|null} when a probing `hello` went out that no kernel message answered */
+    this.probeAt = null;
+    /** a probe went unanswered: the kernel is gone or stuck (undone by its next message) */
+    this.silent = false;
+    this.paused = this.model.get("paused") === true;
     this.parts = buildParts(el.ownerDocument);
     const { root, inputCanvas } = this.parts;
     inputCanvas.width = this._int("frame_width", 64, 2048, 512);
@@ -130,21 +153,45 @@ class SketchpadView {
     }
     el.replaceChildren(root);
     this._wireToolbar();
+    this._wireLiveButtons();
     this._wireModel();
     this._applyTool();
     this._applyBrush();
     this._layout();
     this._historyButtons();
+    this._applyPaused();
     this._renderStatus();
     this._stats();
     const timer = setInterval(() => {
-      if (this.pacer.expire(Date.now(), TOOK_TIMEOUT_MS)) this._requestSend();
+      const now = Date.now();
+      if (this.pacer.expire(now, TOOK_TIMEOUT_MS)) {
+        this._probe();
+        this._requestSend();
+      }
+      if (this.probeAt !== null && now - this.probeAt >= PROBE_TIMEOUT_MS) this.silent = true;
+      this._renderStatus(); // the busy seconds and the results/s move with time
     }, 1000);
     signal.addEventListener("abort", () => {
       clearInterval(timer);
       this.ws?.close();
     });
     this._hello();
+  }
+
+  /** Say hello and expect an answer (a `sync`) within PROBE_TIMEOUT_MS. */
+  _probe() {
+    if (this.probeAt !== null || this.dead) return;
+    this.probeAt = Date.now();
+    this._hello();
+  }
+
+  /** Any message from the kernel: it is there. */
+  _heard() {
+    this.probeAt = null;
+    if (this.silent) {
+      this.silent = false;
+      this._renderStatus();
+    }
   }
 
   /** Say hello on the comm (asks for a sync, and for the direct channel). */
@@ -222,7 +269,8 @@ class SketchpadView {
     this.transport = "comm";
     this.transportNote = why;
     if (was && this.pacer.expire(Date.now(), 0)) this._requestSend();
-    if (was && !this.signal.aborted) this._hello();
+    // The kernel serves that channel for as long as it runs: ask it whether it is still there.
+    if (was && !this.signal.aborted) this._probe();
     this._renderStatus();
     this._stats();
   }
@@ -238,12 +286,14 @@ class SketchpadView {
   _changed(t, reason) {
     this.pacer.markDirty(t, reason);
     this._requestSend();
+    if (this.paused) this._renderStale();
     this._stats();
   }
 
   /** Send at most one frame per animation frame, and only with credit. */
   _requestSend() {
-    if (this.rafPending || !this.pacer.canSend() || this.signal.aborted) return;
+    if (this.rafPending || !this.pacer.canSend() || this.signal.aborted || this.paused ||
+        this.dead) return;
     this.rafPending = true;
     requestAnimationFrame(() => {
       this.rafPending = false;
@@ -300,6 +350,7 @@ class SketchpadView {
   /** @param {any} content @param {unknown[]} buffers */
   _onMessage(content, buffers) {
     if (!P.isKernelMessage(content)) return;
+    this._heard();
     const bufs = Array.isArray(buffers) ? buffers : [];
     switch (content.type) {
       case P.MSG_TOOK:
@@ -324,6 +375,9 @@ class SketchpadView {
             typeof content.token === "string") {
           this._connectDirect(content.url, content.token);
         }
+        break;
+      case P.MSG_LOAD_FRAME:
+        void this._onLoadFrame(content, bufs[0]);
         break;
       case P.MSG_SET_BACKGROUND:
         decode(bufs[0], content.mime).then(
@@ -372,7 +426,14 @@ class SketchpadView {
     bmp.close();
     this.parts.output.classList.add("lcm-has-result");
     this.parts.resultParams.textContent = formatParams(meta.params);
+    this.shownParams = meta.params ?? null;
+    this.parts.download.disabled = false;
+    if (this.results.add(rid, seq, meta.params, thumbnail(oc.ownerDocument, oc))) {
+      this._renderHistory();
+    }
     const tPaint = done(false);
+    this.paintTimes.push(tPaint);
+    if (this.paintTimes.length > PAINT_TIMES) this.paintTimes.shift();
     if (ack) {
       this._trace(seq, { rid, t_recv: tRecv, t_decoded: tDecoded, t_paint: tPaint,
         kernel: meta.t_kernel ?? null }, true);
@@ -380,6 +441,33 @@ class SketchpadView {
     this.pacer.painted(seq, tPaint);
     this._stats();
     this._renderStatus();
+    this._renderStale();
+  }
+
+  /**
+   * Python fed an image as frame `seq` (`Studio.submit_image`): show it in the canvas (undoable)
+   * unless a stroke is under way; nothing is sent back.
+   * @param {any} content @param {unknown} buf
+   */
+  async _onLoadFrame(content, buf) {
+    const seq = Number(content.seq) || 0;
+    this.pacer.observeSeq(seq);
+    let bmp;
+    try {
+      bmp = await decode(buf, content.mime);
+    } catch (err) {
+      console.warn("[lcm_widgets] could not decode the submitted image:", err);
+      return;
+    }
+    try {
+      if (!this.sketch.drawing && seq > this.canvasSeq) {
+        this.sketch.load(bmp, true);
+        this.canvasSeq = seq;
+        this._historyButtons();
+      }
+    } finally {
+      bmp.close();
+    }
   }
 
   /** @param {any} content @param {unknown[]} bufs */
@@ -427,6 +515,79 @@ class SketchpadView {
     }, { signal: this.signal });
   }
 
+  /** The pause and download buttons, and the history strip's clicks. */
+  _wireLiveButtons() {
+    const o = { signal: this.signal };
+    this.parts.pause.addEventListener("click", () => {
+      const next = !this.paused;
+      this.model.set("paused", next); // its change event applies it too
+      this.model.save_changes();
+      this.paused = next;
+      this._applyPaused();
+    }, o);
+    this.parts.download.addEventListener("click", () => void this._download(), o);
+  }
+
+  /** Show the pause state; on resume, send the newest drawing. */
+  _applyPaused() {
+    const b = this.parts.pause;
+    b.setAttribute("aria-pressed", String(this.paused));
+    b.textContent = this.paused ? "▶ Resume" : "‖ Pause";
+    this.parts.root.classList.toggle("lcm-paused-on", this.paused);
+    if (!this.paused) this._requestSend();
+    this._renderStatus();
+    this._renderStale();
+  }
+
+  /** Download the image on screen as PNG, with the params it was made with as text chunks. */
+  async _download() {
+    const canvas = this.parts.outputCanvas;
+    /** @type {Blob|null} */
+    const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
+    if (!blob) return;
+    const png = withText(new Uint8Array(await blob.arrayBuffer()), metadata(this.shownParams));
+    const url = URL.createObjectURL(new Blob([new Uint8Array(png)], { type: "image/png" }));
+    const a = canvas.ownerDocument.createElement("a");
+    a.href = url;
+    a.download = fileName(this.shownParams);
+    a.style.display = "none";
+    this.parts.root.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  }
+
+  _renderHistory() {
+    renderHistory(this.parts.history, this.results, (item) => {
+      if (this.dead) return;
+      this.restoredRid = item.rid;
+      this.model.send(P.restoreMessage(item.rid, item.params));
+      this._renderHistory();
+    }, formatParams, this.restoredRid);
+  }
+
+  /** Mark the output stale, with the reason: the kernel's (`stale`), or a paused drawing. */
+  _renderStale() {
+    const kernel = this.model.get("stale");
+    let why = typeof kernel === "string" ? kernel : "";
+    if (!why && this.paused && this.pacer.dirty) {
+      why = "paused: the drawing changed since this image; Resume renders it";
+    }
+    this.parts.staleNote.textContent = why ? `stale — ${why}` : "";
+    this.parts.output.classList.toggle("lcm-stale", why !== "");
+  }
+
+  /** The comm is gone (kernel restart or shutdown): say so, and take no more strokes. */
+  _disconnected() {
+    if (this.dead) return;
+    this.dead = true;
+    this.parts.root.classList.add("lcm-dead");
+    for (const b of [this.parts.pause, this.parts.undo, this.parts.redo, this.parts.clear,
+      this.parts.upload]) b.disabled = true;
+    this.ws?.close();
+    this._renderStatus();
+  }
+
   /** @param {Blob} file */
   _loadFile(file) {
     createImageBitmap(file).then(
@@ -453,6 +614,19 @@ class SketchpadView {
     m.on("change:frame_width", resize);
     m.on("change:frame_height", resize);
     for (const name of ["status", "stats", "error"]) m.on(`change:${name}`, () => this._renderStatus());
+    m.on("change:activity", () => {
+      this.activitySince = Date.now();
+      this._renderStatus();
+    });
+    m.on("change:stale", () => this._renderStale());
+    m.on("change:paused", () => {
+      this.paused = this.model.get("paused") === true;
+      this._applyPaused();
+    });
+    // The widget manager marks every model's comm dead when the kernel restarts, and closes
+    // the comm when the kernel shuts it down (ipywidgets' WidgetModel events).
+    m.on("comm_live_update", () => this._disconnected());
+    m.on("comm:close", () => this._disconnected());
   }
 
   _applyTool() {
@@ -480,8 +654,8 @@ class SketchpadView {
   }
 
   _historyButtons() {
-    this.parts.undo.disabled = !this.sketch.history.canUndo;
-    this.parts.redo.disabled = !this.sketch.history.canRedo;
+    this.parts.undo.disabled = this.dead || !this.sketch.history.canUndo;
+    this.parts.redo.disabled = this.dead || !this.sketch.history.canRedo;
   }
 
   /** Size both panels `display_size` CSS px wide (shrinking to fit a narrow cell side by side);
@@ -500,13 +674,23 @@ class SketchpadView {
   }
 
   _renderStatus() {
+    const ps = this.pacer.stats();
     renderStatus(this.parts.status, formatStatus({
       status: this.model.get("status"),
       stats: this.model.get("stats"),
       error: this.model.get("error"),
-      latencyP50: this.pacer.stats().p50,
-      transport: this.transport,
+      latencyP50: ps.p50,
+      latencyN: this.pacer.latencies.length,
+      transport: this.dead || this.silent ? undefined : this.transport,
       transportNote: this.transportNote,
+      activity: this.model.get("activity"),
+      activitySince: this.activitySince,
+      now: Date.now(),
+      paintTimes: this.paintTimes,
+      painted: ps.resultsPainted,
+      paused: this.paused,
+      dead: this.dead,
+      silent: this.silent,
     }));
   }
 

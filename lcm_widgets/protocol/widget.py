@@ -26,6 +26,8 @@ __all__ = [
     "MSG_DIRECT",
     "MSG_FRAME",
     "MSG_HELLO",
+    "MSG_LOAD_FRAME",
+    "MSG_RESTORE",
     "MSG_RESULT",
     "MSG_SET_BACKGROUND",
     "MSG_SYNC",
@@ -35,13 +37,16 @@ __all__ = [
     "Ack",
     "Frame",
     "Hello",
+    "Restore",
     "ResultMeta",
     "clear_canvas_message",
     "direct_message",
+    "load_frame_message",
     "now_ms",
     "parse_ack",
     "parse_frame",
     "parse_hello",
+    "parse_restore",
     "result_message",
     "set_background_message",
     "sync_message",
@@ -57,6 +62,7 @@ DEFAULT_JPEG_QUALITY = 0.85
 MSG_HELLO = "hello"
 MSG_FRAME = "frame"
 MSG_ACK = "ack"
+MSG_RESTORE = "restore"
 
 # Kernel → browser
 MSG_TOOK = "took"
@@ -65,9 +71,10 @@ MSG_SYNC = "sync"
 MSG_CLEAR_CANVAS = "clear_canvas"
 MSG_SET_BACKGROUND = "set_background"
 MSG_DIRECT = "direct"
+MSG_LOAD_FRAME = "load_frame"
 
 KERNEL_MESSAGES = (MSG_TOOK, MSG_RESULT, MSG_SYNC, MSG_CLEAR_CANVAS, MSG_SET_BACKGROUND,
-                   MSG_DIRECT)
+                   MSG_DIRECT, MSG_LOAD_FRAME)
 
 # Why a frame was sent (``Frame.reason``).
 REASON_STROKE = "stroke"
@@ -130,6 +137,14 @@ class Hello:
     """A view rendered (first time, after a reload, or to catch up with another view)."""
 
     view: str
+
+
+@dataclass(frozen=True)
+class Restore:
+    """The person clicked result ``rid`` in a view's history strip: use its ``params`` again."""
+
+    rid: int
+    params: dict[str, Any]
 
 
 class ResultMeta(TypedDict):
@@ -228,6 +243,15 @@ def parse_hello(content: Any) -> Hello:
     return Hello(view=view if isinstance(view, str) else str(view))
 
 
+def parse_restore(content: Any) -> Restore:
+    """A :class:`Restore` from a ``restore`` message (``params``: a JSON object)."""
+    c = _check_envelope(content, MSG_RESTORE)
+    params = _get(c, "params")
+    if not isinstance(params, Mapping):
+        raise ProtocolError(f"restore.params: must be a JSON object, got {params!r}")
+    return Restore(rid=_int(c, "rid", -1, 2**53) if "rid" in c else -1, params=dict(params))
+
+
 def took_message(seq: int, t: float | None = None) -> dict[str, Any]:
     """``took``: the kernel copied frame ``seq``; the browser may send the next one. ``t``: the
     kernel's :func:`now_ms` when it copied it (relates the two clocks; default: now)."""
@@ -270,3 +294,10 @@ def set_background_message(mime: str) -> dict[str, Any]:
     """``set_background``: show the image in the buffer under the drawing."""
     return {"type": MSG_SET_BACKGROUND, "v": PROTOCOL_VERSION, "mime": mime}
 
+
+
+def load_frame_message(seq: int, mime: str, width: int, height: int) -> dict[str, Any]:
+    """``load_frame``: Python fed the image in the buffer as frame ``seq``
+    (``Studio.submit_image``): show it in the canvas, do not send it back."""
+    return {"type": MSG_LOAD_FRAME, "v": PROTOCOL_VERSION, "seq": seq, "mime": mime,
+            "width": width, "height": height}

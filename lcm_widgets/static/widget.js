@@ -329,6 +329,62 @@ var SketchCanvas = class {
   }
 };
 
+// history.js
+var HISTORY_SIZE = 12;
+var ResultHistory = class {
+  /** @param {number} [size] */
+  constructor(size = HISTORY_SIZE) {
+    this.size = size;
+    this.items = [];
+  }
+  /**
+   * Remember a painted result (once per `rid`); returns false for one without params or one
+   * already kept.
+   * @param {number} rid @param {number} seq @param {unknown} params
+   * @param {HTMLCanvasElement|null} thumb
+   */
+  add(rid, seq, params, thumb) {
+    if (!params || typeof params !== "object" || Array.isArray(params)) return false;
+    if (!Number.isFinite(rid) || this.items.some((it) => it.rid === rid)) return false;
+    this.items.unshift({ rid, seq, params: (
+      /** @type {Record<string, unknown>} */
+      params
+    ), thumb });
+    if (this.items.length > this.size) this.items.length = this.size;
+    return true;
+  }
+  /** @param {number} rid */
+  get(rid) {
+    return this.items.find((it) => it.rid === rid) ?? null;
+  }
+};
+function thumbnail(doc, source, width = 56) {
+  const c = doc.createElement("canvas");
+  c.width = width;
+  c.height = Math.max(1, Math.round(width * source.height / Math.max(1, source.width)));
+  const ctx = c.getContext("2d");
+  if (ctx) ctx.drawImage(source, 0, 0, c.width, c.height);
+  return c;
+}
+function renderHistory(strip, history, onPick, caption, current) {
+  const doc = strip.ownerDocument;
+  const nodes = history.items.map((item) => {
+    const b = doc.createElement("button");
+    b.type = "button";
+    b.className = "lcm-history-item";
+    b.dataset.rid = String(item.rid);
+    const text = caption(item.params);
+    b.title = `${text} \u2014 click to use these settings again`;
+    b.setAttribute("aria-label", `Use the settings of this result again: ${text}`);
+    if (item.rid === current) b.setAttribute("aria-current", "true");
+    if (item.thumb) b.append(item.thumb);
+    b.addEventListener("click", () => onPick(item));
+    return b;
+  });
+  strip.replaceChildren(...nodes);
+  strip.hidden = nodes.length === 0;
+}
+
 // stats.js
 function percentile(values, q) {
   if (!(q >= 0 && q <= 100)) throw new RangeError(`q: must be between 0 and 100, got ${q}`);
@@ -523,17 +579,108 @@ var FramePacer = class {
   }
 };
 
+// png.js
+var SIGNATURE = [137, 80, 78, 71, 13, 10, 26, 10];
+var crcTable = null;
+function crc32(bytes) {
+  if (crcTable === null) {
+    crcTable = new Uint32Array(256);
+    for (let n = 0; n < 256; n++) {
+      let c2 = n;
+      for (let k = 0; k < 8; k++) c2 = c2 & 1 ? 3988292384 ^ c2 >>> 1 : c2 >>> 1;
+      crcTable[n] = c2 >>> 0;
+    }
+  }
+  let c = 4294967295;
+  for (const b of bytes) c = crcTable[(c ^ b) & 255] ^ c >>> 8;
+  return (c ^ 4294967295) >>> 0;
+}
+function latin1(s) {
+  return Uint8Array.from(s, (ch) => {
+    const c = ch.charCodeAt(0);
+    return c < 256 ? c : 63;
+  });
+}
+function textChunk(key, text) {
+  if (!/^[\x20-\x7e]{1,79}$/.test(key)) {
+    throw new RangeError(`key: must be 1 to 79 printable ASCII characters, got ${JSON.stringify(key)}`);
+  }
+  const data = new Uint8Array([...latin1(key), 0, ...latin1(text)]);
+  const out = new Uint8Array(12 + data.length);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, data.length);
+  out.set(latin1("tEXt"), 4);
+  out.set(data, 8);
+  view.setUint32(8 + data.length, crc32(out.subarray(4, 8 + data.length)));
+  return out;
+}
+function withText(png, entries) {
+  if (png.length < 33 || SIGNATURE.some((b, i) => png[i] !== b)) {
+    throw new RangeError("png: not a PNG file (no PNG signature)");
+  }
+  const ihdrEnd = 8 + 12 + new DataView(png.buffer, png.byteOffset).getUint32(8);
+  const chunks = entries.map(([k, v]) => textChunk(k, v));
+  const size = png.length + chunks.reduce((n, c) => n + c.length, 0);
+  const out = new Uint8Array(size);
+  out.set(png.subarray(0, ihdrEnd), 0);
+  let at = ihdrEnd;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  out.set(png.subarray(ihdrEnd), at);
+  return out;
+}
+var META = (
+  /** @type {const} */
+  [
+    ["prompt", "prompt"],
+    ["negative_prompt", "negative_prompt"],
+    ["seed", "seed"],
+    ["steps", "num_inference_steps"],
+    ["strength", "strength"],
+    ["guidance_scale", "guidance_scale"],
+    ["model", "model"]
+  ]
+);
+function metadata(params) {
+  const out = [];
+  if (params && typeof params === "object" && !Array.isArray(params)) {
+    const p = (
+      /** @type {Record<string, unknown>} */
+      params
+    );
+    for (const [key, field] of META) {
+      const v = p[field];
+      if (typeof v === "string" || typeof v === "number" && Number.isFinite(v)) {
+        out.push([key, String(v)]);
+      }
+    }
+  }
+  out.push(["software", "lcm_widgets"]);
+  return out;
+}
+function fileName(params) {
+  const seed = params && typeof params === "object" ? (
+    /** @type {Record<string, unknown>} */
+    params.seed
+  ) : void 0;
+  return typeof seed === "number" && Number.isFinite(seed) ? `lcm-seed-${seed}.png` : "lcm-result.png";
+}
+
 // protocol.js
 var PROTOCOL_VERSION = 1;
 var MSG_HELLO = "hello";
 var MSG_FRAME = "frame";
 var MSG_ACK = "ack";
+var MSG_RESTORE = "restore";
 var MSG_TOOK = "took";
 var MSG_RESULT = "result";
 var MSG_SYNC = "sync";
 var MSG_CLEAR_CANVAS = "clear_canvas";
 var MSG_SET_BACKGROUND = "set_background";
 var MSG_DIRECT = "direct";
+var MSG_LOAD_FRAME = "load_frame";
 var REASON_STROKE = "stroke";
 var REASON_UNDO = "undo";
 var REASON_REDO = "redo";
@@ -563,6 +710,9 @@ function frameMessage(seq, f) {
 }
 function ackMessage(seq, rid, tPaint, dropped) {
   return { type: MSG_ACK, v: PROTOCOL_VERSION, seq, rid, t_paint: tPaint, dropped };
+}
+function restoreMessage(rid, params) {
+  return { type: MSG_RESTORE, v: PROTOCOL_VERSION, rid, params };
 }
 function helloMessage(view, origin) {
   return origin === void 0 ? { type: MSG_HELLO, v: PROTOCOL_VERSION, view } : { type: MSG_HELLO, v: PROTOCOL_VERSION, view, origin };
@@ -606,7 +756,8 @@ function isKernelMessage(content) {
     MSG_SYNC,
     MSG_CLEAR_CANVAS,
     MSG_SET_BACKGROUND,
-    MSG_DIRECT
+    MSG_DIRECT,
+    MSG_LOAD_FRAME
   ].includes(c.type);
 }
 
@@ -623,25 +774,105 @@ function formatStat(key, value) {
   if (typeof value === "boolean") return `${label} ${value ? "yes" : "no"}`;
   return null;
 }
+var KERNEL_KEYS = /* @__PURE__ */ new Set(["model_ms", "queue_ms", "deliver_ms", "kernel_ms", "samples"]);
+var RATE_WINDOW_MS = 3e4;
+function formatDuration(ms) {
+  if (ms < 1e3) return `${Math.round(ms)} ms`;
+  return ms < 1e4 ? `${(ms / 1e3).toFixed(1)} s` : `${Math.round(ms / 1e3)} s`;
+}
+function resultRate(times, now, windowMs = RATE_WINDOW_MS) {
+  const recent = times.filter((t) => now - t <= windowMs);
+  if (recent.length < 2) return null;
+  const span = now - recent[0];
+  return span > 0 ? (recent.length - 1) * 1e3 / span : null;
+}
+function formatRate(r) {
+  return r < 0.1 ? r.toFixed(2) : r < 10 ? r.toFixed(1) : String(Math.round(r));
+}
+function kernelPart(st) {
+  const num = (k) => typeof st[k] === "number" && Number.isFinite(st[k]) ? (
+    /** @type {number} */
+    st[k]
+  ) : null;
+  const model = num("model_ms");
+  if (model === null) return null;
+  const n = num("samples");
+  const lines = [`Medians${n ? ` of the last ${n} results` : ""}, in the kernel:`];
+  const stages = (
+    /** @type {const} */
+    [
+      ["queue_ms", "waiting for the model"],
+      ["model_ms", "the model making the image"],
+      ["deliver_ms", "sending it to the browser"],
+      ["kernel_ms", "frame received \u2192 image sent"]
+    ]
+  );
+  for (const [key, label] of stages) {
+    const v = num(key);
+    if (v !== null) lines.push(`${label}: ${formatDuration(v)}`);
+  }
+  return { text: `model ${formatDuration(model)} per image`, title: lines.join("\n") };
+}
 function formatStatus(s) {
   const text = typeof s.status === "string" ? s.status : "";
   const error = typeof s.error === "string" ? s.error : "";
+  const now = s.now ?? Date.now();
+  let state = { text: "ready", cls: "lcm-ready" };
+  if (s.dead) {
+    state = {
+      text: "kernel disconnected \u2014 run the cell again",
+      cls: "lcm-disconnected",
+      title: "This view lost its kernel (restarted or shut down); run the cell to get a new one."
+    };
+  } else if (s.silent) {
+    state = {
+      text: "kernel not answering \u2014 if it restarted, run the cell again",
+      cls: "lcm-disconnected",
+      title: "No answer from the kernel for 5 s: it restarted, stopped, or a cell keeps it busy."
+    };
+  } else if (typeof s.activity === "string" && s.activity) {
+    const secs = Math.max(0, (now - (s.activitySince ?? now)) / 1e3);
+    state = { text: `${s.activity}\u2026 ${secs.toFixed(1)} s`, cls: "lcm-busy" };
+  } else if (s.paused) {
+    state = { text: "paused", cls: "lcm-paused", title: "Live mode is paused: press Resume." };
+  }
   const parts = [];
+  if (s.painted) parts.push({ text: `${s.painted} result${s.painted === 1 ? "" : "s"} shown` });
+  const rate = resultRate(s.paintTimes ?? [], now);
+  if (rate !== null) {
+    parts.push({
+      text: `${formatRate(rate)} results/s`,
+      title: `Results painted per second over the last ${RATE_WINDOW_MS / 1e3} s`
+    });
+  }
   if (s.stats && typeof s.stats === "object" && !Array.isArray(s.stats)) {
-    for (const [k, v] of Object.entries(s.stats)) {
-      const f = formatStat(k, v);
-      if (f) parts.push(f);
-      if (parts.length >= MAX_STATS) break;
+    const st = (
+      /** @type {Record<string, unknown>} */
+      s.stats
+    );
+    const k = kernelPart(st);
+    if (k) parts.push(k);
+    let shown = 0;
+    for (const [key, v] of Object.entries(st)) {
+      if (KERNEL_KEYS.has(key) || shown >= MAX_STATS) continue;
+      const f = formatStat(key, v);
+      if (f) {
+        parts.push({ text: f });
+        shown += 1;
+      }
     }
   }
   if (typeof s.latencyP50 === "number" && Number.isFinite(s.latencyP50)) {
-    parts.push(`stroke\u2192pixels ${Math.round(s.latencyP50)} ms`);
+    parts.push({
+      text: `stroke \u2192 image ${formatDuration(s.latencyP50)}`,
+      title: `From a stroke to its image on screen (this browser): the median of ${s.latencyN ? `the last ${s.latencyN}` : "recent"} results`
+    });
   }
-  if (s.transport === "direct") parts.push("via direct channel");
+  if (s.transport === "direct") parts.push({ text: "via direct channel" });
   else if (s.transport === "comm") {
-    parts.push(s.transportNote ? `via comm (${s.transportNote})` : "via comm");
+    parts.push({ text: s.transportNote ? `via comm (${s.transportNote})` : "via comm" });
   }
-  return { text, parts, error };
+  return { state, text, parts, error };
 }
 var SHOWN_PARAMS = (
   /** @type {const} */
@@ -729,13 +960,47 @@ var CSS = `
   white-space: nowrap; overflow: hidden; text-overflow: ellipsis;
 }
 .lcm-sketchpad .lcm-output .lcm-result-params:empty { display: none; }
-.lcm-sketchpad.lcm-no-output .lcm-output { display: none; }
+.lcm-sketchpad.lcm-no-output .lcm-output, .lcm-sketchpad.lcm-no-output .lcm-download {
+  display: none;
+}
 .lcm-sketchpad .lcm-status {
-  display: flex; flex-wrap: wrap; gap: 4px 12px; color: var(--lcm-muted); min-height: 1.4em;
-  font-variant-numeric: tabular-nums;
+  display: flex; flex-direction: column; color: var(--lcm-muted); line-height: 1.5em;
+  height: 3em; overflow: hidden; font-variant-numeric: tabular-nums;
+}
+.lcm-sketchpad .lcm-status-main, .lcm-sketchpad .lcm-status-figures {
+  display: block; height: 1.5em; white-space: nowrap; overflow: hidden; text-overflow: ellipsis;
+}
+.lcm-sketchpad .lcm-status-main > span, .lcm-sketchpad .lcm-status-figures > span {
+  margin-right: 12px;
 }
 .lcm-sketchpad .lcm-status .lcm-status-text { color: var(--lcm-fg); }
 .lcm-sketchpad .lcm-status .lcm-error { color: var(--lcm-error); font-weight: 600; }
+.lcm-sketchpad .lcm-state { color: var(--lcm-fg); font-weight: 600; }
+.lcm-sketchpad .lcm-state.lcm-busy::before {
+  content: ""; display: inline-block; width: 0.7em; height: 0.7em; margin-right: 0.35em;
+  border: 2px solid var(--lcm-accent); border-right-color: transparent; border-radius: 50%;
+  vertical-align: -0.1em; animation: lcm-spin 0.8s linear infinite;
+}
+@keyframes lcm-spin { to { transform: rotate(360deg); } }
+.lcm-sketchpad .lcm-state.lcm-disconnected { color: var(--lcm-error); }
+.lcm-sketchpad .lcm-state.lcm-paused { color: var(--lcm-accent); }
+.lcm-sketchpad.lcm-dead .lcm-input canvas { pointer-events: none; opacity: 0.5; }
+.lcm-sketchpad .lcm-output .lcm-stale-note {
+  position: absolute; left: 0; right: 0; top: 0; padding: 4px 6px; line-height: 1.4;
+  font-size: 12px; color: #fff; background: rgba(160, 40, 0, 0.8); pointer-events: none;
+}
+.lcm-sketchpad .lcm-output .lcm-stale-note:empty { display: none; }
+.lcm-sketchpad .lcm-output.lcm-stale canvas { opacity: 0.55; filter: grayscale(0.6); }
+.lcm-sketchpad .lcm-history {
+  display: flex; gap: 4px; overflow-x: auto; max-width: 100%; line-height: 0;
+}
+.lcm-sketchpad .lcm-history[hidden] { display: none; }
+.lcm-sketchpad .lcm-history-item {
+  padding: 0; border: 2px solid var(--lcm-border); border-radius: 3px; background: none;
+  cursor: pointer; flex: 0 0 auto;
+}
+.lcm-sketchpad .lcm-history-item[aria-current="true"] { border-color: var(--lcm-accent); }
+.lcm-sketchpad .lcm-history-item canvas { display: block; width: 48px; height: auto; }
 `;
 function injectStyle(doc) {
   if (doc.getElementById(STYLE_ID)) return;
@@ -853,6 +1118,20 @@ function buildParts(doc) {
     "Background image (or paste one, or drop a file on the canvas)"
   );
   const file = h(doc, "input", "lcm-file", { type: "file", accept: "image/*", tabindex: "-1" });
+  const pause = button(
+    doc,
+    "lcm-pause",
+    "\u2016 Pause",
+    "Pause live mode: draw without generating; Resume renders the newest drawing"
+  );
+  pause.setAttribute("aria-pressed", "false");
+  const download = button(
+    doc,
+    "lcm-download",
+    "\u2913 PNG",
+    "Download the image shown, as PNG with its prompt, seed, steps and strength"
+  );
+  download.disabled = true;
   toolbar.append(
     brush,
     eraser,
@@ -864,7 +1143,10 @@ function buildParts(doc) {
     clear,
     h(doc, "span", "lcm-sep"),
     upload,
-    file
+    file,
+    h(doc, "span", "lcm-sep"),
+    pause,
+    download
   );
   const panels = h(doc, "div", "lcm-panels");
   const input = h(doc, "div", "lcm-input");
@@ -874,10 +1156,16 @@ function buildParts(doc) {
   const outputCanvas = h(doc, "canvas", "", { "aria-label": "Generated image" });
   const placeholder = h(doc, "div", "lcm-placeholder", {}, "Draw on the left; results appear here.");
   const resultParams = h(doc, "div", "lcm-result-params", { "aria-label": "Params of the result shown" });
-  output.append(outputCanvas, placeholder, resultParams);
+  const staleNote = h(doc, "div", "lcm-stale-note", { role: "status" });
+  output.append(outputCanvas, placeholder, resultParams, staleNote);
   panels.append(input, output);
+  const history = h(doc, "div", "lcm-history", {
+    role: "toolbar",
+    "aria-label": "Recent results: click one to use its settings again"
+  });
+  history.hidden = true;
   const status = h(doc, "div", "lcm-status", { "aria-live": "polite" });
-  root.append(toolbar, panels, status);
+  root.append(toolbar, panels, history, status);
   return {
     root,
     toolbar,
@@ -897,16 +1185,29 @@ function buildParts(doc) {
     outputCanvas,
     placeholder,
     resultParams,
+    pause,
+    download,
+    staleNote,
+    history,
     status
   };
 }
 function renderStatus(el, s) {
   const doc = el.ownerDocument;
-  const nodes = [];
-  if (s.text) nodes.push(h(doc, "span", "lcm-status-text", {}, s.text));
-  if (s.error) nodes.push(h(doc, "span", "lcm-error", { role: "alert" }, s.error));
-  for (const p of s.parts) nodes.push(h(doc, "span", "lcm-stat", {}, p));
-  el.replaceChildren(...nodes);
+  const main = h(doc, "div", "lcm-status-main");
+  const state = h(doc, "span", `lcm-state ${s.state.cls}`, {}, s.state.text);
+  if (s.state.title) state.title = s.state.title;
+  main.append(state);
+  if (s.text) main.append(h(doc, "span", "lcm-status-text", {}, s.text));
+  if (s.error) main.append(h(doc, "span", "lcm-error", { role: "alert" }, s.error));
+  main.title = [s.state.text, s.text, s.error].filter(Boolean).join(" \xB7 ");
+  const figures = h(doc, "div", "lcm-status-figures");
+  for (const p of s.parts) {
+    const span = h(doc, "span", "lcm-stat", {}, p.text);
+    if (p.title) span.title = p.title;
+    figures.append(span);
+  }
+  el.replaceChildren(main, figures);
 }
 
 // widget.js
@@ -914,6 +1215,8 @@ var TOOK_TIMEOUT_MS = 5e3;
 var TRACE_FRAMES = 1024;
 var DIRECT_TIMEOUT_MS = 3e3;
 var DIRECT_ATTEMPTS = 3;
+var PAINT_TIMES = 32;
+var PROBE_TIMEOUT_MS = 5e3;
 async function decode(buf, mime) {
   const bytes = toBytes(buf);
   if (!bytes || bytes.byteLength === 0) throw new Error("no image buffer");
@@ -957,6 +1260,15 @@ var SketchpadView = class {
     this.ws = null;
     this.directAttempts = 0;
     this.trace = /* @__PURE__ */ new Map();
+    this.paintTimes = [];
+    this.results = new ResultHistory();
+    this.restoredRid = null;
+    this.shownParams = null;
+    this.activitySince = Date.now();
+    this.dead = false;
+    this.probeAt = null;
+    this.silent = false;
+    this.paused = this.model.get("paused") === true;
     this.parts = buildParts(el.ownerDocument);
     const { root, inputCanvas } = this.parts;
     inputCanvas.width = this._int("frame_width", 64, 2048, 512);
@@ -993,21 +1305,43 @@ var SketchpadView = class {
     }
     el.replaceChildren(root);
     this._wireToolbar();
+    this._wireLiveButtons();
     this._wireModel();
     this._applyTool();
     this._applyBrush();
     this._layout();
     this._historyButtons();
+    this._applyPaused();
     this._renderStatus();
     this._stats();
     const timer = setInterval(() => {
-      if (this.pacer.expire(Date.now(), TOOK_TIMEOUT_MS)) this._requestSend();
+      const now = Date.now();
+      if (this.pacer.expire(now, TOOK_TIMEOUT_MS)) {
+        this._probe();
+        this._requestSend();
+      }
+      if (this.probeAt !== null && now - this.probeAt >= PROBE_TIMEOUT_MS) this.silent = true;
+      this._renderStatus();
     }, 1e3);
     signal.addEventListener("abort", () => {
       clearInterval(timer);
       this.ws?.close();
     });
     this._hello();
+  }
+  /** Say hello and expect an answer (a `sync`) within PROBE_TIMEOUT_MS. */
+  _probe() {
+    if (this.probeAt !== null || this.dead) return;
+    this.probeAt = Date.now();
+    this._hello();
+  }
+  /** Any message from the kernel: it is there. */
+  _heard() {
+    this.probeAt = null;
+    if (this.silent) {
+      this.silent = false;
+      this._renderStatus();
+    }
   }
   /** Say hello on the comm (asks for a sync, and for the direct channel). */
   _hello() {
@@ -1082,7 +1416,7 @@ var SketchpadView = class {
     this.transport = "comm";
     this.transportNote = why;
     if (was && this.pacer.expire(Date.now(), 0)) this._requestSend();
-    if (was && !this.signal.aborted) this._hello();
+    if (was && !this.signal.aborted) this._probe();
     this._renderStatus();
     this._stats();
   }
@@ -1095,11 +1429,12 @@ var SketchpadView = class {
   _changed(t, reason) {
     this.pacer.markDirty(t, reason);
     this._requestSend();
+    if (this.paused) this._renderStale();
     this._stats();
   }
   /** Send at most one frame per animation frame, and only with credit. */
   _requestSend() {
-    if (this.rafPending || !this.pacer.canSend() || this.signal.aborted) return;
+    if (this.rafPending || !this.pacer.canSend() || this.signal.aborted || this.paused || this.dead) return;
     this.rafPending = true;
     requestAnimationFrame(() => {
       this.rafPending = false;
@@ -1160,6 +1495,7 @@ var SketchpadView = class {
   /** @param {any} content @param {unknown[]} buffers */
   _onMessage(content, buffers) {
     if (!isKernelMessage(content)) return;
+    this._heard();
     const bufs = Array.isArray(buffers) ? buffers : [];
     switch (content.type) {
       case MSG_TOOK:
@@ -1183,6 +1519,9 @@ var SketchpadView = class {
         if (content.view === this.viewId && typeof content.url === "string" && typeof content.token === "string") {
           this._connectDirect(content.url, content.token);
         }
+        break;
+      case MSG_LOAD_FRAME:
+        void this._onLoadFrame(content, bufs[0]);
         break;
       case MSG_SET_BACKGROUND:
         decode(bufs[0], content.mime).then(
@@ -1231,7 +1570,14 @@ var SketchpadView = class {
     bmp.close();
     this.parts.output.classList.add("lcm-has-result");
     this.parts.resultParams.textContent = formatParams(meta.params);
+    this.shownParams = meta.params ?? null;
+    this.parts.download.disabled = false;
+    if (this.results.add(rid, seq, meta.params, thumbnail(oc.ownerDocument, oc))) {
+      this._renderHistory();
+    }
     const tPaint = done(false);
+    this.paintTimes.push(tPaint);
+    if (this.paintTimes.length > PAINT_TIMES) this.paintTimes.shift();
     if (ack) {
       this._trace(seq, {
         rid,
@@ -1244,6 +1590,32 @@ var SketchpadView = class {
     this.pacer.painted(seq, tPaint);
     this._stats();
     this._renderStatus();
+    this._renderStale();
+  }
+  /**
+   * Python fed an image as frame `seq` (`Studio.submit_image`): show it in the canvas (undoable)
+   * unless a stroke is under way; nothing is sent back.
+   * @param {any} content @param {unknown} buf
+   */
+  async _onLoadFrame(content, buf) {
+    const seq = Number(content.seq) || 0;
+    this.pacer.observeSeq(seq);
+    let bmp;
+    try {
+      bmp = await decode(buf, content.mime);
+    } catch (err) {
+      console.warn("[lcm_widgets] could not decode the submitted image:", err);
+      return;
+    }
+    try {
+      if (!this.sketch.drawing && seq > this.canvasSeq) {
+        this.sketch.load(bmp, true);
+        this.canvasSeq = seq;
+        this._historyButtons();
+      }
+    } finally {
+      bmp.close();
+    }
   }
   /** @param {any} content @param {unknown[]} bufs */
   async _onSync(content, bufs) {
@@ -1290,6 +1662,77 @@ var SketchpadView = class {
       }
     }, { signal: this.signal });
   }
+  /** The pause and download buttons, and the history strip's clicks. */
+  _wireLiveButtons() {
+    const o = { signal: this.signal };
+    this.parts.pause.addEventListener("click", () => {
+      const next = !this.paused;
+      this.model.set("paused", next);
+      this.model.save_changes();
+      this.paused = next;
+      this._applyPaused();
+    }, o);
+    this.parts.download.addEventListener("click", () => void this._download(), o);
+  }
+  /** Show the pause state; on resume, send the newest drawing. */
+  _applyPaused() {
+    const b = this.parts.pause;
+    b.setAttribute("aria-pressed", String(this.paused));
+    b.textContent = this.paused ? "\u25B6 Resume" : "\u2016 Pause";
+    this.parts.root.classList.toggle("lcm-paused-on", this.paused);
+    if (!this.paused) this._requestSend();
+    this._renderStatus();
+    this._renderStale();
+  }
+  /** Download the image on screen as PNG, with the params it was made with as text chunks. */
+  async _download() {
+    const canvas = this.parts.outputCanvas;
+    const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
+    if (!blob) return;
+    const png = withText(new Uint8Array(await blob.arrayBuffer()), metadata(this.shownParams));
+    const url = URL.createObjectURL(new Blob([new Uint8Array(png)], { type: "image/png" }));
+    const a = canvas.ownerDocument.createElement("a");
+    a.href = url;
+    a.download = fileName(this.shownParams);
+    a.style.display = "none";
+    this.parts.root.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 6e4);
+  }
+  _renderHistory() {
+    renderHistory(this.parts.history, this.results, (item) => {
+      if (this.dead) return;
+      this.restoredRid = item.rid;
+      this.model.send(restoreMessage(item.rid, item.params));
+      this._renderHistory();
+    }, formatParams, this.restoredRid);
+  }
+  /** Mark the output stale, with the reason: the kernel's (`stale`), or a paused drawing. */
+  _renderStale() {
+    const kernel = this.model.get("stale");
+    let why = typeof kernel === "string" ? kernel : "";
+    if (!why && this.paused && this.pacer.dirty) {
+      why = "paused: the drawing changed since this image; Resume renders it";
+    }
+    this.parts.staleNote.textContent = why ? `stale \u2014 ${why}` : "";
+    this.parts.output.classList.toggle("lcm-stale", why !== "");
+  }
+  /** The comm is gone (kernel restart or shutdown): say so, and take no more strokes. */
+  _disconnected() {
+    if (this.dead) return;
+    this.dead = true;
+    this.parts.root.classList.add("lcm-dead");
+    for (const b of [
+      this.parts.pause,
+      this.parts.undo,
+      this.parts.redo,
+      this.parts.clear,
+      this.parts.upload
+    ]) b.disabled = true;
+    this.ws?.close();
+    this._renderStatus();
+  }
   /** @param {Blob} file */
   _loadFile(file) {
     createImageBitmap(file).then(
@@ -1316,6 +1759,17 @@ var SketchpadView = class {
     m.on("change:frame_width", resize);
     m.on("change:frame_height", resize);
     for (const name of ["status", "stats", "error"]) m.on(`change:${name}`, () => this._renderStatus());
+    m.on("change:activity", () => {
+      this.activitySince = Date.now();
+      this._renderStatus();
+    });
+    m.on("change:stale", () => this._renderStale());
+    m.on("change:paused", () => {
+      this.paused = this.model.get("paused") === true;
+      this._applyPaused();
+    });
+    m.on("comm_live_update", () => this._disconnected());
+    m.on("comm:close", () => this._disconnected());
   }
   _applyTool() {
     const eraser = this.model.get("tool") === "eraser";
@@ -1339,8 +1793,8 @@ var SketchpadView = class {
     this.parts.sizeValue.textContent = `${this.parts.size.value} px`;
   }
   _historyButtons() {
-    this.parts.undo.disabled = !this.sketch.history.canUndo;
-    this.parts.redo.disabled = !this.sketch.history.canRedo;
+    this.parts.undo.disabled = this.dead || !this.sketch.history.canUndo;
+    this.parts.redo.disabled = this.dead || !this.sketch.history.canRedo;
   }
   /** Size both panels `display_size` CSS px wide (shrinking to fit a narrow cell side by side);
    * each canvas keeps the aspect of its pixel size. */
@@ -1356,13 +1810,23 @@ var SketchpadView = class {
     p.root.classList.toggle("lcm-no-output", this.model.get("show_output") === false);
   }
   _renderStatus() {
+    const ps = this.pacer.stats();
     renderStatus(this.parts.status, formatStatus({
       status: this.model.get("status"),
       stats: this.model.get("stats"),
       error: this.model.get("error"),
-      latencyP50: this.pacer.stats().p50,
-      transport: this.transport,
-      transportNote: this.transportNote
+      latencyP50: ps.p50,
+      latencyN: this.pacer.latencies.length,
+      transport: this.dead || this.silent ? void 0 : this.transport,
+      transportNote: this.transportNote,
+      activity: this.model.get("activity"),
+      activitySince: this.activitySince,
+      now: Date.now(),
+      paintTimes: this.paintTimes,
+      painted: ps.resultsPainted,
+      paused: this.paused,
+      dead: this.dead,
+      silent: this.silent
     }));
   }
   /** Mirror the pacer's counters into data-* attributes (test hook: only in debug mode). */

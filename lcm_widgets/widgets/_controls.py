@@ -7,7 +7,9 @@ fields a live session needs get a control; the rest keep their schema defaults.
 
 from __future__ import annotations
 
+import html
 import random
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -15,12 +17,15 @@ import ipywidgets as W
 
 from ..schema import IMAGE_SIZE_PRESETS, MAX_SEED, Input
 
-__all__ = ["CONTROLLED", "Controls", "field_range", "random_seed"]
+__all__ = ["CONTROLLED", "NUMERIC", "Controls", "field_range", "parse_typed", "random_seed"]
 
 #: Input fields that get a control, in display order.
 CONTROLLED = ("prompt", "negative_prompt", "num_inference_steps", "strength", "guidance_scale",
               "seed", "image_size")
 
+#: Fields with a slider and a text entry next to it.
+NUMERIC = ("num_inference_steps", "strength", "guidance_scale")
+_WHOLE = ("num_inference_steps", "seed")
 _STEP = {"strength": 0.05, "guidance_scale": 0.1, "guidance_rescale": 0.05}
 _LABELS = {"prompt": "prompt", "negative_prompt": "negative", "num_inference_steps": "steps",
            "strength": "strength", "guidance_scale": "guidance", "seed": "seed",
@@ -36,6 +41,37 @@ def field_range(name: str) -> tuple[float, float]:
     if lo is None or hi is None:
         raise KeyError(f"{name}: the schema gives no ge/le range")
     return lo, hi
+
+
+def _limits(name: str) -> tuple[float, float]:
+    return (0, min(MAX_SEED, 2**53 - 1)) if name == "seed" else field_range(name)
+
+
+def _text(name: str, value: Any) -> str:
+    """How an entry shows ``value``."""
+    return str(int(value)) if name in _WHOLE else f"{float(value):g}"
+
+
+def _plain(markup: str) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", "", markup))
+
+
+def parse_typed(name: str, text: str) -> int | float:
+    """The value typed into ``name``'s entry, or ValueError naming the field, the limit and
+    the value (``steps: must be a whole number between 1 and 50, got '80'``)."""
+    lo, hi = _limits(name)
+    label = _LABELS[name]
+    whole = name in _WHOLE
+    kind = "a whole number" if whole else "a number"
+    limit = f"{int(lo)} and {int(hi)}" if whole else f"{lo:g} and {hi:g}"
+    error = ValueError(f"{label}: must be {kind} between {limit}, got {text.strip()!r}")
+    try:
+        value: int | float = int(text.strip()) if whole else float(text.strip())
+    except ValueError:
+        raise error from None
+    if not (lo <= value <= hi) or value != value:  # NaN fails both
+        raise error
+    return value
 
 
 def random_seed() -> int:
@@ -56,12 +92,15 @@ class Controls:
 
     def __init__(self, values: dict[str, Any], *, model_text: str,
                  on_change: Callable[[str, Any], None],
-                 on_new_seed: Callable[[], object]) -> None:
+                 on_new_seed: Callable[[], object],
+                 on_invalid: Callable[[str, str], None] | None = None) -> None:
         self._on_change = on_change
+        self._on_invalid = on_invalid
         self._muted = False
         desc = {n: Input.model_fields[n].description or _LABELS[n] for n in CONTROLLED}
         style = {"description_width": "70px"}
-        wide = _layout(width="100%")
+        # 100% less the 2 px margins ipywidgets gives each side: fits any container width
+        wide = _layout(width="calc(100% - 4px)")
         self.widgets: dict[str, W.Widget] = {}
         self.widgets["prompt"] = W.Textarea(
             value=values["prompt"], description="prompt", placeholder=desc["prompt"],
@@ -72,15 +111,31 @@ class Controls:
         lo, hi = field_range("num_inference_steps")
         self.widgets["num_inference_steps"] = W.IntSlider(
             value=values["num_inference_steps"], min=int(lo), max=int(hi), description="steps",
-            continuous_update=True, layout=wide, style=style)
+            continuous_update=True, readout=False, layout=_layout(flex="1 1 auto"),
+            style=style)
         for name in ("strength", "guidance_scale"):
             lo, hi = field_range(name)
             self.widgets[name] = W.FloatSlider(
                 value=values[name], min=lo, max=hi, step=_STEP[name], description=_LABELS[name],
-                continuous_update=True, readout_format=".2f", layout=wide, style=style)
-        self.widgets["seed"] = W.BoundedIntText(
-            value=values["seed"], min=0, max=min(MAX_SEED, 2**53 - 1), description="seed",
+                continuous_update=True, readout=False, layout=_layout(flex="1 1 auto"),
+                style=style)
+        # Typed values go through a text entry checked here, never clamped by a widget: a bad
+        # one is shown next to its control, naming the limit and the value.
+        self.widgets["seed"] = W.Text(
+            value=str(values["seed"]), description="seed", continuous_update=False,
             layout=_layout(width="220px"), style=style)
+        self.entries: dict[str, W.Text] = {"seed": self.widgets["seed"]}
+        self.errors: dict[str, W.HTML] = {}
+        for name in (*NUMERIC, "seed"):
+            if name != "seed":
+                self.entries[name] = W.Text(value=_text(name, values[name]),
+                                            continuous_update=False,
+                                            layout=_layout(width="64px"))
+                self.entries[name].add_class(f"lcm-entry-{name.replace('_', '-')}")
+            self.errors[name] = W.HTML(value="", layout=_layout(margin="0 0 0 8px"))
+            self.errors[name].add_class("lcm-control-error")
+            self.entries[name].observe(lambda ch, name=name: self._typed(name, ch["new"]),
+                                       names="value")
         self.lock = W.ToggleButton(
             value=True, description="seed locked", icon="lock",
             tooltip="Locked: every frame uses this seed, so the image does not flicker while "
@@ -106,9 +161,11 @@ class Controls:
         row = W.HBox([self.widgets["seed"], self.lock, self.new_seed,
                       self.widgets["image_size"], self.model],
                      layout=_layout(flex_flow="row wrap", align_items="center"))
-        self.box = W.VBox([self.widgets["prompt"], self.widgets["negative_prompt"],
-                           self.widgets["num_inference_steps"], self.widgets["strength"],
-                           self.widgets["guidance_scale"], row],
+        numeric = [W.HBox([self.widgets[n], self.entries[n], self.errors[n]],
+                          layout=_layout(width="100%", align_items="center"))
+                   for n in NUMERIC]
+        self.box = W.VBox([self.widgets["prompt"], self.widgets["negative_prompt"], *numeric,
+                           row, self.errors["seed"]],
                           layout=_layout(width="100%", max_width="720px"))
         self.box.add_class("lcm-studio-controls")
 
@@ -120,29 +177,58 @@ class Controls:
         """The controlled fields' current values."""
         out = {name: w.value for name, w in self.widgets.items()}
         out["image_size"] = out["image_size"] or None
+        out["seed"] = int(out["seed"])
         return out
 
+    @property
+    def invalid(self) -> dict[str, str]:
+        """The controls showing an error now: ``{field: message}``."""
+        return {name: _plain(w.value) for name, w in self.errors.items() if w.value}
+
     def set(self, **values: Any) -> None:
-        """Show new values without calling ``on_change``."""
+        """Show new values without calling ``on_change`` (clears their errors)."""
         self._muted = True
         try:
             for name, value in values.items():
                 if name in self.widgets:
                     self.widgets[name].value = "" if name == "image_size" and value is None \
-                        else value
+                        else str(value) if name == "seed" else value
+                if name in self.entries:
+                    self.entries[name].value = _text(name, value)
+                if name in self.errors:
+                    self.errors[name].value = ""
         finally:
             self._muted = False
 
     def close(self) -> None:
-        for w in [*self.widgets.values(), self.lock, self.new_seed, self.model]:
+        for w in [*self.widgets.values(), *self.entries.values(), *self.errors.values(),
+                  self.lock, self.new_seed, self.model]:
             w.close()
         self.box.close()
 
     def _changed(self, name: str, value: Any) -> None:
         if name == "image_size":
             value = value or None
-        if not self._muted:
-            self._on_change(name, value)
+        if name == "seed" or self._muted:
+            return  # the seed is typed: _typed checks it
+        if name in self.entries:  # a slider moved: its entry follows, its error goes
+            self.set(**{name: value})
+        self._on_change(name, value)
+
+    def _typed(self, name: str, text: str) -> None:
+        """A value typed into ``name``'s entry: checked against the schema's range."""
+        if self._muted:
+            return
+        try:
+            value = parse_typed(name, text)
+        except ValueError as exc:
+            self.errors[name].value = f"<span style='color:var(--jp-error-color1,#d32f2f)'>" \
+                                      f"{html.escape(str(exc))}</span>"
+            if self._on_invalid is not None:
+                self._on_invalid(name, str(exc))
+            return
+        self.set(**{name: value})
+        self._on_change(name, value)
 
     def _lock_changed(self, change: dict[str, Any]) -> None:
         self.lock.description = "seed locked" if change["new"] else "seed unlocked"

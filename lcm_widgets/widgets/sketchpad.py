@@ -40,13 +40,13 @@ import traitlets
 
 from ..errors import InvalidInput, ProtocolError
 from ..protocol import widget as proto
-from ..protocol.widget import Ack, Frame, ResultMeta
+from ..protocol.widget import Ack, Frame, Restore, ResultMeta
 from ._direct import DirectServer, Endpoint, origin_of
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
 
-__all__ = ["Ack", "Frame", "Sketchpad", "frame_to_image"]
+__all__ = ["Ack", "Frame", "Restore", "Sketchpad", "frame_to_image"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,7 @@ MAX_BACKGROUND_SIDE = 2048
 
 FrameCallback = Callable[[Frame], Any]
 AckCallback = Callable[[Ack], Any]
+RestoreCallback = Callable[[Restore], Any]
 
 
 def frame_to_image(frame: Frame) -> Image.Image:
@@ -101,6 +102,12 @@ class Sketchpad(anywidget.AnyWidget):  # type: ignore[misc]
                            ).tag(sync=True)
     error = traitlets.Unicode("", help="Last error in plain words; empty when fine."
                               ).tag(sync=True)
+    activity = traitlets.Unicode("", help="What the kernel is doing now, in plain words "
+                                 "('generating'); empty when idle.").tag(sync=True)
+    stale = traitlets.Unicode("", help="Why the output no longer matches the drawing or the "
+                              "params, in plain words; empty when it does.").tag(sync=True)
+    paused = traitlets.Bool(False, help="Live mode paused: the views send no frames until "
+                            "resumed (the toolbar's pause button sets it).").tag(sync=True)
 
     def __init__(self, **kwargs: Any) -> None:
         self._lock = threading.RLock()
@@ -112,6 +119,7 @@ class Sketchpad(anywidget.AnyWidget):  # type: ignore[misc]
         self._background: tuple[bytes, str] | None = None
         self._frame_callbacks: list[FrameCallback] = []
         self._ack_callbacks: list[AckCallback] = []
+        self._restore_callbacks: list[RestoreCallback] = []
         # views that said hello on the comm (and have no direct connection we know of)
         self._comm_views: set[str] = set()
         self._direct: Endpoint | None = None
@@ -121,6 +129,7 @@ class Sketchpad(anywidget.AnyWidget):  # type: ignore[misc]
             proto.MSG_FRAME: self._on_frame_msg,
             proto.MSG_ACK: self._on_ack_msg,
             proto.MSG_HELLO: self._on_hello_msg,
+            proto.MSG_RESTORE: self._on_restore_msg,
         }
         super().__init__(**kwargs)
         self.on_msg(self._dispatch)
@@ -189,6 +198,16 @@ class Sketchpad(anywidget.AnyWidget):  # type: ignore[misc]
                 self._ack_callbacks = [c for c in self._ack_callbacks if c != callback]
             else:
                 self._ack_callbacks = [*self._ack_callbacks, callback]
+
+    def on_restore(self, callback: RestoreCallback, remove: bool = False) -> None:
+        """Call ``callback(restore)`` when the person clicks a result in a view's history
+        strip: a :class:`Restore` with the result's ``rid`` and the ``params`` it was made with
+        (as :meth:`send_result` sent them). ``remove=True`` unregisters."""
+        with self._lock:
+            if remove:
+                self._restore_callbacks = [c for c in self._restore_callbacks if c != callback]
+            else:
+                self._restore_callbacks = [*self._restore_callbacks, callback]
 
     # ---- state --------------------------------------------------------------------------
 
@@ -262,6 +281,25 @@ class Sketchpad(anywidget.AnyWidget):  # type: ignore[misc]
                 self._result = (meta, payload)
             self._emit(proto.result_message(meta), [payload])
             return rid
+
+    def load_frame(self, data: bytes, *, width: int, height: int,
+                   mime: str = "image/jpeg") -> Frame:
+        """Make ``data`` (an encoded image of the frame size) the newest frame, as if it had
+        been drawn, and show it in every view's canvas (undoable there); the views do not send
+        it back. Returns the :class:`Frame` (its ``seq`` is above every seq seen). The Studio's
+        ``submit_image`` calls it; :meth:`on_frame` callbacks are not called."""
+        payload = bytes(data)
+        if not payload:
+            raise InvalidInput("data: must be an encoded image, got 0 bytes", field="data")
+        with self._lock:
+            self._seq += 1
+            frame = Frame(seq=self._seq, data=payload, width=int(width), height=int(height),
+                          mime=mime, reason="api", received_at=proto.now_ms())
+            self._frame = frame
+            self._background = None
+            self.send(proto.load_frame_message(frame.seq, mime, frame.width, frame.height),
+                      [payload])
+        return frame
 
     def clear(self) -> None:
         """Clear the drawing (ink and background) in every view; undoable there."""
@@ -380,6 +418,13 @@ class Sketchpad(anywidget.AnyWidget):  # type: ignore[misc]
             callbacks = self._ack_callbacks
         for cb in callbacks:
             _call(cb, ack)
+
+    def _on_restore_msg(self, content: Any, _buffers: Sequence[Any]) -> None:
+        restore = proto.parse_restore(content)
+        with self._lock:
+            callbacks = self._restore_callbacks
+        for cb in callbacks:
+            _call(cb, restore)
 
     def _on_hello_msg(self, content: Any, _buffers: Sequence[Any]) -> None:
         hello = proto.parse_hello(content)

@@ -19,15 +19,18 @@ the source (``Studio(backend, source=canvas)``); the results still show in the S
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import ipywidgets as W
 
 from ..backends.base import Backend
-from ..errors import BackendError, InvalidInput
+from ..errors import BackendError, BackendUnavailable, InvalidInput
 from ..protocol.widget import Ack
 from ..runtime.engine import Engine, Job, ResultRecord
 from ..schema import ALIASES, Output, parse_input
@@ -42,8 +45,20 @@ __all__ = ["HistoryEntry", "Studio"]
 HISTORY_SIZE = 32
 STATUS_INTERVAL = 0.5  # seconds between status-line refreshes
 #: Sketchpad traits the Studio drives itself (not settable through the Studio).
-_STUDIO_OWNED = ("status", "stats", "error")
-_SHOWN_PARAMS = ("prompt", "seed", "num_inference_steps", "strength", "guidance_scale")
+_STUDIO_OWNED = ("status", "stats", "error", "activity", "stale", "paused")
+#: The params each result carries to the browser (its caption, history strip and download).
+_SHOWN_PARAMS = ("prompt", "negative_prompt", "seed", "num_inference_steps", "strength",
+                 "guidance_scale", "image_size")
+#: What the activity part of the status line says while a frame is in flight, and while a
+#: backend given as a function loads.
+GENERATING = "generating"
+LOADING = "loading the model"
+
+
+def _model_text(backend: Any) -> str:
+    """``model (device)`` of a backend, for the status line and the controls."""
+    info = getattr(backend, "info", None)
+    return f"{info.model} ({info.device})" if info is not None else type(backend).__name__
 
 
 def _sketchpad_settings() -> tuple[str, ...]:
@@ -58,7 +73,10 @@ class Studio(W.VBox):  # type: ignore[misc]
     ----------
     backend:
         Any :class:`~lcm_widgets.backends.base.Backend` (``LocalLCM``, ``RealtimeBackend``,
-        ``EchoBackend``...). The Studio does not close it.
+        ``EchoBackend``...), or a function of no arguments that makes one
+        (``lambda: LocalLCM("lcm-dreamshaper-v7")``): the Studio shows at once and loads it on
+        a thread, its status line saying ``loading the model…`` with the seconds so far;
+        frames drawn meanwhile are rendered once it is loaded. The Studio does not close it.
     source:
         None (draw on the Studio's own canvas) or an ``ipycanvas.Canvas`` created with
         ``sync_image_data=True``.
@@ -87,15 +105,19 @@ class Studio(W.VBox):  # type: ignore[misc]
         :class:`~lcm_widgets.errors.InvalidInput` naming it and listing the valid ones.
     """
 
-    def __init__(self, backend: Backend, *, source: Any = None, prompt: str = "",
+    def __init__(self, backend: Backend | Callable[[], Backend], *, source: Any = None, prompt: str = "",
                  negative_prompt: str = "", steps: int = 4, strength: float = 0.5,
                  guidance_scale: float = 1.5, seed: int | None = None,
                  image_size: str | None = None, frame_size: int = 512, debounce: float = 0.1,
                  ack_timeout: float = 2.0, history_size: int = HISTORY_SIZE,
                  sketchpad: Sketchpad | None = None, **sketchpad_kwargs: Any) -> None:
-        if backend is None or not hasattr(backend, "generate"):
+        loader: Callable[[], Backend] | None = None
+        if backend is not None and not hasattr(backend, "generate") and callable(backend):
+            loader = backend
+        elif backend is None or not hasattr(backend, "generate"):
             raise TypeError("backend: expected a Backend such as LocalLCM('tiny') or "
-                            f"EchoBackend(), got {type(backend).__name__}")
+                            "EchoBackend(), or a function that makes one, got "
+                            f"{type(backend).__name__}")
         if history_size < 1:
             raise InvalidInput(f"history_size: must be at least 1, got {history_size}",
                                field="history_size")
@@ -105,7 +127,8 @@ class Studio(W.VBox):  # type: ignore[misc]
                                   {"negative_prompt": negative_prompt,
                                    "guidance_scale": guidance_scale, "steps": steps,
                                    "image_size": image_size}, defaults)
-        self.backend = backend
+        self.backend: Backend | None = None if loader is not None else backend  # type: ignore[assignment]
+        self._loaded: concurrent.futures.Future[Backend] = concurrent.futures.Future()
         self._params: dict[str, Any] = self._validated({
             "prompt": prompt, "negative_prompt": given["negative_prompt"],
             "num_inference_steps": given["steps"], "strength": strength,
@@ -116,9 +139,11 @@ class Studio(W.VBox):  # type: ignore[misc]
         self._browser_seq = 0
         self._status_at = 0.0
         self._error = ""
-        info = getattr(backend, "info", None)
-        self._model_text = (f"{info.model} ({info.device})" if info is not None
-                            else type(backend).__name__)
+        self._invalid: dict[str, str] = {}  # controls showing a bad typed value
+        self._paused = False
+        self._paused_edits = False  # params changed while paused
+        self._model_text = "loading the model" if loader is not None \
+            else _model_text(backend)
 
         self.source: CanvasSource | None = None
         self.sketchpad: Sketchpad | None = None
@@ -136,7 +161,8 @@ class Studio(W.VBox):  # type: ignore[misc]
             self._view = ImageView(int(source.width), int(source.height),
                                    int(sketchpad_kwargs.get("display_size", 384)))
         self.controls = Controls(self._params, model_text=self._model_text,
-                                 on_change=self._control_changed, on_new_seed=self.new_seed)
+                                 on_change=self._control_changed, on_new_seed=self.new_seed,
+                                 on_invalid=self._control_invalid)
         # An ipycanvas source has no browser view that acks: results count as shown at once.
         self.engine: Engine[Shown] = Engine(
             self._render, deliver=self._deliver, params=self._snapshot,
@@ -146,12 +172,20 @@ class Studio(W.VBox):  # type: ignore[misc]
         if self.sketchpad is not None:
             self.sketchpad.on_frame(self._on_frame)
             self.sketchpad.on_ack(self._on_ack)
+            self.sketchpad.on_restore(self._on_restore)
+            self.sketchpad.observe(self._paused_changed, names="paused")
             children = [self.sketchpad, self.controls.box]
         else:
             children = [W.HBox([source, self._view.box]), self.controls.box]
         super().__init__(children)
         self.add_class("lcm-studio")
-        self._view.status = f"ready · {self._model_text} · {params_text(self._params)}"
+        self._view.status = f"{self._model_text} · {params_text(self._params)}"
+        if loader is None:
+            self._loaded.set_result(backend)  # type: ignore[arg-type]
+        else:
+            self._view.activity = LOADING
+            threading.Thread(target=self._load, args=(loader,), daemon=True,
+                             name="lcm-widgets-studio-load").start()
 
     # ------------------------------------------------------------------ public API
     @property
@@ -194,18 +228,37 @@ class Studio(W.VBox):  # type: ignore[misc]
         self._seed_locked = bool(value)
         self.controls.lock.value = bool(value)
 
+    @property
+    def paused(self) -> bool:
+        """True while live mode is paused (the toolbar's pause button, or set here): drawing
+        and param edits render nothing until resumed; then the newest drawing is rendered."""
+        return self._paused
+
+    @paused.setter
+    def paused(self, value: bool) -> None:
+        if self.sketchpad is not None:
+            self.sketchpad.paused = bool(value)  # _paused_changed follows
+        else:
+            self._set_paused(bool(value))
+
     def submit_image(self, image: Any, *, wait: bool = True,
                      timeout: float | None = 120.0) -> Output | None:
         """Feed an image as a frame, as if it had been drawn: a PIL image, an HxWx3/4 uint8
-        array, encoded bytes or a path; it is resized to the frame size.
+        array, encoded bytes or a path; it is resized to the frame size and shown in the input
+        canvas (undoable there).
 
         With ``wait`` (default) block until the Studio is idle and return the newest output
         (None when there is none); the error is raised if this frame's request failed.
         """
         w, h = int(self._view.frame_width), int(self._view.frame_height)
         jpeg = image_to_jpeg(image, (w, h))
+        seq = None
+        if self.sketchpad is not None:
+            seq = self.sketchpad.load_frame(jpeg, width=w, height=h).seq
+            self._browser_seq = max(self._browser_seq, seq)
         key = self.engine.post_frame(jpeg, mime="image/jpeg", width=w, height=h,
-                                     t_input=time.time() * 1000, reason="api")
+                                     t_input=time.time() * 1000, browser_seq=seq,
+                                     reason="api")
         if not wait:
             return None
         if not self.engine.wait_idle(timeout):
@@ -262,11 +315,41 @@ class Studio(W.VBox):  # type: ignore[misc]
         if pad is not None:
             pad.on_frame(self._on_frame, remove=True)
             pad.on_ack(self._on_ack, remove=True)
+            pad.on_restore(self._on_restore, remove=True)
         for part in ("engine", "source", "controls", "_view"):
             obj = getattr(self, part, None)
             if obj is not None:
                 obj.close()
         super().close()
+
+    def wait_loaded(self, timeout: float | None = 600.0) -> Backend:
+        """Block until the backend is loaded (at once when one was given) and return it;
+        raises what loading raised (as :class:`~lcm_widgets.errors.BackendUnavailable`), or
+        TimeoutError."""
+        try:
+            return self._loaded.result(timeout)
+        except concurrent.futures.TimeoutError:
+            raise TimeoutError(f"timeout: the model did not load within {timeout} s") from None
+
+    def _load(self, loader: Callable[[], Backend]) -> None:
+        """On a thread of its own: make the backend, then show it (or why it failed)."""
+        try:
+            backend = loader()
+            if not hasattr(backend, "generate"):
+                raise TypeError(f"backend: the function returned {type(backend).__name__}, "
+                                "not a Backend")
+        except Exception as exc:
+            err = BackendUnavailable(f"could not load the model: {exc}")
+            self._loaded.set_exception(err)
+            self._view.activity = ""
+            self._show_error(str(err))
+            return
+        self.backend = backend
+        self._model_text = _model_text(backend)
+        self.controls.model.value = f"<b>model</b> {self._model_text}"
+        self._view.status = f"{self._model_text} · {params_text(self._params)}"
+        self._loaded.set_result(backend)
+        self._view.activity = ""
 
     # ------------------------------------------------------------------ params
     def _validated(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -278,11 +361,56 @@ class Studio(W.VBox):  # type: ignore[misc]
             self._seed_locked = bool(value)
         else:
             self._params = {**self._params, name: value}
+        if self._invalid.pop(name, None) is not None:
+            self._show_stale()
         self._params_changed()
+
+    def _control_invalid(self, name: str, message: str) -> None:
+        """A bad value was typed into a control: shown there; the output is marked stale."""
+        self._invalid[name] = message
+        self._show_stale()
 
     def _params_changed(self) -> None:
         self._view.status = f"{self._model_text} · {params_text(self._params)}"
+        if self._paused:
+            self._paused_edits = True
+            self._show_stale()
+            return
         self.engine.post_params_changed()
+
+    def _paused_changed(self, change: dict[str, Any]) -> None:
+        self._set_paused(bool(change["new"]))
+
+    def _set_paused(self, paused: bool) -> None:
+        was, self._paused = self._paused, paused
+        if was and not paused and self._paused_edits:
+            self._paused_edits = False
+            self.engine.post_params_changed()
+        self._show_stale()
+
+    def _show_stale(self) -> None:
+        """Say on the output why it no longer matches the params (``""``: it does)."""
+        why = ""
+        if self._invalid:
+            why = "invalid settings: " + "; ".join(self._invalid.values())
+        elif self._error:
+            why = self._error
+        elif self._paused and self._paused_edits:
+            why = "paused: the settings changed since this image"
+        if self.sketchpad is not None:
+            self.sketchpad.stale = why
+
+    def _on_restore(self, restore: Any) -> None:
+        """The person clicked a result in the history strip: use its params and seed again
+        (the seed gets locked, or the restored seed would be replaced at once)."""
+        fields = {k: v for k, v in restore.params.items() if k in CONTROLLED}
+        try:
+            self.update(**fields)
+        except InvalidInput as exc:
+            self._show_error(f"could not restore that result: {exc}")
+            return
+        if "seed" in fields and not self._seed_locked:
+            self.seed_locked = True
 
     def _snapshot(self) -> dict[str, Any]:
         p = dict(self._params)
@@ -315,9 +443,14 @@ class Studio(W.VBox):  # type: ignore[misc]
             size = (int(self._view.frame_width), int(self._view.frame_height))
             jpeg = await asyncio.to_thread(to_jpeg, f.data, f.mime, size)
         inp = parse_input({**job.params, "image_url": jpeg, "format": "jpeg"})
-        output = await self.backend.generate(inp)
+        backend = await asyncio.wrap_future(self._loaded)  # at once unless still loading
+        self._view.activity = GENERATING
+        try:
+            output = await backend.generate(inp)
+        finally:
+            self._view.activity = ""
         if not output.images:
-            raise BackendError(f"{type(self.backend).__name__} returned no image")
+            raise BackendError(f"{type(backend).__name__} returned no image")
         image = output.images[0]
         return Shown(output, image.data(), image.content_type or "image/jpeg",
                      image.width or f.width, image.height or f.height,
@@ -332,34 +465,43 @@ class Studio(W.VBox):  # type: ignore[misc]
         def ms(t: float) -> float:
             return round(epoch - (mono - t) * 1000, 2)
 
+        if not self._seed_locked:  # the seed field shows the seed of the image on screen
+            self._params = {**self._params, "seed": s.params["seed"]}
+            self.controls.set(seed=s.params["seed"])
         self._view.send_result(seq, s.data, rid=rec.rid, mime=s.mime, width=s.width,
                                height=s.height, timings_ms=rec.timings_ms,
-                               params={k: s.params[k] for k in _SHOWN_PARAMS},
+                               params={**{k: s.params.get(k) for k in _SHOWN_PARAMS},
+                                       "model": self._model_text},
                                t_kernel={"recv": ms(rec.frame.received),
                                          "start": ms(rec.job.started), "done": ms(rec.finished)})
+        now = time.monotonic()
+        if now - self._status_at >= STATUS_INTERVAL:
+            self._status_at = now
+            # after the engine has timed this delivery (it does once deliver returns)
+            asyncio.get_running_loop().call_soon(self._push_stats)
 
     def _on_result(self, rec: ResultRecord[Shown]) -> None:
         s = rec.value
         for stage, seconds in s.output.timings.items():
             rec.timings_ms[f"model_{stage}"] = round(seconds * 1000, 1)
         self._history.append(HistoryEntry(rec.frame.data, s.params, s.output))
-        now = time.monotonic()
-        if now - self._status_at >= STATUS_INTERVAL:
-            self._status_at = now
-            self._push_stats()
 
     def _push_stats(self) -> None:
-        s = self.engine.stats
-        summary = s.summary()
-        flat: dict[str, Any] = {"fps": round(s.fps(time.monotonic()), 1)}
-        for stage in ("generate", "kernel"):
+        """The kernel's medians for the status line (docs/studio.md, "The status line"); the
+        browser adds what it measures itself (results shown, results/s, stroke→pixels)."""
+        summary = self.engine.stats.summary()
+        flat: dict[str, Any] = {}
+        for stage, key in (("generate", "model_ms"), ("queue", "queue_ms"),
+                           ("deliver", "deliver_ms"), ("kernel", "kernel_ms")):
             if stage in summary:
-                flat[f"{stage}_ms"] = summary[stage]["p50"]
-        flat["results"] = self.engine.pacer.counters.completed
+                flat[key] = summary[stage]["p50"]
+        if "generate" in summary:
+            flat["samples"] = int(summary["generate"]["n"])
         self._view.stats = flat
 
     def _show_error(self, text: str) -> None:
         self._error = text
         self._view.error = text
+        self._show_stale()
         if not text:
             self._push_stats()

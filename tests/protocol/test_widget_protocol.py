@@ -30,7 +30,8 @@ def test_js_has_the_constants() -> None:
     assert consts["PROTOCOL_VERSION"] == 1
     assert {k for k in consts if k.startswith("MSG_")} == {
         "MSG_HELLO", "MSG_FRAME", "MSG_ACK", "MSG_TOOK", "MSG_RESULT", "MSG_SYNC",
-        "MSG_CLEAR_CANVAS", "MSG_SET_BACKGROUND", "MSG_DIRECT"}
+        "MSG_CLEAR_CANVAS", "MSG_SET_BACKGROUND", "MSG_DIRECT", "MSG_RESTORE",
+        "MSG_LOAD_FRAME"}
 
 
 @pytest.mark.parametrize("name,value", sorted(js_constants().items()))
@@ -108,5 +109,18 @@ def test_kernel_messages() -> None:
     meta: proto.ResultMeta = {"seq": 1, "rid": 2, "mime": "image/jpeg", "width": 8,
                               "height": 8, "timings_ms": None, "params": None}
     assert proto.result_message(meta) == {"type": "result", "v": 1, **meta}
+    assert proto.load_frame_message(4, "image/jpeg", 8, 16) == {
+        "type": "load_frame", "v": 1, "seq": 4, "mime": "image/jpeg", "width": 8, "height": 16}
     assert set(proto.KERNEL_MESSAGES) == {"took", "result", "sync", "clear_canvas",
-                                          "set_background", "direct"}
+                                          "set_background", "direct", "load_frame"}
+
+
+def test_parse_restore() -> None:
+    """``restore`` carries a result id and its params (a JSON object); anything else is a
+    ProtocolError naming the field."""
+    r = proto.parse_restore({"type": "restore", "v": 1, "rid": 3, "params": {"seed": 5}})
+    assert (r.rid, r.params) == (3, {"seed": 5})
+    with pytest.raises(ProtocolError, match=r"restore\.params: must be a JSON object"):
+        proto.parse_restore({"type": "restore", "v": 1, "rid": 3, "params": [1]})
+    with pytest.raises(ProtocolError, match="missing field 'params'"):
+        proto.parse_restore({"type": "restore", "v": 1})

@@ -15,7 +15,8 @@ TSC = JS / "node_modules" / ".bin" / "tsc"
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 def test_node_unit_tests_pass() -> None:
-    """Every `node --test` case in js/test passes (pacing, drawing, protocol, stats, status)."""
+    """Every `node --test` case in js/test passes (pacing, drawing, protocol, stats, status,
+    png, history)."""
     proc = subprocess.run(["node", "--test", "test/"], cwd=JS, capture_output=True, text=True,
                           timeout=300)
     summary = [ln for ln in proc.stdout.splitlines() if ln.startswith(("# pass", "# fail"))]

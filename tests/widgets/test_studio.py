@@ -259,7 +259,7 @@ def test_seed_is_stable_until_new_seed(make: Callable[..., tuple[Studio, Browser
     seeds = {c["params"]["seed"] for c, _ in browser.results()}
     assert seeds == {seed}
     new = studio.new_seed()
-    assert studio.params["seed"] == new == studio.controls.widgets["seed"].value
+    assert studio.params["seed"] == new == int(studio.controls.widgets["seed"].value)
     until(lambda: browser.results()[-1][0]["params"]["seed"] == new)  # re-rendered
 
 
@@ -302,8 +302,12 @@ def test_submit_image_returns_the_output_and_save_writes_metadata(
     meta = Image.open(path).text
     assert meta["prompt"] == "a house" and meta["seed"] == "11"
     assert meta["steps"] == "4" and meta["strength"] == "0.5"
-    # an API frame is sent to the browser as the newest browser seq (0 before any stroke)
-    assert browser.results()[-1][0]["seq"] == 0
+    # the input canvas shows the submitted image: a load_frame with the next seq (1 before
+    # any stroke), whose result answers that seq
+    (load, bufs), = browser.comm.custom_of("load_frame")
+    assert load["seq"] == 1 and (load["width"], load["height"]) == (64, 64)
+    assert Image.open(io.BytesIO(bytes(bufs[0]))).size == (64, 64)
+    assert browser.results()[-1][0]["seq"] == 1
 
 
 def test_submit_image_raises_the_backend_error(
