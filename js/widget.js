@@ -17,6 +17,7 @@ import { isHexColor } from "./drawing.js";
 import { FramePacer } from "./pacing.js";
 import * as P from "./protocol.js";
 import { formatParams, formatStatus } from "./status.js";
+import { buildSourceParts, wireSources } from "./sources.js";
 import { injectStyle } from "./style.js";
 import { wireToolbar } from "./toolbar.js";
 import { buildParts, renderStatus } from "./ui.js";
@@ -100,6 +101,8 @@ class SketchpadView {
     /** @type {WebSocket|null} */
     this.ws = null;
     this.directAttempts = 0;
+    /** @type {ReturnType<typeof wireSources>|null} the sources bar (sources.js) */
+    this.sources = null;
     /** @type {Map<number, Record<string, any>>} debug only: per-frame timestamps, by seq */
     this.trace = new Map();
     this.parts = buildParts(el.ownerDocument);
@@ -124,11 +127,13 @@ class SketchpadView {
         stats: () => pacer.stats(),
         trace: () => [...this.trace.values()],
         get transport() { return view.transport; },
+        get cameraPictures() { return view.sources?.camera.pictures ?? 0; },
         direct: () => ({ transport: view.transport, note: view.transportNote,
           attempts: view.directAttempts, ws: view.ws ? view.ws.readyState : null }),
       };
     }
     el.replaceChildren(root);
+    this._wireSources(el.ownerDocument);
     this._wireToolbar();
     this._wireModel();
     this._applyTool();
@@ -372,6 +377,7 @@ class SketchpadView {
     bmp.close();
     this.parts.output.classList.add("lcm-has-result");
     this.parts.resultParams.textContent = formatParams(meta.params);
+    this.sources?.resultPainted();
     const tPaint = done(false);
     if (ack) {
       this._trace(seq, { rid, t_recv: tRecv, t_decoded: tDecoded, t_paint: tPaint,
@@ -412,6 +418,19 @@ class SketchpadView {
   }
 
   // ---- toolbar and traits -----------------------------------------------------------------
+
+  /** The sources bar (webcam, result as canvas; sources.js), under the toolbar. */
+  _wireSources(/** @type {Document} */ doc) {
+    const sp = buildSourceParts(doc);
+    this.parts.toolbar.after(sp.bar);
+    this.sources = wireSources({
+      parts: sp, signal: this.signal, doc, sketch: this.sketch,
+      frameSize: () => [this.parts.inputCanvas.width, this.parts.inputCanvas.height],
+      output: this.parts.outputCanvas,
+      changed: (t, reason) => this._changed(t, reason),
+      reasons: { camera: P.REASON_CAMERA, feedback: P.REASON_FEEDBACK },
+    });
+  }
 
   _wireToolbar() {
     wireToolbar({
