@@ -128,6 +128,7 @@ class SketchpadView {
         trace: () => [...this.trace.values()],
         get transport() { return view.transport; },
         get cameraPictures() { return view.sources?.camera.pictures ?? 0; },
+        get cameraOn() { return view.sources?.camera.on ?? false; },
         direct: () => ({ transport: view.transport, note: view.transportNote,
           attempts: view.directAttempts, ws: view.ws ? view.ws.readyState : null }),
       };

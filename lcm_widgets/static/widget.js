@@ -1242,6 +1242,9 @@ var SketchpadView = class {
         get cameraPictures() {
           return view.sources?.camera.pictures ?? 0;
         },
+        get cameraOn() {
+          return view.sources?.camera.on ?? false;
+        },
         direct: () => ({
           transport: view.transport,
           note: view.transportNote,
