@@ -100,10 +100,15 @@ def test_mp4_without_a_writer_says_what_to_install(studio: Studio, tmp_path: Pat
                     reason='needs imageio\'s ffmpeg writer (pip install "imageio[ffmpeg]")')
 def test_mp4_has_one_frame_per_result(studio: Studio, tmp_path: Path) -> None:
     import imageio.v2 as iio
+    import imageio_ffmpeg
 
     for colour in COLOURS:
         studio.submit_image(Image.new("RGB", (64, 64), colour))
     path = studio.export_timelapse(tmp_path / "session.mp4", fps=5, progress=False)
-    frames = list(iio.get_reader(str(path)))
-    assert len(frames) == len(COLOURS)
-    assert frames[0].shape[:2] == (64, 64 + 8 + 64)
+    frames, _seconds = imageio_ffmpeg.count_frames_and_secs(str(path))  # ffmpeg decodes all
+    assert frames == len(COLOURS)
+    reader = iio.get_reader(str(path))
+    try:
+        assert reader.get_data(0).shape[:2] == (64, 64 + 8 + 64)
+    finally:
+        reader.close()
