@@ -6,7 +6,7 @@
  * The camera is off until the person turns it on. While it is on, its picture is the canvas's
  * background layer (centre-cropped to the frame size, mirrored if asked, ink drawn on top); each
  * new camera picture only marks the canvas changed, and frames leave the browser exactly as
- * strokes do: when the pacer has a credit, newest picture wins (docs/widget-protocol.md,
+ * strokes do: when the pacer has a credit, newest picture wins (docs/studio.md,
  * "Sources"). Nothing of the stream is kept or sent otherwise, and turning it off stops every
  * track (the browser's camera light goes out).
  *
