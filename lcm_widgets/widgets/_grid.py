@@ -48,6 +48,7 @@ __all__ = [
     "run_group",
     "show_image",
     "show_note",
+    "sized",
     "waiting_html",
 ]
 
@@ -233,6 +234,12 @@ def _line(cls: str, text: str, style: str = "") -> str:
             f"text-overflow:ellipsis;line-height:1.4;{style}'>{esc(text)}</div>")
 
 
+def sized(html: str, width_px: int) -> str:
+    """``html`` in a box exactly ``width_px`` wide: the HTML widget's content is a flex item
+    that would otherwise grow to its text's width, and then no line would ever be cut."""
+    return f"<div style='width:{width_px}px;overflow:hidden'>{html}</div>"
+
+
 def label_html(cell: Cell) -> str:
     """The cell's swept values (``steps=4 · strength=0.5``; a swept seed is one of them)."""
     return _line("lcm-compare-label", cell.label or "(no axis)", "font-weight:600")
@@ -402,7 +409,7 @@ def make_cell(cell: Cell, size: int, on_adopt: Callable[[int, int], None]
                                               border="1px solid #ddd", overflow="hidden",
                                               flex="0 0 auto"))
     slot.add_class("lcm-compare-slot")
-    info = W.HTML(waiting_html(cell, "waiting"), layout=W.Layout(width=f"{size}px",
+    info = W.HTML(sized(waiting_html(cell, "waiting"), size), layout=W.Layout(width=f"{size}px",
                                                                  height="2.9em", margin="0"))
     info.add_class("lcm-compare-caption")
     btn = W.Button(description="use these", tooltip=f"adopt {cell.label}",

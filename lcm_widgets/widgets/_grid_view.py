@@ -27,6 +27,7 @@ from ._grid import (
     refresh_header,
     show_image,
     show_note,
+    sized,
     waiting_html,
 )
 from ._grid_run import CellResult
@@ -99,8 +100,8 @@ class GridView:
             show_image(view)
         elif res.error:
             show_note(view, error_html(cell_error(res.cell, res.error)))
-        view.info.value = (waiting_html(res.cell, INVALID) if view.button.disabled
-                           else caption_html(res))
+        view.info.value = sized(waiting_html(res.cell, INVALID) if view.button.disabled
+                                else caption_html(res), self.cell_size)
 
     def widgets(self) -> list[W.Widget]:
         """Every widget of the grid (to close them)."""
@@ -125,9 +126,9 @@ class GridView:
             view, invalid = self.views[i], isinstance(chk, InvalidInput)
             if invalid:
                 show_note(view, error_html(cell_error(self._cells[i], str(chk))))
-                view.info.value = waiting_html(self._cells[i], INVALID)
+                view.info.value = sized(waiting_html(self._cells[i], INVALID), self.cell_size)
             elif view.button.disabled:  # valid again: its next result replaces this
-                view.info.value = waiting_html(self._cells[i], "waiting")
+                view.info.value = sized(waiting_html(self._cells[i], "waiting"), self.cell_size)
                 if view.image.value:
                     show_image(view)
                 else:

@@ -161,6 +161,10 @@ def test_lab_webcam_paste_feedback_and_an_aligned_compare_grid(tmp_path: Path,
                 assert len({round(b["x"], 1) for b in cells[c::2]}) == 1, cells[c::2]
             slots = boxes(page, ".lcm-compare .lcm-compare-slot")
             assert len({(round(b["width"]), round(b["height"])) for b in slots}) == 1, slots
+            # each caption line stays inside its cell (cut with an ellipsis, never wider)
+            for line in boxes(page, ".lcm-compare .lcm-compare-label, "
+                                    ".lcm-compare .lcm-compare-latency"):
+                assert line["width"] <= cells[0]["width"] + 0.5, line
             labels = page.eval_on_selector_all(".lcm-compare .lcm-compare-label",
                                                "els => els.map(e => e.title)")
             assert labels[0].startswith("prompt='a very long prompt") and \
