@@ -6,7 +6,8 @@ Debian Chromium (Playwright), in one Jupyter start:
   pictures reach the kernel as paced frames (reason ``camera``) and results are painted with
   no stroke at all; the device picker lists the camera; turning it off stops the stream;
 * a pasted image becomes the canvas's background (reason ``background``);
-* "use result" makes the result the canvas (reason ``feedback``);
+* "use result" makes the result the canvas (reason ``feedback``), and "loop" does it for
+  each new result;
 * a Compare grid with a long prompt axis and invalid cells: every cell of a row has the same
   top and height, every cell of a column the same left (bounding boxes); the invalid cells show
   their error in the image's place, with their button disabled.
@@ -145,6 +146,13 @@ def test_lab_webcam_paste_feedback_and_an_aligned_compare_grid(tmp_path: Path,
             page.locator(".lcm-sketchpad .lcm-use-result").click()
             until(lambda: "feedback" in kernel_json(kc, f"reasons[{before}:]"), 60,
                   "the fed-back frame in the kernel")
+            # "loop": every new result is fed back, paced like the rest
+            before = len(kernel_json(kc, "reasons"))
+            page.locator(".lcm-sketchpad .lcm-loop").check()
+            until(lambda: kernel_json(kc, f"reasons[{before}:]").count("feedback") >= 2, 240,
+                  "two looped frames in the kernel")
+            page.locator(".lcm-sketchpad .lcm-loop").uncheck()
+            assert num(page, "max-in-flight") == 1
 
             # 4. the Compare grid: long labels, invalid cells, still aligned
             kernel_eval(kc, "compare.run(buf.getvalue())", 120)
