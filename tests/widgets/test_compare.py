@@ -512,6 +512,7 @@ def test_saved_grid_keeps_every_label_and_error_inside_its_box(make: Any,
     c.save(path, cell_size=cs)
     img = Image.open(path).convert("RGB")
     px = img.load()
+    assert px is not None
     lw, hh, ch, pad = png_layout(source=True).values()  # save() puts the drawing in the corner
     n_rows, n_cols = c.sweep.n_rows, c.sweep.n_cols
     assert (n_rows, n_cols) == (4, 2)
