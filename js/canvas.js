@@ -4,7 +4,8 @@
  * brush and eraser, undo/redo, clear and a background image. Everything stays in the browser;
  * the owner is told through `onChange(t_input, reason)` and rasterizes the visible canvas itself.
  *
- * Layers: a white base, the background image (cover-fitted), then the ink layer. The eraser cuts
+ * Layers: a white base, the background image (cover-fitted; the webcam's `live` picture
+ * replaces it while the camera is on), then the ink layer. The eraser cuts
  * holes in the ink layer only, so erasing reveals the background. The visible canvas is the
  * composite at frame size (frame_width x frame_height), scaled by CSS.
  */
@@ -40,6 +41,9 @@ export class SketchCanvas {
       this.ink.getContext("2d", { willReadFrequently: true }));
     /** @type {Img|null} */
     this.background = null;
+    /** @type {Img|null} a live picture (the webcam, sources.js) shown instead of the
+     * background while set; not part of the undo history */
+    this.live = null;
     /** @type {"brush"|"eraser"} */
     this.tool = "brush";
     this.size = 8;
@@ -103,10 +107,10 @@ export class SketchCanvas {
     ctx.globalCompositeOperation = "source-over";
     ctx.fillStyle = "#ffffff";
     ctx.fillRect(0, 0, canvas.width, canvas.height);
-    if (this.background) {
-      const r = fitRect(this.background.width, this.background.height, canvas.width,
-        canvas.height, "cover");
-      ctx.drawImage(this.background, r.x, r.y, r.width, r.height);
+    const bg = this.live ?? this.background;
+    if (bg) {
+      const r = fitRect(bg.width, bg.height, canvas.width, canvas.height, "cover");
+      ctx.drawImage(bg, r.x, r.y, r.width, r.height);
     }
     ctx.drawImage(this.ink, 0, 0);
   }

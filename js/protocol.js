@@ -33,12 +33,15 @@ export const REASON_REDO = "redo";
 export const REASON_CLEAR = "clear";
 export const REASON_BACKGROUND = "background";
 export const REASON_RESIZE = "resize";
+export const REASON_CAMERA = "camera";
+export const REASON_FEEDBACK = "feedback";
 
 export const FRAME_MIME = "image/jpeg";
 
 /** All reasons, in a stable order. */
 export const REASONS = Object.freeze([
   REASON_STROKE, REASON_UNDO, REASON_REDO, REASON_CLEAR, REASON_BACKGROUND, REASON_RESIZE,
+  REASON_CAMERA, REASON_FEEDBACK,
 ]);
 
 /**

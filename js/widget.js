@@ -19,6 +19,7 @@ import { FramePacer } from "./pacing.js";
 import { fileName, metadata, withText } from "./png.js";
 import * as P from "./protocol.js";
 import { formatParams, formatStatus } from "./status.js";
+import { buildSourceParts, wireSources } from "./sources.js";
 import { injectStyle } from "./style.js";
 import { wireToolbar } from "./toolbar.js";
 import { buildParts, renderStatus } from "./ui.js";
@@ -107,6 +108,8 @@ class SketchpadView {
     /** @type {WebSocket|null} */
     this.ws = null;
     this.directAttempts = 0;
+    /** @type {ReturnType<typeof wireSources>|null} the sources bar (sources.js) */
+    this.sources = null;
     /** @type {Map<number, Record<string, any>>} debug only: per-frame timestamps, by seq */
     this.trace = new Map();
     /** @type {number[]} when results were painted (ms), oldest first: the results/s */
@@ -147,11 +150,14 @@ class SketchpadView {
         stats: () => pacer.stats(),
         trace: () => [...this.trace.values()],
         get transport() { return view.transport; },
+        get cameraPictures() { return view.sources?.camera.pictures ?? 0; },
+        get cameraOn() { return view.sources?.camera.on ?? false; },
         direct: () => ({ transport: view.transport, note: view.transportNote,
           attempts: view.directAttempts, ws: view.ws ? view.ws.readyState : null }),
       };
     }
     el.replaceChildren(root);
+    this._wireSources(el.ownerDocument);
     this._wireToolbar();
     this._wireLiveButtons();
     this._wireModel();
@@ -431,6 +437,7 @@ class SketchpadView {
     if (this.results.add(rid, seq, meta.params, thumbnail(oc.ownerDocument, oc))) {
       this._renderHistory();
     }
+    this.sources?.resultPainted();
     const tPaint = done(false);
     this.paintTimes.push(tPaint);
     if (this.paintTimes.length > PAINT_TIMES) this.paintTimes.shift();
@@ -500,6 +507,19 @@ class SketchpadView {
   }
 
   // ---- toolbar and traits -----------------------------------------------------------------
+
+  /** The sources bar (webcam, result as canvas; sources.js), under the toolbar. */
+  _wireSources(/** @type {Document} */ doc) {
+    const sp = buildSourceParts(doc);
+    this.parts.toolbar.after(sp.bar);
+    this.sources = wireSources({
+      parts: sp, signal: this.signal, doc, sketch: this.sketch,
+      frameSize: () => [this.parts.inputCanvas.width, this.parts.inputCanvas.height],
+      output: this.parts.outputCanvas,
+      changed: (t, reason) => this._changed(t, reason),
+      reasons: { camera: P.REASON_CAMERA, feedback: P.REASON_FEEDBACK },
+    });
+  }
 
   _wireToolbar() {
     wireToolbar({

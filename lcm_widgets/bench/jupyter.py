@@ -250,14 +250,19 @@ class DebugBrowser:
         return getattr(self._browser, name)
 
 
+#: Extra Chromium flags for a fake webcam that needs no permission prompt (``chromium(args=)``).
+FAKE_CAMERA_ARGS = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+
+
 @contextlib.contextmanager
-def chromium() -> Iterator[Any]:
+def chromium(args: list[str] | None = None) -> Iterator[Any]:
     """A headless Debian Chromium through Python Playwright (never ``playwright install``);
-    its pages have the widget's test hooks on (:class:`DebugBrowser`)."""
+    its pages have the widget's test hooks on (:class:`DebugBrowser`). ``args``: flags added
+    to :data:`CHROMIUM_ARGS` (e.g. :data:`FAKE_CAMERA_ARGS`)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *(args or [])])
         try:
             yield DebugBrowser(browser)
         finally:

@@ -83,8 +83,10 @@ REASON_REDO = "redo"
 REASON_CLEAR = "clear"
 REASON_BACKGROUND = "background"
 REASON_RESIZE = "resize"
+REASON_CAMERA = "camera"  # a new webcam picture (docs/studio.md, "Sources")
+REASON_FEEDBACK = "feedback"  # the result shown was made the canvas
 REASONS = (REASON_STROKE, REASON_UNDO, REASON_REDO, REASON_CLEAR, REASON_BACKGROUND,
-           REASON_RESIZE)
+           REASON_RESIZE, REASON_CAMERA, REASON_FEEDBACK)
 
 FRAME_MIME = "image/jpeg"
 

@@ -10,12 +10,12 @@ function strokeWidth(size, pointerType, pressure) {
   const p = Math.min(1, pressure);
   return Math.max(1, size * (0.2 + 0.8 * p));
 }
-function fitRect(iw, ih, w, h2, mode = "cover") {
-  if (!(iw > 0 && ih > 0)) return { x: 0, y: 0, width: w, height: h2 };
-  const scale = mode === "cover" ? Math.max(w / iw, h2 / ih) : Math.min(w / iw, h2 / ih);
+function fitRect(iw, ih, w, h3, mode = "cover") {
+  if (!(iw > 0 && ih > 0)) return { x: 0, y: 0, width: w, height: h3 };
+  const scale = mode === "cover" ? Math.max(w / iw, h3 / ih) : Math.min(w / iw, h3 / ih);
   const width = iw * scale;
   const height = ih * scale;
-  return { x: (w - width) / 2, y: (h2 - height) / 2, width, height };
+  return { x: (w - width) / 2, y: (h3 - height) / 2, width, height };
 }
 function isHexColor(c) {
   return typeof c === "string" && /^#[0-9a-fA-F]{6}$/.test(c);
@@ -135,6 +135,7 @@ var SketchCanvas = class {
     this.inkCtx = /** @type {CanvasRenderingContext2D} */
     this.ink.getContext("2d", { willReadFrequently: true });
     this.background = null;
+    this.live = null;
     this.tool = "brush";
     this.size = 8;
     this.color = "#000000";
@@ -188,28 +189,23 @@ var SketchCanvas = class {
     ctx.globalCompositeOperation = "source-over";
     ctx.fillStyle = "#ffffff";
     ctx.fillRect(0, 0, canvas.width, canvas.height);
-    if (this.background) {
-      const r = fitRect(
-        this.background.width,
-        this.background.height,
-        canvas.width,
-        canvas.height,
-        "cover"
-      );
-      ctx.drawImage(this.background, r.x, r.y, r.width, r.height);
+    const bg = this.live ?? this.background;
+    if (bg) {
+      const r = fitRect(bg.width, bg.height, canvas.width, canvas.height, "cover");
+      ctx.drawImage(bg, r.x, r.y, r.width, r.height);
     }
     ctx.drawImage(this.ink, 0, 0);
   }
   /** Change the frame size, scaling what is drawn. @param {number} w @param {number} h */
-  resize(w, h2) {
-    if (w === this.canvas.width && h2 === this.canvas.height) return false;
+  resize(w, h3) {
+    if (w === this.canvas.width && h3 === this.canvas.height) return false;
     const old = document.createElement("canvas");
     old.width = this.ink.width;
     old.height = this.ink.height;
     old.getContext("2d").drawImage(this.ink, 0, 0);
     this.canvas.width = this.ink.width = w;
-    this.canvas.height = this.ink.height = h2;
-    this.inkCtx.drawImage(old, 0, 0, w, h2);
+    this.canvas.height = this.ink.height = h3;
+    this.inkCtx.drawImage(old, 0, 0, w, h3);
     this.compose();
     return true;
   }
@@ -687,6 +683,8 @@ var REASON_REDO = "redo";
 var REASON_CLEAR = "clear";
 var REASON_BACKGROUND = "background";
 var REASON_RESIZE = "resize";
+var REASON_CAMERA = "camera";
+var REASON_FEEDBACK = "feedback";
 var FRAME_MIME = "image/jpeg";
 var REASONS = Object.freeze([
   REASON_STROKE,
@@ -694,7 +692,9 @@ var REASONS = Object.freeze([
   REASON_REDO,
   REASON_CLEAR,
   REASON_BACKGROUND,
-  REASON_RESIZE
+  REASON_RESIZE,
+  REASON_CAMERA,
+  REASON_FEEDBACK
 ]);
 function frameMessage(seq, f) {
   return {
@@ -718,12 +718,12 @@ function helloMessage(view, origin) {
   return origin === void 0 ? { type: MSG_HELLO, v: PROTOCOL_VERSION, view } : { type: MSG_HELLO, v: PROTOCOL_VERSION, view, origin };
 }
 function packDirect(header, payload) {
-  const h2 = new TextEncoder().encode(JSON.stringify(header));
+  const h3 = new TextEncoder().encode(JSON.stringify(header));
   const body = payload ? payload instanceof Uint8Array ? payload : new Uint8Array(payload) : new Uint8Array(0);
-  const out = new Uint8Array(4 + h2.byteLength + body.byteLength);
-  new DataView(out.buffer).setUint32(0, h2.byteLength);
-  out.set(h2, 4);
-  out.set(body, 4 + h2.byteLength);
+  const out = new Uint8Array(4 + h3.byteLength + body.byteLength);
+  new DataView(out.buffer).setUint32(0, h3.byteLength);
+  out.set(h3, 4);
+  out.set(body, 4 + h3.byteLength);
   return out;
 }
 function unpackDirect(buf) {
@@ -895,6 +895,261 @@ function formatParams(params) {
     if (typeof v === "number" && Number.isFinite(v)) out.push(`${label} ${v}`);
   }
   return out.join(" \xB7 ");
+}
+
+// sources.js
+var SOURCES_STYLE_ID = "lcm-widgets-sources-style";
+var SOURCES_CSS = `
+.lcm-sketchpad .lcm-sources { display: flex; flex-wrap: wrap; align-items: center; gap: 4px; }
+.lcm-sketchpad .lcm-sources button, .lcm-sketchpad .lcm-sources select {
+  color: var(--lcm-fg); background: var(--lcm-btn); border: 1px solid var(--lcm-border);
+  border-radius: 4px; padding: 2px 8px; min-height: 26px; font: inherit; cursor: pointer;
+}
+.lcm-sketchpad .lcm-sources button:disabled, .lcm-sketchpad .lcm-sources select:disabled {
+  opacity: 0.45; cursor: default;
+}
+.lcm-sketchpad .lcm-sources button[aria-pressed="true"] {
+  border-color: var(--lcm-accent); box-shadow: inset 0 0 0 1px var(--lcm-accent);
+}
+.lcm-sketchpad .lcm-sources select { max-width: 14em; }
+.lcm-sketchpad .lcm-sources label { display: inline-flex; align-items: center; gap: 3px; }
+.lcm-sketchpad .lcm-sources .lcm-camera-note { color: var(--lcm-error); }
+.lcm-sketchpad .lcm-sources .lcm-camera-note:empty { display: none; }
+`;
+function h(doc, tag, cls, attrs = {}, text = "") {
+  const el = doc.createElement(tag);
+  if (cls) el.className = cls;
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+  if (text) el.textContent = text;
+  return el;
+}
+function buildSourceParts(doc) {
+  if (!doc.getElementById(SOURCES_STYLE_ID)) {
+    const style = doc.createElement("style");
+    style.id = SOURCES_STYLE_ID;
+    style.textContent = SOURCES_CSS;
+    doc.head.appendChild(style);
+  }
+  const bar = h(doc, "div", "lcm-sources", { role: "toolbar", "aria-label": "Sources" });
+  const camera = h(doc, "button", "lcm-camera", {
+    type: "button",
+    title: "Draw over your webcam (off until you turn it on)",
+    "aria-pressed": "false"
+  }, "\u25C9 Camera");
+  const device = h(doc, "select", "lcm-camera-device", { "aria-label": "Camera", title: "Camera" });
+  device.disabled = true;
+  device.append(h(doc, "option", "", { value: "" }, "default camera"));
+  const mirrorLabel = h(doc, "label", "lcm-mirror-label", { title: "Mirror the camera" });
+  const mirror = h(doc, "input", "lcm-mirror", { type: "checkbox" });
+  mirror.checked = true;
+  mirrorLabel.append(mirror, doc.createTextNode("mirror"));
+  const note = h(doc, "span", "lcm-camera-note", { "aria-live": "polite" });
+  const useResult = h(doc, "button", "lcm-use-result", {
+    type: "button",
+    title: "Make the result shown on the right the canvas (undoable)"
+  }, "\u21D0 Use result");
+  useResult.disabled = true;
+  const loopLabel = h(doc, "label", "lcm-loop-label", {
+    title: "Feed every new result back as the canvas"
+  });
+  const loop = h(doc, "input", "lcm-loop", { type: "checkbox" });
+  loopLabel.append(loop, doc.createTextNode("loop"));
+  bar.append(camera, device, mirrorLabel, h(doc, "span", "lcm-sep"), useResult, loopLabel, note);
+  return { bar, camera, device, mirror, note, useResult, loop };
+}
+var CameraSource = class {
+  /**
+   * @param {Document} doc
+   * @param {(t: number) => void} onPicture
+   */
+  constructor(doc, onPicture) {
+    this.doc = doc;
+    this.onPicture = onPicture;
+    this.video = h(doc, "video", "", { playsinline: "", muted: "" });
+    this.video.muted = true;
+    this.canvas = h(doc, "canvas", "");
+    this.stream = null;
+    this.mirror = true;
+    this.pictures = 0;
+    this._loop = 0;
+  }
+  get on() {
+    return this.stream !== null;
+  }
+  /**
+   * Ask for the camera (`deviceId` or the default one) and start drawing its pictures.
+   * @param {string} deviceId @param {number} width @param {number} height
+   */
+  async start(deviceId, width, height) {
+    this.stop();
+    const md = globalThis.navigator?.mediaDevices;
+    if (!md?.getUserMedia) {
+      throw new Error("this page cannot use a camera (it needs https or localhost)");
+    }
+    const stream = await md.getUserMedia({
+      audio: false,
+      video: deviceId ? { deviceId: { exact: deviceId } } : {
+        width: { ideal: width },
+        height: { ideal: height }
+      }
+    });
+    this.stream = stream;
+    this.video.srcObject = stream;
+    this.canvas.width = width;
+    this.canvas.height = height;
+    await this.video.play();
+    const loop = ++this._loop;
+    const tick = () => {
+      if (loop !== this._loop || !this.stream) return;
+      this._draw();
+      this._next(tick);
+    };
+    this._next(tick);
+  }
+  /** The camera's video inputs (labels once permission was given). */
+  async devices() {
+    const md = globalThis.navigator?.mediaDevices;
+    if (!md?.enumerateDevices) return [];
+    return (await md.enumerateDevices()).filter((d) => d.kind === "videoinput");
+  }
+  /** Stop every track; the layer is forgotten. */
+  stop() {
+    this._loop += 1;
+    for (const t of this.stream?.getTracks() ?? []) t.stop();
+    this.stream = null;
+    this.video.srcObject = null;
+  }
+  /** @param {() => void} cb once per new video frame (or animation frame) */
+  _next(cb) {
+    const v = (
+      /** @type {HTMLVideoElement & {requestVideoFrameCallback?: (cb: () => void) => number}} */
+      this.video
+    );
+    if (typeof v.requestVideoFrameCallback === "function") v.requestVideoFrameCallback(cb);
+    else requestAnimationFrame(cb);
+  }
+  _draw() {
+    const { video, canvas } = this;
+    if (!(video.videoWidth > 0 && video.videoHeight > 0)) return;
+    const ctx = (
+      /** @type {CanvasRenderingContext2D} */
+      canvas.getContext("2d")
+    );
+    const r = fitRect(video.videoWidth, video.videoHeight, canvas.width, canvas.height, "cover");
+    ctx.save();
+    if (this.mirror) {
+      ctx.translate(canvas.width, 0);
+      ctx.scale(-1, 1);
+    }
+    ctx.drawImage(video, r.x, r.y, r.width, r.height);
+    ctx.restore();
+    this.pictures += 1;
+    this.onPicture(Date.now());
+  }
+};
+function wireSources({
+  parts: p,
+  signal,
+  doc,
+  sketch,
+  frameSize,
+  output,
+  changed,
+  reasons
+}) {
+  const o = { signal };
+  const camera = new CameraSource(doc, (t) => {
+    const [w, hgt] = frameSize();
+    if (camera.canvas.width !== w || camera.canvas.height !== hgt) {
+      camera.canvas.width = w;
+      camera.canvas.height = hgt;
+    }
+    sketch.live = camera.canvas;
+    sketch.compose();
+    changed(t, reasons.camera);
+  });
+  const show = () => {
+    p.camera.setAttribute("aria-pressed", String(camera.on));
+    p.camera.textContent = camera.on ? "\u25A0 Camera off" : "\u25C9 Camera";
+    p.device.disabled = !camera.on;
+  };
+  const off = () => {
+    const was = camera.on;
+    camera.stop();
+    sketch.live = null;
+    sketch.compose();
+    show();
+    if (was) changed(Date.now(), reasons.camera);
+  };
+  const on = async (deviceId) => {
+    p.note.textContent = "";
+    p.camera.disabled = true;
+    try {
+      const [w, hgt] = frameSize();
+      await camera.start(deviceId, w, hgt);
+      const list = await camera.devices();
+      const current = camera.stream?.getVideoTracks()[0]?.getSettings().deviceId ?? deviceId;
+      p.device.replaceChildren(...list.map((d, i) => {
+        const opt = h(doc, "option", "", { value: d.deviceId }, d.label || `camera ${i + 1}`);
+        opt.selected = d.deviceId === current;
+        return opt;
+      }));
+    } catch (err) {
+      off();
+      const e = (
+        /** @type {{name?: string, message?: string}} */
+        err
+      );
+      p.note.textContent = e?.name === "NotAllowedError" ? "camera: permission was refused (allow it in the browser's site settings)" : e?.name === "NotFoundError" ? "camera: no camera found" : `camera: ${e?.message || String(err)}`;
+    } finally {
+      p.camera.disabled = false;
+      show();
+    }
+  };
+  camera.mirror = p.mirror.checked;
+  p.camera.addEventListener("click", () => {
+    if (camera.on) off();
+    else void on("");
+  }, o);
+  p.device.addEventListener("change", () => {
+    if (camera.on) void on(p.device.value);
+  }, o);
+  p.mirror.addEventListener("change", () => {
+    camera.mirror = p.mirror.checked;
+  }, o);
+  signal.addEventListener("abort", () => camera.stop());
+  let hasResult = false;
+  let feeding = false;
+  const feed = async (undoable) => {
+    if (!hasResult || feeding || signal.aborted) return;
+    feeding = true;
+    try {
+      const bmp = await createImageBitmap(output);
+      try {
+        if (camera.on) off();
+        sketch.load(bmp, undoable);
+      } finally {
+        bmp.close();
+      }
+      changed(Date.now(), reasons.feedback);
+    } catch (err) {
+      console.warn("[lcm_widgets] could not use the result as the canvas:", err);
+    } finally {
+      feeding = false;
+    }
+  };
+  p.useResult.addEventListener("click", () => void feed(true), o);
+  p.loop.addEventListener("change", () => {
+    if (p.loop.checked) void feed(false);
+  }, o);
+  return {
+    camera,
+    resultPainted() {
+      hasResult = true;
+      p.useResult.disabled = false;
+      if (p.loop.checked) void feed(false);
+    }
+  };
 }
 
 // style.js
@@ -1073,7 +1328,7 @@ function wireToolbar({ model, signal, parts: p, sketch, onFile, onSizeInput }) {
 }
 
 // ui.js
-function h(doc, tag, cls, attrs = {}, text = "") {
+function h2(doc, tag, cls, attrs = {}, text = "") {
   const el = doc.createElement(tag);
   if (cls) el.className = cls;
   for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
@@ -1081,29 +1336,29 @@ function h(doc, tag, cls, attrs = {}, text = "") {
   return el;
 }
 function button(doc, cls, label, title) {
-  return h(doc, "button", cls, { type: "button", title, "aria-label": title }, label);
+  return h2(doc, "button", cls, { type: "button", title, "aria-label": title }, label);
 }
 function buildParts(doc) {
-  const root = h(doc, "div", "lcm-sketchpad", {
+  const root = h2(doc, "div", "lcm-sketchpad", {
     tabindex: "0",
     // Lumino (JupyterLab) skips its keyboard shortcuts inside this element, so Ctrl+Z undoes
     // a stroke instead of a cell edit.
     "data-lm-suppress-shortcuts": "true"
   });
-  const toolbar = h(doc, "div", "lcm-toolbar", { role: "toolbar" });
+  const toolbar = h2(doc, "div", "lcm-toolbar", { role: "toolbar" });
   const brush = button(doc, "lcm-brush", "\u270E Brush", "Brush");
   const eraser = button(doc, "lcm-eraser", "\u232B Eraser", "Eraser");
-  const sizeLabel = h(doc, "label", "lcm-size-label", { title: "Brush size" }, "Size");
-  const size = h(doc, "input", "lcm-brush-size", {
+  const sizeLabel = h2(doc, "label", "lcm-size-label", { title: "Brush size" }, "Size");
+  const size = h2(doc, "input", "lcm-brush-size", {
     type: "range",
     min: "1",
     max: "200",
     step: "1",
     "aria-label": "Brush size"
   });
-  const sizeValue = h(doc, "span", "lcm-size-value");
+  const sizeValue = h2(doc, "span", "lcm-size-value");
   sizeLabel.append(size, sizeValue);
-  const color = h(doc, "input", "lcm-color", {
+  const color = h2(doc, "input", "lcm-color", {
     type: "color",
     title: "Brush colour",
     "aria-label": "Brush colour"
@@ -1117,7 +1372,7 @@ function buildParts(doc) {
     "Image\u2026",
     "Background image (or paste one, or drop a file on the canvas)"
   );
-  const file = h(doc, "input", "lcm-file", { type: "file", accept: "image/*", tabindex: "-1" });
+  const file = h2(doc, "input", "lcm-file", { type: "file", accept: "image/*", tabindex: "-1" });
   const pause = button(
     doc,
     "lcm-pause",
@@ -1137,34 +1392,34 @@ function buildParts(doc) {
     eraser,
     sizeLabel,
     color,
-    h(doc, "span", "lcm-sep"),
+    h2(doc, "span", "lcm-sep"),
     undo,
     redo,
     clear,
-    h(doc, "span", "lcm-sep"),
+    h2(doc, "span", "lcm-sep"),
     upload,
     file,
-    h(doc, "span", "lcm-sep"),
+    h2(doc, "span", "lcm-sep"),
     pause,
     download
   );
-  const panels = h(doc, "div", "lcm-panels");
-  const input = h(doc, "div", "lcm-input");
-  const inputCanvas = h(doc, "canvas", "", { "aria-label": "Drawing canvas" });
+  const panels = h2(doc, "div", "lcm-panels");
+  const input = h2(doc, "div", "lcm-input");
+  const inputCanvas = h2(doc, "canvas", "", { "aria-label": "Drawing canvas" });
   input.append(inputCanvas);
-  const output = h(doc, "div", "lcm-output");
-  const outputCanvas = h(doc, "canvas", "", { "aria-label": "Generated image" });
-  const placeholder = h(doc, "div", "lcm-placeholder", {}, "Draw on the left; results appear here.");
-  const resultParams = h(doc, "div", "lcm-result-params", { "aria-label": "Params of the result shown" });
-  const staleNote = h(doc, "div", "lcm-stale-note", { role: "status" });
+  const output = h2(doc, "div", "lcm-output");
+  const outputCanvas = h2(doc, "canvas", "", { "aria-label": "Generated image" });
+  const placeholder = h2(doc, "div", "lcm-placeholder", {}, "Draw on the left; results appear here.");
+  const resultParams = h2(doc, "div", "lcm-result-params", { "aria-label": "Params of the result shown" });
+  const staleNote = h2(doc, "div", "lcm-stale-note", { role: "status" });
   output.append(outputCanvas, placeholder, resultParams, staleNote);
   panels.append(input, output);
-  const history = h(doc, "div", "lcm-history", {
+  const history = h2(doc, "div", "lcm-history", {
     role: "toolbar",
     "aria-label": "Recent results: click one to use its settings again"
   });
   history.hidden = true;
-  const status = h(doc, "div", "lcm-status", { "aria-live": "polite" });
+  const status = h2(doc, "div", "lcm-status", { "aria-live": "polite" });
   root.append(toolbar, panels, history, status);
   return {
     root,
@@ -1194,16 +1449,16 @@ function buildParts(doc) {
 }
 function renderStatus(el, s) {
   const doc = el.ownerDocument;
-  const main = h(doc, "div", "lcm-status-main");
-  const state = h(doc, "span", `lcm-state ${s.state.cls}`, {}, s.state.text);
+  const main = h2(doc, "div", "lcm-status-main");
+  const state = h2(doc, "span", `lcm-state ${s.state.cls}`, {}, s.state.text);
   if (s.state.title) state.title = s.state.title;
   main.append(state);
-  if (s.text) main.append(h(doc, "span", "lcm-status-text", {}, s.text));
-  if (s.error) main.append(h(doc, "span", "lcm-error", { role: "alert" }, s.error));
+  if (s.text) main.append(h2(doc, "span", "lcm-status-text", {}, s.text));
+  if (s.error) main.append(h2(doc, "span", "lcm-error", { role: "alert" }, s.error));
   main.title = [s.state.text, s.text, s.error].filter(Boolean).join(" \xB7 ");
-  const figures = h(doc, "div", "lcm-status-figures");
+  const figures = h2(doc, "div", "lcm-status-figures");
   for (const p of s.parts) {
-    const span = h(doc, "span", "lcm-stat", {}, p.text);
+    const span = h2(doc, "span", "lcm-stat", {}, p.text);
     if (p.title) span.title = p.title;
     figures.append(span);
   }
@@ -1259,6 +1514,7 @@ var SketchpadView = class {
     this.transportNote = "";
     this.ws = null;
     this.directAttempts = 0;
+    this.sources = null;
     this.trace = /* @__PURE__ */ new Map();
     this.paintTimes = [];
     this.results = new ResultHistory();
@@ -1295,6 +1551,12 @@ var SketchpadView = class {
         get transport() {
           return view.transport;
         },
+        get cameraPictures() {
+          return view.sources?.camera.pictures ?? 0;
+        },
+        get cameraOn() {
+          return view.sources?.camera.on ?? false;
+        },
         direct: () => ({
           transport: view.transport,
           note: view.transportNote,
@@ -1304,6 +1566,7 @@ var SketchpadView = class {
       };
     }
     el.replaceChildren(root);
+    this._wireSources(el.ownerDocument);
     this._wireToolbar();
     this._wireLiveButtons();
     this._wireModel();
@@ -1575,6 +1838,7 @@ var SketchpadView = class {
     if (this.results.add(rid, seq, meta.params, thumbnail(oc.ownerDocument, oc))) {
       this._renderHistory();
     }
+    this.sources?.resultPainted();
     const tPaint = done(false);
     this.paintTimes.push(tPaint);
     if (this.paintTimes.length > PAINT_TIMES) this.paintTimes.shift();
@@ -1646,6 +1910,21 @@ var SketchpadView = class {
     }
   }
   // ---- toolbar and traits -----------------------------------------------------------------
+  /** The sources bar (webcam, result as canvas; sources.js), under the toolbar. */
+  _wireSources(doc) {
+    const sp = buildSourceParts(doc);
+    this.parts.toolbar.after(sp.bar);
+    this.sources = wireSources({
+      parts: sp,
+      signal: this.signal,
+      doc,
+      sketch: this.sketch,
+      frameSize: () => [this.parts.inputCanvas.width, this.parts.inputCanvas.height],
+      output: this.parts.outputCanvas,
+      changed: (t, reason) => this._changed(t, reason),
+      reasons: { camera: REASON_CAMERA, feedback: REASON_FEEDBACK }
+    });
+  }
   _wireToolbar() {
     wireToolbar({
       model: this.model,
@@ -1750,8 +2029,8 @@ var SketchpadView = class {
     m.on("change:show_output", () => this._layout());
     const resize = () => {
       const w = this._int("frame_width", 64, 2048, 512);
-      const h2 = this._int("frame_height", 64, 2048, 512);
-      if (this.sketch.resize(w, h2)) {
+      const h3 = this._int("frame_height", 64, 2048, 512);
+      if (this.sketch.resize(w, h3)) {
         this._layout();
         this._changed(Date.now(), REASON_RESIZE);
       }

@@ -10,7 +10,7 @@ here. ipywidgets, matplotlib and pandas are imported where used.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import InvalidInput, LCMWidgetsError
 from ..schema import Input
@@ -26,22 +26,30 @@ __all__ = [
     "REVERSE_ALIASES",
     "SLIDER_MAX_SPAN",
     "CellResult",
+    "CellView",
     "apply_to_studio",
     "caption_html",
+    "cell_error",
     "corner_html",
     "edit_text",
     "editor_kind",
     "error_html",
     "esc",
     "field_bounds",
+    "label_html",
     "latency_figure",
     "make_cell",
     "make_editor",
     "parse_axis_text",
+    "png_layout",
     "refresh_header",
     "render_grid",
     "results_table",
     "run_group",
+    "show_image",
+    "show_note",
+    "sized",
+    "waiting_html",
 ]
 
 REVERSE_ALIASES = {f: a for a, f in ALIASES.items()}
@@ -92,6 +100,13 @@ def edit_text(value: Any) -> str:
     return format_value(value)
 
 
+def png_layout(source: bool) -> dict[str, int]:
+    """The saved grid's geometry in pixels (a ``source`` thumbnail in the corner makes the
+    header at least 120 high). Every label, caption and error is measured and cut or wrapped
+    to stay inside its own box, so none overlaps another or crosses a cell's edge."""
+    return {"label_w": 190, "header_h": 120 if source else 30, "caption_h": 24, "pad": 6}
+
+
 def render_grid(sweep: Sweep, results: Mapping[int, CellResult], *, cell_size: int = 256,
                 source: bytes | None = None) -> Image.Image:
     """The labelled grid as one RGB image: column labels on top, row labels on the left,
@@ -100,10 +115,7 @@ def render_grid(sweep: Sweep, results: Mapping[int, CellResult], *, cell_size: i
     from PIL import Image, ImageDraw, ImageFont
 
     font = ImageFont.load_default(size=14)
-    label_w, header_h, caption_h, pad = 190, 30, 24, 6
-    if source is not None:
-        header_h = max(header_h, 120)
-        label_w = max(label_w, 120)
+    label_w, header_h, caption_h, pad = png_layout(source is not None).values()
     W = label_w + sweep.n_cols * (cell_size + pad) + pad
     H = header_h + sweep.n_rows * (cell_size + caption_h + pad) + pad
     canvas = Image.new("RGB", (W, H), "white")
@@ -114,19 +126,23 @@ def render_grid(sweep: Sweep, results: Mapping[int, CellResult], *, cell_size: i
         thumb = load_image(source, allow_files=False).copy()
         thumb.thumbnail((min(label_w, header_h) - 2 * pad,) * 2)
         canvas.paste(thumb, (pad, pad))
+    line_h = _line_height(draw, font)
     for c, label in enumerate(sweep.col_labels):
         x = label_w + c * (cell_size + pad)
-        draw.text((x + 4, header_h - 20), _fit(label, cell_size), fill="black", font=font)
+        draw.text((x + 2, header_h - line_h - 4), _fit(draw, label, cell_size - 4, font),
+                  fill="black", font=font)
     for r, label in enumerate(sweep.row_labels):
         y = header_h + r * (cell_size + caption_h + pad)
-        draw.text((pad, y + cell_size // 2 - 6), _fit(label, label_w - pad), fill="black",
-                  font=font)
+        lines = _wrap(draw, label, label_w - 2 * pad, max(1, cell_size // line_h), font)
+        top = y + (cell_size - len(lines) * line_h) // 2
+        for i, text in enumerate(lines):
+            draw.text((pad, top + i * line_h), text, fill="black", font=font)
     for cell in sweep.cells:
         x = label_w + cell.col * (cell_size + pad)
         y = header_h + cell.row * (cell_size + caption_h + pad)
         res = results.get(cell.index)
         draw.rectangle((x - 1, y - 1, x + cell_size, y + cell_size), outline="#999999")
-        caption = "waiting"
+        caption, error = "waiting", ""
         if res is not None and res.image is not None and not res.error:
             try:
                 from ..images import load_image
@@ -136,28 +152,62 @@ def render_grid(sweep: Sweep, results: Mapping[int, CellResult], *, cell_size: i
                 caption = f"{res.latency_ms:.0f} ms" + (
                     f" (batch of {res.batch_size})" if res.batch_size > 1 else "")
             except LCMWidgetsError as exc:
-                caption = f"error: {exc}"
+                caption, error = "error", str(exc)
         elif res is not None and res.error:
-            caption = f"error: {res.error}"
-        colour = "#b00020" if caption.startswith("error") else "black"
-        if caption.startswith("error"):
-            _wrap(draw, caption, (x + 4, y + 4), cell_size - 8, font, colour)
-        draw.text((x + 2, y + cell_size + 4), _fit(caption, cell_size), fill=colour, font=font)
+            caption, error = "error", cell_error(cell, res.error)
+        colour = "#b00020" if error else "black"
+        if error:  # the whole message, wrapped inside the cell (an ellipsis if it is longer)
+            lines = _wrap(draw, error, cell_size - 8, max(1, (cell_size - 8) // line_h), font)
+            for i, text in enumerate(lines):
+                draw.text((x + 4, y + 4 + i * line_h), text, fill=colour, font=font)
+        draw.text((x + 2, y + cell_size + 4), _fit(draw, caption, cell_size - 4, font),
+                  fill=colour, font=font)
     return canvas
 
 
-def _fit(text: str, width_px: int, char_px: int = 8) -> str:
-    limit = max(4, width_px // char_px)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def cell_error(cell: Cell, message: str) -> str:
+    """An error as the cell shows it: without the cell's label in front (the caption has it),
+    so a small cell has room for what is wrong."""
+    prefix = f"{cell.label}: "
+    return message[len(prefix):] if cell.label and message.startswith(prefix) else message
 
 
-def _wrap(draw: Any, text: str, xy: tuple[int, int], width_px: int, font: Any,
-          colour: str) -> None:
-    per_line = max(8, width_px // 8)
-    x, y = xy
-    for i in range(0, min(len(text), per_line * 12), per_line):
-        draw.text((x, y), text[i:i + per_line], fill=colour, font=font)
-        y += 17
+def _line_height(draw: Any, font: Any) -> int:
+    """Pixels from one text line to the next (the font's ink height, plus a little)."""
+    top, bottom = draw.textbbox((0, 0), "Ag|ÉÅy", font=font)[1::2]
+    return int(bottom - top) + 4
+
+
+def _fit(draw: Any, text: str, width_px: int, font: Any) -> str:
+    """``text``, cut with an ellipsis to fit ``width_px`` as drawn in ``font`` (measured)."""
+    if draw.textlength(text, font=font) <= width_px:
+        return text
+    while text and draw.textlength(text + "…", font=font) > width_px:
+        text = text[:-1]
+    return text + "…"
+
+
+def _wrap(draw: Any, text: str, width_px: int, max_lines: int, font: Any) -> list[str]:
+    """``text`` as at most ``max_lines`` lines, each measured to fit ``width_px`` (broken at
+    spaces where it can, inside a word where it must); the last line ends in an ellipsis when
+    the text did not fit."""
+    lines: list[str] = []
+    rest = " ".join(text.split())
+    while rest and len(lines) < max_lines:
+        if draw.textlength(rest, font=font) <= width_px:
+            lines.append(rest)
+            rest = ""
+            break
+        n = 1
+        while n < len(rest) and draw.textlength(rest[:n + 1], font=font) <= width_px:
+            n += 1
+        cut = rest.rfind(" ", 0, n + 1)
+        cut = cut if cut > 0 else n
+        lines.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    if rest and lines:
+        lines[-1] = _fit(draw, lines[-1] + " " + rest, width_px, font)
+    return lines
 
 
 # --- widgets (ipywidgets is imported where used) -------------------------------------------
@@ -170,18 +220,44 @@ def esc(text: str) -> str:
 
 
 def error_html(message: str) -> str:
-    """A cell caption for an error (the full text also in the tooltip)."""
-    return (f"<span class='lcm-compare-error' style='color:#b00020' title='{esc(message)}'>"
-            f"{esc(message)}</span>")
+    """An error as a cell shows it in place of its image: the whole text, wrapped (and
+    scrollable when it is longer than the cell), also in the tooltip."""
+    return (f"<div class='lcm-compare-error' title='{esc(message)}' style='color:#b00020;"
+            "font-size:12px;line-height:1.3;white-space:normal;overflow-wrap:anywhere'>"
+            f"{esc(message)}</div>")
+
+
+def _line(cls: str, text: str, style: str = "") -> str:
+    """One caption line: never wraps (an ellipsis cuts it; the tooltip has it all), so every
+    cell of the grid keeps the same height and the rows stay aligned."""
+    return (f"<div class='{cls}' title='{esc(text)}' style='white-space:nowrap;overflow:hidden;"
+            f"text-overflow:ellipsis;line-height:1.4;{style}'>{esc(text)}</div>")
+
+
+def sized(html: str, width_px: int) -> str:
+    """``html`` in a box exactly ``width_px`` wide: the HTML widget's content is a flex item
+    that would otherwise grow to its text's width, and then no line would ever be cut."""
+    return f"<div style='width:{width_px}px;overflow:hidden'>{html}</div>"
+
+
+def label_html(cell: Cell) -> str:
+    """The cell's swept values (``steps=4 · strength=0.5``; a swept seed is one of them)."""
+    return _line("lcm-compare-label", cell.label or "(no axis)", "font-weight:600")
 
 
 def caption_html(res: CellResult) -> str:
-    """A cell caption: the error, or latency · batch size · frame."""
+    """A cell caption: its swept values, then latency · batch size · frame (or "failed")."""
     if res.error:
-        return error_html(res.error)
+        return label_html(res.cell) + _line("lcm-compare-latency",
+                                            f"failed · frame {res.frame}", "color:#b00020")
     batch = f" · batch of {res.batch_size}" if res.batch_size > 1 else ""
-    return (f"<span class='lcm-compare-latency'>{res.latency_ms:.0f} ms{batch} · "
-            f"frame {res.frame}</span>")
+    return label_html(res.cell) + _line(
+        "lcm-compare-latency", f"{res.latency_ms:.0f} ms{batch} · frame {res.frame}")
+
+
+def waiting_html(cell: Cell, note: str) -> str:
+    """A caption before the first result (``note``: what the cell waits for)."""
+    return label_html(cell) + _line("lcm-compare-latency", note, "color:#888")
 
 
 def corner_html(sweep: Sweep) -> str:
@@ -303,25 +379,59 @@ def refresh_header(sweep: Sweep, where: str, i: int, widget: Any) -> None:
         widget.value = value
 
 
-def make_cell(cell: Cell, size: int, on_adopt: Callable[[int, int], None]
-              ) -> tuple[Any, tuple[Any, Any, Any]]:
-    """One cell: its image, its caption and its "use these" button, in a VBox.
+class CellView(NamedTuple):
+    """One cell's widgets: the image, the caption (swept values, then latency or status), the
+    "use these" button, and the note shown in the image's place while there is no image to
+    show (waiting, or an error in full)."""
 
-    Returns ``(box, (image, caption, button))``.
-    """
+    image: Any
+    info: Any
+    button: Any
+    note: Any
+    slot: Any
+
+
+def make_cell(cell: Cell, size: int, on_adopt: Callable[[int, int], None]
+              ) -> tuple[Any, CellView]:
+    """One cell in a VBox: a ``size``-pixel square slot (the image, or the note in its
+    place: an empty image would show the browser's broken-image icon), the two-line caption
+    and the "use these" button. Every cell has the same height whatever its text."""
     import ipywidgets as W
 
-    img = W.Image(format="jpeg", layout=W.Layout(width=f"{size}px", height=f"{size}px"))
+    img = W.Image(format="jpeg", layout=W.Layout(width=f"{size}px", height=f"{size}px",
+                                                 display="none"))
     img.add_class("lcm-compare-image")
-    info = W.HTML("<span style='color:#888'>waiting for a drawing</span>",
-                  layout=W.Layout(width=f"{size}px"))
+    note = W.HTML("<div style='color:#888'>waiting for a drawing</div>",
+                  layout=W.Layout(width=f"{size}px", height=f"{size}px", overflow="auto",
+                                  padding="4px", margin="0"))
+    note.add_class("lcm-compare-note")
+    slot = W.Box([img, note], layout=W.Layout(width=f"{size}px", height=f"{size}px",
+                                              border="1px solid #ddd", overflow="hidden",
+                                              flex="0 0 auto"))
+    slot.add_class("lcm-compare-slot")
+    info = W.HTML(sized(waiting_html(cell, "waiting"), size), layout=W.Layout(width=f"{size}px",
+                                                                 height="2.9em", margin="0"))
+    info.add_class("lcm-compare-caption")
     btn = W.Button(description="use these", tooltip=f"adopt {cell.label}",
-                   layout=W.Layout(width=f"{size}px"))
+                   layout=W.Layout(width=f"{size}px", flex="0 0 auto"))
     btn.add_class("lcm-compare-adopt")
     btn.on_click(lambda _b, r=cell.row, c=cell.col: on_adopt(r, c))
-    box = W.VBox([img, info, btn])
+    box = W.VBox([slot, info, btn], layout=W.Layout(width=f"{size}px", overflow="hidden"))
     box.add_class("lcm-compare-cell")
-    return box, (img, info, btn)
+    return box, CellView(img, info, btn, note, slot)
+
+
+def show_note(view: CellView, html: str) -> None:
+    """Put ``html`` in the image's place (the image is hidden, not emptied)."""
+    view.note.value = html
+    view.image.layout.display = "none"
+    view.note.layout.display = None
+
+
+def show_image(view: CellView) -> None:
+    """Show the image (its value is set) and hide the note."""
+    view.image.layout.display = None
+    view.note.layout.display = "none"
 
 
 # --- results -------------------------------------------------------------------------------

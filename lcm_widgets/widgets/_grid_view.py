@@ -15,11 +15,27 @@ import ipywidgets as W
 
 from ..errors import InvalidInput
 from ..schema import Input
-from ..sweep import Sweep
-from ._grid import caption_html, corner_html, error_html, make_cell, make_editor, refresh_header
+from ..sweep import Cell, Sweep
+from ._grid import (
+    CellView,
+    caption_html,
+    cell_error,
+    corner_html,
+    error_html,
+    make_cell,
+    make_editor,
+    refresh_header,
+    show_image,
+    show_note,
+    sized,
+    waiting_html,
+)
 from ._grid_run import CellResult
 
 __all__ = ["GridView"]
+
+#: The status line of a cell whose parameters are invalid together (its error is in the cell).
+INVALID = "invalid: not rendered"
 
 
 class GridView:
@@ -30,8 +46,9 @@ class GridView:
                  on_adopt: Callable[[int, int], None]) -> None:
         self.cell_size = cell_size
         self.box = W.GridBox()
-        self.views: list[tuple[W.Image, W.HTML, W.Button]] = []
+        self.views: list[CellView] = []
         self.headers: dict[tuple[str, int], Any] = {}  # (where, i) -> its value widget
+        self._cells: list[Cell] = []
         self._on_edit, self._on_adopt = on_edit, on_adopt
 
     def layout(self, sweep: Sweep, checked: Sequence[Input | InvalidInput]) -> None:
@@ -39,6 +56,7 @@ class GridView:
         size = self.cell_size
         old = self.widgets()
         self.views, self.headers = [], {}
+        self._cells = list(sweep.cells)
         header: list[W.Widget] = [W.HTML(corner_html(sweep))]
         header += [self._header(sweep, "col", c) for c in range(sweep.n_cols)]
         body: list[W.Widget] = []
@@ -48,9 +66,12 @@ class GridView:
                 box, view = make_cell(sweep.cell(r, c), size, self._on_adopt)
                 self.views.append(view)
                 body.append(box)
+        # Fixed tracks: every cell is the same size (its caption lines never wrap), so the
+        # rows and columns stay aligned whatever the labels and errors say.
         self.box.layout = W.Layout(
             grid_template_columns=f"auto repeat({sweep.n_cols}, {size}px)", grid_gap="6px",
-            align_items="center", flex="0 0 auto", width="max-content")
+            align_items="center", justify_items="flex-start", flex="0 0 auto",
+            width="max-content")
         self.box.children = [*header, *body]
         for w in old:
             w.close()  # the old headers and cells (their comms), not the new ones
@@ -65,17 +86,22 @@ class GridView:
             if not (editors_only and isinstance(widget, (W.Text, W.HTML))):
                 refresh_header(sweep, where, i, widget)
         if not editors_only:
+            self._cells = list(sweep.cells)
             self._show_invalid(checked)
 
     def show(self, res: CellResult) -> None:
         """Paint one cell's newest result (or its error) and its caption."""
         if res.cell.index >= len(self.views):
             return
-        image, info, _ = self.views[res.cell.index]
+        view = self.views[res.cell.index]
         if res.image is not None and not res.error:
-            image.format = res.mime.split("/")[-1]
-            image.value = res.image
-        info.value = caption_html(res)
+            view.image.format = res.mime.split("/")[-1]
+            view.image.value = res.image
+            show_image(view)
+        elif res.error:
+            show_note(view, error_html(cell_error(res.cell, res.error)))
+        view.info.value = sized(waiting_html(res.cell, INVALID) if view.button.disabled
+                                else caption_html(res), self.cell_size)
 
     def widgets(self) -> list[W.Widget]:
         """Every widget of the grid (to close them)."""
@@ -94,6 +120,19 @@ class GridView:
         return box
 
     def _show_invalid(self, checked: Sequence[Input | InvalidInput]) -> None:
-        for i, chk in enumerate(checked):
-            if i < len(self.views) and isinstance(chk, InvalidInput):
-                self.views[i][1].value = error_html(str(chk))
+        """Invalid cells show why in their image's place, and cannot be adopted; a cell that
+        became valid again gets its button back (its next result replaces the note)."""
+        for i, chk in enumerate(checked[:len(self.views)]):
+            view, invalid = self.views[i], isinstance(chk, InvalidInput)
+            if invalid:
+                show_note(view, error_html(cell_error(self._cells[i], str(chk))))
+                view.info.value = sized(waiting_html(self._cells[i], INVALID), self.cell_size)
+            elif view.button.disabled:  # valid again: its next result replaces this
+                view.info.value = sized(waiting_html(self._cells[i], "waiting"), self.cell_size)
+                if view.image.value:
+                    show_image(view)
+                else:
+                    show_note(view, "<div style='color:#888'>waiting for a result</div>")
+            view.button.disabled = invalid
+            view.button.tooltip = (f"invalid, cannot be adopted: {chk}" if invalid
+                                   else f"adopt {self._cells[i].label}")

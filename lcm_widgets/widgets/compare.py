@@ -39,6 +39,7 @@ from ..runtime.engine import Engine, Job, ResultRecord
 from ..sweep import BatchGroup, Sweep, split_axes
 from ._grid import (
     REVERSE_ALIASES,
+    CellView,
     apply_to_studio,
     esc,
     latency_figure,
@@ -196,9 +197,14 @@ class Compare(W.VBox):
     def adopt(self, row: int, col: int) -> dict[str, Any]:
         """Copy cell ``(row, col)``'s parameters into the Studio's controls; returns them.
 
-        Without a Studio the parameters are only returned (and kept in :attr:`adopted`).
+        Without a Studio the parameters are only returned (and kept in :attr:`adopted`). An
+        invalid cell (:attr:`errors`) is refused with its reason: its button is disabled too.
         """
         cell = self.sweep.cell(row, col)
+        invalid = self.errors.get((row, col))
+        if invalid:
+            raise InvalidInput(f"adopt: cell ({row}, {col}) is invalid and cannot be adopted: "
+                               f"{invalid}", field=cell.label or "cell")
         params = dict(cell.overrides)
         if self._studio is not None:
             apply_to_studio(self._studio, params)
@@ -245,8 +251,8 @@ class Compare(W.VBox):
 
     # ------------------------------------------------------------------ configuration
     @property
-    def _views(self) -> list[tuple[W.Image, W.HTML, W.Button]]:
-        """Each cell's (image, caption, "use these" button), in grid order."""
+    def _views(self) -> list[CellView]:
+        """Each cell's widgets (image, caption, "use these" button, note), in grid order."""
         return self._view.views
 
     @property

@@ -308,6 +308,17 @@ class Studio(W.VBox):  # type: ignore[misc]
             raise ValueError("save: there is no result yet; draw something first")
         return save_png(self._history[-1], path, self._model_text)
 
+    def export_timelapse(self, path: str | Path, *, fps: float = 4.0,
+                         height: int | None = None, progress: bool = True) -> Path:
+        """Write :attr:`history` (the last ``history_size`` results) as a timelapse: each
+        frame sent beside its result, one picture per result, as a GIF, or an MP4 when
+        imageio's ffmpeg writer is installed (``pip install "imageio[ffmpeg]"``), chosen by
+        ``path``'s suffix; a progress bar unless ``progress=False``. Returns the path."""
+        from ._timelapse import write_timelapse
+
+        return write_timelapse(list(self._history), path, fps=fps, height=height,
+                               progress=progress)
+
     def close(self) -> None:
         """Stop rendering and close the widgets (the backend stays open). Safe to call twice,
         and on a Studio whose constructor failed (``__del__`` calls it)."""

@@ -4,6 +4,7 @@
 from lcm_widgets.bench.jupyter import (
     CHROMIUM,
     DEBUG_INIT_SCRIPT,
+    FAKE_CAMERA_ARGS,
     REPO,
     DebugBrowser,
     Server,
@@ -24,7 +25,7 @@ from lcm_widgets.bench.jupyter import (
 #: Screenshots of the browser tests.
 ARTIFACTS = REPO / "test-artifacts"
 
-__all__ = ["ARTIFACTS", "CHROMIUM", "DEBUG_INIT_SCRIPT", "REPO", "DebugBrowser", "Server", "chromium",
+__all__ = ["ARTIFACTS", "CHROMIUM", "DEBUG_INIT_SCRIPT", "FAKE_CAMERA_ARGS", "REPO", "DebugBrowser", "Server", "chromium",
            "free_port", "jupyter_own", "jupyter_server", "kernel_eval", "open_notebook",
            "page_error_text", "page_errors_of_ours",
            "run_first_cell", "run_first_cell_until", "scribble", "write_notebook"]

@@ -118,9 +118,17 @@ def test_three_by_three_grid_renders_every_valid_cell(make: Any) -> None:
     assert first["params"]["num_inference_steps"] == 4 and first["params"]["strength"] == 0.7
     assert first["params"]["prompt"] == "a house" and first["latency_ms"] >= 0
     # The widgets show it: each cell's Image holds the bytes, its caption the latency.
-    image, info, _button = c._views[5]
+    image, info, _button, note, _slot = c._views[5]
     assert image.value == first["image"] and " ms" in info.value
-    assert "must be at least 1" in c._views[0][1].value
+    assert "steps=4 · strength=0.7" in info.value  # the caption names the cell's values
+    assert image.layout.display is None and note.layout.display == "none"
+    # The invalid cell: its error in the image's place (no empty image), no adopting it.
+    bad = c._views[0]
+    assert "must be at least 1" in bad.note.value and bad.image.layout.display == "none"
+    assert bad.button.disabled and "invalid" in bad.info.value
+    assert not any(v.button.disabled for v in c._views[1:])
+    with pytest.raises(InvalidInput, match=r"adopt: cell \(0, 0\) is invalid"):
+        c.adopt(0, 0)
     assert "3×3 grid on echo" in c.status.value
     # The comm carried the images to the (would-be) browser as binary buffers.
     assert any(first["image"] in sent.buffers for sent in image.comm.log)
@@ -148,7 +156,8 @@ def test_a_failing_cell_shows_its_error_and_the_grid_goes_on(make: Any) -> None:
     assert [(r["row"], r["col"]) for r in bad] == [(1, 0), (1, 1)]
     assert "echo backend asked to fail" in bad[0]["error"]
     assert all(r["image"] for r in res if r["row"] == 0)
-    assert "asked to fail" in c._views[2][1].value
+    assert "asked to fail" in c._views[2].note.value and "failed" in c._views[2].info.value
+    assert not c._views[2].button.disabled  # valid params: a failed render can be adopted
     c.run(drawing("blue"))  # and the next frame still renders
     assert {r["frame"] for r in c.results} == {2}
 
@@ -301,13 +310,14 @@ def test_a_slider_value_invalid_for_one_cell_shows_there_and_the_grid_goes_on(
                                 "at least 1 for image-to-image, got int(2 * 0.2) = 0; raise "
                                 "num_inference_steps or strength"}
     res = {(r["row"], r["col"]): r for r in c.results}
-    assert "int(2 * 0.2) = 0" in res[0, 0]["error"] and "int(2 * 0.2)" in c._views[0][1].value
+    assert "int(2 * 0.2) = 0" in res[0, 0]["error"] and "int(2 * 0.2)" in c._views[0].note.value
     assert not res[1, 0]["error"] and res[1, 0]["params"]["strength"] == 0.2
     assert res[1, 0]["image"] and " ms" in c._views[2][1].value
     assert col_editor(c, 0).value == 0.2  # the slider keeps the value the cell reports on
     frontend_update(col_editor(c, 0), value=0.5)  # and moving on clears it
     assert c.wait(10) and c.errors == {}
     assert all(not r["error"] for r in c.results)
+    assert not c._views[0].button.disabled and c._views[0].note.layout.display == "none"
 
 
 def test_seed_int_text_edits_and_refusals(make: Any) -> None:
@@ -484,3 +494,44 @@ def test_three_axes_flatten_rows_with_plain_labels(make: Any) -> None:
     assert "rows: <b>seed × guidance</b>" in c.grid.children[0].value
     res = c.run(drawing())
     assert len(res) == 8 and all(not r["error"] for r in res)
+
+
+def test_saved_grid_keeps_every_label_and_error_inside_its_box(make: Any,
+                                                               tmp_path: Any) -> None:
+    """Long row and column labels and a long error in small cells: the gutters between the
+    label column, the cells and the rows stay blank (nothing drawn crosses into them), and
+    every cell still has its caption."""
+    from lcm_widgets.widgets._grid import png_layout
+
+    long = "a very long prompt about a lighthouse on a cliff at dusk, in watercolour"
+    c = make(backend=EchoBackend(), prompt=[long, "a cat"], steps=[1, 4], strength=[0.3, 0.9])
+    c.run(drawing())
+    assert len(c.errors) == 4 and max(len(e) for e in c.errors.values()) > 120
+    cs = 64
+    path = tmp_path / "grid.png"
+    c.save(path, cell_size=cs)
+    img = Image.open(path).convert("RGB")
+    px = img.load()
+    assert px is not None
+    lw, hh, ch, pad = png_layout(source=True).values()  # save() puts the drawing in the corner
+    n_rows, n_cols = c.sweep.n_rows, c.sweep.n_cols
+    assert (n_rows, n_cols) == (4, 2)
+    row_h = cs + ch + pad
+
+    def blank(x0: int, x1: int, y0: int, y1: int) -> bool:
+        return all(px[x, y] == (255, 255, 255) for x in range(x0, x1) for y in range(y0, y1))
+
+    assert blank(lw, img.width, hh - 3, hh - 1), "a column label runs into the cells"
+    # the strip between the row labels and the first column of cells
+    assert blank(lw - pad, lw - 1, 0, img.height), "a row label runs into the cells"
+    for col in range(n_cols):  # between a column and the next (outlines at x-1 and x+cs)
+        x = lw + col * (cs + pad)
+        assert blank(x + cs + 1, x + cs + pad - 1, 0, img.height), f"column {col} overflows"
+    for row in range(n_rows):
+        y = hh + row * row_h
+        # between the image and its caption, and between the caption and the next row
+        assert blank(lw, img.width, y + cs + 1, y + cs + 3), f"row {row}: text below a cell"
+        assert blank(lw, img.width, y + cs + ch, y + row_h - 1), f"row {row}: caption overflows"
+        for col in range(n_cols):  # every cell has a caption (ink under its image)
+            x = lw + col * (cs + pad)
+            assert not blank(x, x + cs, y + cs + 3, y + cs + ch), (row, col)

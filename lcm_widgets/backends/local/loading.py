@@ -8,6 +8,8 @@ folder), and every failure becomes a :class:`~lcm_widgets.errors.ModelLoadError`
 from __future__ import annotations
 
 import contextlib
+import difflib
+import logging
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -15,12 +17,30 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import BackendUnavailable, InvalidInput, ModelLoadError
-from ...models.presets import Preset
+from ...models.presets import PRESETS, Preset
 
 __all__ = ["Compiled", "Components", "compile_components", "import_torch", "load_components",
            "resolve_device_dtype"]
 
 INSTALL_HINT = 'pip install "lcm-widgets[local]"'
+
+
+class _Quiet(logging.Filter):
+    """Drops two log lines every load printed that say nothing to act on: transformers' "X
+    requires torchvision (not installed); falling back to XPil" (the PIL image processors are
+    what the safety checker's feature extractor needs), and diffusers' "Couldn't connect to the
+    Hub ... Will try to load from local cache" (when the cache misses too, the
+    :class:`ModelLoadError` carries that cause and says what to do)."""
+
+    QUIET = ("requires torchvision (not installed); falling back to",
+             "Couldn't connect to the Hub")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = str(record.msg)
+        return not any(q in message for q in self.QUIET)
+
+
+_QUIET = _Quiet()
 
 
 def import_torch() -> tuple[Any, Any]:
@@ -33,6 +53,10 @@ def import_torch() -> tuple[Any, Any]:
         raise BackendUnavailable(
             f"the local backend needs torch, diffusers and transformers ({missing} is missing); "
             f"install them with: {INSTALL_HINT}") from exc
+    for name in ("transformers.utils.import_utils", "diffusers.pipelines.pipeline_utils"):
+        logger = logging.getLogger(name)
+        if _QUIET not in logger.filters:
+            logger.addFilter(_QUIET)
     return torch, diffusers
 
 
@@ -85,29 +109,92 @@ def _progress(enabled: bool) -> Iterator[None]:
         yield
         return
     from diffusers.utils import logging as dlog
+    from transformers.utils import logging as tlog
 
-    was = dlog.is_progress_bar_enabled()
+    was = dlog.is_progress_bar_enabled(), tlog.is_progress_bar_enabled()
     dlog.disable_progress_bar()
+    tlog.disable_progress_bar()
     try:
         yield
     finally:
-        if was:
+        if was[0]:
             dlog.enable_progress_bar()
+        if was[1]:
+            tlog.enable_progress_bar()
 
 
-def _load_error(what: str, where: str, exc: BaseException) -> ModelLoadError:
-    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    msg = f"{what}: could not load {where!r} ({type(exc).__name__}: {detail[:300]})"
-    local = Path(where).expanduser().exists()
-    if not local:
-        if os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}:
-            msg += (f"; HF_HUB_OFFLINE is set and the weights are not in the Hugging Face cache: "
-                    f"download them first on a machine with network (`hf download {where}`), "
-                    "or unset HF_HUB_OFFLINE")
-        else:
-            msg += (f"; check the model id and your network, or download it with "
-                    f"`hf download {where}`")
-    return ModelLoadError(msg)
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and the errors it was raised from (``__cause__``, else ``__context__``)."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        yield cur
+        cur = cur.__cause__ or cur.__context__
+
+
+def _text(exc: BaseException) -> str:
+    """``Type: the whole message`` on one line (nothing cut: the cause is the useful part)."""
+    body = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {body}" if body else type(exc).__name__
+
+
+def _is(exc: BaseException, *names: str) -> bool:
+    """Whether ``exc`` or an error it was raised from is of a class called one of ``names``
+    (by name: huggingface_hub's error classes are not imported here)."""
+    return any(cls.__name__ in names for e in _chain(exc) for cls in type(e).__mro__)
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}
+
+
+def _load_error(what: str, where: str, exc: BaseException, *, known: bool) -> ModelLoadError:
+    """The :class:`ModelLoadError` for a failed ``from_pretrained(where)``.
+
+    ``known`` says ``where`` is an id this package chose (a preset's repo, its LCM-LoRA or
+    TAESD), so it exists on the Hub and "not cached" is the only cause worth naming; otherwise
+    it is the caller's string, which may be a mistyped preset, a missing folder or an unknown
+    id, and the message tells those apart. The whole cause is kept (one line per error in the
+    chain that says something new).
+    """
+    causes = [_text(e) for e in _chain(exc)]
+    detail = "; caused by ".join(dict.fromkeys(causes))
+    msg = f"{what}: could not load {where!r} ({detail})"
+    download = f"`hf download {where}`"
+    presets = ", ".join(sorted(PRESETS))
+    close = difflib.get_close_matches(where, list(PRESETS), n=1)
+    if close and not known:
+        presets += f"; did you mean {close[0]!r}?"
+    if Path(where).expanduser().exists():
+        return ModelLoadError(msg + "; it is a local folder: check that it holds a diffusers "
+                              "pipeline (model_index.json and the parts it names)")
+    looks_like_path = where.startswith((".", "/", "~")) or where.count("/") > 1 or "\\" in where
+    if not known and looks_like_path:
+        hint = (f"there is no folder {where!r} (relative to {os.getcwd()!r}); "
+                f"pass an existing folder, a Hugging Face id or a preset ({presets})")
+    elif not known and _is(exc, "RepositoryNotFoundError", "GatedRepoError"):
+        hint = (f"{where!r} is not a preset ({presets}), not a local folder, and the Hugging "
+                "Face Hub has no public repository with that id (check the spelling; for a "
+                "private or gated one, log in with `hf auth login`)")
+    elif _offline():
+        head = ("the weights are not in the Hugging Face cache and HF_HUB_OFFLINE is set" if known
+                else f"{where!r} is not a preset ({presets}) nor a local folder, and HF_HUB_OFFLINE"
+                " is set, so the Hub could not be asked whether the id exists or the weights be "
+                "fetched")
+        hint = (f"{head}: download them first on a machine with network ({download}, then copy "
+                "the Hugging Face cache over), or unset HF_HUB_OFFLINE")
+    elif _is(exc, "ConnectError", "ConnectionError", "NetworkError", "TimeoutException",
+             "OfflineModeIsEnabled"):
+        hint = ("the Hugging Face Hub could not be reached and the weights are not cached: "
+                f"check the network (or HF_ENDPOINT), or download them elsewhere with {download}")
+        if not known:
+            hint += f"; if you meant a preset, the names are {presets}"
+    elif known:
+        hint = f"download the weights again with {download}"
+    else:
+        hint = f"check the model id (the presets are {presets}), or download it with {download}"
+    return ModelLoadError(f"{msg}; {hint}")
 
 
 def _source(preset: Preset) -> tuple[str, Path | None]:
@@ -147,7 +234,8 @@ def load_components(preset: Preset, *, device: Any, dtype: Any, safety_checker: 
             raise BackendUnavailable(f"model {preset.name!r}: a dependency is missing ({exc}); "
                                      f"install it with: {INSTALL_HINT}") from exc
         except Exception as exc:
-            raise _load_error(f"model {preset.name!r}", source, exc) from exc
+            raise _load_error(f"model {preset.name!r}", source, exc,
+                              known=preset.name in PRESETS) from exc
         for part in ("unet", "vae", "text_encoder", "tokenizer", "scheduler"):
             if getattr(pipe, part, None) is None:
                 raise ModelLoadError(f"model {preset.name!r}: {source!r} is a "
@@ -165,7 +253,8 @@ def load_components(preset: Preset, *, device: Any, dtype: Any, safety_checker: 
                 lean_vae = diffusers.AutoencoderTiny.from_pretrained(
                     where, **{_dtype_kwarg(diffusers): dtype})
             except Exception as exc:
-                raise _load_error(f"vae 'taesd' for {preset.name!r}", where, exc) from exc
+                raise _load_error(f"vae 'taesd' for {preset.name!r}", where, exc,
+                                  known=True) from exc
     try:
         pipe.to(device)
         lean_vae.to(device)
@@ -230,7 +319,8 @@ def _fuse_lora(pipe: Any, preset: Preset) -> None:
         pipe.fuse_lora()
         pipe.unload_lora_weights()
     except Exception as exc:
-        raise _load_error(f"LCM-LoRA for {preset.name!r}", str(preset.lora), exc) from exc
+        raise _load_error(f"LCM-LoRA for {preset.name!r}", str(preset.lora), exc,
+                          known=True) from exc
 
 
 @dataclass
