@@ -1,0 +1,179 @@
+"""ControlNet in the lean loop, with the random-weight ``tiny-controlnet`` on the ``tiny`` model
+(both loaded through from_pretrained), and the numpy Canny against OpenCV's output."""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("diffusers")
+
+from local_helpers import i2i, pixels, t2i  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from lcm_widgets.backends.local import LocalLCM  # noqa: E402
+from lcm_widgets.backends.local.control_image import canny, prepare, scribble  # noqa: E402
+from lcm_widgets.backends.local.controlnet import active_steps  # noqa: E402
+from lcm_widgets.errors import InvalidImage, InvalidInput, ModelLoadError  # noqa: E402
+from lcm_widgets.images import encode_image  # noqa: E402
+from lcm_widgets.schema import parse_input  # noqa: E402
+
+DATA = Path(__file__).parent / "data"
+SMALL = {"width": 128, "height": 128}  # every request here: 128x128, to keep the tests quick
+
+
+@pytest.fixture(scope="module")
+def cn(model_cache: str) -> LocalLCM:
+    """The tiny model with the tiny ControlNet."""
+    return LocalLCM("tiny", controlnet="tiny-controlnet", progress=False, warmup=False)
+
+
+@pytest.fixture(scope="module")
+def bar() -> bytes:
+    """Another sketch: one black vertical bar."""
+    arr = np.full((512, 512, 3), 255, np.uint8)
+    arr[50:450, 100:150] = 0
+    return encode_image(arr, "png")
+
+
+def _req(src: bytes, **kw: Any) -> dict[str, Any]:
+    return i2i(src, image_size=SMALL, format="png", **kw)
+
+
+def _png(out: Any) -> Any:
+    return pixels(out.images[0].data())
+
+
+def test_scale_zero_is_exactly_the_image_without_controlnet(cn: LocalLCM, lcm: LocalLCM,
+                                                           sketch: bytes) -> None:
+    """controlnet_conditioning_scale=0 gives the very bytes of controlnet='none' and of a
+    LocalLCM with no ControlNet loaded; so does a guidance window with no step in it."""
+    plain = lcm.generate_sync(_req(sketch)).images[0].content
+    assert cn.generate_sync(_req(sketch, controlnet="none")).images[0].content == plain
+    assert cn.generate_sync(_req(sketch, controlnet_conditioning_scale=0)).images[0].content \
+        == plain
+    assert cn.generate_sync(_req(sketch, control_guidance_start=1.0)).images[0].content == plain
+
+
+def test_scale_and_control_image_change_the_image(cn: LocalLCM, sketch: bytes,
+                                                  bar: bytes) -> None:
+    """With the ControlNet on (its default), the image differs from scale 0, differs between
+    scales, and changes with the control image (another sketch as control_image_url)."""
+    off = _png(cn.generate_sync(_req(sketch, controlnet_conditioning_scale=0)))
+    on = _png(cn.generate_sync(_req(sketch)))
+    half = _png(cn.generate_sync(_req(sketch, controlnet_conditioning_scale=0.5)))
+    other = _png(cn.generate_sync(_req(sketch, control_image_url=bar)))
+    assert np.abs(on - off).mean() > 1
+    assert np.abs(half - on).mean() > 0.5 and np.abs(half - off).mean() > 0.5
+    assert np.abs(other - on).mean() > 1
+
+
+def test_strength_one_is_txt2img_guided_by_the_frame(cn: LocalLCM, sketch: bytes) -> None:
+    """With a ControlNet, strength 1 runs text-to-image with the frame as the control image:
+    the same image (up to float rounding) as a text-to-image request whose control_image_url
+    is the frame, and not the image without ControlNet."""
+    a = cn.generate_sync(_req(sketch, strength=1.0, num_inference_steps=2))
+    b = cn.generate_sync(t2i(control_image_url=sketch, image_size=SMALL, format="png",
+                             num_inference_steps=2))
+    plain = cn.generate_sync(t2i(image_size=SMALL, format="png", num_inference_steps=2))
+    assert np.abs(_png(a) - _png(b)).max() <= 2
+    assert np.abs(_png(a) - _png(plain)).mean() > 1
+
+
+def test_batch_rows_use_their_own_frame_as_control(cn: LocalLCM, sketch: bytes,
+                                                   bar: bytes) -> None:
+    """Two frames in one batch: each row is controlled by its own frame (equal to alone)."""
+    reqs = [_req(sketch), _req(bar, seed=2)]
+    outs = asyncio.run(cn.generate_batch([parse_input(r) for r in reqs]))
+    assert cn.batch_sizes[2] >= 1
+    for req, out in zip(reqs, outs, strict=True):
+        alone = cn.generate_sync(req)
+        assert np.abs(_png(out) - _png(alone)).max() <= 2
+
+
+def test_guidance_window_follows_diffusers_rule() -> None:
+    """Step i of n is guided unless i/n < start or (i+1)/n > end."""
+    assert active_steps(4, 0.0, 1.0) == (True, True, True, True)
+    assert active_steps(4, 0.25, 0.75) == (False, True, True, False)
+    assert active_steps(4, 0.0, 0.5) == (True, True, False, False)
+    assert active_steps(4, 1.0, 1.0) == (False,) * 4
+
+
+def test_canny_matches_opencv() -> None:
+    """Our Canny on a fixed colour image gives OpenCV's cv2.Canny(image, 100, 200) output
+    (saved from opencv-python-headless 5.0.0), within 0.5% of the pixels."""
+    src = np.asarray(Image.open(DATA / "canny_input.png").convert("RGB"))
+    ref = np.asarray(Image.open(DATA / "canny_opencv.png").convert("L"))
+    got = canny(src)
+    assert got.shape == ref.shape and got.dtype == np.uint8
+    assert set(np.unique(got)) <= {0, 255}
+    assert (got > 0).sum() > 500  # the image has edges
+    assert (got != ref).mean() <= 0.005
+
+
+def test_canny_of_a_square_is_its_outline() -> None:
+    """A grey square on black: edges on its border only, none inside or far outside."""
+    img = np.zeros((64, 64), np.uint8)
+    img[16:48, 16:48] = 200
+    e = canny(img) > 0
+    assert e[16:48, 14:18].any(axis=1).all() and e[16:48, 46:50].any(axis=1).all()
+    assert not e[20:44, 20:44].any() and not e[:12].any() and not e[52:].any()
+    assert prepare(np.stack([img] * 3, axis=2), "canny").shape == (64, 64, 3)
+
+
+def test_scribble_is_ink_white_on_black() -> None:
+    """Dark and bright-coloured strokes become white, the white paper and JPEG-ish noise black."""
+    arr = np.full((8, 8, 3), 255, np.uint8)
+    arr[0, 0] = (0, 0, 0)
+    arr[1, 1] = (255, 255, 0)  # yellow
+    arr[2, 2] = (245, 250, 240)  # near-white noise
+    out = scribble(arr)
+    assert out[0, 0].tolist() == out[1, 1].tolist() == [255, 255, 255]
+    assert out[2, 2].tolist() == out[5, 5].tolist() == [0, 0, 0]
+
+
+def _png_bomb(width: int, height: int) -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", b"not zlib")
+            + chunk(b"IEND", b""))
+
+
+def test_bad_inputs_name_the_field_and_the_session_keeps_working(cn: LocalLCM,
+                                                                 sketch: bytes) -> None:
+    """An unknown ControlNet in a request, a decompression-bomb control image: errors naming
+    the field and the value; the next request still runs."""
+    with pytest.raises(InvalidInput) as info:
+        cn.generate_sync(_req(sketch, controlnet="depth"))
+    assert info.value.field == "controlnet"
+    assert str(info.value) == ("controlnet: must be 'none' or a ControlNet this LocalLCM loaded "
+                               "('tiny-controlnet'), got 'depth'; load it with "
+                               "LocalLCM(model, controlnet=...)")
+    with pytest.raises(InvalidImage) as bomb:
+        cn.generate_sync(_req(sketch, control_image_url=_png_bomb(30000, 30000)))
+    assert bomb.value.field == "control_image_url"
+    assert str(bomb.value) == ("control_image_url: image is 30000x30000 = 900000000 pixels, "
+                               "over the limit of 16777216")
+    assert cn.generate_sync(_req(sketch)).images[0].content
+
+
+def test_unknown_controlnet_at_load_is_a_clear_error(model_cache: str) -> None:
+    """LocalLCM(controlnet=...) with a name that is no preset, id or folder, and with an id that
+    is not in the offline cache: errors naming the value."""
+    with pytest.raises(InvalidInput) as info:
+        LocalLCM("tiny", controlnet="depthy", progress=False, warmup=False)
+    assert info.value.field == "controlnet" and "'depthy'" in str(info.value)
+    assert "scribble, canny, tiny-controlnet" in str(info.value)
+    with pytest.raises(ModelLoadError, match=r"controlnet 'nobody/no-such-controlnet': could "
+                                             r"not load 'nobody/no-such-controlnet'"):
+        LocalLCM("tiny", controlnet="nobody/no-such-controlnet", progress=False, warmup=False)
