@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import json
 import struct
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -194,7 +195,10 @@ class LoraSet:
             self.pipe.delete_adapters(old)
             self._loaded._d.pop(old)
         try:
-            self.pipe.load_lora_weights(sd, adapter_name=entry.adapter)
+            with warnings.catch_warnings():
+                # peft warns that a model holding adapters gets another: that is the point here.
+                warnings.filterwarnings("ignore", message=".*peft_config.*multiple adapters")
+                self.pipe.load_lora_weights(sd, adapter_name=entry.adapter)
         except Exception as exc:
             self._forget(entry.adapter)
             raise self._misfit(key, str(exc)) from exc
