@@ -177,3 +177,22 @@ def test_unknown_controlnet_at_load_is_a_clear_error(model_cache: str) -> None:
     with pytest.raises(ModelLoadError, match=r"controlnet 'nobody/no-such-controlnet': could "
                                              r"not load 'nobody/no-such-controlnet'"):
         LocalLCM("tiny", controlnet="nobody/no-such-controlnet", progress=False, warmup=False)
+
+
+def test_compare_sweeps_the_controlnet_scale(cn: LocalLCM, sketch: bytes) -> None:
+    """A real Compare grid over controlnet_conditioning_scale=[0, 1] on the ControlNet model:
+    the scale-0 cell is the image without ControlNet, the scale-1 cell the ControlNet's."""
+    pytest.importorskip("ipywidgets")
+    from lcm_widgets.widgets.compare import Compare
+
+    c = Compare(backend=cn, sketchpad=False, prompt="a house", steps=4, strength=0.5, seed=1,
+                format="png", image_size=SMALL, controlnet_conditioning_scale=[0, 1])
+    try:
+        results = c.run(sketch)
+    finally:
+        c.close()
+    assert [r["error"] for r in results] == ["", ""]
+    off = cn.generate_sync(_req(sketch, controlnet="none"))
+    on = cn.generate_sync(_req(sketch))
+    assert np.abs(pixels(results[0]["image"]) - _png(off)).max() <= 2
+    assert np.abs(pixels(results[1]["image"]) - _png(on)).max() <= 2

@@ -140,3 +140,24 @@ def test_requests_may_load_new_loras_only_when_allowed(model_cache: str, sketch:
     path = str(loras[2] / "pytorch_lora_weights.safetensors")
     out = lm2.generate_sync(_req(sketch, loras=[{"path": path, "scale": 1}]))
     assert out.images[0].content and lm2.loaded_loras and lm2.load_counts["lora"] == 1
+
+
+def test_compare_sweeps_the_lora_scale(lm: LocalLCM, lcm: LocalLCM, sketch: bytes,
+                                       loras: list[Path]) -> None:
+    """A real Compare grid over lora_scale=[0, 1] with one fixed LoRA: the scale-0 cell is the
+    base model's image, the scale-1 cell differs from it."""
+    pytest.importorskip("ipywidgets")
+    from lcm_widgets.widgets.compare import Compare
+
+    name = lm.load_lora(loras[0], activate=False)
+    c = Compare(backend=lm, sketchpad=False, prompt="a house", steps=4, strength=0.5, seed=1,
+                format="png", image_size=SMALL, loras=[{"path": name, "scale": 1.0}],
+                lora_scale=[0, 1])
+    try:
+        results = c.run(sketch)
+    finally:
+        c.close()
+    assert [r["error"] for r in results] == ["", ""]
+    base = pixels(_bytes(lcm, sketch))
+    assert np.abs(pixels(results[0]["image"]) - base).max() <= 2
+    assert np.abs(pixels(results[1]["image"]) - base).mean() > 1
