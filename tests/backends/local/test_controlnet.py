@@ -196,3 +196,40 @@ def test_compare_sweeps_the_controlnet_scale(cn: LocalLCM, sketch: bytes) -> Non
     on = cn.generate_sync(_req(sketch))
     assert np.abs(pixels(results[0]["image"]) - _png(off)).max() <= 2
     assert np.abs(pixels(results[1]["image"]) - _png(on)).max() <= 2
+
+
+def test_studio_has_controlnet_controls_from_the_schema(cn: LocalLCM, lcm: LocalLCM,
+                                                        sketch: bytes) -> None:
+    """A Studio on a ControlNet backend shows a ControlNet selector (off + the loaded ones) and
+    a scale slider bounded by the schema; moving the slider changes params and the image, and
+    'off' gives the plain image. A Studio on a backend without ControlNets shows neither."""
+    W = pytest.importorskip("ipywidgets")
+    from lcm_widgets.widgets.studio import Studio
+
+    s = Studio(cn, prompt="a house", steps=4, strength=0.5, seed=1, image_size="square")
+    plain = Studio(lcm, prompt="a house")
+    try:
+        pick, slider = s.controls.widgets["controlnet"], \
+            s.controls.widgets["controlnet_conditioning_scale"]
+        assert isinstance(pick, W.Dropdown) and isinstance(slider, W.FloatSlider)
+        assert list(pick.options) == [("off", "none"), ("tiny-controlnet", "tiny-controlnet")]
+        assert pick.value == "tiny-controlnet" and (slider.min, slider.max) == (0.0, 2.0)
+        assert s.params["controlnet"] == "tiny-controlnet"
+        assert "controlnet" not in plain.controls.widgets and "controlnet" not in plain.params
+        full = s.submit_image(sketch)
+        slider.value = 0.25  # as the browser sets it
+        assert s.params["controlnet_conditioning_scale"] == 0.25
+        quarter = s.submit_image(sketch)
+        pick.value = "none"
+        off = s.submit_image(sketch)
+        assert full is not None and quarter is not None and off is not None
+        assert np.abs(_png(full) - _png(quarter)).mean() > 0.5
+        s.update(controlnet_conditioning_scale=0.0, controlnet="tiny-controlnet")
+        assert slider.value == 0.0 and pick.value == "tiny-controlnet"
+        zero = s.submit_image(sketch)
+        assert zero is not None and np.abs(_png(zero) - _png(off)).max() <= 2
+        with pytest.raises(InvalidInput, match=r"controlnet_conditioning_scale: must be between"):
+            s.update(controlnet_conditioning_scale=5)
+    finally:
+        s.close()
+        plain.close()
