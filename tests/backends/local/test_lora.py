@@ -161,3 +161,32 @@ def test_compare_sweeps_the_lora_scale(lm: LocalLCM, lcm: LocalLCM, sketch: byte
     base = pixels(_bytes(lcm, sketch))
     assert np.abs(pixels(results[0]["image"]) - base).max() <= 2
     assert np.abs(pixels(results[1]["image"]) - base).mean() > 1
+
+
+def test_style_lora_on_a_fused_lcm_lora_model(model_cache: str, loras: list[Path]) -> None:
+    """A model loaded the way the LCM-LoRA presets are (a LoRA fused into the UNet, then
+    unloaded) takes a style LoRA as an adapter: the fused weights stay, scale 0 is exactly the
+    fused model, scale 1 differs."""
+    from lcm_widgets.backends.local.loading import load_components
+    from lcm_widgets.backends.local.lora import LoraSet
+    from lcm_widgets.models.presets import Preset
+
+    c = load_components(Preset("tiny", None, lora=str(loras[1])), device=torch.device("cpu"),
+                        dtype=torch.float32, safety_checker=False, vae=None, progress=False)
+    unet = c.unet
+    x = torch.randn(1, 4, 16, 16, generator=torch.Generator().manual_seed(0))
+    emb = torch.randn(1, 77, 32, generator=torch.Generator().manual_seed(1))
+    w = torch.zeros(1, unet.config.time_cond_proj_dim)
+
+    def run() -> Any:
+        with torch.no_grad():
+            return unet(x, 500, encoder_hidden_states=emb, timestep_cond=w).sample
+
+    fused = run()
+    assert not getattr(unet, "peft_config", None)  # fused and unloaded: no adapter left
+    ls = LoraSet(c.pipe, base="tiny + LCM-LoRA")
+    name = ls.load(loras[0])
+    ls.apply([(name, 0.0)], allow_new=False)
+    assert torch.equal(run(), fused)
+    ls.apply([(name, 1.0)], allow_new=False)
+    assert (run() - fused).abs().mean() > 1e-3
