@@ -208,9 +208,7 @@ class LocalLCM:
 
         Raises InvalidInput (not a safetensors file, neither file, folder nor id) or
         ModelLoadError (not found; made for another base model: the message names both)."""
-        from ...schema_extensions import LoraWeight
-
-        LoraWeight(path=str(path), scale=scale)  # the request rules: scale 0-4
+        parse_input({"prompt": "", "loras": [{"path": str(path), "scale": scale}]})  # 0-4
         key: str = self._worker.run(lambda: self._loras.load(path, name=name))
         self._count_lora_loads()
         if activate:

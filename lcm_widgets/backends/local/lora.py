@@ -193,7 +193,7 @@ class LoraSet:
             self._active = tuple((a, s) for a, s in self._active if a != old)
             self._set(self._active, force=True)
             self.pipe.delete_adapters(old)
-            self._loaded._d.pop(old)
+            self._loaded.pop(old)
         try:
             with warnings.catch_warnings():
                 # peft warns that a model holding adapters gets another: that is the point here.

@@ -190,3 +190,12 @@ def test_style_lora_on_a_fused_lcm_lora_model(model_cache: str, loras: list[Path
     assert torch.equal(run(), fused)
     ls.apply([(name, 1.0)], allow_new=False)
     assert (run() - fused).abs().mean() > 1e-3
+
+
+def test_load_lora_scale_out_of_range(lm: LocalLCM, loras: list[Path]) -> None:
+    """load_lora(scale=9): the request rule's error (field, range, value); nothing loaded."""
+    before = lm.load_counts["lora"]
+    with pytest.raises(InvalidInput, match=r"loras\.0\.scale: must be between 0\.0 and 4\.0, "
+                                           r"got 9"):
+        lm.load_lora(loras[0], scale=9)
+    assert lm.load_counts["lora"] == before
