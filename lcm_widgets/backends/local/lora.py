@@ -38,8 +38,6 @@ from .cache import LRU
 
 __all__ = ["LoraSet", "check_safetensors"]
 
-_PICKLE_SUFFIXES = (".bin", ".ckpt", ".pt", ".pth", ".pkl")
-
 
 def check_safetensors(path: Path, field: str = "lora") -> None:
     """Raise InvalidInput naming ``path`` unless it is a safetensors file (its 8-byte header
@@ -89,13 +87,6 @@ class LoraSet:
         """The adapters in the model now, oldest first."""
         return self._loaded.keys()
 
-    @property
-    def active(self) -> tuple[tuple[str, float], ...]:
-        """``(name, scale)`` of the LoRAs applied now (scale 0 ones left out)."""
-        names = {k.adapter: key for key, k in zip(self._known.keys(), self._known.values(),
-                                                  strict=True)}
-        return tuple((names.get(a, a), s) for a, s in self._active)
-
     def known(self, name: str) -> bool:
         """Whether ``name`` was loaded before (by that name or path)."""
         return name in self._known
@@ -141,7 +132,7 @@ class LoraSet:
     def _resolve(self, path: str) -> str:
         p = Path(path).expanduser()
         if p.is_file():
-            if p.suffix.lower() in _PICKLE_SUFFIXES or p.suffix.lower() != ".safetensors":
+            if p.suffix.lower() != ".safetensors":  # .bin, .ckpt, .pt: pickles
                 raise InvalidInput(f"lora: {path!r} is not a safetensors file (.safetensors); "
                                    "LoRAs load only from safetensors (pickled weights can run "
                                    "code)", field="lora")
