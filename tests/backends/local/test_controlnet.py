@@ -233,3 +233,32 @@ def test_studio_has_controlnet_controls_from_the_schema(cn: LocalLCM, lcm: Local
     finally:
         s.close()
         plain.close()
+
+
+def test_controlnet_with_classifier_free_guidance(tmp_path: Path, model_cache: str,
+                                                  sketch: bytes) -> None:
+    """A plain-UNet SD model (guidance is CFG, as an LCM-LoRA model's): at guidance 2 the
+    control image serves both halves of the batch; scale 0 is exactly controlnet='none'."""
+    from test_local_variants import build_sd_cfg
+
+    m = LocalLCM(str(build_sd_cfg(tmp_path / "sd-cfg")), controlnet="tiny-controlnet",
+                 progress=False, warmup=False, safety_checker=False)
+    assert m.info.extra["guidance"] == "cfg"
+    req = _req(sketch, guidance_scale=2.0, negative_prompt="blurry")
+    off = m.generate_sync({**req, "controlnet": "none"})
+    zero = m.generate_sync({**req, "controlnet_conditioning_scale": 0})
+    on = m.generate_sync(req)
+    assert off.images[0].content == zero.images[0].content
+    assert np.abs(_png(on) - _png(off)).mean() > 1
+
+
+def test_controlnet_on_sdxl_is_refused_naming_both(tmp_path: Path, model_cache: str) -> None:
+    """An SD1.5 ControlNet on an SDXL model: ModelLoadError naming the ControlNet and the
+    model."""
+    from test_local_variants import build_sdxl
+
+    folder = str(build_sdxl(tmp_path / "sdxl", time_cond=True))
+    with pytest.raises(ModelLoadError) as info:
+        LocalLCM(folder, controlnet="tiny-controlnet", progress=False, warmup=False)
+    assert str(info.value) == (f"controlnet: 'tiny-controlnet' needs a Stable Diffusion 1.5 "
+                               f"model; {folder!r} is SDXL")
