@@ -199,3 +199,17 @@ def test_load_lora_scale_out_of_range(lm: LocalLCM, loras: list[Path]) -> None:
                                            r"got 9"):
         lm.load_lora(loras[0], scale=9)
     assert lm.load_counts["lora"] == before
+
+
+def test_lora_with_a_compiled_unet(lm: LocalLCM, model_cache: str, sketch: bytes,
+                                   loras: list[Path]) -> None:
+    """A LoRA loaded into a fullgraph-compiled UNet (dynamo's eager backend) and switched on
+    and off: the same pixels as the uncompiled model."""
+    m = LocalLCM("tiny", progress=False, warmup=False, compile_backend="eager")
+    name = m.load_lora(loras[0], scale=1.0)
+    ref = lm.load_lora(loras[0], activate=False)
+    for mine, theirs in (([{"path": name, "scale": 1.0}], [{"path": ref, "scale": 1.0}]),
+                         ([], [])):
+        got = pixels(_bytes(m, sketch, loras=mine))
+        want = pixels(_bytes(lm, sketch, loras=theirs))
+        assert np.abs(got - want).max() <= 1
