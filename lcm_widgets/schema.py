@@ -36,6 +36,7 @@ from pydantic import (
 )
 
 from .errors import InvalidInput
+from .schema_extensions import EXTENSION_MODELS, ExtensionFields
 
 __all__ = [
     "ALIASES",
@@ -161,8 +162,10 @@ class ImageSize(BaseModel):
         return v
 
 
-class Input(BaseModel):
-    """A fast-lcm-diffusion request: text-to-image, or image-to-image when ``image_url`` is set."""
+class Input(ExtensionFields):
+    """A fast-lcm-diffusion request: text-to-image, or image-to-image when ``image_url`` is set.
+
+    It includes our ControlNet and LoRA fields (:mod:`lcm_widgets.schema_extensions`)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True, validate_default=False)
 
@@ -295,9 +298,10 @@ def _range_text(field: str, model: type[BaseModel]) -> str | None:
     return f"between {lo} and {hi}"
 
 
-_MODELS_BY_NAME: dict[str, type[BaseModel]] = {"image_size": ImageSize}
+_MODELS_BY_NAME: dict[str, type[BaseModel]] = {"image_size": ImageSize, **EXTENSION_MODELS}
 #: What a field accepts, for type errors where "a string" would mislead.
-_EXPECTED_TYPE = {"image_url": "a data URI, an http(s) URL or bytes"}
+_EXPECTED_TYPE = {"image_url": "a data URI, an http(s) URL or bytes",
+                  "control_image_url": "a data URI, an http(s) URL or bytes"}
 
 
 def _show(value: Any, limit: int = 100) -> str:
@@ -326,6 +330,8 @@ def _message(err: Any, model: type[BaseModel]) -> tuple[list[str | int], str]:
         msg = f"must be {rng}, got {_show(value)}"
     elif etype == "string_too_long":
         msg = f"must be at most {ctx.get('max_length')} characters, got {len(value)}"
+    elif etype == "too_long":
+        msg = f"must have at most {ctx.get('max_length')} items, got {ctx.get('actual_length')}"
     elif etype == "literal_error":
         msg = f"must be one of {ctx.get('expected')}, got {_show(value)}"
     elif etype in {"int_parsing", "int_type", "int_from_float", "int_parsing_size"}:

@@ -11,6 +11,13 @@ number, a string) is a *fixed* value applied to every cell::
 
     sweep = expand({"steps": [2, 4, 8], "strength": [0.3, 0.5, 0.7]}, backend=tiny)
 
+**ControlNet and LoRA axes.** ``controlnet_conditioning_scale=[0, 0.5, 1]`` sweeps the
+ControlNet's strength like any field. ``lora_scale=[0, 0.5, 1]`` sets the scale of every LoRA of
+the fixed ``loras=[{"path": ..., "scale": ...}]`` (a list of ``{path, scale}`` maps is one fixed
+value, not an axis; a list of such lists is an axis over LoRA sets)::
+
+    sweep = expand({"lora_scale": [0, 0.5, 1]}, backend=lcm)   # with loras=[...] fixed
+
 **Layout.** Axes keep the order given. One axis → one column of rows. Two axes → the first is
 the rows, the second the columns. Three or more → the *rows are flattened*: every row is one
 combination of all axes but the last (labels joined with ``", "``), the last axis stays the
@@ -65,7 +72,8 @@ _NOT_SWEEPABLE = frozenset({"image_url", "request_id", "sync_mode", "num_images"
 
 #: Every field a sweep may vary, plus ``backend``.
 SWEEPABLE: tuple[str, ...] = (
-    "backend", *sorted(f for f in Input.model_fields if f not in _NOT_SWEEPABLE))
+    "backend", *sorted([*(f for f in Input.model_fields if f not in _NOT_SWEEPABLE),
+                        "lora_scale"]))
 
 #: Upper bound on cells in one grid (each cell is one image per frame).
 MAX_CELLS = 64
@@ -115,7 +123,16 @@ def validate_value(name: str, value: Any) -> Any:
     fld = canonical_axis(name)
     if fld == "backend":
         return value
-    data: dict[str, Any] = {"prompt": "", fld: value}
+    if fld == "lora_scale":
+        data: dict[str, Any] = {"prompt": "", "loras": [{"path": "x", "scale": value}]}
+        try:
+            inp = parse_input(data)
+        except InvalidInput as exc:
+            msg = str(exc).replace("loras.0.scale:", f"{name}:")
+            raise InvalidInput(msg, field=name) from None
+        assert inp.loras is not None
+        return inp.loras[0].scale
+    data = {"prompt": "", fld: value}
     try:
         inp = parse_input(data)
     except InvalidInput as exc:
@@ -145,7 +162,8 @@ def split_axes(params: Mapping[str, Any]) -> tuple[dict[str, list[Any]], dict[st
         seen[fld] = name
         if isinstance(value, (list, tuple, range)) and not (
                 fld == "backend" and isinstance(value, tuple) and len(value) == 2
-                and isinstance(value[0], str) and _is_backend(value[1])):
+                and isinstance(value[0], str) and _is_backend(value[1])) and not (
+                fld == "loras" and all(not isinstance(v, (list, tuple)) for v in value)):
             axes[name] = list(value)
         elif fld == "backend":
             raise InvalidInput(f"{name}: must be a list of backends or (label, backend) pairs, "
@@ -318,11 +336,25 @@ def validate_cells(sweep: Sweep, base: Input | Mapping[str, Any],
     out: list[Input | InvalidInput] = []
     for cell in sweep.cells:
         try:
-            out.append(parse_input({**data, **cell.overrides}))
+            out.append(parse_input(_with_lora_scale({**data, **cell.overrides})))
         except InvalidInput as exc:
             where = cell.label or "cell"
             out.append(InvalidInput(f"{where}: {exc}", errors=exc.errors, field=exc.field))
     return out
+
+
+def _with_lora_scale(data: dict[str, Any]) -> dict[str, Any]:
+    """Apply a cell's ``lora_scale`` to every LoRA of its ``loras``."""
+    if "lora_scale" not in data:
+        return data
+    scale = data.pop("lora_scale")
+    loras = data.get("loras")
+    if not loras:
+        raise InvalidInput("lora_scale: needs loras=[{path, scale}] among the fixed values (the "
+                           f"LoRAs to scale), got {loras!r}", field="lora_scale")
+    data["loras"] = [{**(w.model_dump() if hasattr(w, "model_dump") else dict(w)),
+                      "scale": scale} for w in loras]
+    return data
 
 
 def build_inputs(checked: Sequence[Input | InvalidInput], image: bytes | str,

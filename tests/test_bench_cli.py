@@ -67,3 +67,24 @@ def test_bench_bad_arguments(args: list[str], message: str,
     """Bad counts and sizes are reported before loading any model."""
     assert cli.main(["bench", "--device", "cpu", "--quiet", *args]) == 1
     assert message in capsys.readouterr().err
+
+
+def test_bench_controlnet_and_lora_print_the_extra_cost(
+        model_cache: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--controlnet and --lora time the same frames plain and with each, in one run: a row per
+    side in the printed table and in the JSON (shapes only, no timing threshold)."""
+    pytest.importorskip("peft")
+    out_json = tmp_path / "bench.json"
+    rc = cli.main(["bench", "--model", "tiny", "--frames", "2", "--warmup", "0", "--size", "128",
+                   "--device", "cpu", "--quiet", "--no-stock", "--controlnet", "tiny-controlnet",
+                   "--lora", "tiny", "--json", str(out_json)])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "extra cost per frame" in text
+    for row in ("| plain |", "| + controlnet tiny-controlnet |", "| + lora tiny |"):
+        assert row in text, row
+    extra = json.loads(out_json.read_text())["extra_cost"]
+    assert set(extra) == {"plain", "+ controlnet tiny-controlnet", "+ lora tiny"}
+    assert extra["plain"]["n"] == extra["+ lora tiny"]["n"] == 2
+    assert extra["+ lora tiny"]["extra_ms_p50"] == pytest.approx(
+        extra["+ lora tiny"]["p50"] - extra["plain"]["p50"])

@@ -21,6 +21,7 @@ from lcm_widgets.schema import (
     parse_input,
     resolve_image_size,
 )
+from lcm_widgets.schema_extensions import EXTENSION_FIELDS
 
 PRESETS = ("square_hd, square, portrait_4_3, portrait_16_9, landscape_4_3, landscape_16_9 or "
            "{width, height}")
@@ -208,7 +209,7 @@ def test_input_must_be_a_map(data: Any) -> None:
 def test_defaults() -> None:
     """A prompt alone is a text-to-image request with fal's defaults."""
     inp = parse_input({"prompt": "a cat"})
-    assert inp.model_dump() == {
+    assert inp.model_dump(exclude=set(EXTENSION_FIELDS)) == {
         "prompt": "a cat", "negative_prompt": "", "model_name": None, "image_size": None,
         "num_inference_steps": 6, "seed": None, "guidance_scale": 1.5, "guidance_rescale": 0.0,
         "sync_mode": False, "num_images": 1, "enable_safety_checker": True,
@@ -217,6 +218,9 @@ def test_defaults() -> None:
     }
     assert not inp.is_img2img
     assert inp.effective_steps() == 6
+    assert inp.model_dump(include=set(EXTENSION_FIELDS)) == {
+        "controlnet": None, "control_image_url": None, "controlnet_conditioning_scale": 1.0,
+        "control_guidance_start": 0.0, "control_guidance_end": 1.0, "loras": None}
 
 
 @pytest.mark.parametrize(("fields", "expected"), [

@@ -226,3 +226,33 @@ def test_planner_prompt_axis_only_batches_when_listed() -> None:
     s2 = expand({"prompt": ["a", "b"]}, backend=be2)
     assert plan_batches(s2.cells, validate_cells(s2, BASE), [be2.info]) == [
         BatchGroup(0, (0, 1))]
+
+
+def test_controlnet_scale_and_lora_scale_axes() -> None:
+    """controlnet_conditioning_scale is an axis like any field (checked against its range);
+    lora_scale sets the scale of every fixed LoRA; a list of {path, scale} maps is one fixed
+    value; lora_scale without loras is a per-cell error naming it."""
+    from lcm_widgets.backends.echo import EchoBackend
+    from lcm_widgets.sweep import split_axes
+
+    assert {"controlnet_conditioning_scale", "lora_scale", "loras"} <= set(SWEEPABLE)
+    with pytest.raises(InvalidInput, match=r"controlnet_conditioning_scale: must be between "
+                                           r"0\.0 and 2\.0, got 3"):
+        expand({"controlnet_conditioning_scale": [0, 3]}, backend=EchoBackend())
+    with pytest.raises(InvalidInput, match=r"lora_scale: must be between 0\.0 and 4\.0, got 9"):
+        expand({"lora_scale": [1, 9]}, backend=EchoBackend())
+    loras = [{"path": "a", "scale": 1.0}, {"path": "b", "scale": 0.7}]
+    axes, fixed = split_axes({"lora_scale": [0, 0.5], "loras": loras,
+                              "controlnet_conditioning_scale": [0, 1]})
+    assert set(axes) == {"lora_scale", "controlnet_conditioning_scale"}
+    assert fixed == {"loras": loras}
+    sweep = expand(axes, backend=EchoBackend())
+    cells = validate_cells(sweep, {"prompt": "p", **fixed})
+    assert all(isinstance(c, Input) for c in cells)
+    got = [([w.scale for w in c.loras or ()], c.controlnet_conditioning_scale)
+           for c in cells if isinstance(c, Input)]
+    assert got == [([0.0, 0.0], 0.0), ([0.0, 0.0], 1.0), ([0.5, 0.5], 0.0), ([0.5, 0.5], 1.0)]
+    alone = validate_cells(expand({"lora_scale": [0.5]}, backend=EchoBackend()), {"prompt": "p"})
+    assert isinstance(alone[0], InvalidInput)
+    assert str(alone[0]) == ("lora_scale=0.5: lora_scale: needs loras=[{path, scale}] among the "
+                             "fixed values (the LoRAs to scale), got None")

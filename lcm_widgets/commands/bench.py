@@ -60,6 +60,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--txt2img", action="store_true", help="text-to-image instead of img2img")
     p.add_argument("--no-stock", dest="stock", action="store_false",
                    help="skip the stock pipeline (ours only)")
+    p.add_argument("--controlnet", default=None,
+                   help="also time each frame with this ControlNet (scribble, canny, "
+                        "tiny-controlnet, an id or folder): the extra cost per frame")
+    p.add_argument("--lora", default=None,
+                   help="also time each frame with this LoRA (an id, .safetensors file or "
+                        "folder; 'tiny' for a random one on the tiny model) at scale 1")
     p.add_argument("--json", dest="json_path", default=None, help="write every number here")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.set_defaults(func=run)
@@ -161,13 +167,29 @@ def run(args: argparse.Namespace) -> int:
                f"(vae={'taesd' if args.taesd else 'full'}, compile={compile_arg})")
     lcm = LocalLCM(model, device=str(device), dtype=dtype, safety_checker=False,
                    compile=compile_arg, vae="taesd" if args.taesd else None,
-                   progress=not args.quiet, warmup=True, compile_backend=args.compile_backend)
+                   progress=not args.quiet, warmup=True, compile_backend=args.compile_backend,
+                   controlnet=args.controlnet)
+    variants: dict[str, dict[str, Any]] = {}
+    if args.controlnet:
+        variants[f"+ controlnet {args.controlnet}"] = {"controlnet": args.controlnet}
+    if args.lora:
+        from ..schema_extensions import LoraWeight
+
+        where: Any = args.lora
+        if args.lora == "tiny":
+            from ..models.tiny_lora import ensure_tiny_lora
+
+            where = ensure_tiny_lora(0)
+        name = lcm.load_lora(where, activate=False)
+        variants[f"+ lora {args.lora}"] = {"loras": (LoraWeight(path=name, scale=1.0),)}
     size = args.size or lcm.native_size
     n = args.warmup + args.frames
     base: dict[str, Any] = {"prompt": "a watercolor landscape with mountains, detailed",
                             "seed": 42, "num_inference_steps": args.steps,
                             "guidance_scale": args.guidance, "format": "jpeg",
                             "enable_safety_checker": False}
+    if args.controlnet:
+        base["controlnet"] = "none"  # the plain frame; the variant switches it on
     if args.txt2img:
         inputs = [Input(**base, image_size=ImageSize(width=size, height=size))
                   for _ in range(n)]
@@ -225,6 +247,15 @@ def run(args: argparse.Namespace) -> int:
         _log(args, f"bench: no floor for {env.get('gpu')!r} / {arch or args.model} at {size}px "
                    "(docs/gpu.md has H100/H200 floors for sd15 at 512 and sdxl at 1024)")
     print(format_tables(res, title=title))
+    if variants:
+        from ..bench.extras import extra_cost, format_extra_cost
+
+        _log(args, f"bench: plain vs {', '.join(variants)}, alternating, ours only")
+        extra = extra_cost(lcm, inputs, variants, warmup=args.warmup)
+        res["extra_cost"] = extra
+        print()
+        print(format_extra_cost(extra, title="extra cost per frame (same run, alternating "
+                                              "order; wall ms of generate_sync)"))
     if args.json_path:
         path = Path(args.json_path)
         path.parent.mkdir(parents=True, exist_ok=True)

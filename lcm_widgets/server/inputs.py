@@ -73,6 +73,11 @@ def validate_request(data: Any, *, subpath: str, limits: ImageLimits,
         raise InvalidInput("image_url: is required for image-to-image", field="image_url",
                            errors=[{"loc": ["body", "image_url"], "type": "missing",
                                     "msg": "image_url: is required for image-to-image"}])
+    if inp.control_image_url is not None:  # our ControlNet extension: the same rules
+        ctl = _image_bytes(inp.control_image_url, limits, files, resolve_url,
+                           field="control_image_url")
+        check_image(ctl, limits, field="control_image_url")
+        inp = inp.model_copy(update={"control_image_url": ctl})
     if inp.image_url is None:
         return inp
     raw = _image_bytes(inp.image_url, limits, files, resolve_url)
@@ -81,11 +86,12 @@ def validate_request(data: Any, *, subpath: str, limits: ImageLimits,
 
 
 def _image_bytes(value: str | bytes, limits: ImageLimits, files: FileStore | None,
-                 resolve_url: Callable[[str], bytes | None] | None = None) -> bytes:
+                 resolve_url: Callable[[str], bytes | None] | None = None,
+                 field: str = "image_url") -> bytes:
     if isinstance(value, bytes):
         raw = value
     elif value.startswith("data:"):
-        raw = image_data_uri_bytes(value, max_bytes=limits.max_bytes, field="image_url")
+        raw = image_data_uri_bytes(value, max_bytes=limits.max_bytes, field=field)
     elif resolve_url is not None and (found := resolve_url(value)) is not None:
         raw = found
     else:
@@ -93,17 +99,17 @@ def _image_bytes(value: str | bytes, limits: ImageLimits, files: FileStore | Non
         file_id = path.rsplit("/files/", 1)[-1] if "/files/" in path else None
         stored = files.get(file_id) if files is not None and file_id else None
         if stored is None:
-            raise InvalidImage("image_url: this server accepts a data URI, raw bytes, or a URL "
+            raise InvalidImage(f"{field}: this server accepts a data URI, raw bytes, or a URL "
                                "of its own /files/; it does not fetch other URLs, got "
-                               f"{value[:80]!r}", field="image_url")
+                               f"{value[:80]!r}", field=field)
         raw = stored[0]
     if len(raw) > limits.max_bytes:
-        raise InvalidImage(f"image_url: image must be at most {limits.max_bytes} bytes, "
-                           f"got {len(raw)}", field="image_url")
+        raise InvalidImage(f"{field}: image must be at most {limits.max_bytes} bytes, "
+                           f"got {len(raw)}", field=field)
     return raw
 
 
-def check_image(raw: bytes, limits: ImageLimits) -> tuple[int, int]:
+def check_image(raw: bytes, limits: ImageLimits, field: str = "image_url") -> tuple[int, int]:
     """Read the image header and check format and size; returns ``(width, height)``.
 
     The format is recognised from the magic bytes and refused unless it is one of
@@ -111,5 +117,5 @@ def check_image(raw: bytes, limits: ImageLimits) -> tuple[int, int]:
     reads the header (:func:`lcm_widgets.images.image_header`).
     """
     _fmt, w, h = image_header(raw, formats=limits.formats, max_side=limits.max_side,
-                              max_pixels=limits.max_pixels, field="image_url")
+                              max_pixels=limits.max_pixels, field=field)
     return w, h

@@ -17,7 +17,8 @@ import ipywidgets as W
 
 from ..schema import IMAGE_SIZE_PRESETS, MAX_SEED, Input
 
-__all__ = ["CONTROLLED", "NUMERIC", "Controls", "field_range", "parse_typed", "random_seed"]
+__all__ = ["CONTROLLED", "EXTENSION_PARAMS", "NUMERIC", "Controls", "field_range", "parse_typed",
+           "random_seed"]
 
 #: Input fields that get a control, in display order.
 CONTROLLED = ("prompt", "negative_prompt", "num_inference_steps", "strength", "guidance_scale",
@@ -26,7 +27,15 @@ CONTROLLED = ("prompt", "negative_prompt", "num_inference_steps", "strength", "g
 #: Fields with a slider and a text entry next to it.
 NUMERIC = ("num_inference_steps", "strength", "guidance_scale")
 _WHOLE = ("num_inference_steps", "seed")
-_STEP = {"strength": 0.05, "guidance_scale": 0.1, "guidance_rescale": 0.05}
+
+#: Our extension fields (:mod:`lcm_widgets.schema_extensions`) a Studio param may set
+#: (``Studio.update``); the ControlNet selector and scale slider are shown when the backend has
+#: ControlNets (``info.extra["controlnets"]``).
+EXTENSION_PARAMS = ("controlnet", "controlnet_conditioning_scale", "control_guidance_start",
+                    "control_guidance_end", "loras")
+
+_STEP = {"strength": 0.05, "guidance_scale": 0.1, "guidance_rescale": 0.05,
+         "controlnet_conditioning_scale": 0.05}
 _LABELS = {"prompt": "prompt", "negative_prompt": "negative", "num_inference_steps": "steps",
            "strength": "strength", "guidance_scale": "guidance", "seed": "seed",
            "image_size": "size"}
@@ -93,7 +102,8 @@ class Controls:
     def __init__(self, values: dict[str, Any], *, model_text: str,
                  on_change: Callable[[str, Any], None],
                  on_new_seed: Callable[[], object],
-                 on_invalid: Callable[[str, str], None] | None = None) -> None:
+                 on_invalid: Callable[[str, str], None] | None = None,
+                 controlnets: tuple[str, ...] = ()) -> None:
         self._on_change = on_change
         self._on_invalid = on_invalid
         self._muted = False
@@ -152,6 +162,24 @@ class Controls:
             layout=_layout(width="300px"), style=style)
         self.model = W.HTML(value=f"<b>model</b> {model_text}",
                             layout=_layout(margin="0 0 0 12px"))
+        control_row: list[W.Widget] = []
+        if controlnets:
+            # The schema's ControlNet fields: which loaded ControlNet ("none" for off) and its
+            # conditioning scale, with the range the schema gives.
+            self.widgets["controlnet"] = W.Dropdown(
+                options=[("off", "none"), *((n, n) for n in controlnets)],
+                value=values.get("controlnet") or controlnets[0], description="controlnet",
+                description_tooltip=Input.model_fields["controlnet"].description,
+                layout=_layout(width="300px"), style=style)
+            lo, hi = field_range("controlnet_conditioning_scale")
+            self.widgets["controlnet_conditioning_scale"] = W.FloatSlider(
+                value=values.get("controlnet_conditioning_scale", 1.0), min=lo, max=hi,
+                step=_STEP["controlnet_conditioning_scale"], description="control",
+                description_tooltip=Input.model_fields[
+                    "controlnet_conditioning_scale"].description,
+                continuous_update=True, readout_format=".2f", layout=wide, style=style)
+            control_row = [self.widgets["controlnet"],
+                           self.widgets["controlnet_conditioning_scale"]]
         for name, w in self.widgets.items():
             w.add_class(f"lcm-control-{name.replace('_', '-')}")
             w.observe(lambda ch, name=name: self._changed(name, ch["new"]), names="value")
@@ -165,7 +193,7 @@ class Controls:
                           layout=_layout(width="100%", align_items="center"))
                    for n in NUMERIC]
         self.box = W.VBox([self.widgets["prompt"], self.widgets["negative_prompt"], *numeric,
-                           row, self.errors["seed"]],
+                           *control_row, row, self.errors["seed"]],
                           layout=_layout(width="100%", max_width="720px"))
         self.box.add_class("lcm-studio-controls")
 

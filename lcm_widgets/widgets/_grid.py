@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import InvalidInput, LCMWidgetsError
 from ..schema import Input
+from ..schema_extensions import LoraWeight
 from ..sweep import ALIASES, canonical_axis, format_value, validate_value
 from ._grid_run import CellResult, run_group
 
@@ -272,10 +273,15 @@ def corner_html(sweep: Sweep) -> str:
 SLIDER_MAX_SPAN = 1000
 
 
+#: Axes that are no Input field, and the field whose bounds they take (``lora_scale``: each
+#: LoRA's ``scale``).
+_PSEUDO_FIELDS = {"lora_scale": LoraWeight.model_fields["scale"]}
+
+
 def field_bounds(fld: str) -> tuple[Any, Any]:
     """``(ge, le)`` of an :class:`~lcm_widgets.schema.Input` field from its metadata (None
     where the schema sets no bound)."""
-    info = Input.model_fields.get(fld)
+    info = Input.model_fields.get(fld) or _PSEUDO_FIELDS.get(fld)
     meta = info.metadata if info is not None else []
     lo = next((m.ge for m in meta if getattr(m, "ge", None) is not None), None)
     hi = next((m.le for m in meta if getattr(m, "le", None) is not None), None)
@@ -285,7 +291,7 @@ def field_bounds(fld: str) -> tuple[Any, Any]:
 def editor_kind(fld: str) -> str:
     """How an axis value of field ``fld`` is edited: ``"int_slider"``, ``"float_slider"``,
     ``"int_text"`` (an int field too wide for a slider: ``seed``) or ``"text"``."""
-    info = Input.model_fields.get(fld)
+    info = Input.model_fields.get(fld) or _PSEUDO_FIELDS.get(fld)
     if info is None:
         return "text"
     kinds = {a for a in getattr(info.annotation, "__args__", (info.annotation,))

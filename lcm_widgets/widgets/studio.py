@@ -35,7 +35,7 @@ from ..protocol.widget import Ack
 from ..runtime.engine import Engine, Job, ResultRecord
 from ..schema import ALIASES, Output, parse_input
 from ..stats import spread
-from ._controls import CONTROLLED, Controls, random_seed
+from ._controls import CONTROLLED, EXTENSION_PARAMS, Controls, random_seed
 from ._sources import CanvasSource, ImageView, image_to_jpeg, to_jpeg
 from ._studio_parts import HistoryEntry, Shown, check_init_kwargs, params_text, save_png
 from .sketchpad import Sketchpad
@@ -129,11 +129,17 @@ class Studio(W.VBox):  # type: ignore[misc]
                                    "image_size": image_size}, defaults)
         self.backend: Backend | None = None if loader is not None else backend  # type: ignore[assignment]
         self._loaded: concurrent.futures.Future[Backend] = concurrent.futures.Future()
+        # A backend given as a loader is not known yet: its ControlNets get no controls.
+        info = getattr(self.backend, "info", None)
+        extra = getattr(info, "extra", None) or {}
+        controlnets = tuple(n for n in str(extra.get("controlnets", "")).split(",") if n)
         self._params: dict[str, Any] = self._validated({
             "prompt": prompt, "negative_prompt": given["negative_prompt"],
             "num_inference_steps": given["steps"], "strength": strength,
             "guidance_scale": given["guidance_scale"],
-            "seed": random_seed() if seed is None else seed, "image_size": given["image_size"]})
+            "seed": random_seed() if seed is None else seed, "image_size": given["image_size"],
+            **({"controlnet": controlnets[0], "controlnet_conditioning_scale": 1.0}
+               if controlnets else {})})
         self._seed_locked = True
         self._history: deque[HistoryEntry] = deque(maxlen=history_size)
         self._browser_seq = 0
@@ -162,7 +168,7 @@ class Studio(W.VBox):  # type: ignore[misc]
                                    int(sketchpad_kwargs.get("display_size", 384)))
         self.controls = Controls(self._params, model_text=self._model_text,
                                  on_change=self._control_changed, on_new_seed=self.new_seed,
-                                 on_invalid=self._control_invalid)
+                                 on_invalid=self._control_invalid, controlnets=controlnets)
         # An ipycanvas source has no browser view that acks: results count as shown at once.
         self.engine: Engine[Shown] = Engine(
             self._render, deliver=self._deliver, params=self._snapshot,
@@ -200,13 +206,14 @@ class Studio(W.VBox):  # type: ignore[misc]
         new = dict(self._params)
         for name, value in fields.items():
             key = ALIASES.get(name, name)
-            if key not in CONTROLLED:
+            if key not in CONTROLLED and key not in EXTENSION_PARAMS:
                 raise InvalidInput(f"{name}: not a Studio param; use one of "
-                                   f"{', '.join(CONTROLLED)}", field=name)
+                                   f"{', '.join((*CONTROLLED, *EXTENSION_PARAMS))}",
+                                   field=name)
             new[key] = value
         new = self._validated(new)
         self._params = new
-        self.controls.set(**{k: new[k] for k in CONTROLLED})
+        self.controls.set(**{k: v for k, v in new.items() if k in self.controls.widgets})
         self._params_changed()
 
     def new_seed(self) -> int:
@@ -365,7 +372,12 @@ class Studio(W.VBox):  # type: ignore[misc]
     # ------------------------------------------------------------------ params
     def _validated(self, params: dict[str, Any]) -> dict[str, Any]:
         inp = parse_input({**params, "image_url": b"\0"})
-        return {k: getattr(inp, k) for k in CONTROLLED}
+        out = {k: getattr(inp, k) for k in CONTROLLED}
+        for k in EXTENSION_PARAMS:  # ours, only when set (docs/models.md)
+            if k in params:
+                v = getattr(inp, k)
+                out[k] = [w.model_dump() for w in v] if k == "loras" and v is not None else v
+        return out
 
     def _control_changed(self, name: str, value: Any) -> None:
         if name == "seed_locked":

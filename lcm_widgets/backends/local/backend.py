@@ -75,6 +75,17 @@ class LocalLCM:
         Show loading and warm-up progress bars.
     max_batch:
         Most images one UNet call takes in :meth:`generate_batch`.
+    controlnet:
+        None, or a ControlNet to load next to the UNet: ``"scribble"``, ``"canny"`` (the SD1.5
+        ControlNet 1.1 models), ``"tiny-controlnet"`` (for ``tiny``), a Hugging Face id or a
+        local folder; or a list of them. Requests pick one with the ``controlnet`` field (the
+        first when it is left out, ``"none"`` for none); docs/models.md.
+    max_loras:
+        Most user LoRAs kept loaded as adapters (least recently used dropped); :meth:`load_lora`.
+    lora_from_requests:
+        Let a request's ``loras`` name a LoRA that was never loaded (then loaded on the spot).
+        False by default, so that requests (a server's) cannot make the process read files or
+        download; LoRAs loaded with :meth:`load_lora` can always be named.
 
     Raises :class:`~lcm_widgets.errors.BackendUnavailable` (torch/diffusers/peft or the device
     missing) or :class:`~lcm_widgets.errors.ModelLoadError`.
@@ -85,10 +96,13 @@ class LocalLCM:
                  warmup: bool = True, compile: bool | str | None = None,
                  vae: str | None = None, progress: bool = True, max_batch: int = 8,
                  jpeg_quality: int = 90,
-                 compile_backend: str | Callable[..., Any] | None = None) -> None:
+                 compile_backend: str | Callable[..., Any] | None = None,
+                 controlnet: str | list[str] | tuple[str, ...] | None = None,
+                 max_loras: int = 4, lora_from_requests: bool = False) -> None:
         from .cache import LRU
         from .conditioning import PromptCache
         from .loading import compile_components, import_torch, load_components, resolve_device_dtype
+        from .lora import LoraSet
         from .noise import NoiseTapes
 
         self._torch, _ = import_torch()
@@ -107,6 +121,14 @@ class LocalLCM:
         self._worker = ModelThread(self._torch, model, f"lcm-widgets-model-{id(self):x}")
         self.prompts = PromptCache(self._c.pipe, time_cond=self._c.time_cond,
                                    family=self._c.family, device=self.device, dtype=self.dtype)
+        #: Loads from disk so far: ``"model"`` (the base pipeline: once), ``"controlnet"``,
+        #: ``"lora"`` (a LoRA switched in again after it was dropped counts again).
+        self.load_counts: Counter[str] = Counter(model=1)
+        self._controlnets = self._load_controlnets(controlnet)
+        self.lora_from_requests = lora_from_requests
+        self._loras = LoraSet(self._c.pipe, base=model, max_loaded=max_loras,
+                              on_text_encoder_change=self.prompts._cache.clear)
+        self._default_loras: tuple[tuple[str, float], ...] = ()
         # Seeded noise, recorded once per seed and replayed (a fixed seed while drawing).
         self._noise = NoiseTapes(self._torch)
         # Keyed by client-chosen (steps, strength): bounded, as a server runs for days.
@@ -141,7 +163,8 @@ class LocalLCM:
                    "family": self._c.family, "compile": str(self.compile_mode),
                    "compile_backend": str(self.compile_backend),
                    "guidance": "w-embedding" if self._c.time_cond else "cfg",
-                   "scheduler": type(self._c.pipe.scheduler).__name__})
+                   "scheduler": type(self._c.pipe.scheduler).__name__,
+                   "controlnets": ",".join(self._controlnets)})
         if warmup:
             self.warmup()
 
@@ -173,6 +196,46 @@ class LocalLCM:
         """
         with self._stats_lock:
             return Counter(self._batch_sizes)
+
+    @property
+    def controlnets(self) -> tuple[str, ...]:
+        """The names of the loaded ControlNets, in the order given (the first is the default)."""
+        return tuple(self._controlnets)
+
+    def load_lora(self, path: str | Any, scale: float = 1.0, *, name: str | None = None,
+                  activate: bool = True) -> str:
+        """Load a LoRA (a Hugging Face id, a ``.safetensors`` file or a folder with one) as an
+        adapter, unless it is loaded already; the base model is not reloaded. With
+        ``activate``, it becomes the LoRA every request without a ``loras`` field gets, at
+        ``scale`` (replacing the previous one; :meth:`set_loras` for several). Returns the name
+        requests may use in ``loras: [{path, scale}]`` (``name``, else ``path`` as given).
+
+        Raises InvalidInput (not a safetensors file, neither file, folder nor id) or
+        ModelLoadError (not found; made for another base model: the message names both)."""
+        parse_input({"prompt": "", "loras": [{"path": str(path), "scale": scale}]})  # 0-4
+        key: str = self._worker.run(lambda: self._loras.load(path, name=name))
+        self._count_lora_loads()
+        if activate:
+            self.set_loras([{"path": key, "scale": scale}])
+        return key
+
+    def set_loras(self, loras: list[dict[str, Any]] | tuple[Any, ...]) -> None:
+        """The LoRAs of requests that leave ``loras`` out: ``[{path, scale}]`` of loaded ones
+        (``[]`` for none). Takes effect from the next frame; nothing is reloaded."""
+        checked = parse_input({"prompt": "", "loras": list(loras)}).loras or ()
+        entries = tuple((w.path, w.scale) for w in checked)
+        self._worker.run(lambda: self._loras.apply(entries, allow_new=False))
+        self._default_loras = entries
+
+    @property
+    def loras(self) -> list[dict[str, Any]]:
+        """The default LoRAs (:meth:`set_loras`) as ``[{path, scale}]``."""
+        return [{"path": p, "scale": s} for p, s in self._default_loras]
+
+    @property
+    def loaded_loras(self) -> list[str]:
+        """The peft adapters in the model now (bounded by ``max_loras``)."""
+        return self._loras.loaded
 
     async def generate(self, inp: Input) -> Output:
         """Run one request in a worker thread under the model lock."""
@@ -272,6 +335,8 @@ class LocalLCM:
         """Drop every model reference and cache (under the model lock, once)."""
         self._c = None  # type: ignore[assignment]
         self._unet = None
+        self._controlnets.clear()
+        self._loras.pipe = None
         self.prompts._cache.clear()
         self._schedules.clear()
         self._noise.clear()
@@ -294,7 +359,46 @@ class LocalLCM:
         if inp.expand_prompt:
             raise InvalidInput("expand_prompt: not supported by the local backend, got True; "
                                "set it to false", field="expand_prompt")
+        if inp.controlnet is not None and inp.controlnet != "none" and \
+                inp.controlnet not in self._controlnets:
+            loaded = ", ".join(map(repr, self._controlnets)) or "none"
+            raise InvalidInput(f"controlnet: must be 'none' or a ControlNet this LocalLCM "
+                               f"loaded ({loaded}), got {inp.controlnet!r}; load it with "
+                               "LocalLCM(model, controlnet=...)", field="controlnet")
         return inp
+
+    def _load_controlnets(self, spec: str | list[str] | tuple[str, ...] | None) -> dict[str, Any]:
+        from .controlnet import load_controlnet
+        from .loading import _dtype_kwarg, import_torch
+
+        names = [] if spec is None else [spec] if isinstance(spec, str) else list(spec)
+        out: dict[str, Any] = {}
+        for name in names:
+            if name in out:
+                continue
+            out[name] = load_controlnet(name, self._c.unet, base=self.model,
+                                        family=self._c.family, device=self.device,
+                                        dtype=self.dtype, dtype_kwarg=_dtype_kwarg(
+                                            import_torch()[1]))
+            self.load_counts["controlnet"] += 1
+        return out
+
+    def _controlnet_for(self, inp: Input) -> Any:
+        if inp.controlnet == "none" or not self._controlnets:
+            return None
+        name = inp.controlnet if inp.controlnet is not None else next(iter(self._controlnets))
+        return self._controlnets[name]
+
+    def _count_lora_loads(self) -> None:
+        self.load_counts["lora"] = self._loras.loads
+
+    def _apply_loras(self, inp: Input) -> None:
+        entries = self._default_loras if inp.loras is None else tuple(
+            (w.path, w.scale) for w in inp.loras)
+        try:
+            self._loras.apply(entries, allow_new=self.lora_from_requests)
+        finally:
+            self._count_lora_loads()
 
     def _schedule(self, steps: int, strength: float | None) -> Any:
         from .loop import make_schedule
@@ -356,8 +460,12 @@ class LocalLCM:
         stamps: dict[str, float] = {}
         first = group[0]
         pin = self._pinned  # CUDA only (untested without a GPU: test_local_loading.py -m gpu)
+        self._apply_loras(first)
+        net = self._controlnet_for(first)
         src = self._sources(group)
         w, h = src.size
+        # With a ControlNet, strength 1 is text-to-image: the frame guides only through it.
+        txt2img = src.pixels is None or (net is not None and first.strength >= 1.0)
         t = self._tick(stamps, "decode", t0)
         seeds = [_seed(inp) for inp in group]
         rows = [(inp.prompt, inp.negative_prompt, inp.guidance_scale)
@@ -369,11 +477,18 @@ class LocalLCM:
         cond = self.prompts.conditioning(rows, (w, h), c.unet.config.time_cond_proj_dim)
         t = self._tick(stamps, "encode_prompt", t)
         schedule = self._schedule(first.num_inference_steps,
-                                  first.strength if first.is_img2img else None)
+                                  None if txt2img else first.strength)
         shape = (len(gens), c.unet.config.in_channels, h // 8, w // 8)
         vae_dtype = next(c.vae.parameters()).dtype
         image_latents = None
-        if src.pixels is not None:
+        control = None
+        if net is not None:
+            from .controlnet import make_control
+
+            control = make_control(net, group, src.pixels, image_rows, (w, h),
+                                   len(schedule.timesteps), self.device, self.dtype)
+            t = self._tick(stamps, "control_image", t)
+        if not txt2img:
             u = 1 if src.pixels.ndim == 3 else int(src.pixels.shape[0])
             pixels = loop.uint8_to_pixels(
                 src.pixels, self.device, vae_dtype, out=self._pixel_buffer((u, 3, h, w),
@@ -391,7 +506,7 @@ class LocalLCM:
                                 timestep_cond=cond.timestep_cond,
                                 added_cond_kwargs=cond.added_cond_kwargs,
                                 cfg_scale=cond.cfg_scale, mark_step=self._mark_step,
-                                on_step=on_step)
+                                on_step=on_step, control=control)
         if latents_only:
             return denoised.clone()
         t = self._tick(stamps, "denoise", t)

@@ -56,6 +56,10 @@ class LRU(Generic[K, V]):
         """The values, oldest first (reading them changes no order)."""
         return list(self._d.values())
 
+    def pop(self, key: K) -> V | None:
+        """Remove ``key``; its value, or None."""
+        return self._d.pop(key, None)
+
     def clear(self) -> None:
         """Drop every entry."""
         self._d.clear()

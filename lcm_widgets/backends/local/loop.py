@@ -372,7 +372,9 @@ def denoise(unet: Any, latents: torch.Tensor, schedule: Schedule, prompt_embeds:
             generators: Sequence[Any], *, timestep_cond: torch.Tensor | None = None,
             added_cond_kwargs: dict[str, torch.Tensor] | None = None,
             cfg_scale: torch.Tensor | None = None, mark_step: Any = None,
-            on_step: Callable[[int, int, torch.Tensor], None] | None = None) -> torch.Tensor:
+            on_step: Callable[[int, int, torch.Tensor], None] | None = None,
+            control: Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor], dict[str, Any]]
+            | None = None) -> torch.Tensor:
     """Run the LCM (or, for an Euler schedule, Euler) steps and return the final ``denoised``
     latents.
 
@@ -384,7 +386,9 @@ def denoise(unet: Any, latents: torch.Tensor, schedule: Schedule, prompt_embeds:
     base UNet, guidance > 1) ``prompt_embeds`` holds ``[uncond; cond]`` rows and the two halves
     are combined as classifier-free guidance, ``uncond + g * (cond - uncond)`` per sample.
     ``mark_step`` (``torch.compiler.cudagraph_mark_step_begin``) is called before each UNet call
-    when the UNet runs as CUDA graphs.
+    when the UNet runs as CUDA graphs. ``control(i, model_in, t, prompt_embeds)``, when given
+    (a :class:`~.controlnet.Control`), returns extra UNet keyword arguments for step ``i``: a
+    ControlNet's residuals, or nothing on steps it does not guide.
 
     The UNet always gets channels-last latents (the layout of the CUDA UNet's weights, and the
     one image-to-image latents inherit from the encoded image): text-to-image noise and the CFG
@@ -405,10 +409,11 @@ def denoise(unet: Any, latents: torch.Tensor, schedule: Schedule, prompt_embeds:
         if euler:
             model_in = model_in * schedule.in_scales[i]
         model_in = model_in.contiguous(memory_format=torch.channels_last)  # no-op when it is
+        extra = {} if control is None else control(i, model_in, t, prompt_embeds)
         if mark_step is not None:
             mark_step()
         pred = unet(model_in, t, encoder_hidden_states=prompt_embeds, timestep_cond=timestep_cond,
-                    added_cond_kwargs=added_cond_kwargs, return_dict=False)[0]
+                    added_cond_kwargs=added_cond_kwargs, return_dict=False, **extra)[0]
         if cfg_scale is not None:
             uncond, cond = pred.chunk(2)
             pred = uncond + cfg_scale * (cond - uncond)
