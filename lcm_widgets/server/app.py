@@ -71,18 +71,24 @@ _IO_SCHEMA: dict[str, Any] = {
 }
 
 
-def create_app(backend: Backend, config: ServerConfig | None = None) -> FastAPI:
+def create_app(backend: Backend, config: ServerConfig | None = None, *,
+               scheduler: Any = None,
+               health_extra: Callable[[], Awaitable[dict[str, Any]]] | None = None) -> FastAPI:
     """A fal-compatible FastAPI app serving ``backend`` as ``config`` says.
 
     ``config`` holds every knob (:class:`ServerConfig`, validated when it is built; default:
     ``ServerConfig()``); derive a variant with ``dataclasses.replace(config, auth=False)``.
+    ``scheduler`` replaces the local model worker with another one of the same surface, and
+    ``health_extra`` adds its answer to ``/health`` (the Ray Serve ingress,
+    :mod:`.ray_serve`, uses both: docs/scale.md).
     """
     if config is not None and not isinstance(config, ServerConfig):
         raise TypeError(f"config: expected a ServerConfig, got {type(config).__name__}")
     config = ServerConfig() if config is None else config
     authenticator = Authenticator(config.keys, enabled=config.auth, secret=config.token_secret)
-    scheduler = Scheduler(backend, batch=config.batch,
-                          generation_timeout=config.generation_timeout)
+    if scheduler is None:
+        scheduler = Scheduler(backend, batch=config.batch,
+                              generation_timeout=config.generation_timeout)
     files = FileStore(max_files=config.max_files)
     store = (JobStore(config.state_dir, retention=config.job_retention)
              if config.state_dir else None)  # accepted queue jobs survive a restart
@@ -92,7 +98,8 @@ def create_app(backend: Backend, config: ServerConfig | None = None) -> FastAPI:
     state = ServerState(config=config, backend=backend, auth=authenticator, scheduler=scheduler,
                         files=files, webhooks=webhooks,
                         jobs=JobQueue(scheduler, files, max_queue=config.max_queue,
-                                      webhooks=webhooks, store=store))
+                                      webhooks=webhooks, store=store),
+                        health_extra=health_extra)
 
     log_filter = redact.RedactSecrets(config.keys)
 
@@ -214,6 +221,7 @@ def _add_service_routes(app: FastAPI) -> None:
             "cancelled_while_running": st.scheduler.aborts,
             "kept": kept(st),
             "files": len(st.files), "uptime_s": round(time.time() - st.started, 3),
+            **(await st.health_extra() if st.health_extra is not None else {}),
         }
 
 

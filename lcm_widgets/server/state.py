@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..backends.base import Backend
 from .auth import Authenticator
@@ -33,6 +35,8 @@ class ServerState:
     sessions_total: int = 0
     frames_dropped: int = 0
     started: float = field(default_factory=time.time)
+    #: More for ``/health`` (the Ray Serve ingress lists its model replicas).
+    health_extra: Callable[[], Awaitable[dict[str, Any]]] | None = None
 
     def base_url(self, request_base: str) -> str:
         """The public http base URL for links (``public_url`` or the request's own base)."""
