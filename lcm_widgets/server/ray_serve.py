@@ -50,7 +50,8 @@ from ..schema import Input, Output
 from .config import ServerConfig
 from .scheduler import Lane, Scheduler, WorkItem
 
-__all__ = ["INGRESS", "MODEL", "PinnedRouter", "RemoteScheduler", "build_app", "live_replicas"]
+__all__ = ["INGRESS", "MODEL", "PinnedRouter", "RemoteScheduler", "app_builder", "build_app",
+           "live_replicas"]
 
 log = logging.getLogger("lcm_widgets.server")
 
@@ -493,47 +494,6 @@ ARG_DEFAULTS: dict[str, Any] = {
 }
 
 
-def validate_scale(replicas: Any, autoscale: Any, gpus_per_replica: Any,
-                   target_in_flight: Any = 2.0) -> tuple[int, tuple[int, int] | None, float]:
-    """Check the scale flags; a bad value raises ValueError naming the flag, the limit and
-    the value. ``autoscale`` is ``"MIN,MAX"`` or a pair."""
-    try:
-        n = int(replicas)
-        ok = n >= 1 and str(replicas).strip().lstrip("+").isdigit()
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        raise ValueError(f"--replicas: must be a whole number of at least 1, got {replicas!r}")
-    pair: tuple[int, int] | None = None
-    if autoscale is not None:
-        parts = (autoscale.split(",") if isinstance(autoscale, str) else list(autoscale))
-        try:
-            lo, hi = (int(str(p).strip()) for p in parts)
-        except (TypeError, ValueError):
-            raise ValueError(f"--autoscale: must be MIN,MAX (two whole numbers, e.g. 1,4), "
-                             f"got {autoscale!r}") from None
-        if lo < 0 or hi < 1 or lo > hi:
-            raise ValueError(f"--autoscale: needs 0 <= MIN <= MAX and MAX >= 1, got "
-                             f"{autoscale!r}")
-        pair = (lo, hi)
-    try:
-        gpus = float(gpus_per_replica)
-    except (TypeError, ValueError):
-        raise ValueError(f"--gpus-per-replica: must be a number (0, 0.5, 1, 2...), got "
-                         f"{gpus_per_replica!r}") from None
-    if not (gpus == 0 or 0 < gpus <= 1 or (gpus > 1 and gpus.is_integer())):
-        raise ValueError(f"--gpus-per-replica: must be 0, a fraction up to 1, or a whole "
-                         f"number of GPUs, got {gpus_per_replica!r}")
-    try:
-        target = float(target_in_flight)
-    except (TypeError, ValueError):
-        target = -1.0
-    if not target > 0:
-        raise ValueError(f"--target-in-flight: must be more than 0 frames per replica, got "
-                         f"{target_in_flight!r}")
-    return n, pair, gpus
-
-
 def build_app(args: dict[str, Any], *, keys: Sequence[str] | None = None,
               token_secret: bytes | None = None) -> Any:
     """The Serve application (``serve deploy`` calls this with the config's ``args``).
@@ -549,6 +509,8 @@ def build_app(args: dict[str, Any], *, keys: Sequence[str] | None = None,
         raise ValueError(f"args: unknown key(s) {sorted(unknown)}; known: "
                          f"{sorted(ARG_DEFAULTS)}")
     a = {**ARG_DEFAULTS, **args}
+    from ..commands.serve_ray import validate_scale
+
     n, pair, gpus = validate_scale(a["replicas"], a["autoscale"], a["gpus_per_replica"],
                                    a["target_in_flight"])
     if keys is None:
@@ -579,3 +541,9 @@ def build_app(args: dict[str, Any], *, keys: Sequence[str] | None = None,
         generation_timeout=a["generation_timeout"] or None, delay=float(a["echo_delay"]))
     return LcmIngress.bind(model, config,  # type: ignore[attr-defined]
                            int(a["job_concurrency"]))
+
+
+def app_builder(args: dict[str, Any]) -> Any:
+    """What a serve config's ``import_path`` names: :func:`build_app` with keys and token
+    secret from the cluster's environment."""
+    return build_app(args)
