@@ -204,7 +204,9 @@ class ModelReplica:
     async def stats(self) -> dict[str, Any]:
         """What ``/health`` lists for this replica."""
         sch = self.scheduler
+        info = self.backend.info
         return {"id": self.replica_id, "pid": os.getpid(), "node": _node_ip(),
+                "model": {"name": info.name, "model": info.model, "device": info.device},
                 "in_flight": self.in_flight, "pending": sch.pending, "busy": sch.busy,
                 "sessions": len(self.sessions), "generations": sch.generations,
                 "generation_timeouts": sch.timeouts, "batching": sch.batching(),
@@ -458,12 +460,21 @@ class LcmIngress:
         self.scheduler = RemoteScheduler(model, info, batch=config.batch,
                                          generation_timeout=config.generation_timeout,
                                          job_concurrency=job_concurrency)
-        self._lcm_app = create_app(_InfoBackend(info), config, scheduler=self.scheduler,
+        self._backend = _InfoBackend(info)
+        self._model = model
+        self._lcm_app = create_app(self._backend, config, scheduler=self.scheduler,
                                    health_extra=self._health)
 
     async def _health(self) -> dict[str, Any]:
         sch = self.scheduler
         replicas = await sch.replicas()
+        models = {(r["model"]["name"], r["model"]["model"]) for r in replicas if "model" in r}
+        if len(models) == 1 and models != {(sch.info.name, sch.info.model)}:
+            # the model was redeployed after this ingress started: read its info again
+            with contextlib.suppress(Exception):
+                info = await asyncio.wait_for(self._model.info.remote(), 10)
+                sch.info = self._backend.info = info
+                sch.backend.info = info
         return {"ray": {"replicas": replicas, "replica_deaths": sch.replica_deaths,
                         "job_reruns": sch.job_reruns,
                         "in_flight": sum(r.get("in_flight", 0) for r in replicas)}}

@@ -69,7 +69,9 @@ class Deployed:
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[LocalCluster]:
+def cluster(model_cache: str) -> Iterator[LocalCluster]:
+    """The module's cluster; its workers inherit LCM_WIDGETS_CACHE (the tiny model's folder,
+    set by ``model_cache`` before the cluster starts)."""
     with LocalCluster(num_cpus=2, object_store_mb=200, dashboard=False) as c:
         import ray
         from ray import serve
@@ -220,3 +222,37 @@ def test_killed_replica_mid_load(echo: Deployed, client: fal_client.SyncClient) 
     later = echo.replicas(2, timeout=120)
     assert victim["id"] not in {r["id"] for r in later}
     assert echo.health()["ray"]["replica_deaths"] >= 1
+
+
+def test_tiny_on_two_replicas(echo: Deployed, client: fal_client.SyncClient) -> None:
+    """Two CPU replicas of the real ``tiny`` LocalLCM (the app redeployed in place): sync
+    and realtime through fal_client; two sessions on two replicas give the same bytes for the
+    same seed, so both replicas run the same model."""
+    from ray import serve
+
+    from lcm_widgets.server.ray_serve import build_app
+
+    serve.run(build_app({"model": "tiny", "device": "cpu", "replicas": 2,
+                         "session_timeout": 60}, keys=[KEY]),
+              name="lcm-widgets", route_prefix="/")
+    deadline = time.monotonic() + 300
+    while {r.get("model", {}).get("name") for r in echo.health()["ray"]["replicas"]} != \
+            {"local"} or echo.health()["model"]["name"] != "local":
+        assert time.monotonic() < deadline, echo.health()
+        time.sleep(1)
+    reps = echo.replicas(2, timeout=300)
+    assert {r["model"]["model"] for r in reps} == {"tiny"}
+    args = {"prompt": "a cat", "seed": 3, "num_inference_steps": 2, "image_size": {
+        "width": 64, "height": 64}, "sync_mode": True}
+    out = client.run(APP, arguments=args)
+    assert out["seed"] == 3 and out["images"][0]["width"] == 64
+    frame = {"prompt": "a cat", "image_url": jpeg(), "strength": 0.5, "seed": 9,
+             "num_inference_steps": 2, "image_size": {"width": 64, "height": 64},
+             "sync_mode": True}
+    with client.realtime(APP) as a, client.realtime(APP) as b:
+        a.send({**frame, "request_id": "a"})
+        b.send({**frame, "request_id": "b"})
+        out_a, out_b = a.recv(), b.recv()
+        assert sorted(r["sessions"] for r in echo.replicas(2)) == [1, 1]
+    assert out_a is not None and out_b is not None
+    assert out_a["images"][0]["url"] == out_b["images"][0]["url"]
