@@ -143,9 +143,12 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         sys.stdout.write(serve_config(args))
         return 0
+    import importlib.util
+
     from .._extras import need
 
-    need("ray", "ray", "ray.serve", what="lcm-widgets serve --ray")
+    if importlib.util.find_spec("ray") is None:  # not imported yet: Ray reads its auth token
+        need("ray", "ray", "ray.serve", what="lcm-widgets serve --ray")  # when imported
     from ..server import keys_from_env, keys_from_file
     from ..server.ray_cluster import LocalCluster
 
