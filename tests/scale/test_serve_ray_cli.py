@@ -7,9 +7,10 @@ import subprocess
 import sys
 
 import pytest
-import yaml
 
 from lcm_widgets.cli import main
+
+yaml = pytest.importorskip("yaml")  # pyyaml: ray brings it, and so does jupyter
 
 
 @pytest.mark.parametrize(("flags", "expected"), [
