@@ -46,6 +46,13 @@ def register(subparsers: Any) -> None:
     p.add_argument("--server", choices=("thread", "process"), default="thread",
                    help="uvicorn on a thread of this process (default) or in a child process")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    g = p.add_argument_group("Ray Serve (lcm_widgets/commands/bench_ray.py)")
+    g.add_argument("--ray", action="store_true",
+                   help="throughput of model replicas on a local Ray Serve cluster instead")
+    g.add_argument("--replicas", default="1,2", metavar="N[,N...]",
+                   help="with --ray: replica counts to measure in turn (default: 1,2)")
+    g.add_argument("--echo-delay", type=float, default=0.05, metavar="SECONDS",
+                   help="with --ray: seconds each EchoBackend call takes (default: 0.05)")
     p.set_defaults(func=run)
 
 
@@ -186,6 +193,10 @@ def _figures(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "ray", False):
+        from .bench_ray import run as run_ray
+
+        return run_ray(args)
     figures = _figures(args)
     figures["machine"] = {"python": platform.python_version(), "cpu": platform.processor()
                           or platform.machine(), "version": __version__}

@@ -83,6 +83,9 @@ def register(subparsers: Any) -> None:
                    help="largest uploaded file (default: 8388608)")
     p.add_argument("--log-level", default="info", choices=LOG_LEVELS,
                    help="for uvicorn's loggers and the lcm_widgets ones (default: info)")
+    from .serve_ray import add_arguments
+
+    add_arguments(p)  # --ray and its flags (lcm_widgets/commands/serve_ray.py)
     p.set_defaults(func=run)
 
 
@@ -143,6 +146,10 @@ def _backend(args: argparse.Namespace, model: str | None = None) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Start the server in the foreground until Ctrl-C."""
+    if getattr(args, "ray", False):  # the same app on Ray Serve (docs/scale.md)
+        from .serve_ray import run as run_ray
+
+        return run_ray(args)
     import logging.config
 
     from .._extras import need

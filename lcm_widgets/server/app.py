@@ -72,13 +72,17 @@ _IO_SCHEMA: dict[str, Any] = {
 
 
 def create_app(backend: Backend, config: ServerConfig | None = None, *,
-               shared: SharedParts | None = None) -> FastAPI:
+               shared: SharedParts | None = None, scheduler: Any = None,
+               health_extra: Callable[[], Awaitable[dict[str, Any]]] | None = None) -> FastAPI:
     """A fal-compatible FastAPI app serving ``backend`` as ``config`` says.
 
     ``config`` holds every knob (:class:`ServerConfig`, validated when it is built; default:
     ``ServerConfig()``); derive a variant with ``dataclasses.replace(config, auth=False)``.
     The app's schema is its endpoint id's (:func:`lcm_widgets.apps.app_schema`). ``shared``
     is for :func:`~.multi.create_multi_app`: the parts several apps on one server share.
+    ``scheduler`` replaces the local model worker with another one of the same surface, and
+    ``health_extra`` adds its answer to ``/health`` (the Ray Serve ingress,
+    :mod:`.ray_serve`, uses both: docs/scale.md).
     """
     if config is not None and not isinstance(config, ServerConfig):
         raise TypeError(f"config: expected a ServerConfig, got {type(config).__name__}")
@@ -86,8 +90,9 @@ def create_app(backend: Backend, config: ServerConfig | None = None, *,
     schema = app_schema(config.app_id)
     authenticator = shared.auth if shared is not None else Authenticator(
         config.keys, enabled=config.auth, secret=config.token_secret)
-    scheduler = Scheduler(backend, batch=config.batch,
-                          generation_timeout=config.generation_timeout)
+    if scheduler is None:
+        scheduler = Scheduler(backend, batch=config.batch,
+                              generation_timeout=config.generation_timeout)
     files = shared.files if shared is not None else FileStore(max_files=config.max_files)
     store = (JobStore(config.state_dir, retention=config.job_retention)
              if config.state_dir else None)  # accepted queue jobs survive a restart
@@ -99,7 +104,8 @@ def create_app(backend: Backend, config: ServerConfig | None = None, *,
                         schema=schema,
                         jobs=JobQueue(scheduler, files, max_queue=config.max_queue,
                                       webhooks=webhooks, store=store,
-                                      output_drop=schema.output_drop))
+                                      output_drop=schema.output_drop),
+                        health_extra=health_extra)
 
     log_filter = redact.RedactSecrets(config.keys)
 
@@ -234,6 +240,7 @@ def _add_service_routes(app: FastAPI) -> None:
             "kept": kept(st),
             "files": len(st.files), "uptime_s": round(time.time() - st.started, 3),
             "apps": {peer.config.app_id: app_health(peer) for peer in st.peers},
+            **(await st.health_extra() if st.health_extra is not None else {}),
         }
 
 

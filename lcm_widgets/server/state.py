@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..apps import LCM_APP, AppSchema
 from ..backends.base import Backend
@@ -38,6 +40,8 @@ class ServerState:
     schema: AppSchema = LCM_APP
     #: every app of this server, this one included (``/health`` lists them)
     peers: list[ServerState] = field(default_factory=list)
+    #: More for ``/health`` (the Ray Serve ingress lists its model replicas).
+    health_extra: Callable[[], Awaitable[dict[str, Any]]] | None = None
 
     def base_url(self, request_base: str) -> str:
         """The public http base URL for links (``public_url`` or the request's own base)."""
