@@ -201,10 +201,15 @@ def test_lab_status_controls_outputs_and_restart(tmp_path: Path) -> None:
             stroke(page, box, [(0.3, 0.6), (0.7, 0.65)])
             wait_new_result(page, painted, 60)
             kernel_eval(kc, "print(studio.wait(60))")
-            used = re.search(r"seed (\d+)", caption(page))
-            assert used is not None
-            until(lambda: page.input_value(".lcm-control-seed input") == used.group(1), 30,
-                  "the seed field to show the seed used")
+            assert re.search(r"seed (\d+)", caption(page)) is not None
+
+            def seed_shown() -> bool:
+                # read both each time: a frame still pending after the wait paints a newer one
+                used = re.search(r"seed (\d+)", caption(page))
+                return used is not None and \
+                    page.input_value(".lcm-control-seed input") == used.group(1)
+
+            until(seed_shown, 30, "the seed field to show the seed used")
             kernel_eval(kc, "studio.seed_locked = True")
             # 9. submit_image: the input canvas shows the submitted image
             kernel_eval(kc, "from PIL import Image\n"
@@ -292,8 +297,11 @@ def test_notebook7_loading_pause_resume_and_download(tmp_path: Path) -> None:
         finally:
             kc.stop_channels()
         shot(page, "notebook7-paused.png")
+        painted = num(page, "results-painted")  # results of the stroke before the pause
         page.click(".lcm-pause")  # Resume
         wait_new_result(page, painted, 60)
+        until(lambda: num(page, "frames-sent") == sent + 1, 30, "the one frame Resume sends")
+        page.wait_for_timeout(500)
         assert num(page, "frames-sent") == sent + 1
         until(lambda: stale_note(page) == "", 30, "the stale mark to go")
         assert state(page)[1] in ("ready", "") or "generating" in state(page)[1]
