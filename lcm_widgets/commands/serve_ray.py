@@ -95,16 +95,23 @@ def validate_scale(replicas: Any, autoscale: Any, gpus_per_replica: Any,
 
 def app_args(args: argparse.Namespace) -> dict[str, Any]:
     """The builder's ``args`` (a serve config's ``args:``) from the flags; no secrets."""
+    from .serve import parse_apps
+
     n, pair, gpus = validate_scale(args.replicas, args.autoscale, args.gpus_per_replica,
                                    args.target_in_flight)
+    apps = parse_apps(args.app, args.model)
+    if len(apps) > 1:
+        raise ValueError(f"--app: serve --ray serves one app, got {len(apps)} "
+                         f"({', '.join(a for a, _ in apps)}); run one deployment per app")
+    app_id, model = apps[0]
     out: dict[str, Any] = {
-        "model": args.model, "device": args.device, "app_id": args.app,
+        "model": model, "device": args.device, "app_id": app_id,
         "auth": not args.no_auth, "batch": bool(args.batch), "max_queue": args.max_queue,
         "session_timeout": args.session_timeout or None,
         "generation_timeout": args.generation_timeout or None,
         "gpus_per_replica": gpus, "cpus_per_replica": 0.0 if gpus else 1.0,
     }
-    if args.model == "echo":
+    if model == "echo":
         out["echo_delay"] = args.echo_delay
     if pair is not None:
         out["autoscale"] = list(pair)
@@ -182,9 +189,10 @@ def run(args: argparse.Namespace) -> int:
         serve.start(http_options={"host": args.host, "port": args.port})
         serve.run(build_app(built, keys=keys), name=APP_NAME, route_prefix="/")
         base = f"http://{args.host}:{args.port}"
-        print(f"lcm-widgets serve: {args.model} on Ray Serve as {args.app}\n"
-              f"  sync      POST {base}/{args.app}\n  queue     {base}/queue/{args.app}\n"
-              f"  realtime  ws://{args.host}:{args.port}/{args.app}/realtime\n"
+        app = built["app_id"]
+        print(f"lcm-widgets serve: {built['model']} on Ray Serve as {app}\n"
+              f"  sync      POST {base}/{app}\n  queue     {base}/queue/{app}\n"
+              f"  realtime  ws://{args.host}:{args.port}/{app}/realtime\n"
               f"  health    {base}/health", file=sys.stderr, flush=True)
         while True:
             time.sleep(3600)

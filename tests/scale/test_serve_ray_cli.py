@@ -81,3 +81,22 @@ print(type(built).__name__)
     out = subprocess.run([sys.executable, "-c", code], check=True, timeout=180,
                          capture_output=True, text=True)
     assert out.stdout.strip().endswith("Application"), out.stdout + out.stderr
+
+
+def test_app_flag_gives_the_app_and_its_model_and_one_app_only() -> None:
+    """``--app ID=MODEL`` (serve's multi-app flag) names the Ray app and its model; several
+    apps are refused with the count (one deployment per app)."""
+    from lcm_widgets.cli import build_parser
+    from lcm_widgets.commands.serve_ray import app_args
+
+    args = build_parser().parse_args(
+        ["serve", "--ray", "--app", "fal-ai/fast-turbo-diffusion=echo", "--replicas", "2"])
+    out = app_args(args)
+    assert (out["app_id"], out["model"]) == ("fal-ai/fast-turbo-diffusion", "echo")
+    args = build_parser().parse_args(["serve", "--ray", "--model", "echo"])
+    assert app_args(args)["app_id"] == "fal-ai/fast-lcm-diffusion"
+    args = build_parser().parse_args(
+        ["serve", "--ray", "--app", "fal-ai/fast-lcm-diffusion=echo",
+         "--app", "fal-ai/fast-turbo-diffusion=echo"])
+    with pytest.raises(ValueError, match=r"--app: serve --ray serves one app, got 2"):
+        app_args(args)
