@@ -190,6 +190,9 @@ class Input(ExtensionFields):
     image_url: str | bytes | None = Field(
         default=None, description="Source image for image-to-image: data URI, URL or bytes.")
     strength: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] = 0.95
+    mask_url: str | bytes | None = Field(
+        default=None, description="Inpainting mask (white: repaint, black: keep), the size of "
+        "image_url: data URI, URL or bytes. Used by the /inpainting endpoints and LocalLCM.")
 
     @field_validator("num_inference_steps", "seed", "guidance_scale", "guidance_rescale",
                      "num_images", "strength", mode="before")
@@ -202,7 +205,7 @@ class Input(ExtensionFields):
     def _only_bool(cls, v: Any) -> Any:
         return require_bool(v)
 
-    @field_validator("image_url", mode="before")
+    @field_validator("image_url", "mask_url", mode="before")
     @classmethod
     def _bytes_like(cls, v: Any) -> Any:
         return image_as_bytes(v)
@@ -212,15 +215,30 @@ class Input(ExtensionFields):
     def _non_empty_image(cls, v: str | bytes | None) -> str | bytes | None:
         return image_not_empty(v)
 
+    @field_validator("mask_url")
+    @classmethod
+    def _non_empty_mask(cls, v: str | bytes | None) -> str | bytes | None:
+        if v is not None and len(v) == 0:
+            raise ValueError("must not be empty; leave it out to repaint the whole image")
+        return v
+
     @model_validator(mode="after")
     def _steps_times_strength(self) -> Input:
         check_steps_strength(self.image_url, self.num_inference_steps, self.strength)
+        if self.mask_url is not None and self.image_url is None:
+            raise ValueError("mask_url: needs image_url (the image the mask applies to), got "
+                             "a mask and no image")
         return self
 
     @property
     def is_img2img(self) -> bool:
         """True when ``image_url`` is set."""
         return self.image_url is not None
+
+    @property
+    def is_inpainting(self) -> bool:
+        """True when ``mask_url`` is set (with ``image_url``)."""
+        return self.mask_url is not None
 
     def effective_steps(self) -> int:
         """Denoising steps actually run: ``int(steps * strength)`` for img2img, else ``steps``."""

@@ -214,7 +214,7 @@ def test_defaults() -> None:
         "num_inference_steps": 6, "seed": None, "guidance_scale": 1.5, "guidance_rescale": 0.0,
         "sync_mode": False, "num_images": 1, "enable_safety_checker": True,
         "safety_checker_version": "v1", "expand_prompt": False, "format": "jpeg",
-        "request_id": "", "image_url": None, "strength": 0.95,
+        "request_id": "", "image_url": None, "strength": 0.95, "mask_url": None,
     }
     assert not inp.is_img2img
     assert inp.effective_steps() == 6
