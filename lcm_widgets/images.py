@@ -27,6 +27,7 @@ field, the limit and the value. The rules:
 * **Colour.** Transparency is composited onto white (a sketch's empty canvas is white, and
   dropping alpha would turn transparent pixels black). 16-bit greyscale (``I;16``, ``I``) is
   scaled from 0-65535; ``F`` images are read as 0-1. Everything else uses Pillow's conversion.
+  Inpainting masks (:func:`load_mask`) come out as one grey channel instead (its rules).
 
 Encoding (:func:`encode_image`) writes JPEG (``quality``, default 85; through
 :mod:`lcm_widgets._jpeg`, libjpeg-turbo via simplejpeg, when it is installed) or PNG
@@ -73,6 +74,7 @@ __all__ = [
     "image_mime",
     "image_to_array",
     "load_image",
+    "load_mask",
     "to_data_uri",
 ]
 
@@ -108,6 +110,29 @@ def load_image(src: ImageSource, *, max_bytes: int = MAX_BYTES, max_pixels: int 
 
     Raises :class:`~lcm_widgets.errors.InvalidImage` for anything it cannot or will not decode.
     """
+    return _to_rgb(_load(src, max_bytes, max_pixels, field, allow_files))
+
+
+def load_mask(src: ImageSource, *, max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIXELS,
+              field: str = "mask_url", allow_files: bool = True) -> Image.Image:
+    """Decode an inpainting mask into a new one-channel (``L``) image: 255 repaints, 0 keeps.
+
+    The same sources, formats and limits as :func:`load_image` (decompression bombs refused
+    from the header). The channel is chosen simply:
+
+    * no transparency, or none used (every pixel opaque): the grey value (Pillow's ``L``
+      conversion, ITU-R 601 luma), so white is repaint and black is keep;
+    * transparency and every visible pixel (alpha > 0) of one colour (a brush layer on a
+      transparent canvas, whatever its colour): the alpha channel;
+    * transparency and several colours: composited onto black, then grey (transparent keeps).
+    """
+    return _to_mask(_load(src, max_bytes, max_pixels, field, allow_files))
+
+
+def _load(src: ImageSource, max_bytes: int, max_pixels: int, field: str,
+          allow_files: bool) -> Image.Image:
+    """The decoded image of any accepted source, in its own mode (rules in the module
+    docstring)."""
     if isinstance(src, (bytes, bytearray, memoryview)):
         return _decode(_check_bytes(bytes(src), max_bytes, field), max_pixels, field)
     if isinstance(src, str) and src.lstrip()[:5].lower() == "data:":
@@ -130,10 +155,10 @@ def load_image(src: ImageSource, *, max_bytes: int = MAX_BYTES, max_pixels: int 
         except Exception as exc:
             raise InvalidImage(f"{field}: could not decode the image ({exc})",
                                field=field) from exc
-        return _to_rgb(src)
+        return src
     np = sys.modules.get("numpy")  # an ndarray means numpy is imported already
     if np is not None and isinstance(src, np.ndarray):
-        return _to_rgb(_array_to_image(src, max_pixels, field))
+        return _array_to_image(src, max_pixels, field)
     raise InvalidImage(f"{field}: expected image bytes, a data: URI, a file path, a PIL image "
                        f"or a numpy array, got {type(src).__name__}", field=field)
 
@@ -426,7 +451,7 @@ def _decode(data: bytes, max_pixels: int, field: str) -> Image.Image:
     except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError, struct.error...
         raise InvalidImage(f"{field}: could not decode the {fmt} image; it is corrupt or "
                            f"truncated ({exc})", field=field) from exc
-    return _to_rgb(img)
+    return img
 
 
 def _array_to_image(arr: np.ndarray[Any, Any], max_pixels: int | None,
@@ -462,8 +487,9 @@ def _array_to_image(arr: np.ndarray[Any, Any], max_pixels: int | None,
     return Image.fromarray(np.ascontiguousarray(arr))
 
 
-def _to_rgb(img: Image.Image) -> Image.Image:
-    """A new RGB image: alpha composited onto white, 16-bit grey scaled down."""
+def _eight_bit(img: Image.Image) -> Image.Image:
+    """16-bit and 32-bit grey (``I;16``, ``I``: 0-65535; ``F``: 0-1) as 8-bit ``L``; other
+    modes unchanged."""
     from PIL import Image
 
     if img.mode in {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}:
@@ -471,7 +497,38 @@ def _to_rgb(img: Image.Image) -> Image.Image:
 
         values = np.asarray(img, dtype=np.float64) * (255.0 if img.mode == "F" else 1 / 257)
         img = Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8))
-    if img.mode in {"RGBA", "RGBa", "LA", "La", "PA"} or "transparency" in img.info:
+    return img
+
+
+def _has_alpha(img: Image.Image) -> bool:
+    return img.mode in {"RGBA", "RGBa", "LA", "La", "PA"} or "transparency" in img.info
+
+
+def _to_mask(img: Image.Image) -> Image.Image:
+    """A new ``L`` mask (rules in :func:`load_mask`)."""
+    import numpy as np
+    from PIL import Image
+
+    img = _eight_bit(img)
+    if not _has_alpha(img):
+        return img.convert("L")
+    rgba = np.asarray(img.convert("RGBA"))
+    alpha = rgba[:, :, 3]
+    if alpha.min() == 255:
+        return img.convert("RGB").convert("L")
+    visible = rgba[alpha > 0][:, :3]
+    if len(visible) == 0 or (visible == visible[0]).all():
+        return Image.fromarray(np.ascontiguousarray(alpha))
+    black = Image.new("RGBA", img.size, (0, 0, 0, 255))
+    return Image.alpha_composite(black, Image.fromarray(rgba)).convert("L")
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """A new RGB image: alpha composited onto white, 16-bit grey scaled down."""
+    from PIL import Image
+
+    img = _eight_bit(img)
+    if _has_alpha(img):
         rgba = img.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(white, rgba).convert("RGB")

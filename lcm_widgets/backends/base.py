@@ -9,7 +9,7 @@ unchanged. Backends raise only errors from :mod:`lcm_widgets.errors`.
 share one :meth:`BatchingBackend.generate_batch` call when the backend ``can_batch`` and the
 requests are equal in every field except the backend's ``batch_axes`` and the transport-only
 fields (:data:`TRANSPORT_FIELDS`); both are text-to-image (whose ``strength`` is ignored) or
-both image-to-image; and, when the
+both image-to-image; both inpaint (``mask_url`` set) or neither; and, when the
 source image is an axis and ``image_size`` is left out, both sources have the same size (the
 output takes the source's size). A batch holds at most ``max_batch`` *images* (the sum of
 ``num_images``). LocalLCM's own grouping, the Compare planner and the server's scheduler all
@@ -69,16 +69,19 @@ class BackendInfo:
         """Requests with equal keys may share one batch; None when this backend never batches.
 
         The key holds every field outside ``batch_axes`` and :data:`TRANSPORT_FIELDS`, whether
-        the request is image-to-image, and (when ``image_url`` is an axis but ``image_size`` is
-        left out) the source image's size, read from its header.
+        the request is image-to-image and whether it inpaints (even where ``mask_url`` is an
+        axis: a masked row never shares a batch with an unmasked one), and (when ``image_url``
+        is an axis but ``image_size`` is left out) the source image's size, read from its
+        header.
         """
         if self.batch_limit == 1:
             return None
         skip = set(self.batch_axes) | TRANSPORT_FIELDS
         if not inp.is_img2img:
             skip.add("strength")  # text-to-image ignores it
-        key: list[Any] = [("img2img", inp.is_img2img), *sorted(
-            (k, _freeze(v)) for k, v in inp.model_dump(exclude=skip).items())]
+        fields = sorted((k, _freeze(v)) for k, v in inp.model_dump(exclude=skip).items())
+        key: list[Any] = [("img2img", inp.is_img2img), ("inpainting", inp.is_inpainting),
+                          *fields]
         if "image_url" in skip and inp.image_url is not None and inp.image_size is None:
             from ..images import image_dims
 

@@ -24,14 +24,14 @@ __all__ = ["BATCH_AXES", "SCHEDULE_CACHE_SIZE", "LocalLCM"]
 log = logging.getLogger(__name__)
 
 #: The request fields that may differ inside one batch (``BackendInfo.batch_axes``): per row the
-#: lean loop varies the seed, guidance, prompts, source image (same output size), number of
-#: images, output format and safety-checker switch; ``guidance_rescale`` and
+#: lean loop varies the seed, guidance, prompts, source image (same output size), inpainting
+#: mask, number of images, output format and safety-checker switch; ``guidance_rescale`` and
 #: ``safety_checker_version`` it ignores, and ``model_name`` and ``expand_prompt`` it checks
 #: (the loaded model; False) before planning. The rest (steps, strength, image_size, and
 #: text-to-image vs image-to-image) must match.
-BATCH_AXES = ("seed", "guidance_scale", "prompt", "negative_prompt", "image_url", "num_images",
-              "format", "enable_safety_checker", "guidance_rescale", "safety_checker_version",
-              "model_name", "expand_prompt")
+BATCH_AXES = ("seed", "guidance_scale", "prompt", "negative_prompt", "image_url", "mask_url",
+              "num_images", "format", "enable_safety_checker", "guidance_rescale",
+              "safety_checker_version", "model_name", "expand_prompt")
 SCHEDULE_CACHE_SIZE = 64  # (steps, strength) schedules kept; older ones are rebuilt on demand
 
 
@@ -140,6 +140,9 @@ class LocalLCM:
         self._pixel_buffers: LRU[tuple[Any, ...], Any] = LRU(8)
         # The last decoded source frame's array, reused for the next frame of the same size.
         self._decode_buffer: Any = None
+        # Inpainting masks at latent resolution on the device, by (mask_url, image_url's size,
+        # output size): while drawing, every frame carries the same mask.
+        self._masks: LRU[tuple[Any, ...], Any] = LRU(4)
         # Pinned host buffers for the uint8 frames' H2D/D2H copies, on CUDA only.
         self._pinned = PinnedFrames(self._torch) if self.device.type == "cuda" else None
         self._batch_sizes: Counter[int] = Counter()
@@ -341,6 +344,7 @@ class LocalLCM:
         self._schedules.clear()
         self._noise.clear()
         self._pixel_buffers.clear()
+        self._masks.clear()
         self._decode_buffer = None
         if self._pinned is not None:
             self._pinned.clear()
@@ -425,6 +429,29 @@ class LocalLCM:
             self._decode_buffer = arr
         return src
 
+    def _mask(self, group: list[Input], size: tuple[int, int]) -> Any:
+        """The ``(B, 1, h/8, w/8)`` inpainting mask of a group (one row per image), or None
+        when it does not inpaint (:func:`~.frames.latent_mask`; each distinct mask decoded
+        once and kept, :attr:`_masks`)."""
+        if len({inp.is_inpainting for inp in group}) > 1:
+            raise InvalidInput("mask_url: one batch must be all inpainting or none, got both; "
+                               "send them as separate requests", field="mask_url")
+        if not group[0].is_inpainting:
+            return None
+        from ...images import image_dims
+        from .frames import latent_mask
+
+        torch = self._torch
+        rows = []
+        for inp in group:
+            key = (inp.mask_url, image_dims(inp.image_url) if inp.image_url else None, size)
+            m = self._masks.get(key)
+            if m is None:
+                m = self._masks.put(key, torch.from_numpy(latent_mask(inp, size)).to(
+                    self.device, self.dtype)[None, None])
+            rows.extend([m] * inp.num_images)
+        return rows[0] if len(rows) == 1 else torch.cat(rows, dim=0)
+
     def _pixel_buffer(self, shape: tuple[int, ...], dtype: Any) -> Any:
         """The reused ``(U, 3, H, W)`` source-pixel buffer for this shape (the previous frame's
         pixels are dead by the time the next frame fills it: the VAE encode consumed them)."""
@@ -464,8 +491,11 @@ class LocalLCM:
         net = self._controlnet_for(first)
         src = self._sources(group)
         w, h = src.size
-        # With a ControlNet, strength 1 is text-to-image: the frame guides only through it.
-        txt2img = src.pixels is None or (net is not None and first.strength >= 1.0)
+        mask = self._mask(group, (w, h))
+        # With a ControlNet, strength 1 is text-to-image: the frame guides only through it
+        # (unless it inpaints: the kept region needs the image's latents).
+        txt2img = src.pixels is None or (net is not None and first.strength >= 1.0
+                                         and mask is None)
         t = self._tick(stamps, "decode", t0)
         seeds = [_seed(inp) for inp in group]
         rows = [(inp.prompt, inp.negative_prompt, inp.guidance_scale)
@@ -496,8 +526,12 @@ class LocalLCM:
                 upload=None if pin is None else functools.partial(pin.upload,
                                                                   device=self.device))
             image_latents = loop.encode_image(c.vae, pixels, gens, image_rows)
-        latents = loop.initial_latents(schedule, image_latents, shape, gens, self.device,
-                                       self.dtype)
+        latents, noise = loop.initial_latents_and_noise(schedule, image_latents, shape, gens,
+                                                        self.device, self.dtype)
+        inpaint = None
+        if mask is not None and image_latents is not None:
+            inpaint = loop.Inpaint(mask=mask, image_latents=image_latents.to(self.dtype),
+                                   noise=noise)
         t = self._tick(stamps, "encode_image", t)
         if count:
             with self._stats_lock:
@@ -506,7 +540,7 @@ class LocalLCM:
                                 timestep_cond=cond.timestep_cond,
                                 added_cond_kwargs=cond.added_cond_kwargs,
                                 cfg_scale=cond.cfg_scale, mark_step=self._mark_step,
-                                on_step=on_step, control=control)
+                                on_step=on_step, control=control, inpaint=inpaint)
         if latents_only:
             return denoised.clone()
         t = self._tick(stamps, "denoise", t)

@@ -13,8 +13,8 @@ from ...errors import InvalidInput
 from ...schema import FalImage, Input, Output, resolve_image_size
 from .cache import LRU
 
-__all__ = ["PinnedFrames", "Sources", "load_source", "load_sources", "make_output",
-           "progress_bar", "safety_flags"]
+__all__ = ["PinnedFrames", "Sources", "latent_mask", "load_source", "load_sources",
+           "make_output", "progress_bar", "safety_flags"]
 
 
 def load_source(inp: Input, native_size: int, out: Any = None) -> tuple[Any, tuple[int, int]]:
@@ -116,6 +116,33 @@ def load_sources(inputs: Sequence[Input], native_size: int, *, out: Any = None,
         if not np.may_share_memory(got, buf[k]):
             buf[k] = got
     return Sources(buf, rows, size, decoded=arr)
+
+
+def latent_mask(inp: Input, size: tuple[int, int]) -> Any:
+    """``inp.mask_url`` as an ``(h / 8, w / 8)`` float32 array for an output of ``size``
+    ``(w, h)``: 1 repaints, 0 keeps (the latent resolution the blend works at).
+
+    Decoded with the same guards as the source image (:func:`~lcm_widgets.images.load_mask`:
+    data URI or bytes only, byte and pixel limits, decompression bombs refused from the
+    header), to one grey channel; it must have ``image_url``'s size (InvalidInput naming
+    ``mask_url`` and both sizes otherwise). Then it is averaged down to the latent grid (Pillow's
+    ``BOX`` filter, the mean of each cell) and not binarised: a latent cell is kept exactly
+    only where its whole patch is black, and a cell the brush half covers is half repainted
+    (soft edges, no seam where the mask's edge falls inside a patch).
+    """
+    import numpy as np
+    from PIL import Image
+
+    from ...images import image_dims, load_mask
+
+    mask = load_mask(inp.mask_url, field="mask_url", allow_files=False)  # type: ignore[arg-type]
+    want = image_dims(inp.image_url) if inp.image_url is not None else None
+    if want is not None and mask.size != want:
+        raise InvalidInput(f"mask_url: must be {want[0]}x{want[1]} like image_url, got "
+                           f"{mask.size[0]}x{mask.size[1]}", field="mask_url")
+    w, h = size
+    small = mask.resize((w // 8, h // 8), Image.Resampling.BOX)
+    return np.asarray(small, dtype=np.float32) / np.float32(255)  # 255 -> exactly 1
 
 
 def _decode_rgb_jpeg(src: Any, out: Any = None) -> Any:

@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
 
 __all__ = [
+    "Inpaint",
     "Schedule",
     "decode_latents",
     "denoise",
@@ -45,6 +46,7 @@ __all__ = [
     "euler_step",
     "guidance_embedding",
     "initial_latents",
+    "initial_latents_and_noise",
     "make_schedule",
     "pixels_buffer",
     "pixels_to_uint8",
@@ -68,6 +70,11 @@ class Schedule:
     ``(sigma, sigma_down, sigma_up)`` per step in ``coeffs``, ``1/sqrt(sigma^2 + 1)`` per step in
     ``in_scales`` (the UNet input scaling), ``noise_scale = (1, sigma_0)`` and
     ``init_sigma``, the factor of text-to-image's initial noise.
+
+    ``renoise[i]`` is ``(a, b)`` such that the scheduler's own ``add_noise(x, noise, t)`` at the
+    timestep after step ``i`` is ``a * x + b * noise`` (both schedulers' ``add_noise`` is linear;
+    :func:`_add_noise_factors` asks the scheduler itself), and ``(1.0, 0.0)`` after the last
+    step: what inpainting (:class:`Inpaint`) noises the kept region to after each step.
     """
 
     timesteps: tuple[int, ...]
@@ -77,6 +84,7 @@ class Schedule:
     sampler: str = "lcm"
     in_scales: tuple[float, ...] = ()
     init_sigma: float = 1.0
+    renoise: tuple[tuple[float, float], ...] = ()
 
 
 def make_schedule(scheduler: Any, steps: int, strength: float | None, device: Any) -> Schedule:
@@ -113,9 +121,11 @@ def make_schedule(scheduler: Any, steps: int, strength: float | None, device: An
         coeffs.append((a_t ** 0.5, (1 - a_t) ** 0.5, c_skip, c_out, a_prev ** 0.5,
                        (1 - a_prev) ** 0.5))
     a0 = float(acp[full[0]])
+    kept = sched.timesteps[len(sched.timesteps) - len(full):]
     return Schedule(timesteps=tuple(full),
                     timesteps_dev=torch.tensor(full, dtype=torch.long, device=device),
-                    coeffs=tuple(coeffs), noise_scale=(a0 ** 0.5, (1 - a0) ** 0.5))
+                    coeffs=tuple(coeffs), noise_scale=(a0 ** 0.5, (1 - a0) ** 0.5),
+                    renoise=_renoise(sched, kept, offset=0))
 
 
 #: The Euler scheduler classes of turbo models and the step each one takes.
@@ -152,7 +162,32 @@ def euler_schedule(scheduler: Any, steps: int, strength: float | None, device: A
                     timesteps_dev=torch.tensor(kept, dtype=torch.long, device=device),
                     coeffs=tuple(coeffs), noise_scale=(1.0, sigmas[start]), sampler=sampler,
                     in_scales=tuple((s ** 2 + 1) ** -0.5 for s in sigmas[start:-1]),
-                    init_sigma=float(sched.init_noise_sigma))
+                    init_sigma=float(sched.init_noise_sigma),
+                    renoise=_renoise(sched, sched.timesteps[start:], offset=start))
+
+
+def _renoise(sched: Any, timesteps: Any, offset: int) -> tuple[tuple[float, float], ...]:
+    """:attr:`Schedule.renoise` for the kept ``timesteps`` (a slice of ``sched.timesteps``
+    starting at index ``offset``): the add_noise factors of each next timestep, then
+    ``(1.0, 0.0)``."""
+    out = [_add_noise_factors(sched, offset + k, timesteps[k:k + 1])
+           for k in range(1, len(timesteps))]
+    return (*out, (1.0, 0.0))
+
+
+def _add_noise_factors(sched: Any, index: int, timestep: Any) -> tuple[float, float]:
+    """``(a, b)`` with ``sched.add_noise(x, noise, t) == a * x + b * noise`` at ``timestep``
+    (step ``index`` of ``sched``'s schedule), read from the scheduler's own ``add_noise`` on
+    float64 ones and zeros: the LCM scheduler's ``sqrt(alpha_t), sqrt(1 - alpha_t)``, an Euler
+    scheduler's ``1, sigma``. On ``sched`` (a copy), ``set_begin_index(index)`` makes an Euler
+    scheduler take that step's sigma without looking the timestep up."""
+    import torch
+
+    if hasattr(sched, "set_begin_index"):
+        sched.set_begin_index(index)
+    one, zero = torch.ones(1, dtype=torch.float64), torch.zeros(1, dtype=torch.float64)
+    return (float(sched.add_noise(one, zero, timestep)),
+            float(sched.add_noise(zero, one, timestep)))
 
 
 def _boundary_scalings(timestep: int, timestep_scaling: float) -> tuple[float, float]:
@@ -324,13 +359,51 @@ def initial_latents(schedule: Schedule, image_latents: torch.Tensor | None, shap
                     generators: Sequence[Any], device: Any, dtype: torch.dtype
                     ) -> torch.Tensor:
     """Noised image latents (image-to-image) or pure noise (text-to-image)."""
+    return initial_latents_and_noise(schedule, image_latents, shape, generators, device,
+                                     dtype)[0]
+
+
+def initial_latents_and_noise(schedule: Schedule, image_latents: torch.Tensor | None,
+                              shape: Sequence[int], generators: Sequence[Any], device: Any,
+                              dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`initial_latents` and the noise it drew (inpainting noises the kept region with
+    that same noise after each step, as diffusers' inpainting pipeline does). The noise may be
+    a shared, replayed tensor: read it, never write into it."""
     noise = randn(shape, generators, device, dtype)
     if image_latents is None:
         # LCMScheduler.init_noise_sigma is 1.0 (a copy: the draw may be a shared, replayed one);
         # an Euler schedule's is its largest sigma.
-        return noise.clone() if schedule.init_sigma == 1.0 else noise * schedule.init_sigma
+        return (noise.clone() if schedule.init_sigma == 1.0 else noise * schedule.init_sigma,
+                noise)
     a, b = schedule.noise_scale
-    return a * image_latents.to(dtype) + b * noise
+    return a * image_latents.to(dtype) + b * noise, noise
+
+
+@dataclass(frozen=True)
+class Inpaint:
+    """What :func:`denoise` needs to inpaint with a plain (4-channel) UNet by latent blending,
+    as diffusers' ``StableDiffusionInpaintPipeline`` does for a UNet that is not an inpainting
+    one: ``mask`` (``(B, 1, h, w)`` at latent resolution, 1 = repaint, 0 = keep), the clean
+    ``image_latents`` and the ``noise`` the initial latents were noised with. After step ``i``,
+    ``latents = (1 - mask) * add_noise(image_latents, noise, t_next) + mask * latents``, with
+    the scheduler's factors (:attr:`Schedule.renoise`); after the last step ``t_next`` is
+    "clean", so the kept region is the image's latents."""
+
+    mask: torch.Tensor
+    image_latents: torch.Tensor
+    noise: torch.Tensor
+
+    def blend(self, latents: torch.Tensor, factors: tuple[float, float]) -> torch.Tensor:
+        """``latents`` with the kept region replaced by the image's latents noised by
+        ``factors`` (``(a, b)``: ``a * image_latents + b * noise``)."""
+        a, b = factors
+        kept = self.image_latents.to(latents.dtype)
+        if a != 1.0:
+            kept = a * kept
+        if b:
+            kept = kept + b * self.noise.to(latents.dtype)
+        m = self.mask.to(latents.dtype)
+        return (1 - m) * kept + m * latents
 
 
 # Copied from diffusers.schedulers.scheduling_lcm.LCMScheduler.step
@@ -374,7 +447,7 @@ def denoise(unet: Any, latents: torch.Tensor, schedule: Schedule, prompt_embeds:
             cfg_scale: torch.Tensor | None = None, mark_step: Any = None,
             on_step: Callable[[int, int, torch.Tensor], None] | None = None,
             control: Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor], dict[str, Any]]
-            | None = None) -> torch.Tensor:
+            | None = None, inpaint: Inpaint | None = None) -> torch.Tensor:
     """Run the LCM (or, for an Euler schedule, Euler) steps and return the final ``denoised``
     latents.
 
@@ -388,7 +461,9 @@ def denoise(unet: Any, latents: torch.Tensor, schedule: Schedule, prompt_embeds:
     ``mark_step`` (``torch.compiler.cudagraph_mark_step_begin``) is called before each UNet call
     when the UNet runs as CUDA graphs. ``control(i, model_in, t, prompt_embeds)``, when given
     (a :class:`~.controlnet.Control`), returns extra UNet keyword arguments for step ``i``: a
-    ControlNet's residuals, or nothing on steps it does not guide.
+    ControlNet's residuals, or nothing on steps it does not guide. ``inpaint``, when given
+    (:class:`Inpaint`), blends the kept region back after every step; the previews then show
+    the blended estimate too.
 
     The UNet always gets channels-last latents (the layout of the CUDA UNet's weights, and the
     one image-to-image latents inherit from the encoded image): text-to-image noise and the CFG
@@ -421,6 +496,13 @@ def denoise(unet: Any, latents: torch.Tensor, schedule: Schedule, prompt_embeds:
         noisy = i != last and schedule.sampler != "euler"
         noise = randn(tuple(latents.shape), generators, latents.device, dtype) if noisy else None
         latents, denoised = step(pred, latents, schedule.coeffs[i], noise)
+        if inpaint is not None:
+            # the last step's latents are its denoised result: blended with the clean image
+            latents = inpaint.blend(latents, schedule.renoise[i])
+            if i == last:
+                denoised = latents
+            elif on_step is not None:  # the preview's estimate, with the kept region
+                denoised = inpaint.blend(denoised, (1.0, 0.0))
         if on_step is not None:
             on_step(i + 1, last + 1, denoised)
     return denoised.to(dtype)
