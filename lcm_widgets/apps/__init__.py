@@ -8,7 +8,9 @@ app (endpoint id)                  schema module                          output
 =================================  =====================================  ==================
 
 Any other endpoint id (``--app me/my-lcm``) is served with the LCM schema, as before there
-were several. Every app's request becomes the library's :class:`~lcm_widgets.schema.Input`
+were several. Each app's ``/inpainting`` sub-path takes the app's schema with ``image_url``
+and ``mask_url`` required (:mod:`lcm_widgets.apps.inpainting`, derived, not copied); its other
+paths ignore a ``mask_url``, as fal ignores fields an endpoint does not have. Every app's request becomes the library's :class:`~lcm_widgets.schema.Input`
 (what every backend takes) through :meth:`AppSchema.parse`; its answer is shaped by
 :attr:`AppSchema.output_drop`. Importing this package imports pydantic only.
 """
@@ -22,9 +24,10 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..schema import Input, Output, validate_model
+from .inpainting import INPAINTING, inpainting_input
 from .turbo import TURBO_APP_ID, TurboInput, TurboOutput
 
-__all__ = ["LCM_APP", "TURBO_APP", "AppSchema", "app_schema"]
+__all__ = ["INPAINTING", "LCM_APP", "TURBO_APP", "AppSchema", "app_schema"]
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,9 @@ class AppSchema:
 
     ``input_model``/``output_model`` are what ``/openapi.json`` documents; ``convert`` turns a
     validated ``input_model`` into an :class:`~lcm_widgets.schema.Input`; ``output_drop`` names
-    the :class:`~lcm_widgets.schema.Output` fields this app's answers leave out.
+    the :class:`~lcm_widgets.schema.Output` fields this app's answers leave out;
+    ``inpainting_model`` is the ``/inpainting`` sub-path's input (:func:`.inpainting_input` of
+    ``input_model``), converted by the same ``convert``.
     """
 
     name: str
@@ -41,18 +46,39 @@ class AppSchema:
     output_model: type[BaseModel]
     convert: Callable[[Any], Input]
     output_drop: frozenset[str] = frozenset()
+    inpainting_model: type[BaseModel] | None = None
 
-    def parse(self, data: Any) -> Input:
+    def parse(self, data: Any, subpath: str | None = None) -> Input:
         """Validate a dict of request fields with this app's schema; the library's Input.
-        Raises :class:`~lcm_widgets.errors.InvalidInput` naming each bad field."""
+
+        ``subpath`` is the server's sub-path: ``"inpainting"`` validates with
+        :attr:`inpainting_model` (``image_url`` and ``mask_url`` required); any other drops a
+        ``mask_url`` before validating (a field those endpoints do not have is ignored, never
+        checked, never passed on); None (the library itself) keeps every field. Raises
+        :class:`~lcm_widgets.errors.InvalidInput` naming each bad field."""
+        if subpath == INPAINTING and self.inpainting_model is not None:
+            return self.convert(validate_model(self.inpainting_model, data))
+        if subpath is not None and isinstance(data, dict) and "mask_url" in data:
+            data = {k: v for k, v in data.items() if k != "mask_url"}
+        elif subpath is not None and isinstance(data, Input) and data.mask_url is not None:
+            data = data.model_copy(update={"mask_url": None})
         if isinstance(data, Input) and self.input_model is Input:
             return data
         return self.convert(validate_model(self.input_model, data))
 
 
-LCM_APP = AppSchema("fast-lcm-diffusion", Input, Output, convert=lambda inp: inp)
+def _as_input(inp: Input) -> Input:
+    """An :class:`Input` of exactly that class (the inpainting model is a subclass)."""
+    if type(inp) is Input:
+        return inp
+    return Input.model_validate({name: getattr(inp, name) for name in Input.model_fields})
+
+
+LCM_APP = AppSchema("fast-lcm-diffusion", Input, Output, convert=_as_input,
+                    inpainting_model=inpainting_input(Input))
 TURBO_APP = AppSchema("fast-turbo-diffusion", TurboInput, TurboOutput,
-                      convert=lambda inp: inp.to_input(), output_drop=frozenset({"prompt"}))
+                      convert=lambda inp: inp.to_input(), output_drop=frozenset({"prompt"}),
+                      inpainting_model=inpainting_input(TurboInput))
 
 _BY_ID = {TURBO_APP_ID: TURBO_APP}
 

@@ -9,7 +9,9 @@ turbo app"):
   model, as for the LCM app), ``image_size`` (``square``, i.e. 512x512), ``num_inference_steps``
   (2), ``seed``, ``guidance_scale`` (1: no classifier-free guidance), ``sync_mode`` (true),
   ``num_images`` (1), ``enable_safety_checker``, ``expand_prompt``;
-* image-to-image adds ``image_url`` and ``strength`` (0.95).
+* image-to-image adds ``image_url`` and ``strength`` (0.95);
+* inpainting (``/inpainting``) also requires ``image_url`` and adds ``mask_url``, required
+  (:func:`lcm_widgets.apps.inpainting.inpainting_input` derives that schema from this one).
 
 The output is ``{images, timings, seed, has_nsfw_concepts}`` (no ``prompt``, unlike the LCM
 app). Fields of the LCM schema that this one lacks (``guidance_rescale``,

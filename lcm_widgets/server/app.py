@@ -3,9 +3,9 @@
 URL layout (``{app}`` is the endpoint id, ``fal-ai/fast-lcm-diffusion`` by default):
 
 =========================================  ==================================================
-``POST /{app}[/image-to-image]``            sync run (fal.run); JSON in, JSON out
+``POST /{app}[/image-to-image|/inpainting]``  sync run (fal.run); JSON in, JSON out
 ``/queue/{app}/...``                        the queue surface (queue.fal.run), see routes_queue
-``WS /{app}[/image-to-image]/realtime``     the realtime WebSocket, see realtime
+``WS /{app}[/image-to-image|/inpainting]/realtime``  the realtime WebSocket, see realtime
 ``POST /tokens/`` (and ``/tokens``)         mint a realtime token (rest.fal.ai)
 ``GET /files/{id}``                         images of ``sync_mode: false`` answers
 ``GET /health``, ``GET /openapi.json``      model, sessions, queue, batching; the schemas
@@ -145,7 +145,9 @@ def create_app(backend: Backend, config: ServerConfig | None = None, *,
         shared.states.append(state)
     state.peers = shared.states if shared is not None else [state]
     add_stream_routes(app, config.app_id)
-    app.openapi = lambda: _openapi(app, config)  # type: ignore[method-assign]
+    # this app's own document; a multi-app server's first app answers a merged one (.multi)
+    app.state.lcm_openapi = lambda: _openapi(app, config)
+    app.openapi = app.state.lcm_openapi  # type: ignore[method-assign]
     return app
 
 
@@ -351,8 +353,10 @@ def _openapi(app: FastAPI, config: ServerConfig) -> dict[str, Any]:
                     "tags": ["realtime"], "responses": {"101": {
                         "description": "Switching protocols"}}},
         }
-    models = (app.state.lcm.schema.input_model, app.state.lcm.schema.output_model)
+    app_schema_ = app.state.lcm.schema
+    models = (app_schema_.input_model, app_schema_.output_model)
     # true to what the routes answer
-    finish_openapi(schema, config.app_id, auth=config.auth, models=models)
+    finish_openapi(schema, config.app_id, auth=config.auth, models=models,
+                   inpainting=app_schema_.inpainting_model)
     app.openapi_schema = schema
     return schema

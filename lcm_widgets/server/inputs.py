@@ -4,7 +4,9 @@ The same checks run for REST bodies and realtime frames, so both report a bad fi
 same words: schema problems come from :func:`~lcm_widgets.schema.parse_input`; image problems
 (undecodable, unknown format, too many bytes or pixels) are :class:`InvalidImage` errors.
 
-``image_url`` is normalised to raw bytes here, so backends never see a data URI or a URL:
+``image_url`` (and ``mask_url`` on ``/inpainting``, whose image must have ``image_url``'s size;
+any other sub-path drops a ``mask_url`` unread) is normalised to raw bytes here, so backends
+never see a data URI or a URL:
 
 * a ``data:image/...;base64,`` URI or msgpack ``bin`` bytes are accepted;
 * a URL served by this server's ``/files/{id}`` is read from the file store, and one of its
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
-from ..apps import LCM_APP, AppSchema
+from ..apps import INPAINTING, LCM_APP, AppSchema
 from ..errors import InvalidImage, InvalidInput
 from ..images import FORMATS, image_data_uri_bytes, image_header
 from ..schema import Input
@@ -30,7 +32,8 @@ __all__ = ["SUBPATHS", "ImageLimits", "check_image", "validate_request"]
 
 #: sub-paths of the app and what they require
 SUBPATHS: dict[str, str] = {"": "text-to-image, or image-to-image when image_url is set",
-                            "image-to-image": "image-to-image (image_url required)"}
+                            "image-to-image": "image-to-image (image_url required)",
+                            INPAINTING: "inpainting (image_url and mask_url required)"}
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,7 @@ def validate_request(data: Any, *, subpath: str, limits: ImageLimits,
     :class:`InvalidImage` (the image). ``schema`` is the app's (:mod:`lcm_widgets.apps`): its
     fields, defaults and limits; the result is the library's Input either way.
     """
-    inp = schema.parse(data)
+    inp = schema.parse(data, subpath)
     if subpath == "image-to-image" and inp.image_url is None:
         raise InvalidInput("image_url: is required for image-to-image", field="image_url",
                            errors=[{"loc": ["body", "image_url"], "type": "missing",
@@ -81,8 +84,15 @@ def validate_request(data: Any, *, subpath: str, limits: ImageLimits,
     if inp.image_url is None:
         return inp
     raw = _image_bytes(inp.image_url, limits, files, resolve_url)
-    check_image(raw, limits)
-    return inp.model_copy(update={"image_url": raw})
+    size = check_image(raw, limits)
+    if inp.mask_url is None:
+        return inp.model_copy(update={"image_url": raw})
+    mask = _image_bytes(inp.mask_url, limits, files, resolve_url, field="mask_url")
+    mask_size = check_image(mask, limits, field="mask_url")
+    if mask_size != size:
+        raise InvalidInput(f"mask_url: must be {size[0]}x{size[1]} like image_url, got "
+                           f"{mask_size[0]}x{mask_size[1]}", field="mask_url")
+    return inp.model_copy(update={"image_url": raw, "mask_url": mask})
 
 
 def _image_bytes(value: str | bytes, limits: ImageLimits, files: FileStore | None,
@@ -92,7 +102,7 @@ def _image_bytes(value: str | bytes, limits: ImageLimits, files: FileStore | Non
         raw = value
     elif value.startswith("data:"):
         raw = image_data_uri_bytes(value, max_bytes=limits.max_bytes, field=field)
-    elif resolve_url is not None and (found := resolve_url(value)) is not None:
+    elif resolve_url is not None and (found := _resolve(resolve_url, value, field)) is not None:
         raw = found
     else:
         path = urlparse(value).path
@@ -107,6 +117,17 @@ def _image_bytes(value: str | bytes, limits: ImageLimits, files: FileStore | Non
         raise InvalidImage(f"{field}: image must be at most {limits.max_bytes} bytes, "
                            f"got {len(raw)}", field=field)
     return raw
+
+
+def _resolve(resolve_url: Callable[[str], bytes | None], value: str, field: str) -> bytes | None:
+    """``resolve_url(value)``, its refusals naming ``field`` (the resolver says image_url)."""
+    try:
+        return resolve_url(value)
+    except InvalidImage as exc:
+        if field == "image_url":
+            raise
+        raise InvalidImage(str(exc).replace("image_url:", f"{field}:", 1),
+                           field=field) from None
 
 
 def check_image(raw: bytes, limits: ImageLimits, field: str = "image_url") -> tuple[int, int]:

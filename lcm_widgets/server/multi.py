@@ -10,7 +10,8 @@ job store; :class:`MultiApp` sends each request to the app its path names:
 * everything else (``/tokens/``, ``/storage/...``, ``/files/{id}``, ``/health``,
   ``/openapi.json``, ``/docs``, unknown paths) goes to the first app, which shares with the
   others the keys and token secret, the image files, the uploads (:class:`~.state.
-  SharedParts`) and the list ``/health`` shows under ``apps``.
+  SharedParts`) and the list ``/health`` shows under ``apps``; its ``/openapi.json``
+  documents every app's paths, each with its own schemas (:func:`~.openapi.merge_openapi`).
 
 Tokens stay per app: a token's ``allowed_apps`` names the apps it is valid for (the whole id,
 or an alias, which names the app of this server with that alias), and each app checks its own.
@@ -80,9 +81,21 @@ class MultiApp:
         self.apps = apps
         self.shared = shared
         self.primary = next(iter(apps.values()))
+        self._openapi: dict[str, Any] | None = None
+        self.primary.openapi = self.openapi  # type: ignore[method-assign]
         # longest first, so that 'owner/alias/path' wins over 'owner/alias'
         self._prefixes = sorted(((f"/{i}", a) for i, a in apps.items()),
                                 key=lambda p: len(p[0]), reverse=True)
+
+    def openapi(self) -> dict[str, Any]:
+        """The document ``/openapi.json`` answers: every app's (:func:`~.openapi.
+        merge_openapi`), built once."""
+        if self._openapi is None:
+            from .openapi import merge_openapi
+
+            docs = [(i, _app_openapi(a)) for i, a in self.apps.items()]
+            self._openapi = merge_openapi(docs)
+        return self._openapi
 
     def app_for(self, path: str) -> FastAPI:
         """The app that serves ``path``."""
@@ -110,3 +123,9 @@ class MultiApp:
             await send({"type": "lifespan.startup.complete"})
             await receive()  # lifespan.shutdown
         await send({"type": "lifespan.shutdown.complete"})
+
+
+def _app_openapi(app: FastAPI) -> dict[str, Any]:
+    """One app's own document (create_app's builder, kept on the app before MultiApp replaced
+    the first app's ``openapi``)."""
+    return app.state.lcm_openapi()  # type: ignore[no-any-return]

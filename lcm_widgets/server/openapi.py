@@ -11,11 +11,19 @@
 * ``GET /files/{id}`` answering image bytes, not JSON;
 * server-sent events described per event (``data``, ``event``, ``id``);
 * the realtime paths as ``x-fal-protocol`` entries without an HTTP operation (a WebSocket is
-  no GET; a plain GET there is a 404).
+  no GET; a plain GET there is a 404);
+* each sub-path's own body: ``ImageToImageInput`` (``image_url`` required) and
+  ``InpaintingInput`` (the app's inpainting schema: ``image_url`` and ``mask_url`` required).
+
+With several apps on one server (:mod:`.multi`), :func:`merge_openapi` joins the apps'
+documents into one: every app's paths, each with its own schemas (a schema that differs from
+the first app's, or refers to one that does, is renamed with the app's prefix, e.g.
+``FalAiFastTurboDiffusionInput``).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel
@@ -24,9 +32,11 @@ from ..schema import Input, Output
 from .guard import MAX_JSON_DEPTH, TOKEN_BODY_LIMIT
 from .inputs import SUBPATHS
 
-__all__ = ["finish_openapi"]
+__all__ = ["finish_openapi", "merge_openapi"]
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
+#: the sub-paths whose body is not the plain Input: (path part, schema name)
+_SUB_BODIES = (("/image-to-image", "ImageToImageInput"), ("/inpainting", "InpaintingInput"))
 _VALIDATION = {"$ref": "#/components/schemas/HTTPValidationError"}
 
 _COMPONENTS: dict[str, Any] = {
@@ -90,13 +100,21 @@ def _err(description: str) -> dict[str, Any]:
 
 
 def finish_openapi(schema: dict[str, Any], app_id: str, *, auth: bool,
-                   models: tuple[type[BaseModel], type[BaseModel]] = (Input, Output)
-                   ) -> dict[str, Any]:
+                   models: tuple[type[BaseModel], type[BaseModel]] = (Input, Output),
+                   inpainting: type[BaseModel] | None = None) -> dict[str, Any]:
     """Make FastAPI's document for our app say what the server answers (in place).
     ``models`` are the app's input and output schemas (:mod:`lcm_widgets.apps`), documented
-    as ``Input`` and ``Output``."""
+    as ``Input`` and ``Output``; ``inpainting`` is its ``/inpainting`` input, documented as
+    ``InpaintingInput`` (the LCM app's when left out)."""
+    if inpainting is None:
+        from ..apps import LCM_APP
+
+        inpainting = LCM_APP.inpainting_model
     comps = schema.setdefault("components", {}).setdefault("schemas", {})
-    for name, model in zip(("Input", "Output"), models, strict=True):
+    named = (("Input", models[0]), ("Output", models[1]), ("InpaintingInput", inpainting))
+    for name, model in named:
+        if model is None:
+            continue
         js = model.model_json_schema(ref_template="#/components/schemas/{model}")
         comps.update(js.pop("$defs", {}))
         js["title"] = name
@@ -116,10 +134,11 @@ def finish_openapi(schema: dict[str, Any], app_id: str, *, auth: bool,
                 continue
             _common(op, method.upper(), path, auth=auth)
             body = op.get("requestBody", {}).get("content", {}).get("application/json", {})
-            if "/image-to-image" in path and body.get("schema", {}).get("$ref", "").endswith(
-                    "/Input"):  # a new dict: FastAPI shares openapi_extra between routes
+            sub = next((n for t, n in _SUB_BODIES if t in path), None)
+            if sub and body.get("schema", {}).get("$ref", "").endswith("/Input"):
+                # a new dict: FastAPI shares openapi_extra between routes
                 op["requestBody"] = {"required": True, "content": {"application/json": {
-                    "schema": {"$ref": "#/components/schemas/ImageToImageInput"}}}}
+                    "schema": {"$ref": f"#/components/schemas/{sub}"}}}}
             r = op["responses"]
             if path in submits:
                 r["200"] = _json({"$ref": "#/components/schemas/QueueSubmitted"},
@@ -173,6 +192,72 @@ def finish_openapi(schema: dict[str, Any], app_id: str, *, auth: bool,
                                '{"type":"x-fal-error","error":CODE,"reason":...}.')
         paths[path] = item
     return schema
+
+
+def merge_openapi(docs: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    """One document for several apps' documents ``[(app_id, doc)]`` (the first also holds the
+    shared routes): the first document, plus each other app's own paths (``/{app}...`` and
+    ``/queue/{app}...``) and schemas; a schema of a later app that differs from the first's of
+    the same name, or refers to such a one, is added under the app's prefix and the app's
+    paths refer to it there. The documents are not modified."""
+    import copy
+
+    out = copy.deepcopy(docs[0][1])
+    comps: dict[str, Any] = out.setdefault("components", {}).setdefault("schemas", {})
+    described = [out.get("info", {}).get("description", "")]
+    for app_id, doc in docs[1:]:
+        theirs: dict[str, Any] = doc.get("components", {}).get("schemas", {})
+        clash = {n for n, sch in theirs.items() if n in comps and comps[n] != sch}
+        grown = True
+        while grown:  # a schema referring to a renamed one is renamed too
+            more = {n for n, sch in theirs.items() if n in comps and n not in clash
+                    and _refs(sch) & clash}
+            grown = bool(more)
+            clash |= more
+        prefix = "".join(w.capitalize() for w in re.split(r"[^A-Za-z0-9]+", app_id) if w)
+        names = {n: prefix + n for n in clash}
+        for n, sch in theirs.items():
+            comps.setdefault(names.get(n, n), _renamed(sch, names))
+        for path, item in doc.get("paths", {}).items():
+            if _of_app(path, app_id):
+                out["paths"][path] = _renamed(item, names)
+        described.append(doc.get("info", {}).get("description", ""))
+    out.setdefault("info", {})["description"] = "; ".join(d for d in described if d)
+    return out
+
+
+_REF = "#/components/schemas/"
+
+
+def _refs(node: Any) -> set[str]:
+    """The schema names ``node`` refers to (``$ref`` anywhere inside)."""
+    if isinstance(node, dict):
+        found = {node["$ref"][len(_REF):]} if str(node.get("$ref", "")).startswith(_REF) \
+            else set()
+        for v in node.values():
+            found |= _refs(v)
+        return found
+    if isinstance(node, list):
+        return set().union(*(_refs(v) for v in node)) if node else set()
+    return set()
+
+
+def _renamed(node: Any, names: dict[str, str]) -> Any:
+    """A copy of ``node`` whose ``$ref``s to ``names`` point to their new names."""
+    if isinstance(node, dict):
+        out = {k: _renamed(v, names) for k, v in node.items()}
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith(_REF) and ref[len(_REF):] in names:
+            out["$ref"] = _REF + names[ref[len(_REF):]]
+        return out
+    if isinstance(node, list):
+        return [_renamed(v, names) for v in node]
+    return node
+
+
+def _of_app(path: str, app_id: str) -> bool:
+    tail = path[len("/queue"):] if path.startswith("/queue/") else path
+    return tail == f"/{app_id}" or tail.startswith(f"/{app_id}/")
 
 
 def _op_id(paths: dict[str, Any], path: str, method: str) -> str | None:
