@@ -162,3 +162,24 @@ def test_js_two_apps_each_answer_with_their_own_schema() -> None:
         assert rt["error"]["message"] == (f"VALIDATION_ERROR: num_inference_steps: must be "
                                           f"between 1 and {limit}, got 99")
     assert lcm["realtime"]["hasPrompt"] and not tur["realtime"]["hasPrompt"]
+
+
+def test_js_two_apps_inpainting() -> None:
+    """@fal-ai/client calls {app}/inpainting of each app of a two-app server: fal.run and
+    fal.realtime answer images; a broken mask is a ValidationError (422) whose fieldErrors
+    name mask_url, and an onError on the socket, after which it answers again."""
+    from lcm_widgets.server import create_multi_app
+
+    turbo = "fal-ai/fast-turbo-diffusion"
+    app = create_multi_app({APP: EchoBackend(), turbo: EchoBackend()}, ServerConfig(keys=[KEY]))
+    with ServerThread(app) as srv:
+        out = run_node("inpaint.mjs", srv.port)
+    for side, steps in ((out["lcm"], 6), (out["turbo"], 2)):
+        assert {**side["run"], "width": None} == {"seed": 5, "steps": steps, "width": None,
+                                                  "url": "data:image/jpeg;base64,"}
+        assert side["run"]["width"] > 0
+        assert side["bad"] == {"isValidationError": True, "status": 422,
+                               "loc": ["body", "mask_url"]}
+        rt = side["realtime"]
+        assert (rt["request_id"], rt["seed"], rt["images"], rt["after"]) == ("m1", 4, 1, "m2")
+        assert rt["error"].startswith("INVALID_IMAGE: mask_url:")

@@ -297,3 +297,41 @@ def test_two_apps_each_answer_with_their_own_schema(two_apps: ServerThread,
         assert ("prompt" in out) is has_prompt
         assert rt.value.error == "VALIDATION_ERROR" and "num_inference_steps" in rt.value.reason
         assert after is not None and after["request_id"] == f"{app}-2"
+
+
+def _data_uri(data: bytes, mime: str) -> str:
+    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+
+
+@pytest.mark.parametrize("app", [APP, TURBO])
+def test_two_apps_inpainting_run_and_realtime(two_apps: ServerThread,
+                                              client: fal_client.SyncClient, app: str) -> None:
+    """fal_client calls {app}/inpainting of each app of a two-app server: run() and
+    realtime() answer images; a mask that is not an image is a 422 naming mask_url (and a
+    INVALID_IMAGE on the socket, after which the session answers again)."""
+    image = _data_uri(jpeg(), "image/jpeg")  # a uniform 64x64 image: a valid mask too
+    broken = _data_uri(b"not an image", "image/png")
+    out = client.run(f"{app}/inpainting", {"prompt": "a cat", "image_url": image,
+                                           "mask_url": image, "seed": 4, "sync_mode": True})
+    assert out["seed"] == 4 and out["images"][0]["url"].startswith("data:image/jpeg;base64,")
+    with pytest.raises(fc.FalClientHTTPError) as info:
+        client.run(f"{app}/inpainting", {"prompt": "x", "image_url": image,
+                                         "mask_url": broken})
+    assert info.value.status_code == 422 and "mask_url" in str(info.value)
+    with pytest.raises(fc.FalClientHTTPError) as info:
+        client.run(f"{app}/inpainting", {"prompt": "x", "image_url": image})
+    assert info.value.status_code == 422 and "mask_url: is required" in str(info.value)
+    with client.realtime(f"{app}/inpainting") as conn:
+        conn.send({"prompt": "rt", "image_url": jpeg(), "mask_url": jpeg(), "seed": 3,
+                   "request_id": "m1", "sync_mode": True})
+        first = conn.recv()
+        conn.send({"prompt": "rt", "image_url": jpeg(), "mask_url": b"broken",
+                   "request_id": "bad"})
+        with pytest.raises(fc.RealtimeError) as rt:
+            conn.recv()
+        conn.send({"prompt": "after", "image_url": jpeg(), "mask_url": jpeg(),
+                   "request_id": "m2", "sync_mode": True})
+        after = conn.recv()
+    assert first is not None and first["request_id"] == "m1" and first["images"]
+    assert rt.value.error == "INVALID_IMAGE" and "mask_url" in rt.value.reason
+    assert after is not None and after["request_id"] == "m2"
