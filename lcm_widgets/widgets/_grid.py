@@ -24,6 +24,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..sweep import Axis, Cell, Sweep
 
 __all__ = [
+    "CAPTION_HEIGHT",
+    "LABEL_LINES",
     "REVERSE_ALIASES",
     "SLIDER_MAX_SPAN",
     "CellResult",
@@ -241,9 +243,26 @@ def sized(html: str, width_px: int) -> str:
     return f"<div style='width:{width_px}px;overflow:hidden'>{html}</div>"
 
 
+#: Lines a caption's swept values may take before they are cut (the tooltip has them all);
+#: with the latency line under them, what a caption's fixed height holds.
+LABEL_LINES = 2
+_LINE_EM = 1.4
+#: The caption's fixed height: every cell the same, so the rows stay aligned.
+CAPTION_HEIGHT = f"{(LABEL_LINES + 1) * _LINE_EM + 0.1:.1f}em"
+
+
 def label_html(cell: Cell) -> str:
-    """The cell's swept values (``steps=4 · strength=0.5``; a swept seed is one of them)."""
-    return _line("lcm-compare-label", cell.label or "(no axis)", "font-weight:600")
+    """The cell's swept values in the order the axes were given (``steps=4 · strength=0.5``; a
+    swept seed is one of them), wrapped between values onto at most :data:`LABEL_LINES`
+    lines; what does not fit is cut with an ellipsis, and the tooltip has it whole."""
+    text = cell.caption or "(no axis)"
+    parts = cell.parts or (text,)
+    # "&nbsp;·" keeps each separator at the end of a line: lines break between values
+    body = "&nbsp;· ".join(esc(p) for p in parts)
+    return (f"<div class='lcm-compare-label' title='{esc(text)}' style='font-weight:600;"
+            f"line-height:{_LINE_EM};max-height:{LABEL_LINES * _LINE_EM}em;overflow:hidden;"
+            f"display:-webkit-box;-webkit-box-orient:vertical;-webkit-line-clamp:{LABEL_LINES};"
+            f"white-space:normal;overflow-wrap:anywhere'>{body}</div>")
 
 
 def caption_html(res: CellResult) -> str:
@@ -400,8 +419,9 @@ class CellView(NamedTuple):
 def make_cell(cell: Cell, size: int, on_adopt: Callable[[int, int], None]
               ) -> tuple[Any, CellView]:
     """One cell in a VBox: a ``size``-pixel square slot (the image, or the note in its
-    place: an empty image would show the browser's broken-image icon), the two-line caption
-    and the "use these" button. Every cell has the same height whatever its text."""
+    place: an empty image would show the browser's broken-image icon), the caption (swept
+    values on up to :data:`LABEL_LINES` lines, then the latency) in a fixed height, and the
+    "use these" button. Every cell has the same height whatever its text."""
     import ipywidgets as W
 
     img = W.Image(format="jpeg", layout=W.Layout(width=f"{size}px", height=f"{size}px",
@@ -415,8 +435,8 @@ def make_cell(cell: Cell, size: int, on_adopt: Callable[[int, int], None]
                                               border="1px solid #ddd", overflow="hidden",
                                               flex="0 0 auto"))
     slot.add_class("lcm-compare-slot")
-    info = W.HTML(sized(waiting_html(cell, "waiting"), size), layout=W.Layout(width=f"{size}px",
-                                                                 height="2.9em", margin="0"))
+    info = W.HTML(sized(waiting_html(cell, "waiting"), size),
+                  layout=W.Layout(width=f"{size}px", height=CAPTION_HEIGHT, margin="0"))
     info.add_class("lcm-compare-caption")
     btn = W.Button(description="use these", tooltip=f"adopt {cell.label}",
                    layout=W.Layout(width=f"{size}px", flex="0 0 auto"))
