@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from pydantic import BaseModel
+
 from ..errors import InvalidInput, LCMWidgetsError
 from ..schema import Input
 from ..schema_extensions import LoraWeight
@@ -39,6 +41,7 @@ __all__ = [
     "error_html",
     "esc",
     "field_bounds",
+    "grid_model",
     "label_html",
     "latency_figure",
     "make_cell",
@@ -297,10 +300,11 @@ SLIDER_MAX_SPAN = 1000
 _PSEUDO_FIELDS = {"lora_scale": LoraWeight.model_fields["scale"]}
 
 
-def field_bounds(fld: str) -> tuple[Any, Any]:
-    """``(ge, le)`` of an :class:`~lcm_widgets.schema.Input` field from its metadata (None
-    where the schema sets no bound)."""
-    info = Input.model_fields.get(fld) or _PSEUDO_FIELDS.get(fld)
+def field_bounds(fld: str, model: type[BaseModel] = Input) -> tuple[Any, Any]:
+    """``(ge, le)`` of field ``fld`` of ``model`` (an app's input schema; a field it lacks is
+    :class:`~lcm_widgets.schema.Input`'s) from its metadata (None where no bound is set)."""
+    info = (model.model_fields.get(fld) or Input.model_fields.get(fld)
+            or _PSEUDO_FIELDS.get(fld))
     meta = info.metadata if info is not None else []
     lo = next((m.ge for m in meta if getattr(m, "ge", None) is not None), None)
     hi = next((m.le for m in meta if getattr(m, "le", None) is not None), None)
@@ -324,19 +328,30 @@ def editor_kind(fld: str) -> str:
     return "text"
 
 
-def _value_editor(ax: Axis, value: Any, width: str) -> Any:
+def grid_model(sweep: Sweep) -> type[BaseModel]:
+    """The input schema the header editors are bounded by: the app's, when every backend of
+    the grid speaks one app (a turbo grid: steps 1 to 4); else the LCM schema, whose ranges
+    hold the others' (a value out of one app's range shows in that app's cells)."""
+    from ..apps import backend_schema
+
+    models = {backend_schema(be).input_model for _, be in sweep.backends}
+    return models.pop() if len(models) == 1 else Input
+
+
+def _value_editor(ax: Axis, value: Any, width: str, model: type[BaseModel] = Input) -> Any:
     import ipywidgets as W
 
     kind = editor_kind(ax.field)
     layout = W.Layout(width=width)
     if kind == "int_text" and value is None:  # a random seed: "none" until one is typed
         kind = "text"
+    if kind.endswith("slider"):  # never narrower than the value it shows (a slider clamps)
+        lo, hi = field_bounds(ax.field, model)
+        lo, hi = min(lo, value), max(hi, value)
     if kind == "int_slider":
-        lo, hi = field_bounds(ax.field)
         w: Any = W.IntSlider(value=value, min=lo, max=hi, step=1, continuous_update=False,
                              readout=True, layout=layout)
     elif kind == "float_slider":
-        lo, hi = field_bounds(ax.field)
         w = W.FloatSlider(value=value, min=lo, max=hi, step=0.01 if hi - lo <= 1 else 0.1,
                           continuous_update=False, readout=True, readout_format=".4",
                           layout=layout)
@@ -354,7 +369,7 @@ def make_editor(sweep: Sweep, where: str, i: int, on_edit: Callable[[str, int, A
     """Header ``i`` of the rows or columns (``where``) and the widget holding its value.
 
     A plain field axis gets an editor (:func:`editor_kind`): a slider bounded by the schema
-    for numeric fields, an ``IntText`` for ``seed``, a text box otherwise;
+    (:func:`grid_model`) for numeric fields, an ``IntText`` for ``seed``, a text box otherwise;
     ``on_edit(axis, i, value)`` on every change (the number, or the text as typed). A backend
     axis or flattened rows get a label (an HTML widget). Returns ``(header, value_widget)``.
     """
@@ -369,7 +384,7 @@ def make_editor(sweep: Sweep, where: str, i: int, on_edit: Callable[[str, int, A
         return out, out
     slider = editor_kind(ax.field).endswith("slider")
     width = "100%" if where == "col" else ("180px" if slider else "90px")
-    editor = _value_editor(ax, ax.values[i], width)
+    editor = _value_editor(ax, ax.values[i], width, grid_model(sweep))
     editor.add_class(f"lcm-compare-{where}-value")
     editor.observe(lambda ch, name=ax.name, i=i: on_edit(name, i, ch["new"]), names="value")
     if where == "col":  # the corner names the column axis; the cell width is all it gets
@@ -401,6 +416,8 @@ def refresh_header(sweep: Sweep, where: str, i: int, widget: Any) -> None:
         if not same:
             widget.value = edit_text(value)
     elif value is not None and widget.value != value:
+        if isinstance(widget, (W.IntSlider, W.FloatSlider)):  # widen, never clamp the value
+            widget.min, widget.max = min(widget.min, value), max(widget.max, value)
         widget.value = value
 
 

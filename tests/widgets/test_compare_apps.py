@@ -100,6 +100,29 @@ def test_captions_list_the_swept_values_in_the_axes_order_and_wrap() -> None:
         c.close()
 
 
+def test_header_sliders_take_the_grids_app_range() -> None:
+    """A grid whose backends all speak the turbo app bounds its steps sliders 1-4 (widened to
+    show a value out of range, never clamping it); a grid of two apps keeps the LCM range."""
+    from lcm_widgets.widgets.compare import Compare
+
+    c = Compare(backend=TurboEcho(), prompt="p", strength=0.5, steps=[2, 6], sketchpad=False)
+    both = Compare(backend=[EchoBackend(), TurboEcho()], prompt="p", strength=0.5,
+                   steps=[2, 6], sketchpad=False)
+    try:
+        sliders = [c._view.headers[("row", i)] for i in range(2)]  # one axis: the rows
+        assert [(w.min, w.max, w.value) for w in sliders] == [(1, 4, 2), (1, 6, 6)]
+        assert c.errors == {(1, 0): f"steps=6: {TURBO_LIMIT} (the fast-turbo-diffusion schema)"}
+        c.set_value("steps", 0, 5)  # from Python: the slider widens, the cell shows the error
+        assert (sliders[0].max, sliders[0].value) == (5, 5) and c.sweep.axes[0].values[0] == 5
+        assert set(c.errors) == {(0, 0), (1, 0)}
+        c.set_value("steps", 1, 3)
+        assert set(c.errors) == {(0, 0)}
+        assert [both._view.headers[("col", i)].max for i in range(2)] == [50, 50]
+    finally:
+        c.close()
+        both.close()
+
+
 @pytest.fixture(scope="module")
 def models(model_cache: str) -> Iterator[tuple[Any, Any]]:
     """The tiny LCM and the tiny turbo model (random weights, CPU)."""
