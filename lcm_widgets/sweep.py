@@ -28,7 +28,10 @@ columns. A sweep has at most :data:`MAX_CELLS` cells.
 :func:`validate_cells`, with the request made exactly as the grid will send it; a cell whose
 combination is invalid (``steps=2`` with ``strength=0.3`` gives ``int(2 * 0.3) = 0`` denoising
 steps) gets its own :class:`~lcm_widgets.errors.InvalidInput` naming the cell, and the other
-cells still run.
+cells still run. Each cell is checked with the schema of its backend's app
+(``info.app``, :func:`lcm_widgets.apps.backend_schema`): on a turbo backend ``steps=6`` is
+that cell's error (``num_inference_steps: must be between 1 and 4, got 6``), on an LCM one it
+runs.
 
 **Batching.** :func:`plan_batches` groups the cells that can share one model call by the one
 batch rule of :mod:`lcm_widgets.backends.base` (same backend, and that backend's
