@@ -28,7 +28,10 @@ columns. A sweep has at most :data:`MAX_CELLS` cells.
 :func:`validate_cells`, with the request made exactly as the grid will send it; a cell whose
 combination is invalid (``steps=2`` with ``strength=0.3`` gives ``int(2 * 0.3) = 0`` denoising
 steps) gets its own :class:`~lcm_widgets.errors.InvalidInput` naming the cell, and the other
-cells still run.
+cells still run. Each cell is checked with the schema of its backend's app
+(``info.app``, :func:`lcm_widgets.apps.backend_schema`): on a turbo backend ``steps=6`` is
+that cell's error (``num_inference_steps: must be between 1 and 4, got 6``), on an LCM one it
+runs.
 
 **Batching.** :func:`plan_batches` groups the cells that can share one model call by the one
 batch rule of :mod:`lcm_widgets.backends.base` (same backend, and that backend's
@@ -185,7 +188,11 @@ class Axis:
 
 @dataclass(frozen=True)
 class Cell:
-    """One grid cell: its place, labels, the fields it overrides and the backend it uses."""
+    """One grid cell: its place, labels, the fields it overrides and the backend it uses.
+
+    ``parts`` are its swept values (``"steps=4"``, a backend's label) in the order the axes
+    were given, whatever the layout made rows and columns: what its caption lists.
+    """
 
     index: int
     row: int
@@ -194,11 +201,17 @@ class Cell:
     col_label: str
     overrides: Mapping[str, Any] = field(hash=False)
     backend: int = 0
+    parts: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
         """``"steps=4 · strength=0.5"`` (row label, then column label)."""
         return " · ".join(p for p in (self.row_label, self.col_label) if p)
+
+    @property
+    def caption(self) -> str:
+        """``"steps=4 · strength=0.5 · seed=1"``: every swept value, in the axes' order."""
+        return " · ".join(self.parts) or self.label
 
     @property
     def labels(self) -> dict[str, str]:
@@ -306,19 +319,21 @@ def expand(axes: Mapping[str, Sequence[Any]] | Iterable[tuple[str, Sequence[Any]
         for c, cc in enumerate(col_combos):
             overrides: dict[str, Any] = {}
             be = 0
-            for ax, i in zip([*row_axes, *col_axes], [*rc, *cc], strict=True):
+            picked = list(zip([*row_axes, *col_axes], [*rc, *cc], strict=True))
+            for ax, i in picked:
                 if ax.field == "backend":
                     be = ax.values[i]
                 else:
                     overrides[ax.field] = ax.values[i]
-            cells.append(Cell(len(cells), r, c, row_labels[r], col_labels[c], overrides, be))
+            cells.append(Cell(len(cells), r, c, row_labels[r], col_labels[c], overrides, be,
+                              tuple(ax.labels[i] for ax, i in picked)))
     return Sweep(tuple(built), len(row_combos), len(col_combos), tuple(cells), tuple(backends),
                  row_labels, col_labels)
 
 
 def _base_dict(base: Input | Mapping[str, Any]) -> dict[str, Any]:
-    if isinstance(base, Input):
-        return base.model_dump(exclude_unset=False)
+    if isinstance(base, Input):  # what it leaves unset takes each backend's app's default
+        return base.model_dump(exclude_unset=True)
     return {ALIASES.get(k, k): v for k, v in base.items()}
 
 
@@ -326,20 +341,30 @@ def validate_cells(sweep: Sweep, base: Input | Mapping[str, Any],
                    image: bytes | str | None = None) -> list[Input | InvalidInput]:
     """Build each cell's request from ``base`` plus its overrides, with the source ``image``.
 
+    Each cell is checked with the schema of its backend's app
+    (:meth:`lcm_widgets.apps.AppSchema.validate` on :func:`lcm_widgets.apps.backend_schema`):
+    its limits, and its defaults for what neither ``base`` nor the cell sets; a turbo backend's
+    ``steps=6`` cell fails with ``num_inference_steps: must be between 1 and 4, got 6``.
     Returns, per cell, the validated :class:`Input` or the :class:`InvalidInput` that cell
     raises (its message starts with the cell label). ``image=None`` validates with a stand-in
     source image, so the image-to-image rules apply as they will for a drawing.
     """
+    from .apps import LCM_APP, backend_schema
+
     data = {**_base_dict(base), "image_url": image if image is not None else _PLACEHOLDER_IMAGE,
             "num_images": 1}
     data.setdefault("prompt", "")
+    schemas = [backend_schema(be) for _, be in sweep.backends]
     out: list[Input | InvalidInput] = []
     for cell in sweep.cells:
+        schema = schemas[cell.backend] if cell.backend < len(schemas) else LCM_APP
         try:
-            out.append(parse_input(_with_lora_scale({**data, **cell.overrides})))
+            out.append(schema.validate(_with_lora_scale({**data, **cell.overrides})))
         except InvalidInput as exc:
             where = cell.label or "cell"
-            out.append(InvalidInput(f"{where}: {exc}", errors=exc.errors, field=exc.field))
+            app = "" if schema is LCM_APP else f" (the {schema.name} schema)"
+            out.append(InvalidInput(f"{where}: {exc}{app}", errors=exc.errors,
+                                    field=exc.field))
     return out
 
 

@@ -17,17 +17,17 @@ paths ignore a ``mask_url``, as fal ignores fields an endpoint does not have. Ev
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
 
-from ..schema import Input, Output, validate_model
+from ..schema import Input, Output, parse_input, validate_model
 from .inpainting import INPAINTING, inpainting_input
 from .turbo import TURBO_APP_ID, TurboInput, TurboOutput
 
-__all__ = ["INPAINTING", "LCM_APP", "TURBO_APP", "AppSchema", "app_schema"]
+__all__ = ["INPAINTING", "LCM_APP", "TURBO_APP", "AppSchema", "app_schema", "backend_schema"]
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,17 @@ class AppSchema:
             return data
         return self.convert(validate_model(self.input_model, data))
 
+    def validate(self, data: Mapping[str, Any]) -> Input:
+        """``data`` checked with this app's limits and defaults, as the library's Input *whole*:
+        the fields this app's schema lacks (the ControlNet and LoRA extensions, ``format``) are
+        kept as :class:`~lcm_widgets.schema.Input` reads them, where :meth:`parse` drops them.
+        What a widget sends a backend of this app (the Compare's cells, the Studio's params).
+        Raises :class:`~lcm_widgets.errors.InvalidInput` with this app's limits."""
+        if self.input_model is Input:
+            return parse_input(dict(data))
+        own = self.parse(dict(data)).model_dump(exclude_unset=True)
+        return parse_input({**data, **own})
+
 
 def _as_input(inp: Input) -> Input:
     """An :class:`Input` of exactly that class (the inpainting model is a subclass)."""
@@ -87,3 +98,9 @@ def app_schema(app_id: str) -> AppSchema:
     """The schema of endpoint ``app_id`` (``owner/alias[/path]``): the turbo one for
     ``fal-ai/fast-turbo-diffusion``, the LCM one for anything else."""
     return _BY_ID.get(app_id.strip("/"), LCM_APP)
+
+
+def backend_schema(backend: Any) -> AppSchema:
+    """The schema of the app ``backend`` speaks (its ``info.app``; the LCM one for a backend
+    whose info does not say)."""
+    return app_schema(str(getattr(getattr(backend, "info", None), "app", "") or ""))

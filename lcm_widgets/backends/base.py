@@ -48,6 +48,11 @@ class BackendInfo:
     model call; ``batch_axes`` names the input fields that may differ inside one batch (for
     example ``("seed", "guidance_scale", "prompt")``), and ``max_batch`` bounds its size in
     images. :meth:`batch_key` is the rule built from them.
+
+    ``app`` is the endpoint id of the fal app whose schema the backend's requests follow
+    (:func:`lcm_widgets.apps.app_schema`: ``fal-ai/fast-turbo-diffusion`` allows 1 to 4
+    steps): the Compare validates each backend's cells and the Studio bounds its sliders with
+    it, so a limit is written once, in that schema.
     """
 
     name: str
@@ -59,6 +64,7 @@ class BackendInfo:
     batch_axes: tuple[str, ...] = ()
     max_batch: int = 1
     extra: dict[str, str] = field(default_factory=dict)
+    app: str = "fal-ai/fast-lcm-diffusion"
 
     @property
     def batch_limit(self) -> int:

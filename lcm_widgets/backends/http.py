@@ -119,7 +119,8 @@ class HttpBackend:
         self.timeout, self.sync_mode, self.poll_interval = timeout, sync_mode, poll_interval
         self._client: httpx.AsyncClient | None = None
         self._info = BackendInfo(name="http", model=self.app.full, device="remote", remote=True,
-                                 extra={"url": self.run_url})
+                                 extra={"url": self.run_url},
+                                 app=f"{self.app.owner}/{self.app.alias}")
 
     # ------------------------------------------------------------------ URLs
 

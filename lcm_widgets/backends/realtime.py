@@ -116,7 +116,8 @@ class RealtimeBackend:
         self._backoff = backoff
         self.stats = SessionStats()
         self._info = BackendInfo(name="realtime", model=self.app.full, device="remote",
-                                 remote=True, extra={"url": self.url})
+                                 remote=True, extra={"url": self.url},
+                                 app=f"{self.app.owner}/{self.app.alias}")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._session: Session | None = None
         self._closed = False

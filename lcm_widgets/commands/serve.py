@@ -4,6 +4,8 @@
     lcm-widgets serve --model echo --no-auth          # instant fake model, for clients' tests
     lcm-widgets serve --app fal-ai/fast-lcm-diffusion=lcm-dreamshaper-v7 \
                       --app fal-ai/fast-turbo-diffusion=sd-turbo    # several apps, one port
+    lcm-widgets serve --model lcm-dreamshaper-v7 --controlnet scribble \
+                      --lora ./pixel-art.safetensors=0.8            # a ControlNet, a LoRA
 
 Keys come from ``--keys-file``, ``LCM_WIDGETS_KEYS`` (comma-separated) or ``FAL_KEY``. With auth
 on and no key configured, a random key is generated and printed once. The server binds
@@ -18,9 +20,11 @@ import dataclasses
 import logging
 import secrets
 import sys
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
-__all__ = ["LOG_LEVELS", "bind_warning", "log_config", "parse_apps", "register"]
+__all__ = ["LOG_LEVELS", "AppModel", "bind_warning", "log_config", "parse_apps",
+           "parse_model_flags", "register"]
 
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 #: uvicorn's levels (``trace`` is its own, below DEBUG).
@@ -42,6 +46,17 @@ def register(subparsers: Any) -> None:
                         "fal-ai/fast-lcm-diffusion with --model); repeat it to serve several "
                         "apps on one port, each with its own schema (fal-ai/fast-turbo-"
                         "diffusion: the turbo app)")
+    p.add_argument("--controlnet", action="append", default=[], metavar="[APP=]NAME",
+                   help="a ControlNet to load next to the model: scribble, canny, "
+                        "tiny-controlnet (for tiny), a Hugging Face id or a folder; requests "
+                        "pick it with the controlnet field (repeatable: the first is the "
+                        "default). It goes to every app with a local model, or with APP= to "
+                        "that --app only")
+    p.add_argument("--lora", action="append", default=[], metavar="[APP=]PATH[=SCALE]",
+                   help="a LoRA (a .safetensors file, a folder holding one, or a Hugging Face "
+                        "id) loaded and applied at SCALE (0-4, default 1) to every request "
+                        "that leaves loras out; requests may name it in loras (repeatable). "
+                        "Every app with a local model, or with APP= that --app only")
     p.add_argument("--host", default="127.0.0.1", help="bind address (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (0 picks a free one)")
     p.add_argument("--no-auth", action="store_true", help="accept requests without a key")
@@ -133,20 +148,165 @@ def parse_apps(values: list[str] | None, model: str) -> list[tuple[str, str]]:
     return apps
 
 
-def _backend(args: argparse.Namespace, model: str | None = None) -> Any:
-    model = args.model if model is None else model
-    if model == "echo":
+class AppModel(NamedTuple):
+    """What one app's backend loads: the model, its ControlNets and its default LoRAs
+    (``(path, scale)``). Apps with equal ones share one backend."""
+
+    model: str
+    controlnets: tuple[str, ...] = ()
+    loras: tuple[tuple[str, float], ...] = ()
+
+
+def _split_app(value: str, app_ids: list[str]) -> tuple[str | None, str]:
+    """``APP=REST`` → (APP, REST) when APP is a served app id; else (None, value)."""
+    head, sep, rest = value.partition("=")
+    if sep and head.strip().strip("/") in app_ids:
+        return head.strip().strip("/"), rest
+    return None, value
+
+
+def _check_controlnet(name: str) -> str:
+    """A ``--controlnet`` value: a preset, a folder that exists, or a Hugging Face id."""
+    from ..models.controlnets import CONTROLNETS
+
+    kinds = f"one of {', '.join(CONTROLNETS)}, a Hugging Face id (owner/name) or a folder"
+    name = name.strip()
+    if name in CONTROLNETS or Path(name).expanduser().is_dir():
+        return name
+    if name.startswith(("/", ".", "~")):
+        raise ValueError(f"--controlnet: must be {kinds}; no folder {name!r}")
+    if name.count("/") != 1 or not all(name.split("/")):
+        raise ValueError(f"--controlnet: must be {kinds}, got {name!r}")
+    return name
+
+
+def _check_lora(value: str) -> tuple[str, float]:
+    """A ``--lora`` ``PATH[=SCALE]``: a safetensors LoRA and a scale in the schema's range."""
+    from ..backends.local.lora import lora_source
+    from ..errors import InvalidInput
+    from ..schema import validate_model
+    from ..schema_extensions import LoraWeight
+
+    path, _, scale_text = value.rpartition("=") if "=" in value else (value, "", "1")
+    try:
+        scale = float(scale_text)
+    except ValueError:
+        raise ValueError(f"--lora: SCALE after '=' must be a number, got {scale_text!r} in "
+                         f"{value!r} (PATH[=SCALE], or APP=PATH[=SCALE] with APP an --app id)"
+                         ) from None
+    if not path.strip():
+        raise ValueError(f"--lora: PATH must not be empty, got {value!r}")
+    try:
+        weight = validate_model(LoraWeight, {"path": path.strip(), "scale": scale})
+        lora_source(weight.path)
+    except InvalidInput as exc:  # "scale: must be between 0 and 4, got 5.0" → "SCALE: ..."
+        text = str(exc)
+        if text.startswith("scale:"):
+            text = "SCALE" + text[len("scale:"):]
+        elif text.startswith(("path:", "lora:")):
+            text = "PATH " + text.partition(":")[2].strip()
+        raise ValueError(f"--lora: {text}") from None
+    return weight.path, weight.scale
+
+
+def parse_model_flags(apps: list[tuple[str, str]], controlnets: list[str] | None = None,
+                      loras: list[str] | None = None) -> dict[str, AppModel]:
+    """``--controlnet`` and ``--lora`` values → each app's :class:`AppModel`.
+
+    A value without ``APP=`` goes to every app with a local model (not ``echo``); ``APP=``
+    (an ``--app`` id) to that app only. Raises ValueError naming the flag, what it takes and
+    the value: an unknown ControlNet, a LoRA that is not safetensors, a scale out of range, an
+    ``APP`` that is not served, one given to an ``echo`` app, or ``APP=SCALE`` (ambiguous).
+    """
+    ids = [a for a, _ in apps]
+    out = {a: AppModel(m) for a, m in apps}
+
+    def targets(flag: str, app: str | None, value: str) -> list[str]:
+        names = [app] if app is not None else [a for a, m in apps if m != "echo"]
+        echo = [a for a in names if out[a].model == "echo"]
+        if echo or not names:
+            raise ValueError(f"{flag}: needs an app with a local model; "
+                             f"{echo[0] if echo else ', '.join(ids)} serves 'echo', got "
+                             f"{value!r}")
+        return names
+
+    for value in controlnets or []:
+        app, name = _split_app(value, ids)
+        checked = _check_controlnet(name)
+        for a in targets("--controlnet", app, value):
+            if checked not in out[a].controlnets:
+                out[a] = out[a]._replace(controlnets=(*out[a].controlnets, checked))
+    for value in loras or []:
+        app, rest = _split_app(value, ids)
+        if app is not None and "=" not in rest and _is_number(rest):
+            raise ValueError(f"--lora: {value!r} is ambiguous: {app!r} is an --app id and "
+                             f"also reads as a LoRA with a scale; write APP=PATH=SCALE or "
+                             "PATH=SCALE")
+        if app is None and value.count("=") > 1:
+            head = value.partition("=")[0]
+            raise ValueError(f"--lora: APP in APP=PATH=SCALE must be an --app id of this "
+                             f"server ({', '.join(ids)}), got {head!r}")
+        weight = _check_lora(rest)
+        for a in targets("--lora", app, value):
+            out[a] = out[a]._replace(loras=(*out[a].loras, weight))
+    return out
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _backend(args: argparse.Namespace, model: str | AppModel | None = None) -> Any:
+    spec = AppModel(args.model if model is None else model) if not isinstance(
+        model, AppModel) else model
+    if spec.model == "echo":
         from ..backends.echo import EchoBackend
 
         return EchoBackend()
     from ..backends.local import LocalLCM
 
-    return LocalLCM(model, device=args.device)
+    lcm = LocalLCM(spec.model, device=args.device,
+                   controlnet=list(spec.controlnets) or None)
+    for path, scale in spec.loras:
+        lcm.load_lora(path, scale, activate=False)
+    if spec.loras:
+        lcm.set_loras([{"path": p, "scale": s} for p, s in spec.loras])
+    return lcm
+
+
+def _load_backends(args: argparse.Namespace, specs: list[AppModel]) -> dict[AppModel, Any]:
+    """One backend per distinct :class:`AppModel`. A ControlNet or LoRA that fails to load
+    (it does not fit the model, or it is not there) raises ValueError naming its flag."""
+    from ..errors import LCMWidgetsError
+
+    backends: dict[AppModel, Any] = {}
+    for spec in specs:
+        if spec in backends:
+            continue
+        try:
+            backends[spec] = _backend(args, spec)
+        except LCMWidgetsError as exc:
+            text = str(exc)
+            if spec.loras and text.startswith(("lora", "loras")):
+                raise ValueError(f"--lora: {text}") from None
+            if spec.controlnets and "controlnet" in text.lower():
+                raise ValueError(f"--controlnet: {text}") from None
+            raise
+    return backends
 
 
 def run(args: argparse.Namespace) -> int:
     """Start the server in the foreground until Ctrl-C."""
     if getattr(args, "ray", False):  # the same app on Ray Serve (docs/scale.md)
+        for flag, given in (("--controlnet", args.controlnet), ("--lora", args.lora)):
+            if given:
+                print(f"lcm-widgets serve: error: {flag}: not supported with --ray (the "
+                      f"replicas load the model alone), got {given[0]!r}", file=sys.stderr)
+                return 2
         from .serve_ray import run as run_ray
 
         return run_ray(args)
@@ -189,25 +349,28 @@ def run(args: argparse.Namespace) -> int:
                                                    max_bytes=args.max_upload_bytes))
         for app_id, _ in apps[1:]:
             dataclasses.replace(config, app_id=app_id)  # each id checked before any model loads
+        specs = parse_model_flags(apps, args.controlnet, args.lora)
     except ValueError as exc:  # a flag out of range: say which, before loading a model
         print(f"lcm-widgets serve: error: {exc}", file=sys.stderr)
         return 2
     logging.config.dictConfig(log_config(args.log_level))  # before the model loads: its lines too
     log.debug("config: app=%s auth=%s keys=%d max_queue=%d batch=%s generation_timeout=%s",
               ",".join(f"{a}={m}" for a, m in apps), auth, len(keys), args.max_queue, args.batch, args.generation_timeout)
-    backends: dict[str, Any] = {}  # one backend per model, shared by the apps naming it
-    for _, model in apps:
-        if model not in backends:
-            backends[model] = _backend(args, model)
+    try:  # one backend per model (and its ControlNets and LoRAs), shared by the apps naming it
+        loaded = _load_backends(args, [specs[a] for a, _ in apps])
+    except ValueError as exc:  # a ControlNet or LoRA that does not load: before serving
+        print(f"lcm-widgets serve: error: {exc}", file=sys.stderr)
+        return 2
+    backends = {a: loaded[specs[a]] for a, _ in apps}
     app: Any
     if len(apps) == 1:
-        app = create_app(backends[apps[0][1]], config)
+        app = create_app(backends[apps[0][0]], config)
     else:
         from ..server import create_multi_app
 
-        app = create_multi_app([(a, backends[m]) for a, m in apps], config)
-    banner = "\n".join(f"lcm-widgets serve: {backends[m].info.name} ({backends[m].info.model}) "
-                       f"as {a}" for a, m in apps)
+        app = create_multi_app([(a, backends[a]) for a, _ in apps], config)
+    banner = "\n".join(f"lcm-widgets serve: {backends[a].info.name} ({backends[a].info.model}"
+                       f"{_extras_text(specs[a])}) as {a}" for a, _ in apps)
 
     class _Server(uvicorn.Server):
         async def startup(self, sockets: Any = None) -> None:
@@ -220,6 +383,13 @@ def run(args: argparse.Namespace) -> int:
     _Server(uvicorn_config(app, host=args.host, port=args.port, log_level=args.log_level,
                            log_config=log_config(args.log_level))).run()
     return 0
+
+
+def _extras_text(spec: AppModel) -> str:
+    """``, controlnet tiny-controlnet, lora DIR@0.8`` for the banner (empty without)."""
+    parts = [f"controlnet {n}" for n in spec.controlnets]
+    parts += [f"lora {p}@{s:g}" for p, s in spec.loras]
+    return "".join(f", {p}" for p in parts)
 
 
 def _layout(banner: str, host: str, port: int, app_ids: list[str]) -> str:

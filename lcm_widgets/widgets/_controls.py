@@ -1,8 +1,11 @@
-"""The Studio's controls, generated from :class:`lcm_widgets.schema.Input`.
+"""The Studio's controls, generated from the schema of the backend's app.
 
 Every slider takes its range from the field's ``ge``/``le`` metadata and its description from
-the schema, so the controls, the server's validation and the error messages agree. Only the
-fields a live session needs get a control; the rest keep their schema defaults.
+the schema, so the controls, the server's validation and the error messages agree. The schema
+is that of the app the backend speaks (:func:`lcm_widgets.apps.backend_schema`): the LCM one,
+:class:`lcm_widgets.schema.Input`, or the turbo one (steps 1 to 4); fields an app's schema
+lacks (our ControlNet extension) take :class:`~lcm_widgets.schema.Input`'s. Only the fields a
+live session needs get a control; the rest keep their schema defaults.
 """
 
 from __future__ import annotations
@@ -14,11 +17,12 @@ from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as W
+from pydantic import BaseModel
 
 from ..schema import IMAGE_SIZE_PRESETS, MAX_SEED, Input
 
-__all__ = ["CONTROLLED", "EXTENSION_PARAMS", "NUMERIC", "Controls", "field_range", "parse_typed",
-           "random_seed"]
+__all__ = ["CONTROLLED", "EXTENSION_PARAMS", "NUMERIC", "STUDIO_DEFAULTS", "Controls",
+           "field_range", "parse_typed", "random_seed", "start_values"]
 
 #: Input fields that get a control, in display order.
 CONTROLLED = ("prompt", "negative_prompt", "num_inference_steps", "strength", "guidance_scale",
@@ -36,15 +40,25 @@ EXTENSION_PARAMS = ("controlnet", "controlnet_conditioning_scale", "control_guid
 
 _STEP = {"strength": 0.05, "guidance_scale": 0.1, "guidance_rescale": 0.05,
          "controlnet_conditioning_scale": 0.05}
+#: Where a Studio on the LCM app starts when these are not given: fewer steps than the
+#: schema's 6, for a live frame rate. A Studio on another app starts from that app's schema
+#: defaults (:func:`start_values`; the turbo app: 2 steps, guidance 1).
+STUDIO_DEFAULTS: dict[str, Any] = {"num_inference_steps": 4, "guidance_scale": 1.5}
+
 _LABELS = {"prompt": "prompt", "negative_prompt": "negative", "num_inference_steps": "steps",
            "strength": "strength", "guidance_scale": "guidance", "seed": "seed",
            "image_size": "size"}
 
 
-def field_range(name: str) -> tuple[float, float]:
-    """``(ge, le)`` of an :class:`Input` field from its metadata."""
+def _field(name: str, model: type[BaseModel]) -> Any:
+    """``model``'s field ``name``, else :class:`Input`'s (a field the app's schema lacks)."""
+    return model.model_fields.get(name) or Input.model_fields[name]
+
+
+def field_range(name: str, model: type[BaseModel] = Input) -> tuple[float, float]:
+    """``(ge, le)`` of field ``name`` of ``model`` (an app's input schema) from its metadata."""
     lo = hi = None
-    for m in Input.model_fields[name].metadata:
+    for m in _field(name, model).metadata:
         lo = getattr(m, "ge", None) if getattr(m, "ge", None) is not None else lo
         hi = getattr(m, "le", None) if getattr(m, "le", None) is not None else hi
     if lo is None or hi is None:
@@ -52,8 +66,17 @@ def field_range(name: str) -> tuple[float, float]:
     return lo, hi
 
 
-def _limits(name: str) -> tuple[float, float]:
-    return (0, min(MAX_SEED, 2**53 - 1)) if name == "seed" else field_range(name)
+def start_values(model: type[BaseModel]) -> dict[str, Any]:
+    """What a Studio on the app with input schema ``model`` starts from for steps and guidance
+    when they are not given: :data:`STUDIO_DEFAULTS` on the LCM app, else that schema's own
+    defaults."""
+    if model is Input:
+        return dict(STUDIO_DEFAULTS)
+    return {name: _field(name, model).default for name in STUDIO_DEFAULTS}
+
+
+def _limits(name: str, model: type[BaseModel] = Input) -> tuple[float, float]:
+    return (0, min(MAX_SEED, 2**53 - 1)) if name == "seed" else field_range(name, model)
 
 
 def _text(name: str, value: Any) -> str:
@@ -65,10 +88,11 @@ def _plain(markup: str) -> str:
     return html.unescape(re.sub(r"<[^>]+>", "", markup))
 
 
-def parse_typed(name: str, text: str) -> int | float:
-    """The value typed into ``name``'s entry, or ValueError naming the field, the limit and
-    the value (``steps: must be a whole number between 1 and 50, got '80'``)."""
-    lo, hi = _limits(name)
+def parse_typed(name: str, text: str, model: type[BaseModel] = Input) -> int | float:
+    """The value typed into ``name``'s entry, or ValueError naming the field, the limit (of the
+    app's schema ``model``) and the value (``steps: must be a whole number between 1 and 50,
+    got '80'``)."""
+    lo, hi = _limits(name, model)
     label = _LABELS[name]
     whole = name in _WHOLE
     kind = "a whole number" if whole else "a number"
@@ -96,18 +120,21 @@ class Controls:
     """The control widgets and their values as Input fields.
 
     ``on_change(name, value)`` is called when the user edits a control (not when Python sets
-    it through :meth:`set`). ``box`` is the container to display.
+    it through :meth:`set`). ``box`` is the container to display. ``model`` is the input
+    schema of the backend's app: the sliders' ranges and the typed values' limits are its.
     """
 
     def __init__(self, values: dict[str, Any], *, model_text: str,
                  on_change: Callable[[str, Any], None],
                  on_new_seed: Callable[[], object],
                  on_invalid: Callable[[str, str], None] | None = None,
-                 controlnets: tuple[str, ...] = ()) -> None:
+                 controlnets: tuple[str, ...] = (),
+                 model: type[BaseModel] = Input) -> None:
         self._on_change = on_change
+        self._model = model
         self._on_invalid = on_invalid
         self._muted = False
-        desc = {n: Input.model_fields[n].description or _LABELS[n] for n in CONTROLLED}
+        desc = {n: _field(n, model).description or _LABELS[n] for n in CONTROLLED}
         style = {"description_width": "70px"}
         # 100% less the 2 px margins ipywidgets gives each side: fits any container width
         wide = _layout(width="calc(100% - 4px)")
@@ -118,13 +145,13 @@ class Controls:
         self.widgets["negative_prompt"] = W.Text(
             value=values["negative_prompt"], description="negative", continuous_update=True,
             placeholder="what to avoid", layout=wide, style=style)
-        lo, hi = field_range("num_inference_steps")
+        lo, hi = field_range("num_inference_steps", model)
         self.widgets["num_inference_steps"] = W.IntSlider(
             value=values["num_inference_steps"], min=int(lo), max=int(hi), description="steps",
             continuous_update=True, readout=False, layout=_layout(flex="1 1 auto"),
             style=style)
         for name in ("strength", "guidance_scale"):
-            lo, hi = field_range(name)
+            lo, hi = field_range(name, model)
             self.widgets[name] = W.FloatSlider(
                 value=values[name], min=lo, max=hi, step=_STEP[name], description=_LABELS[name],
                 continuous_update=True, readout=False, layout=_layout(flex="1 1 auto"),
@@ -248,7 +275,7 @@ class Controls:
         if self._muted:
             return
         try:
-            value = parse_typed(name, text)
+            value = parse_typed(name, text, self._model)
         except ValueError as exc:
             self.errors[name].value = f"<span style='color:var(--jp-error-color1,#d32f2f)'>" \
                                       f"{html.escape(str(exc))}</span>"

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from pydantic import BaseModel
+
 from ..errors import InvalidInput, LCMWidgetsError
 from ..schema import Input
 from ..schema_extensions import LoraWeight
@@ -24,6 +26,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..sweep import Axis, Cell, Sweep
 
 __all__ = [
+    "CAPTION_HEIGHT",
+    "LABEL_LINES",
     "REVERSE_ALIASES",
     "SLIDER_MAX_SPAN",
     "CellResult",
@@ -37,6 +41,7 @@ __all__ = [
     "error_html",
     "esc",
     "field_bounds",
+    "grid_model",
     "label_html",
     "latency_figure",
     "make_cell",
@@ -241,9 +246,26 @@ def sized(html: str, width_px: int) -> str:
     return f"<div style='width:{width_px}px;overflow:hidden'>{html}</div>"
 
 
+#: Lines a caption's swept values may take before they are cut (the tooltip has them all);
+#: with the latency line under them, what a caption's fixed height holds.
+LABEL_LINES = 2
+_LINE_EM = 1.4
+#: The caption's fixed height: every cell the same, so the rows stay aligned.
+CAPTION_HEIGHT = f"{(LABEL_LINES + 1) * _LINE_EM + 0.1:.1f}em"
+
+
 def label_html(cell: Cell) -> str:
-    """The cell's swept values (``steps=4 · strength=0.5``; a swept seed is one of them)."""
-    return _line("lcm-compare-label", cell.label or "(no axis)", "font-weight:600")
+    """The cell's swept values in the order the axes were given (``steps=4 · strength=0.5``; a
+    swept seed is one of them), wrapped between values onto at most :data:`LABEL_LINES`
+    lines; what does not fit is cut with an ellipsis, and the tooltip has it whole."""
+    text = cell.caption or "(no axis)"
+    parts = cell.parts or (text,)
+    # "&nbsp;·" keeps each separator at the end of a line: lines break between values
+    body = "&nbsp;· ".join(esc(p) for p in parts)
+    return (f"<div class='lcm-compare-label' title='{esc(text)}' style='font-weight:600;"
+            f"line-height:{_LINE_EM};max-height:{LABEL_LINES * _LINE_EM}em;overflow:hidden;"
+            f"display:-webkit-box;-webkit-box-orient:vertical;-webkit-line-clamp:{LABEL_LINES};"
+            f"white-space:normal;overflow-wrap:anywhere'>{body}</div>")
 
 
 def caption_html(res: CellResult) -> str:
@@ -278,10 +300,11 @@ SLIDER_MAX_SPAN = 1000
 _PSEUDO_FIELDS = {"lora_scale": LoraWeight.model_fields["scale"]}
 
 
-def field_bounds(fld: str) -> tuple[Any, Any]:
-    """``(ge, le)`` of an :class:`~lcm_widgets.schema.Input` field from its metadata (None
-    where the schema sets no bound)."""
-    info = Input.model_fields.get(fld) or _PSEUDO_FIELDS.get(fld)
+def field_bounds(fld: str, model: type[BaseModel] = Input) -> tuple[Any, Any]:
+    """``(ge, le)`` of field ``fld`` of ``model`` (an app's input schema; a field it lacks is
+    :class:`~lcm_widgets.schema.Input`'s) from its metadata (None where no bound is set)."""
+    info = (model.model_fields.get(fld) or Input.model_fields.get(fld)
+            or _PSEUDO_FIELDS.get(fld))
     meta = info.metadata if info is not None else []
     lo = next((m.ge for m in meta if getattr(m, "ge", None) is not None), None)
     hi = next((m.le for m in meta if getattr(m, "le", None) is not None), None)
@@ -305,19 +328,30 @@ def editor_kind(fld: str) -> str:
     return "text"
 
 
-def _value_editor(ax: Axis, value: Any, width: str) -> Any:
+def grid_model(sweep: Sweep) -> type[BaseModel]:
+    """The input schema the header editors are bounded by: the app's, when every backend of
+    the grid speaks one app (a turbo grid: steps 1 to 4); else the LCM schema, whose ranges
+    hold the others' (a value out of one app's range shows in that app's cells)."""
+    from ..apps import backend_schema
+
+    models = {backend_schema(be).input_model for _, be in sweep.backends}
+    return models.pop() if len(models) == 1 else Input
+
+
+def _value_editor(ax: Axis, value: Any, width: str, model: type[BaseModel] = Input) -> Any:
     import ipywidgets as W
 
     kind = editor_kind(ax.field)
     layout = W.Layout(width=width)
     if kind == "int_text" and value is None:  # a random seed: "none" until one is typed
         kind = "text"
+    if kind.endswith("slider"):  # never narrower than the value it shows (a slider clamps)
+        lo, hi = field_bounds(ax.field, model)
+        lo, hi = min(lo, value), max(hi, value)
     if kind == "int_slider":
-        lo, hi = field_bounds(ax.field)
         w: Any = W.IntSlider(value=value, min=lo, max=hi, step=1, continuous_update=False,
                              readout=True, layout=layout)
     elif kind == "float_slider":
-        lo, hi = field_bounds(ax.field)
         w = W.FloatSlider(value=value, min=lo, max=hi, step=0.01 if hi - lo <= 1 else 0.1,
                           continuous_update=False, readout=True, readout_format=".4",
                           layout=layout)
@@ -335,7 +369,7 @@ def make_editor(sweep: Sweep, where: str, i: int, on_edit: Callable[[str, int, A
     """Header ``i`` of the rows or columns (``where``) and the widget holding its value.
 
     A plain field axis gets an editor (:func:`editor_kind`): a slider bounded by the schema
-    for numeric fields, an ``IntText`` for ``seed``, a text box otherwise;
+    (:func:`grid_model`) for numeric fields, an ``IntText`` for ``seed``, a text box otherwise;
     ``on_edit(axis, i, value)`` on every change (the number, or the text as typed). A backend
     axis or flattened rows get a label (an HTML widget). Returns ``(header, value_widget)``.
     """
@@ -350,7 +384,7 @@ def make_editor(sweep: Sweep, where: str, i: int, on_edit: Callable[[str, int, A
         return out, out
     slider = editor_kind(ax.field).endswith("slider")
     width = "100%" if where == "col" else ("180px" if slider else "90px")
-    editor = _value_editor(ax, ax.values[i], width)
+    editor = _value_editor(ax, ax.values[i], width, grid_model(sweep))
     editor.add_class(f"lcm-compare-{where}-value")
     editor.observe(lambda ch, name=ax.name, i=i: on_edit(name, i, ch["new"]), names="value")
     if where == "col":  # the corner names the column axis; the cell width is all it gets
@@ -382,6 +416,8 @@ def refresh_header(sweep: Sweep, where: str, i: int, widget: Any) -> None:
         if not same:
             widget.value = edit_text(value)
     elif value is not None and widget.value != value:
+        if isinstance(widget, (W.IntSlider, W.FloatSlider)):  # widen, never clamp the value
+            widget.min, widget.max = min(widget.min, value), max(widget.max, value)
         widget.value = value
 
 
@@ -400,8 +436,9 @@ class CellView(NamedTuple):
 def make_cell(cell: Cell, size: int, on_adopt: Callable[[int, int], None]
               ) -> tuple[Any, CellView]:
     """One cell in a VBox: a ``size``-pixel square slot (the image, or the note in its
-    place: an empty image would show the browser's broken-image icon), the two-line caption
-    and the "use these" button. Every cell has the same height whatever its text."""
+    place: an empty image would show the browser's broken-image icon), the caption (swept
+    values on up to :data:`LABEL_LINES` lines, then the latency) in a fixed height, and the
+    "use these" button. Every cell has the same height whatever its text."""
     import ipywidgets as W
 
     img = W.Image(format="jpeg", layout=W.Layout(width=f"{size}px", height=f"{size}px",
@@ -415,8 +452,8 @@ def make_cell(cell: Cell, size: int, on_adopt: Callable[[int, int], None]
                                               border="1px solid #ddd", overflow="hidden",
                                               flex="0 0 auto"))
     slot.add_class("lcm-compare-slot")
-    info = W.HTML(sized(waiting_html(cell, "waiting"), size), layout=W.Layout(width=f"{size}px",
-                                                                 height="2.9em", margin="0"))
+    info = W.HTML(sized(waiting_html(cell, "waiting"), size),
+                  layout=W.Layout(width=f"{size}px", height=CAPTION_HEIGHT, margin="0"))
     info.add_class("lcm-compare-caption")
     btn = W.Button(description="use these", tooltip=f"adopt {cell.label}",
                    layout=W.Layout(width=f"{size}px", flex="0 0 auto"))

@@ -29,13 +29,14 @@ from typing import Any
 
 import ipywidgets as W
 
+from ..apps import backend_schema
 from ..backends.base import Backend
 from ..errors import BackendError, BackendUnavailable, InvalidInput
 from ..protocol.widget import Ack
 from ..runtime.engine import Engine, Job, ResultRecord
 from ..schema import ALIASES, Output, parse_input
 from ..stats import spread
-from ._controls import CONTROLLED, EXTENSION_PARAMS, Controls, random_seed
+from ._controls import CONTROLLED, EXTENSION_PARAMS, Controls, random_seed, start_values
 from ._sources import CanvasSource, ImageView, image_to_jpeg, to_jpeg
 from ._studio_parts import HistoryEntry, Shown, check_init_kwargs, params_text, save_png
 from .sketchpad import Sketchpad
@@ -83,8 +84,13 @@ class Studio(W.VBox):  # type: ignore[misc]
     prompt, negative_prompt, steps, strength, guidance_scale, image_size:
         Initial generation params (``steps`` is ``num_inference_steps``; the short names of
         :data:`lcm_widgets.schema.ALIASES` such as ``guidance`` and ``negative`` are accepted,
-        as in :meth:`update`); checked against the schema at once: a bad value raises
+        as in :meth:`update`); checked against the schema of the backend's app at once
+        (:func:`lcm_widgets.apps.backend_schema`: a turbo backend allows 1 to 4 steps, and its
+        sliders show that range): a bad value raises
         :class:`~lcm_widgets.errors.InvalidInput` naming the field, the limit and the value.
+        ``steps`` and ``guidance_scale`` left out: 4 and 1.5 on the LCM app, the app schema's
+        defaults on another (turbo: 2 and 1). A backend given as a function is not known
+        yet: its Studio uses the LCM schema.
     seed:
         None picks one at random; it stays the same while you draw until you press "new seed"
         (or unlock it).
@@ -106,8 +112,8 @@ class Studio(W.VBox):  # type: ignore[misc]
     """
 
     def __init__(self, backend: Backend | Callable[[], Backend], *, source: Any = None, prompt: str = "",
-                 negative_prompt: str = "", steps: int = 4, strength: float = 0.5,
-                 guidance_scale: float = 1.5, seed: int | None = None,
+                 negative_prompt: str = "", steps: int | None = None, strength: float = 0.5,
+                 guidance_scale: float | None = None, seed: int | None = None,
                  image_size: str | None = None, frame_size: int = 512, debounce: float = 0.1,
                  ack_timeout: float = 2.0, history_size: int = HISTORY_SIZE,
                  sketchpad: Sketchpad | None = None, **sketchpad_kwargs: Any) -> None:
@@ -121,7 +127,7 @@ class Studio(W.VBox):  # type: ignore[misc]
         if history_size < 1:
             raise InvalidInput(f"history_size: must be at least 1, got {history_size}",
                                field="history_size")
-        defaults = {"negative_prompt": "", "guidance_scale": 1.5, "steps": 4,
+        defaults = {"negative_prompt": "", "guidance_scale": None, "steps": None,
                     "image_size": None}
         given = check_init_kwargs(sketchpad_kwargs, _sketchpad_settings(),
                                   {"negative_prompt": negative_prompt,
@@ -133,6 +139,12 @@ class Studio(W.VBox):  # type: ignore[misc]
         info = getattr(self.backend, "info", None)
         extra = getattr(info, "extra", None) or {}
         controlnets = tuple(n for n in str(extra.get("controlnets", "")).split(",") if n)
+        self._app = backend_schema(self.backend)  # its limits and defaults; LCM for a loader
+        start = start_values(self._app.input_model)
+        if given["steps"] is None:
+            given["steps"] = start["num_inference_steps"]
+        if given["guidance_scale"] is None:
+            given["guidance_scale"] = start["guidance_scale"]
         self._params: dict[str, Any] = self._validated({
             "prompt": prompt, "negative_prompt": given["negative_prompt"],
             "num_inference_steps": given["steps"], "strength": strength,
@@ -168,7 +180,8 @@ class Studio(W.VBox):  # type: ignore[misc]
                                    int(sketchpad_kwargs.get("display_size", 384)))
         self.controls = Controls(self._params, model_text=self._model_text,
                                  on_change=self._control_changed, on_new_seed=self.new_seed,
-                                 on_invalid=self._control_invalid, controlnets=controlnets)
+                                 on_invalid=self._control_invalid, controlnets=controlnets,
+                                 model=self._app.input_model)
         # An ipycanvas source has no browser view that acks: results count as shown at once.
         self.engine: Engine[Shown] = Engine(
             self._render, deliver=self._deliver, params=self._snapshot,
@@ -371,7 +384,7 @@ class Studio(W.VBox):  # type: ignore[misc]
 
     # ------------------------------------------------------------------ params
     def _validated(self, params: dict[str, Any]) -> dict[str, Any]:
-        inp = parse_input({**params, "image_url": b"\0"})
+        inp = self._app.validate({**params, "image_url": b"\0"})
         out = {k: getattr(inp, k) for k in CONTROLLED}
         for k in EXTENSION_PARAMS:  # ours, only when set (docs/models.md)
             if k in params:

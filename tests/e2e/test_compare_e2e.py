@@ -1,6 +1,6 @@
 """Compare in a real JupyterLab, in headless Debian Chromium (Playwright): draw on the canvas,
-all nine cells of a 3x3 steps x strength grid update, a cell's button sets the Studio's steps
-and strength, and a value typed into a header slider's readout re-renders that column. Saves ``test-artifacts/compare-jupyterlab.png``; with ``LCM_E2E_DOCS_SHOT=1`` it also
+all nine cells of a 3x3 steps x strength grid update, their captions show the swept values
+whole inside the cell, a cell's button sets the Studio's steps and strength, and a value typed into a header slider's readout re-renders that column. Saves ``test-artifacts/compare-jupyterlab.png``; with ``LCM_E2E_DOCS_SHOT=1`` it also
 refreshes the committed ``docs/compare-jupyterlab.png``.
 
 Uses the browser-test harness (``lcm_widgets/bench/jupyter.py``) and the Studio tests' page
@@ -103,6 +103,21 @@ def test_lab_compare_grid_follows_the_drawing_and_adopts(tmp_path: Path,
             assert len(eval(frames.strip())) == 1, frames
             until(lambda: len({c.split("frame")[-1].split()[0] for c in cell_frames(page)
                                if "frame" in c}) == 1, 30, "all captions on one frame")
+            # captions: the swept values whole, in the axes' order, wrapped inside the cell
+            # (at most two lines, nothing cut at this size), every caption the same height
+            shown = page.eval_on_selector_all(".lcm-compare .lcm-compare-label", """els =>
+                els.map(e => { const r = e.getBoundingClientRect();
+                  return {title: e.title, text: e.innerText.replace(/\u00a0/g, ' ').trim(),
+                          fits: e.scrollHeight <= e.clientHeight + 1, width: r.width,
+                          lines: r.height / parseFloat(getComputedStyle(e).lineHeight)}; })""")
+            assert [c["title"] for c in shown[:2]] == ["steps=2 · strength=0.5",
+                                                       "steps=2 · strength=0.7"], shown
+            for c in shown:
+                assert c["fits"] and c["text"] == c["title"], c
+                assert c["width"] <= 128.5 and c["lines"] <= 2.05, c
+            heights = page.eval_on_selector_all(".lcm-compare .lcm-compare-caption",
+                                                "els => els.map(e => e.offsetHeight)")
+            assert len(set(heights)) == 1, heights
             # 3. a click under the cell (row steps=8, column strength=0.7) → Studio params
             page.locator(".lcm-compare .lcm-compare-adopt").nth(7).click()
             until(lambda: "adopted steps=8 · strength=0.7" in (

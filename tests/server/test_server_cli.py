@@ -10,6 +10,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import httpx
 import pytest
@@ -148,3 +149,56 @@ def test_serve_log_level_has_choices(capsys: pytest.CaptureFixture[str]) -> None
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "--log-level" in err and "'loud'" in err and "debug" in err
+
+
+def _serve_fails(*args: str) -> str:
+    """Run ``serve`` with ``args``; it must exit 2 before serving. Returns its stderr."""
+    bad = subprocess.run([sys.executable, "-m", "lcm_widgets", "serve", "--no-auth",
+                          "--port", "0", *args], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2, bad.stderr
+    assert "health    http://" not in bad.stderr
+    return bad.stderr
+
+
+def test_serve_controlnet_and_lora_flags_refuse_bad_values(tmp_path: Any) -> None:
+    """Bad --controlnet / --lora values exit 2 before a model loads, naming the flag, what it
+    takes and the value: an unknown ControlNet, a LoRA file that is not safetensors, a scale
+    out of the schema's range, an echo app, an APP that is not served."""
+    pickle = tmp_path / "style.bin"
+    pickle.write_bytes(b"\x80\x04not safetensors")
+    err = _serve_fails("--model", "tiny", "--controlnet", "depth")
+    assert "--controlnet: must be one of scribble, canny, tiny-controlnet, a Hugging Face id " \
+           "(owner/name) or a folder, got 'depth'" in err
+    err = _serve_fails("--model", "tiny", "--lora", str(pickle))
+    assert f"--lora: PATH '{pickle}' is not a safetensors file (.safetensors)" in err
+    err = _serve_fails("--model", "tiny", "--lora", "nobody/style=5")
+    assert "--lora: SCALE must be between 0.0 and 4.0, got 5.0" in err
+    err = _serve_fails("--model", "echo", "--controlnet", "tiny-controlnet")
+    assert "--controlnet: needs an app with a local model; fal-ai/fast-lcm-diffusion serves " \
+           "'echo', got 'tiny-controlnet'" in err
+    err = _serve_fails("--app", f"{APP}=echo", "--lora", "fal-ai/other=me/style=1")
+    assert f"--lora: APP in APP=PATH=SCALE must be an --app id of this server ({APP}), got " \
+           "'fal-ai/other'" in err
+
+
+def test_parse_model_flags_per_app_and_for_every_local_app() -> None:
+    """Without APP= a flag goes to every app with a local model; APP= to that app only; apps
+    with equal models and flags share one backend spec; APP=SCALE is refused as ambiguous."""
+    from lcm_widgets.commands.serve import AppModel, parse_model_flags
+
+    turbo = "fal-ai/fast-turbo-diffusion"
+    apps = [(APP, "tiny"), (turbo, "tiny-turbo"), ("me/echo", "echo")]
+    specs = parse_model_flags(apps, ["tiny-controlnet"], ["me/style=0.5"])
+    assert specs == {APP: AppModel("tiny", ("tiny-controlnet",), (("me/style", 0.5),)),
+                     turbo: AppModel("tiny-turbo", ("tiny-controlnet",),
+                                     (("me/style", 0.5),)),
+                     "me/echo": AppModel("echo")}
+    specs = parse_model_flags(apps, [f"{APP}=tiny-controlnet"], [f"{turbo}=me/style"])
+    assert specs[APP] == AppModel("tiny", ("tiny-controlnet",))
+    assert specs[turbo] == AppModel("tiny-turbo", (), (("me/style", 1.0),))
+    with pytest.raises(ValueError, match=r"--lora: 'fal-ai/fast-lcm-diffusion=0.5' is "
+                                         "ambiguous"):
+        parse_model_flags(apps, [], [f"{APP}=0.5"])
+    with pytest.raises(ValueError, match="--controlnet: needs an app with a local model; "
+                                         "me/echo serves 'echo'"):
+        parse_model_flags(apps, ["me/echo=tiny-controlnet"])

@@ -82,3 +82,42 @@ def test_controlnet_fields_over_rest_and_realtime(serve: Any, tiny_cn: Any) -> N
         ws.send(msgpack.packb({**body, "image_url": jpeg(), "request_id": "good"}))
         out = msgpack.unpackb(ws.recv(timeout=120))
     assert out["request_id"] == "good" and out["images"]
+
+
+def test_serve_controlnet_and_lora_flags_over_sync_rest(model_cache: str) -> None:
+    """``serve --controlnet tiny-controlnet --lora DIR=0.5`` as a real subprocess, two apps:
+    the flags go to the app with a local model (tiny), not to the echo one. Over sync REST the
+    flag's ControlNet changes the image (scale 1 against scale 0 and against "none"), and the
+    flag's LoRA is every request's default (leaving loras out equals naming it at 0.5, and
+    differs from loras: [])."""
+    import base64
+
+    pytest.importorskip("diffusers")
+    pytest.importorskip("peft")
+    from test_server_cli import serve_cli
+
+    from lcm_widgets.models.tiny_lora import ensure_tiny_lora
+
+    lora = str(ensure_tiny_lora(0))
+    turbo = "fal-ai/fast-turbo-diffusion"
+    src = "data:image/jpeg;base64," + base64.b64encode(jpeg()).decode()
+    body = {"prompt": "a cat", "seed": 1, "num_inference_steps": 2, "strength": 0.5,
+            "image_url": src, "sync_mode": True}
+    with serve_cli("--no-auth", "--app", f"{APP}=tiny", "--app", f"{turbo}=echo",
+                   "--controlnet", "tiny-controlnet", "--lora", f"{lora}=0.5") as (url, lines):
+        banner = "".join(lines)
+        assert f"(tiny, controlnet tiny-controlnet, lora {lora}@0.5) as {APP}" in banner
+        assert f"(echo) as {turbo}" in banner
+
+        def image(**kw: Any) -> str:
+            r = httpx.post(f"{url}/{APP}", json={**body, **kw}, timeout=120)
+            assert r.status_code == 200, r.text
+            return str(r.json()["images"][0]["url"])
+
+        on, off = image(), image(controlnet_conditioning_scale=0)
+        assert on != off and image(controlnet="none") == off
+        assert image(controlnet="tiny-controlnet") == on
+        assert image(loras=[{"path": lora, "scale": 0.5}]) == on
+        assert image(loras=[]) != on
+        r = httpx.post(f"{url}/{APP}", json={**body, "controlnet": "depth"}, timeout=60)
+        assert r.status_code == 422 and "tiny-controlnet" in r.json()["detail"][0]["msg"]

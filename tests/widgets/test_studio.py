@@ -573,8 +573,9 @@ def test_realtime_backend_shared_with_run_sync_keeps_one_connection(
 def test_realtime_backend_on_the_turbo_app_works_in_the_studio(
         make: Callable[..., tuple[Studio, Browser]]) -> None:
     """RealtimeBackend("fal-ai/fast-turbo-diffusion") in a Studio, unchanged, against a server
-    serving both apps: frames come back as results; steps over turbo's limit show the turbo
-    app's message (the Studio's error) and the next valid edit renders again."""
+    serving both apps: frames come back as results; the steps slider has turbo's range, and
+    steps over turbo's limit are refused at once with the turbo app's message (its schema is
+    the backend's, info.app); the next valid edit renders again."""
     from lcm_widgets.backends.realtime import RealtimeBackend
     from lcm_widgets.server import ServerConfig, ServerThread, create_multi_app
 
@@ -590,8 +591,9 @@ def test_realtime_backend_on_the_turbo_app_works_in_the_studio(
         assert content["params"]["num_inference_steps"] == 2
         assert Image.open(io.BytesIO(data)).size == (64, 64)
         browser.ack(content)
-        studio.update(steps=8)
-        until(lambda: "between 1 and 4, got 8" in studio.stats["error"])
+        assert studio.controls.widgets["num_inference_steps"].max == 4
+        with pytest.raises(InvalidInput, match="between 1 and 4, got 8"):
+            studio.update(steps=8)
         studio.update(steps=4)
         until(lambda: len(browser.results()) == 2)
         assert browser.results()[-1][0]["params"]["num_inference_steps"] == 4

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from ...apps.turbo import TURBO_APP_ID
 from ...errors import BackendError, GenerationFailed, InvalidInput, ModelLoadError
 from ...models.presets import PRESETS, resolve_preset
 from ...schema import Input, Output, parse_input
@@ -167,7 +168,8 @@ class LocalLCM:
                    "compile_backend": str(self.compile_backend),
                    "guidance": "w-embedding" if self._c.time_cond else "cfg",
                    "scheduler": type(self._c.pipe.scheduler).__name__,
-                   "controlnets": ",".join(self._controlnets)})
+                   "controlnets": ",".join(self._controlnets)},
+            app=TURBO_APP_ID if self._preset.kind == "turbo" else "fal-ai/fast-lcm-diffusion")
         if warmup:
             self.warmup()
 

@@ -36,7 +36,7 @@ from typing import Any
 from ...errors import BackendUnavailable, InvalidInput, ModelLoadError
 from .cache import LRU
 
-__all__ = ["LoraSet", "check_safetensors"]
+__all__ = ["LoraSet", "check_safetensors", "lora_source"]
 
 
 def check_safetensors(path: Path, field: str = "lora") -> None:
@@ -55,6 +55,33 @@ def check_safetensors(path: Path, field: str = "lora") -> None:
     if not ok:
         raise InvalidInput(f"{field}: {str(path)!r} is not a safetensors file; LoRAs load only "
                            "from .safetensors (pickled weights can run code)", field=field)
+
+
+def lora_source(path: str) -> str:
+    """What loads the LoRA ``path`` names: the file itself, the one ``.safetensors`` file of a
+    folder, or a Hugging Face id as given. Pure (no torch), so ``serve --lora`` checks it
+    before a model loads. Raises InvalidInput: not safetensors, neither file, folder nor id."""
+    p = Path(path).expanduser()
+    if p.is_file():
+        if p.suffix.lower() != ".safetensors":  # .bin, .ckpt, .pt: pickles
+            raise InvalidInput(f"lora: {path!r} is not a safetensors file (.safetensors); "
+                               "LoRAs load only from safetensors (pickled weights can run "
+                               "code)", field="lora")
+        check_safetensors(p)
+        return str(p)
+    if p.is_dir():
+        files = sorted(p.glob("*.safetensors"))
+        pick = [f for f in files if f.name == "pytorch_lora_weights.safetensors"] or files
+        if len(pick) != 1:
+            raise InvalidInput(
+                f"lora: folder {path!r} must hold one .safetensors file (or "
+                f"pytorch_lora_weights.safetensors), got {len(files)}", field="lora")
+        check_safetensors(pick[0])
+        return str(pick[0])
+    if path.count("/") != 1 or path.startswith(("/", ".", "~")):
+        raise InvalidInput(f"lora: {path!r} is neither a file, a folder nor a Hugging Face "
+                           "id (owner/name)", field="lora")
+    return path
 
 
 @dataclass
@@ -130,27 +157,7 @@ class LoraSet:
     # --- internals ---------------------------------------------------------------------------
 
     def _resolve(self, path: str) -> str:
-        p = Path(path).expanduser()
-        if p.is_file():
-            if p.suffix.lower() != ".safetensors":  # .bin, .ckpt, .pt: pickles
-                raise InvalidInput(f"lora: {path!r} is not a safetensors file (.safetensors); "
-                                   "LoRAs load only from safetensors (pickled weights can run "
-                                   "code)", field="lora")
-            check_safetensors(p)
-            return str(p)
-        if p.is_dir():
-            files = sorted(p.glob("*.safetensors"))
-            pick = [f for f in files if f.name == "pytorch_lora_weights.safetensors"] or files
-            if len(pick) != 1:
-                raise InvalidInput(
-                    f"lora: folder {path!r} must hold one .safetensors file (or "
-                    f"pytorch_lora_weights.safetensors), got {len(files)}", field="lora")
-            check_safetensors(pick[0])
-            return str(pick[0])
-        if path.count("/") != 1 or path.startswith(("/", ".", "~")):
-            raise InvalidInput(f"lora: {path!r} is neither a file, a folder nor a Hugging Face "
-                               "id (owner/name)", field="lora")
-        return path
+        return lora_source(path)
 
     def _state_dict(self, entry: _Known) -> Any:
         if Path(entry.source).is_file():
