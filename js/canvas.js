@@ -16,7 +16,9 @@ import {
 
 /**
  * @typedef {CanvasImageSource & {width: number, height: number}} Img
- * @typedef {{ink: ImageData, background: Img|null}} Snapshot
+ * @typedef {{ink: ImageData, background: Img|null, mask?: ImageData|null}} Snapshot
+ * @typedef {{snapshot(): ImageData|null, restore(s: ImageData|null|undefined): void,
+ *   resize(w: number, h: number): void}} MaskHook  the inpainting mask layer (mask.js)
  */
 
 /** Epoch ms of a DOM event (falls back to Date.now()). @param {Event} ev */
@@ -55,6 +57,8 @@ export class SketchCanvas {
     this.pointerId = null;
     /** @type {{x: number, y: number, w: number}|null} */
     this.last = null;
+    /** @type {MaskHook|null} the mask layer (mask.js): its strokes are undo steps too */
+    this.maskLayer = null;
     /** Called after undo/redo availability may have changed. */
     this.onHistory = () => {};
     this.compose();
@@ -82,6 +86,7 @@ export class SketchCanvas {
     return {
       ink: this.inkCtx.getImageData(0, 0, this.ink.width, this.ink.height),
       background: this.background,
+      mask: this.maskLayer?.snapshot() ?? null,
     };
   }
 
@@ -98,6 +103,7 @@ export class SketchCanvas {
       this.inkCtx.putImageData(s.ink, 0, 0);
     }
     this.background = s.background;
+    this.maskLayer?.restore(s.mask);
     this.compose();
   }
 
@@ -125,6 +131,7 @@ export class SketchCanvas {
     this.canvas.width = this.ink.width = w;
     this.canvas.height = this.ink.height = h;
     this.inkCtx.drawImage(old, 0, 0, w, h);
+    this.maskLayer?.resize(w, h);
     this.compose();
     return true;
   }

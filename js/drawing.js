@@ -15,8 +15,8 @@ export const MAX_HISTORY_BYTES = 64 * 1024 * 1024;
  * @typedef {{width: number, height: number, close?: () => void}} Bitmap  an ImageBitmap, or
  *   any image source with a size (only those with `close` are ever closed)
  * @typedef {{background: Bitmap|null}} WithBackground
- * @typedef {{ink: {data: {byteLength: number}}} & WithBackground} SnapshotLike  the parts of a
- *   canvas.js Snapshot these helpers read
+ * @typedef {{ink: {data: {byteLength: number}}, mask?: {data: {byteLength: number}}|null}
+ *   & WithBackground} SnapshotLike  the parts of a canvas.js Snapshot these helpers read
  */
 
 /**
@@ -73,7 +73,7 @@ export function isHexColor(c) {
 
 /**
  * What one snapshot costs in the history: its ink layer (`ink.data.byteLength`, i.e.
- * width x height x 4) plus its background's width x height x 4 when that bitmap differs from
+ * width x height x 4), its mask layer's as much when the view has one (mask.js), plus its background's width x height x 4 when that bitmap differs from
  * the one of the snapshot just before it in time (`prev`), so a background shared by
  * consecutive steps is counted once.
  * @template {SnapshotLike} S
@@ -82,7 +82,7 @@ export function isHexColor(c) {
 export function snapshotBytes(s, prev) {
   const bg = s.background;
   const bgBytes = bg && bg !== prev?.background ? bg.width * bg.height * 4 : 0;
-  return s.ink.data.byteLength + bgBytes;
+  return s.ink.data.byteLength + (s.mask?.data.byteLength ?? 0) + bgBytes;
 }
 
 /**

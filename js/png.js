@@ -107,6 +107,11 @@ export function metadata(params) {
       }
     }
   }
+  // made with an inpainting mask (the Studio marks those results; docs/studio.md)
+  if (params && typeof params === "object" &&
+      /** @type {Record<string, unknown>} */ (params).inpainting === true) {
+    out.push(["inpainting", "mask"]);
+  }
   out.push(["software", "lcm_widgets"]);
   return out;
 }

@@ -25,6 +25,7 @@ export const MSG_CLEAR_CANVAS = "clear_canvas";
 export const MSG_SET_BACKGROUND = "set_background";
 export const MSG_DIRECT = "direct";
 export const MSG_LOAD_FRAME = "load_frame";
+export const MSG_CLEAR_MASK = "clear_mask";
 
 // Why a frame was sent (`frame.reason`).
 export const REASON_STROKE = "stroke";
@@ -35,18 +36,23 @@ export const REASON_BACKGROUND = "background";
 export const REASON_RESIZE = "resize";
 export const REASON_CAMERA = "camera";
 export const REASON_FEEDBACK = "feedback";
+export const REASON_MASK = "mask";
 
 export const FRAME_MIME = "image/jpeg";
+export const MASK_MIME = "image/png";
 
 /** All reasons, in a stable order. */
 export const REASONS = Object.freeze([
   REASON_STROKE, REASON_UNDO, REASON_REDO, REASON_CLEAR, REASON_BACKGROUND, REASON_RESIZE,
-  REASON_CAMERA, REASON_FEEDBACK,
+  REASON_CAMERA, REASON_FEEDBACK, REASON_MASK,
 ]);
 
 /**
+ * @typedef {{mime: string, width: number, height: number, bytes: number}} MaskMeta  the
+ *   inpainting mask a frame carries: the second buffer on the comm, the payload's last
+ *   `bytes` bytes on the direct channel
  * @typedef {{type: "frame", v: number, seq: number, width: number, height: number,
- *   mime: string, t_input: number, reason: string}} FrameMsg
+ *   mime: string, t_input: number, reason: string, mask?: MaskMeta}} FrameMsg
  * @typedef {{type: "ack", v: number, seq: number, rid: number, t_paint: number,
  *   dropped: boolean}} AckMsg
  * @typedef {{type: "hello", v: number, view: string, origin?: string}} HelloMsg
@@ -55,16 +61,35 @@ export const REASONS = Object.freeze([
  */
 
 /**
- * The content of a `frame` message.
+ * The content of a `frame` message; `mask` only when the frame carries an inpainting mask.
  * @param {number} seq
- * @param {{width: number, height: number, t_input: number, reason: string, mime?: string}} f
+ * @param {{width: number, height: number, t_input: number, reason: string, mime?: string,
+ *   mask?: MaskMeta|null}} f
  * @returns {FrameMsg}
  */
 export function frameMessage(seq, f) {
-  return {
+  /** @type {FrameMsg} */
+  const msg = {
     type: MSG_FRAME, v: PROTOCOL_VERSION, seq, width: f.width, height: f.height,
     mime: f.mime ?? FRAME_MIME, t_input: f.t_input, reason: f.reason,
   };
+  if (f.mask) msg.mask = f.mask;
+  return msg;
+}
+
+/**
+ * Two buffers as one direct-channel payload (a frame and its mask: the mask's `bytes` say
+ * where it starts).
+ * @param {ArrayBuffer|Uint8Array} a @param {ArrayBuffer|Uint8Array} b
+ * @returns {Uint8Array}
+ */
+export function concatBytes(a, b) {
+  const x = a instanceof Uint8Array ? a : new Uint8Array(a);
+  const y = b instanceof Uint8Array ? b : new Uint8Array(b);
+  const out = new Uint8Array(x.byteLength + y.byteLength);
+  out.set(x, 0);
+  out.set(y, x.byteLength);
+  return out;
 }
 
 /**
@@ -154,6 +179,6 @@ export function isKernelMessage(content) {
   const c = /** @type {Record<string, unknown>} */ (content);
   return c.v === PROTOCOL_VERSION && typeof c.type === "string" && [
     MSG_TOOK, MSG_RESULT, MSG_SYNC, MSG_CLEAR_CANVAS, MSG_SET_BACKGROUND, MSG_DIRECT,
-    MSG_LOAD_FRAME,
+    MSG_LOAD_FRAME, MSG_CLEAR_MASK,
   ].includes(c.type);
 }

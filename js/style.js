@@ -55,6 +55,7 @@ export const CSS = `
 }
 .lcm-sketchpad .lcm-input canvas { touch-action: none; cursor: crosshair; }
 .lcm-sketchpad .lcm-input.lcm-eraser-on canvas { cursor: cell; }
+.lcm-sketchpad .lcm-input.lcm-mask-on canvas { cursor: copy; }
 .lcm-sketchpad .lcm-input.lcm-dragover { outline: 2px dashed var(--lcm-accent); outline-offset: -4px; }
 .lcm-sketchpad .lcm-output { background: var(--lcm-btn); }
 .lcm-sketchpad .lcm-output .lcm-placeholder {

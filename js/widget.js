@@ -15,6 +15,7 @@
 import { SketchCanvas } from "./canvas.js";
 import { isHexColor } from "./drawing.js";
 import { ResultHistory, renderHistory, thumbnail } from "./history.js";
+import { MaskLayer } from "./mask.js";
 import { FramePacer } from "./pacing.js";
 import { fileName, metadata, withText } from "./png.js";
 import * as P from "./protocol.js";
@@ -139,6 +140,9 @@ class SketchpadView {
     });
     this.sketch.onHistory = () => this._historyButtons();
     this.sketch.attach(signal);
+    /** the inpainting mask layer (mask.js): its own toolbar toggle, never in the frame */
+    this.mask = new MaskLayer({ doc: el.ownerDocument, parts: this.parts, sketch: this.sketch,
+      signal, changed: (t, reason) => this._changed(t, reason), reason: P.REASON_MASK });
     if (debug) {
       const pacer = this.pacer;
       const view = this;
@@ -146,6 +150,7 @@ class SketchpadView {
         viewId: this.viewId,
         pacer,
         sketch: this.sketch,
+        mask: this.mask,
         get latencies() { return pacer.latencies.slice(); },
         stats: () => pacer.stats(),
         trace: () => [...this.trace.values()],
@@ -214,15 +219,16 @@ class SketchpadView {
   // ---- transports -------------------------------------------------------------------------
 
   /**
-   * Send a frame-path message (`frame`, `ack`) on the transport in use.
-   * @param {Record<string, unknown>} msg @param {ArrayBuffer} [buf]
+   * Send a frame-path message (`frame`, `ack`) on the transport in use; `extra` (a frame's
+   * mask) is the second buffer on the comm, appended to the payload on the direct channel.
+   * @param {Record<string, unknown>} msg @param {ArrayBuffer} [buf] @param {Uint8Array} [extra]
    */
-  _send(msg, buf) {
+  _send(msg, buf, extra) {
     const ws = this.ws;
     if (this.transport === "direct" && ws && ws.readyState === WebSocket.OPEN) {
-      ws.send(P.packDirect(msg, buf ?? null));
+      ws.send(P.packDirect(msg, buf && extra ? P.concatBytes(buf, extra) : buf ?? null));
     } else {
-      this.model.send(msg, undefined, buf ? [buf] : undefined);
+      this.model.send(msg, undefined, buf ? (extra ? [buf, extra] : [buf]) : undefined);
     }
   }
 
@@ -316,14 +322,18 @@ class SketchpadView {
     const quality = Math.min(1, Math.max(0.1, Number(this.model.get("jpeg_quality")) || 0.85));
     const t0 = Date.now();
     try {
+      const maskP = this.mask.encoded(); // read now, with the canvas toBlob rasterizes
       const buf = await encodeJpeg(canvas, quality);
+      const mask = await maskP;
       const t1 = Date.now();
       this._send(P.frameMessage(ticket.seq, {
         width, height, t_input: ticket.t_input, reason: ticket.reason,
-      }), buf);
+        mask: mask && { mime: P.MASK_MIME, width: mask.width, height: mask.height,
+          bytes: mask.png.byteLength },
+      }), buf, mask?.png);
       this.canvasSeq = ticket.seq;
       this._trace(ticket.seq, { t_input: ticket.t_input, t_begin: t0, t_encoded: t1,
-        t_sent: Date.now(), bytes: buf.byteLength });
+        t_sent: Date.now(), bytes: buf.byteLength, mask_bytes: mask?.png.byteLength ?? 0 });
     } catch (err) {
       console.warn("[lcm_widgets] could not send a frame:", err);
       this.pacer.abort(ticket);
@@ -375,6 +385,9 @@ class SketchpadView {
         break;
       case P.MSG_CLEAR_CANVAS:
         this.sketch.clear(P.REASON_CLEAR);
+        break;
+      case P.MSG_CLEAR_MASK:
+        this.mask.clear();
         break;
       case P.MSG_DIRECT:
         if (content.view === this.viewId && typeof content.url === "string" &&

@@ -21,8 +21,10 @@ from ..errors import ProtocolError
 __all__ = [
     "FRAME_MIME",
     "KERNEL_MESSAGES",
+    "MASK_MIME",
     "MSG_ACK",
     "MSG_CLEAR_CANVAS",
+    "MSG_CLEAR_MASK",
     "MSG_DIRECT",
     "MSG_FRAME",
     "MSG_HELLO",
@@ -40,6 +42,7 @@ __all__ = [
     "Restore",
     "ResultMeta",
     "clear_canvas_message",
+    "clear_mask_message",
     "direct_message",
     "load_frame_message",
     "now_ms",
@@ -72,9 +75,10 @@ MSG_CLEAR_CANVAS = "clear_canvas"
 MSG_SET_BACKGROUND = "set_background"
 MSG_DIRECT = "direct"
 MSG_LOAD_FRAME = "load_frame"
+MSG_CLEAR_MASK = "clear_mask"
 
 KERNEL_MESSAGES = (MSG_TOOK, MSG_RESULT, MSG_SYNC, MSG_CLEAR_CANVAS, MSG_SET_BACKGROUND,
-                   MSG_DIRECT, MSG_LOAD_FRAME)
+                   MSG_DIRECT, MSG_LOAD_FRAME, MSG_CLEAR_MASK)
 
 # Why a frame was sent (``Frame.reason``).
 REASON_STROKE = "stroke"
@@ -85,10 +89,13 @@ REASON_BACKGROUND = "background"
 REASON_RESIZE = "resize"
 REASON_CAMERA = "camera"  # a new webcam picture (docs/studio.md, "Sources")
 REASON_FEEDBACK = "feedback"  # the result shown was made the canvas
+REASON_MASK = "mask"  # the inpainting mask was painted, erased or cleared (docs/studio.md)
 REASONS = (REASON_STROKE, REASON_UNDO, REASON_REDO, REASON_CLEAR, REASON_BACKGROUND,
-           REASON_RESIZE, REASON_CAMERA, REASON_FEEDBACK)
+           REASON_RESIZE, REASON_CAMERA, REASON_FEEDBACK, REASON_MASK)
 
 FRAME_MIME = "image/jpeg"
+#: The type of a frame's inpainting mask (an 8-bit greyscale PNG from the browser).
+MASK_MIME = "image/png"
 
 #: Largest frame side accepted from the browser (the traits allow 2048).
 MAX_SIDE = 4096
@@ -107,6 +114,9 @@ class Frame:
     in pixels, ``seq`` its number (increasing per widget), ``t_input`` when the oldest change it
     contains was drawn and ``received_at`` when the kernel copied it (both ms since the epoch),
     ``reason`` why it was sent (one of :data:`REASONS`; unknown values are kept as sent).
+    ``mask``: the inpainting mask the view painted (an encoded image, ``mask_mime``; white:
+    repaint, black: keep), or None when the frame carries none. It is not in ``data``: the
+    browser shows it over the drawing and sends it beside the frame.
     """
 
     seq: int
@@ -117,6 +127,8 @@ class Frame:
     t_input: float = 0.0
     reason: str = REASON_STROKE
     received_at: float = 0.0
+    mask: bytes | None = field(default=None, repr=False)
+    mask_mime: str = MASK_MIME
 
     @property
     def size(self) -> int:
@@ -225,9 +237,37 @@ def parse_frame(content: Any, buffers: Sequence[Any] | None,
             f"frame: buffer must be binary, got {type(buffers[0]).__name__}") from None
     if not data:
         raise ProtocolError("frame: the image buffer is empty")
+    mask, mask_mime = None, MASK_MIME
+    if c.get("mask") is not None:
+        data, mask, mask_mime = _frame_mask(c["mask"], data, buffers)
     return Frame(seq=seq, data=data, width=width, height=height, mime=mime,
                  t_input=_num(c, "t_input", 0.0), reason=reason,
-                 received_at=now_ms() if received_at is None else received_at)
+                 received_at=now_ms() if received_at is None else received_at,
+                 mask=mask, mask_mime=mask_mime)
+
+
+def _frame_mask(meta: Any, data: bytes, buffers: Sequence[Any]) -> tuple[bytes, bytes, str]:
+    """``(frame bytes, mask bytes, mask mime)`` of a frame that announces a ``mask``: its second
+    buffer on the comm; on the direct channel (one payload) the payload's last ``mask.bytes``
+    bytes."""
+    if not isinstance(meta, Mapping):
+        raise ProtocolError(f"frame.mask: must be an object {{mime, width, height, bytes}} or "
+                            f"null, got {meta!r}")
+    mime = meta.get("mime", MASK_MIME)
+    if not isinstance(mime, str) or not mime.startswith("image/"):
+        raise ProtocolError(f"frame.mask.mime: must be an image type, got {mime!r}")
+    if len(buffers) >= 2:
+        try:
+            mask = bytes(buffers[1])
+        except TypeError:
+            raise ProtocolError(f"frame.mask: buffer must be binary, got "
+                                f"{type(buffers[1]).__name__}") from None
+    else:
+        n = _int({**meta, "type": "frame.mask"}, "bytes", 1, max(1, len(data) - 1))
+        data, mask = data[:-n], data[-n:]
+    if not mask:
+        raise ProtocolError("frame.mask: the mask buffer is empty; leave mask out for none")
+    return data, mask, mime
 
 
 def parse_ack(content: Any) -> Ack:
@@ -290,6 +330,11 @@ def direct_message(*, view: str, url: str, token: str) -> dict[str, Any]:
 def clear_canvas_message() -> dict[str, Any]:
     """``clear_canvas``: Python asked to clear the drawing."""
     return {"type": MSG_CLEAR_CANVAS, "v": PROTOCOL_VERSION}
+
+
+def clear_mask_message() -> dict[str, Any]:
+    """``clear_mask``: Python asked to clear the inpainting mask (``sketchpad.clear_mask()``)."""
+    return {"type": MSG_CLEAR_MASK, "v": PROTOCOL_VERSION}
 
 
 def set_background_message(mime: str) -> dict[str, Any]:

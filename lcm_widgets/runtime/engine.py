@@ -79,6 +79,7 @@ class FrameRecord:
     t_input: float | None = None  # browser Date.now() ms of the oldest change, when known
     browser_seq: int | None = None
     reason: str = ""
+    mask: bytes | None = field(default=None, repr=False)  # the inpainting mask, when painted
 
 
 @dataclass(frozen=True)
@@ -124,9 +125,14 @@ def plain_error(exc: BaseException) -> str:
     return f"unexpected {type(exc).__name__}: {text}"
 
 
-def digest(data: bytes) -> str:
-    """A short hash of frame bytes (identical pixels → identical digest)."""
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
+def digest(data: bytes, mask: bytes | None = None) -> str:
+    """A short hash of frame bytes and the frame's mask, if any (identical pixels and mask →
+    identical digest; a mask painted on an unchanged drawing is a change)."""
+    h = hashlib.blake2b(data, digest_size=16)
+    if mask is not None:
+        h.update(b"\0mask\0")
+        h.update(mask)
+    return h.hexdigest()
 
 
 def _quietly(what: str, fn: Callable[..., Any], *args: Any) -> None:
@@ -183,8 +189,9 @@ class Engine(Generic[V]):
     # ------------------------------------------------------------------ any thread
     def post_frame(self, data: bytes, *, mime: str, width: int, height: int,
                    t_input: float | None = None, browser_seq: int | None = None,
-                   reason: str = "") -> int:
-        """Hand a frame (bytes already copied) to the engine; returns its key.
+                   reason: str = "", mask: bytes | None = None) -> int:
+        """Hand a frame (bytes already copied) to the engine, with its inpainting mask if it
+        has one; returns its key.
 
         Raises RuntimeError after :meth:`close`.
         """
@@ -192,7 +199,7 @@ class Engine(Generic[V]):
             if self._closed:
                 raise RuntimeError("engine: closed; it renders no more frames")
             rec = FrameRecord(next(self._keys), data, mime, width, height, self._clock(),
-                              t_input, browser_seq, reason)
+                              t_input, browser_seq, reason, mask)
             self._post_locked(self._frame_in, rec)
         return rec.key
 
@@ -267,7 +274,7 @@ class Engine(Generic[V]):
 
     def _frame_in(self, rec: FrameRecord) -> None:
         self._frames[rec.key] = rec
-        self._apply(self.pacer.frame_arrived(rec.key, digest(rec.data)))
+        self._apply(self.pacer.frame_arrived(rec.key, digest(rec.data, rec.mask)))
 
     def _params_in(self) -> None:
         self._apply(self.pacer.params_changed(self._clock()))

@@ -23,7 +23,7 @@ function isHexColor(c) {
 function snapshotBytes(s, prev) {
   const bg = s.background;
   const bgBytes = bg && bg !== prev?.background ? bg.width * bg.height * 4 : 0;
-  return s.ink.data.byteLength + bgBytes;
+  return s.ink.data.byteLength + (s.mask?.data.byteLength ?? 0) + bgBytes;
 }
 function closeUnusedBackgrounds(dropped, kept, current) {
   const inUse = /* @__PURE__ */ new Set();
@@ -142,6 +142,7 @@ var SketchCanvas = class {
     this.history = snapshotHistory(() => this.background);
     this.pointerId = null;
     this.last = null;
+    this.maskLayer = null;
     this.onHistory = () => {
     };
     this.compose();
@@ -165,7 +166,8 @@ var SketchCanvas = class {
   snapshot() {
     return {
       ink: this.inkCtx.getImageData(0, 0, this.ink.width, this.ink.height),
-      background: this.background
+      background: this.background,
+      mask: this.maskLayer?.snapshot() ?? null
     };
   }
   /** @param {Snapshot} s */
@@ -181,6 +183,7 @@ var SketchCanvas = class {
       this.inkCtx.putImageData(s.ink, 0, 0);
     }
     this.background = s.background;
+    this.maskLayer?.restore(s.mask);
     this.compose();
   }
   /** Redraw the visible canvas: white, background, ink. */
@@ -206,6 +209,7 @@ var SketchCanvas = class {
     this.canvas.width = this.ink.width = w;
     this.canvas.height = this.ink.height = h3;
     this.inkCtx.drawImage(old, 0, 0, w, h3);
+    this.maskLayer?.resize(w, h3);
     this.compose();
     return true;
   }
@@ -380,6 +384,418 @@ function renderHistory(strip, history, onPick, caption, current) {
   strip.replaceChildren(...nodes);
   strip.hidden = nodes.length === 0;
 }
+
+// png.js
+var SIGNATURE = [137, 80, 78, 71, 13, 10, 26, 10];
+var crcTable = null;
+function crc32(bytes) {
+  if (crcTable === null) {
+    crcTable = new Uint32Array(256);
+    for (let n = 0; n < 256; n++) {
+      let c2 = n;
+      for (let k = 0; k < 8; k++) c2 = c2 & 1 ? 3988292384 ^ c2 >>> 1 : c2 >>> 1;
+      crcTable[n] = c2 >>> 0;
+    }
+  }
+  let c = 4294967295;
+  for (const b of bytes) c = crcTable[(c ^ b) & 255] ^ c >>> 8;
+  return (c ^ 4294967295) >>> 0;
+}
+function latin1(s) {
+  return Uint8Array.from(s, (ch) => {
+    const c = ch.charCodeAt(0);
+    return c < 256 ? c : 63;
+  });
+}
+function textChunk(key, text) {
+  if (!/^[\x20-\x7e]{1,79}$/.test(key)) {
+    throw new RangeError(`key: must be 1 to 79 printable ASCII characters, got ${JSON.stringify(key)}`);
+  }
+  const data = new Uint8Array([...latin1(key), 0, ...latin1(text)]);
+  const out = new Uint8Array(12 + data.length);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, data.length);
+  out.set(latin1("tEXt"), 4);
+  out.set(data, 8);
+  view.setUint32(8 + data.length, crc32(out.subarray(4, 8 + data.length)));
+  return out;
+}
+function withText(png, entries) {
+  if (png.length < 33 || SIGNATURE.some((b, i) => png[i] !== b)) {
+    throw new RangeError("png: not a PNG file (no PNG signature)");
+  }
+  const ihdrEnd = 8 + 12 + new DataView(png.buffer, png.byteOffset).getUint32(8);
+  const chunks = entries.map(([k, v]) => textChunk(k, v));
+  const size = png.length + chunks.reduce((n, c) => n + c.length, 0);
+  const out = new Uint8Array(size);
+  out.set(png.subarray(0, ihdrEnd), 0);
+  let at = ihdrEnd;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  out.set(png.subarray(ihdrEnd), at);
+  return out;
+}
+var META = (
+  /** @type {const} */
+  [
+    ["prompt", "prompt"],
+    ["negative_prompt", "negative_prompt"],
+    ["seed", "seed"],
+    ["steps", "num_inference_steps"],
+    ["strength", "strength"],
+    ["guidance_scale", "guidance_scale"],
+    ["model", "model"]
+  ]
+);
+function metadata(params) {
+  const out = [];
+  if (params && typeof params === "object" && !Array.isArray(params)) {
+    const p = (
+      /** @type {Record<string, unknown>} */
+      params
+    );
+    for (const [key, field] of META) {
+      const v = p[field];
+      if (typeof v === "string" || typeof v === "number" && Number.isFinite(v)) {
+        out.push([key, String(v)]);
+      }
+    }
+  }
+  if (params && typeof params === "object" && /** @type {Record<string, unknown>} */
+  params.inpainting === true) {
+    out.push(["inpainting", "mask"]);
+  }
+  out.push(["software", "lcm_widgets"]);
+  return out;
+}
+function fileName(params) {
+  const seed = params && typeof params === "object" ? (
+    /** @type {Record<string, unknown>} */
+    params.seed
+  ) : void 0;
+  return typeof seed === "number" && Number.isFinite(seed) ? `lcm-seed-${seed}.png` : "lcm-result.png";
+}
+
+// mask.js
+var MASK_THRESHOLD = 128;
+var OVERLAY_OPACITY = 0.4;
+var OVERLAY_COLOR = "#ff0000";
+function maskFromAlpha(rgba, threshold = MASK_THRESHOLD) {
+  const n = Math.floor(rgba.length / 4);
+  const gray = new Uint8Array(n);
+  let painted = false;
+  for (let i = 0; i < n; i++) {
+    if (rgba[i * 4 + 3] >= threshold) {
+      gray[i] = 255;
+      painted = true;
+    }
+  }
+  return { gray, painted };
+}
+async function deflate(bytes) {
+  const stream = new Blob([new Uint8Array(bytes)]).stream().pipeThrough(new CompressionStream("deflate"));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+function chunk(type, data) {
+  const out = new Uint8Array(12 + data.length);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, data.length);
+  for (let i = 0; i < 4; i++) out[4 + i] = type.charCodeAt(i);
+  out.set(data, 8);
+  view.setUint32(8 + data.length, crc32(out.subarray(4, 8 + data.length)));
+  return out;
+}
+async function encodeGrayPng(width, height, gray) {
+  if (!(width > 0 && height > 0) || gray.length !== width * height) {
+    throw new RangeError(`gray: must hold width*height = ${width * height} bytes, got ${gray.length}`);
+  }
+  const raw = new Uint8Array(height * (width + 1));
+  for (let y = 0; y < height; y++) raw.set(gray.subarray(y * width, (y + 1) * width), y * (width + 1) + 1);
+  const ihdr = new Uint8Array(13);
+  const v = new DataView(ihdr.buffer);
+  v.setUint32(0, width);
+  v.setUint32(4, height);
+  ihdr[8] = 8;
+  const parts = [
+    chunk("IHDR", ihdr),
+    chunk("IDAT", await deflate(raw)),
+    chunk("IEND", new Uint8Array(0))
+  ];
+  const out = new Uint8Array(8 + parts.reduce((n, p) => n + p.length, 0));
+  out.set([137, 80, 78, 71, 13, 10, 26, 10], 0);
+  let at = 8;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+var MaskCache = class {
+  /** @param {(w: number, h: number, gray: Uint8Array) => Promise<Uint8Array>} [encode] */
+  constructor(encode = encodeGrayPng) {
+    this.encode = encode;
+    this.version = 0;
+    this.entry = null;
+    this.encodes = 0;
+  }
+  bump() {
+    this.version += 1;
+  }
+  /** True when the mask changed since it was last encoded (or was never encoded). */
+  get changed() {
+    return this.entry === null || this.entry.version !== this.version;
+  }
+  /**
+   * The encoded mask, or null when nothing is painted. `read()` gives the layer's pixels (null:
+   * no layer yet); it is called only when the mask changed.
+   * @param {() => MaskPixels|null} read
+   * @returns {Promise<EncodedMask|null>}
+   */
+  async get(read) {
+    if (!this.changed && this.entry) return this.entry.mask;
+    const version = this.version;
+    const px = read();
+    const m = px ? maskFromAlpha(px.rgba) : null;
+    let mask = null;
+    if (px && m && m.painted) {
+      this.encodes += 1;
+      mask = { width: px.width, height: px.height, png: await this.encode(px.width, px.height, m.gray) };
+    }
+    this.entry = { version, mask };
+    return mask;
+  }
+};
+var MaskLayer = class {
+  /**
+   * @param {{doc: Document, parts: Parts, sketch: SketchCanvas, signal: AbortSignal,
+   *   changed: (t: number, reason: string) => void, reason: string}} opts
+   *   `changed(t, reason)`: the mask changed (a drawing change: the view sends a frame)
+   */
+  constructor({ doc, parts, sketch, signal, changed, reason }) {
+    this.doc = doc;
+    this.parts = parts;
+    this.sketch = sketch;
+    this.changed = changed;
+    this.reason = reason;
+    this.cache = new MaskCache();
+    this.on = false;
+    this.layer = null;
+    this.pointerId = null;
+    this.last = null;
+    this.erasing = false;
+    this.toggle = this._button(
+      "lcm-mask",
+      "\u25D0 Mask",
+      "Mask brush: paint where the model may repaint (Alt or the eraser tool: erase mask)"
+    );
+    this.toggle.setAttribute("aria-pressed", "false");
+    this.clearButton = this._button(
+      "lcm-mask-clear",
+      "Clear mask",
+      "Clear the inpainting mask (the whole image is repainted again)"
+    );
+    parts.clear.after(this.clearButton);
+    parts.clear.after(this.toggle);
+    const o = { signal };
+    this.toggle.addEventListener("click", () => this.setOn(!this.on), o);
+    this.clearButton.addEventListener("click", () => this.clear(), o);
+    const input = parts.input;
+    const cap = { signal, capture: true };
+    input.addEventListener("pointerdown", (ev) => this._down(ev), cap);
+    input.addEventListener("pointermove", (ev) => this._move(ev), cap);
+    for (const t of ["pointerup", "pointercancel", "lostpointercapture"]) {
+      input.addEventListener(t, (ev) => this._up(
+        /** @type {PointerEvent} */
+        ev
+      ), cap);
+    }
+    sketch.maskLayer = this;
+    this._buttons();
+  }
+  /** @param {string} cls @param {string} label @param {string} title */
+  _button(cls, label, title) {
+    const b = this.doc.createElement("button");
+    b.type = "button";
+    b.className = cls;
+    b.title = title;
+    b.setAttribute("aria-label", title);
+    b.textContent = label;
+    return b;
+  }
+  /** Switch the pointer between drawing and painting the mask. @param {boolean} on */
+  setOn(on) {
+    this.on = on;
+    if (on) this._ensureLayer();
+    this.toggle.setAttribute("aria-pressed", String(on));
+    this.parts.input.classList.toggle("lcm-mask-on", on);
+  }
+  _ensureLayer() {
+    if (this.layer) return this.layer;
+    const c = this.doc.createElement("canvas");
+    c.className = "lcm-mask-overlay";
+    c.setAttribute("aria-hidden", "true");
+    c.width = this.sketch.canvas.width;
+    c.height = this.sketch.canvas.height;
+    Object.assign(c.style, {
+      position: "absolute",
+      left: "0",
+      top: "0",
+      width: "100%",
+      height: "100%",
+      pointerEvents: "none",
+      opacity: String(OVERLAY_OPACITY)
+    });
+    this.sketch.canvas.after(c);
+    this.layer = c;
+    return c;
+  }
+  /** @returns {CanvasRenderingContext2D} */
+  _ctx() {
+    return (
+      /** @type {CanvasRenderingContext2D} */
+      this._ensureLayer().getContext("2d", { willReadFrequently: true })
+    );
+  }
+  _buttons() {
+    this.clearButton.disabled = this.layer === null;
+  }
+  /** A change of the layer: re-encode before the next frame, and send one. */
+  _bump(t) {
+    this.cache.bump();
+    this._buttons();
+    this.changed(t, this.reason);
+  }
+  /** Clear the mask (undoable); the next frame carries none. */
+  clear() {
+    if (!this.layer) return;
+    this.sketch.checkpoint();
+    const ctx = this._ctx();
+    ctx.clearRect(0, 0, this.layer.width, this.layer.height);
+    this._bump(Date.now());
+  }
+  /**
+   * The mask to send with the frame being rasterized now: pixels read at once, encoded only
+   * when they changed since the last frame (MaskCache); null when nothing is painted.
+   * @returns {Promise<EncodedMask|null>}
+   */
+  encoded() {
+    return this.cache.get(() => {
+      const c = this.layer;
+      if (!c) return null;
+      return {
+        width: c.width,
+        height: c.height,
+        rgba: this._ctx().getImageData(0, 0, c.width, c.height).data
+      };
+    });
+  }
+  // ---- the SketchCanvas hooks (canvas.js: snapshot, restore, resize) -------------------
+  /** @returns {ImageData|null} the layer for an undo step (null: no layer yet) */
+  snapshot() {
+    const c = this.layer;
+    return c ? this._ctx().getImageData(0, 0, c.width, c.height) : null;
+  }
+  /** Put an undo step's layer back. @param {ImageData|null|undefined} s */
+  restore(s) {
+    if (!s && !this.layer) return;
+    const c = this._ensureLayer();
+    const ctx = this._ctx();
+    ctx.clearRect(0, 0, c.width, c.height);
+    if (s && s.width === c.width && s.height === c.height) ctx.putImageData(s, 0, 0);
+    else if (s) {
+      const tmp = this.doc.createElement("canvas");
+      tmp.width = s.width;
+      tmp.height = s.height;
+      tmp.getContext("2d").putImageData(s, 0, 0);
+      ctx.drawImage(tmp, 0, 0, c.width, c.height);
+    }
+    this.cache.bump();
+    this._buttons();
+  }
+  /** The frame size changed: scale the mask with the drawing. @param {number} w @param {number} h */
+  resize(w, h3) {
+    const c = this.layer;
+    if (!c || c.width === w && c.height === h3) return;
+    const old = this.doc.createElement("canvas");
+    old.width = c.width;
+    old.height = c.height;
+    old.getContext("2d").drawImage(c, 0, 0);
+    c.width = w;
+    c.height = h3;
+    this._ctx().drawImage(old, 0, 0, w, h3);
+    this.cache.bump();
+  }
+  // ---- pointer strokes ------------------------------------------------------------------
+  /** @param {PointerEvent} ev */
+  _sample(ev) {
+    const canvas = this.sketch.canvas;
+    const p = toCanvasPoint(ev, canvas.getBoundingClientRect(), canvas.width, canvas.height);
+    return { ...p, w: strokeWidth(this.sketch.size, ev.pointerType, ev.pressure) };
+  }
+  /** @param {PointerEvent} ev */
+  _down(ev) {
+    if (!this.on || ev.target !== this.sketch.canvas) return;
+    ev.stopPropagation();
+    if (this.pointerId !== null || this.sketch.drawing || ev.pointerType === "mouse" && ev.button !== 0) return;
+    ev.preventDefault();
+    this.pointerId = ev.pointerId;
+    this.erasing = ev.altKey || this.sketch.tool === "eraser";
+    try {
+      this.sketch.canvas.setPointerCapture(ev.pointerId);
+    } catch {
+    }
+    this.sketch.checkpoint();
+    const s = this._sample(ev);
+    this.last = s;
+    this._segment(s, s);
+    this._bump(Date.now());
+  }
+  /** @param {PointerEvent} ev */
+  _move(ev) {
+    if (!this.on && this.pointerId === null) return;
+    if (ev.target === this.sketch.canvas) ev.stopPropagation();
+    if (ev.pointerId !== this.pointerId || !this.last) return;
+    ev.preventDefault();
+    const events = typeof ev.getCoalescedEvents === "function" ? ev.getCoalescedEvents() : [];
+    for (const e of events.length ? events : [ev]) {
+      const s = this._sample(e);
+      this._segment(this.last, s);
+      this.last = s;
+    }
+    this._bump(Date.now());
+  }
+  /** @param {PointerEvent} ev */
+  _up(ev) {
+    if (ev.pointerId !== this.pointerId) return;
+    ev.stopPropagation();
+    this.pointerId = null;
+    this.last = null;
+  }
+  /**
+   * One segment of a mask stroke (a dot when a === b).
+   * @param {{x: number, y: number, w: number}} a @param {{x: number, y: number, w: number}} b
+   */
+  _segment(a, b) {
+    const g = this._ctx();
+    g.globalCompositeOperation = this.erasing ? "destination-out" : "source-over";
+    g.strokeStyle = g.fillStyle = OVERLAY_COLOR;
+    g.lineCap = "round";
+    g.lineJoin = "round";
+    if (a.x === b.x && a.y === b.y) {
+      g.beginPath();
+      g.arc(a.x, a.y, a.w / 2, 0, Math.PI * 2);
+      g.fill();
+      return;
+    }
+    g.lineWidth = (a.w + b.w) / 2;
+    g.beginPath();
+    g.moveTo(a.x, a.y);
+    g.lineTo(b.x, b.y);
+    g.stroke();
+  }
+};
 
 // stats.js
 function percentile(values, q) {
@@ -575,95 +991,6 @@ var FramePacer = class {
   }
 };
 
-// png.js
-var SIGNATURE = [137, 80, 78, 71, 13, 10, 26, 10];
-var crcTable = null;
-function crc32(bytes) {
-  if (crcTable === null) {
-    crcTable = new Uint32Array(256);
-    for (let n = 0; n < 256; n++) {
-      let c2 = n;
-      for (let k = 0; k < 8; k++) c2 = c2 & 1 ? 3988292384 ^ c2 >>> 1 : c2 >>> 1;
-      crcTable[n] = c2 >>> 0;
-    }
-  }
-  let c = 4294967295;
-  for (const b of bytes) c = crcTable[(c ^ b) & 255] ^ c >>> 8;
-  return (c ^ 4294967295) >>> 0;
-}
-function latin1(s) {
-  return Uint8Array.from(s, (ch) => {
-    const c = ch.charCodeAt(0);
-    return c < 256 ? c : 63;
-  });
-}
-function textChunk(key, text) {
-  if (!/^[\x20-\x7e]{1,79}$/.test(key)) {
-    throw new RangeError(`key: must be 1 to 79 printable ASCII characters, got ${JSON.stringify(key)}`);
-  }
-  const data = new Uint8Array([...latin1(key), 0, ...latin1(text)]);
-  const out = new Uint8Array(12 + data.length);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, data.length);
-  out.set(latin1("tEXt"), 4);
-  out.set(data, 8);
-  view.setUint32(8 + data.length, crc32(out.subarray(4, 8 + data.length)));
-  return out;
-}
-function withText(png, entries) {
-  if (png.length < 33 || SIGNATURE.some((b, i) => png[i] !== b)) {
-    throw new RangeError("png: not a PNG file (no PNG signature)");
-  }
-  const ihdrEnd = 8 + 12 + new DataView(png.buffer, png.byteOffset).getUint32(8);
-  const chunks = entries.map(([k, v]) => textChunk(k, v));
-  const size = png.length + chunks.reduce((n, c) => n + c.length, 0);
-  const out = new Uint8Array(size);
-  out.set(png.subarray(0, ihdrEnd), 0);
-  let at = ihdrEnd;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  out.set(png.subarray(ihdrEnd), at);
-  return out;
-}
-var META = (
-  /** @type {const} */
-  [
-    ["prompt", "prompt"],
-    ["negative_prompt", "negative_prompt"],
-    ["seed", "seed"],
-    ["steps", "num_inference_steps"],
-    ["strength", "strength"],
-    ["guidance_scale", "guidance_scale"],
-    ["model", "model"]
-  ]
-);
-function metadata(params) {
-  const out = [];
-  if (params && typeof params === "object" && !Array.isArray(params)) {
-    const p = (
-      /** @type {Record<string, unknown>} */
-      params
-    );
-    for (const [key, field] of META) {
-      const v = p[field];
-      if (typeof v === "string" || typeof v === "number" && Number.isFinite(v)) {
-        out.push([key, String(v)]);
-      }
-    }
-  }
-  out.push(["software", "lcm_widgets"]);
-  return out;
-}
-function fileName(params) {
-  const seed = params && typeof params === "object" ? (
-    /** @type {Record<string, unknown>} */
-    params.seed
-  ) : void 0;
-  return typeof seed === "number" && Number.isFinite(seed) ? `lcm-seed-${seed}.png` : "lcm-result.png";
-}
-
 // protocol.js
 var PROTOCOL_VERSION = 1;
 var MSG_HELLO = "hello";
@@ -677,6 +1004,7 @@ var MSG_CLEAR_CANVAS = "clear_canvas";
 var MSG_SET_BACKGROUND = "set_background";
 var MSG_DIRECT = "direct";
 var MSG_LOAD_FRAME = "load_frame";
+var MSG_CLEAR_MASK = "clear_mask";
 var REASON_STROKE = "stroke";
 var REASON_UNDO = "undo";
 var REASON_REDO = "redo";
@@ -685,7 +1013,9 @@ var REASON_BACKGROUND = "background";
 var REASON_RESIZE = "resize";
 var REASON_CAMERA = "camera";
 var REASON_FEEDBACK = "feedback";
+var REASON_MASK = "mask";
 var FRAME_MIME = "image/jpeg";
+var MASK_MIME = "image/png";
 var REASONS = Object.freeze([
   REASON_STROKE,
   REASON_UNDO,
@@ -694,10 +1024,11 @@ var REASONS = Object.freeze([
   REASON_BACKGROUND,
   REASON_RESIZE,
   REASON_CAMERA,
-  REASON_FEEDBACK
+  REASON_FEEDBACK,
+  REASON_MASK
 ]);
 function frameMessage(seq, f) {
-  return {
+  const msg = {
     type: MSG_FRAME,
     v: PROTOCOL_VERSION,
     seq,
@@ -707,6 +1038,16 @@ function frameMessage(seq, f) {
     t_input: f.t_input,
     reason: f.reason
   };
+  if (f.mask) msg.mask = f.mask;
+  return msg;
+}
+function concatBytes(a, b) {
+  const x = a instanceof Uint8Array ? a : new Uint8Array(a);
+  const y = b instanceof Uint8Array ? b : new Uint8Array(b);
+  const out = new Uint8Array(x.byteLength + y.byteLength);
+  out.set(x, 0);
+  out.set(y, x.byteLength);
+  return out;
 }
 function ackMessage(seq, rid, tPaint, dropped) {
   return { type: MSG_ACK, v: PROTOCOL_VERSION, seq, rid, t_paint: tPaint, dropped };
@@ -757,7 +1098,8 @@ function isKernelMessage(content) {
     MSG_CLEAR_CANVAS,
     MSG_SET_BACKGROUND,
     MSG_DIRECT,
-    MSG_LOAD_FRAME
+    MSG_LOAD_FRAME,
+    MSG_CLEAR_MASK
   ].includes(c.type);
 }
 
@@ -1202,6 +1544,7 @@ var CSS = `
 }
 .lcm-sketchpad .lcm-input canvas { touch-action: none; cursor: crosshair; }
 .lcm-sketchpad .lcm-input.lcm-eraser-on canvas { cursor: cell; }
+.lcm-sketchpad .lcm-input.lcm-mask-on canvas { cursor: copy; }
 .lcm-sketchpad .lcm-input.lcm-dragover { outline: 2px dashed var(--lcm-accent); outline-offset: -4px; }
 .lcm-sketchpad .lcm-output { background: var(--lcm-btn); }
 .lcm-sketchpad .lcm-output .lcm-placeholder {
@@ -1536,6 +1879,14 @@ var SketchpadView = class {
     });
     this.sketch.onHistory = () => this._historyButtons();
     this.sketch.attach(signal);
+    this.mask = new MaskLayer({
+      doc: el.ownerDocument,
+      parts: this.parts,
+      sketch: this.sketch,
+      signal,
+      changed: (t, reason) => this._changed(t, reason),
+      reason: REASON_MASK
+    });
     if (debug) {
       const pacer = this.pacer;
       const view = this;
@@ -1543,6 +1894,7 @@ var SketchpadView = class {
         viewId: this.viewId,
         pacer,
         sketch: this.sketch,
+        mask: this.mask,
         get latencies() {
           return pacer.latencies.slice();
         },
@@ -1620,15 +1972,16 @@ var SketchpadView = class {
   }
   // ---- transports -------------------------------------------------------------------------
   /**
-   * Send a frame-path message (`frame`, `ack`) on the transport in use.
-   * @param {Record<string, unknown>} msg @param {ArrayBuffer} [buf]
+   * Send a frame-path message (`frame`, `ack`) on the transport in use; `extra` (a frame's
+   * mask) is the second buffer on the comm, appended to the payload on the direct channel.
+   * @param {Record<string, unknown>} msg @param {ArrayBuffer} [buf] @param {Uint8Array} [extra]
    */
-  _send(msg, buf) {
+  _send(msg, buf, extra) {
     const ws = this.ws;
     if (this.transport === "direct" && ws && ws.readyState === WebSocket.OPEN) {
-      ws.send(packDirect(msg, buf ?? null));
+      ws.send(packDirect(msg, buf && extra ? concatBytes(buf, extra) : buf ?? null));
     } else {
-      this.model.send(msg, void 0, buf ? [buf] : void 0);
+      this.model.send(msg, void 0, buf ? extra ? [buf, extra] : [buf] : void 0);
     }
   }
   /**
@@ -1713,21 +2066,30 @@ var SketchpadView = class {
     const quality = Math.min(1, Math.max(0.1, Number(this.model.get("jpeg_quality")) || 0.85));
     const t0 = Date.now();
     try {
+      const maskP = this.mask.encoded();
       const buf = await encodeJpeg(canvas, quality);
+      const mask = await maskP;
       const t1 = Date.now();
       this._send(frameMessage(ticket.seq, {
         width,
         height,
         t_input: ticket.t_input,
-        reason: ticket.reason
-      }), buf);
+        reason: ticket.reason,
+        mask: mask && {
+          mime: MASK_MIME,
+          width: mask.width,
+          height: mask.height,
+          bytes: mask.png.byteLength
+        }
+      }), buf, mask?.png);
       this.canvasSeq = ticket.seq;
       this._trace(ticket.seq, {
         t_input: ticket.t_input,
         t_begin: t0,
         t_encoded: t1,
         t_sent: Date.now(),
-        bytes: buf.byteLength
+        bytes: buf.byteLength,
+        mask_bytes: mask?.png.byteLength ?? 0
       });
     } catch (err) {
       console.warn("[lcm_widgets] could not send a frame:", err);
@@ -1777,6 +2139,9 @@ var SketchpadView = class {
         break;
       case MSG_CLEAR_CANVAS:
         this.sketch.clear(REASON_CLEAR);
+        break;
+      case MSG_CLEAR_MASK:
+        this.mask.clear();
         break;
       case MSG_DIRECT:
         if (content.view === this.viewId && typeof content.url === "string" && typeof content.token === "string") {

@@ -15,7 +15,8 @@ the comm. docs/widget-protocol.md, "The direct channel", has the rules; in short
   connection is closed with code 4403. Both refusals are counted (:attr:`Endpoint.refused`).
 * **What travels.** Binary messages only, each ``[4-byte big-endian header length][JSON
   header][payload]``: the same ``frame``/``ack`` (browser → kernel) and ``took``/``result``
-  (kernel → browser) contents as on the comm, the image as the payload.
+  (kernel → browser) contents as on the comm, the image as the payload (a frame's inpainting
+  mask, when it carries one, follows the frame's bytes: ``frame.mask.bytes`` long).
 * **No loss.** Each connection has an ordered outbox drained by one task; a closed connection
   makes its view fall back to the comm (it says ``hello`` there again).
 """

@@ -14,8 +14,8 @@ from typing import Any
 from ..errors import InvalidInput
 from ..schema import ALIASES, Output
 
-__all__ = ["INIT_PARAMS", "HistoryEntry", "Shown", "check_init_kwargs", "params_text",
-           "save_png"]
+__all__ = ["INIT_PARAMS", "HistoryEntry", "Shown", "check_init_kwargs", "mask_fields",
+           "params_text", "save_png"]
 
 #: The Studio constructor's own keyword parameters.
 INIT_PARAMS = ("source", "prompt", "negative_prompt", "steps", "strength", "guidance_scale",
@@ -101,6 +101,26 @@ class HistoryEntry:
         return Image.open(io.BytesIO(self.image_bytes))
 
 
+def mask_fields(image: bytes, mask: bytes | None) -> dict[str, Any]:
+    """The request fields a frame's inpainting mask adds: ``{"mask_url": mask}``, or nothing
+    without a mask (the request stays exactly as before masks existed).
+
+    The mask must be the frame's size (read from both headers; no pixel is decoded): a mask of
+    another size raises :class:`InvalidInput` naming ``mask_url`` and both sizes, so the Studio
+    shows it as that frame's error and renders the next frame as usual.
+    """
+    if mask is None:
+        return {}
+    from ..images import image_header
+
+    _, w, h = image_header(image, field="image_url")
+    _, mw, mh = image_header(mask, field="mask_url")
+    if (mw, mh) != (w, h):
+        raise InvalidInput(f"mask_url: must be {w}x{h} like image_url, got {mw}x{mh}",
+                           field="mask_url")
+    return {"mask_url": mask}
+
+
 def params_text(p: dict[str, Any]) -> str:
     """``steps 4 · strength 0.50 · guidance 1.5 · seed 7`` for the status line."""
     return (f"steps {p['num_inference_steps']} · strength {p['strength']:.2f} · "
@@ -114,10 +134,12 @@ def save_png(entry: HistoryEntry, path: str | Path, model: str) -> Path:
     img = Image.open(io.BytesIO(entry.image_bytes))
     meta = PngImagePlugin.PngInfo()
     p = entry.params
+    # "inpainting": made with a mask (the Studio marks those params; js/png.js says the same)
     for key, value in (("prompt", p["prompt"]), ("negative_prompt", p["negative_prompt"]),
                        ("seed", p["seed"]), ("steps", p["num_inference_steps"]),
                        ("strength", p["strength"]), ("guidance_scale", p["guidance_scale"]),
-                       ("model", model), ("software", "lcm_widgets")):
+                       ("model", model), *([("inpainting", "mask")] if p.get("inpainting")
+                                           else []), ("software", "lcm_widgets")):
         meta.add_text(key, str(value))
     path = Path(path)
     img.save(path, "PNG", pnginfo=meta)

@@ -27,6 +27,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import re
@@ -228,6 +229,27 @@ class Sketchpad(anywidget.AnyWidget):  # type: ignore[misc]
         f = self.last_frame
         return None if f is None else frame_to_image(f)
 
+    @property
+    def mask(self) -> Image.Image | None:
+        """The inpainting mask the newest frame carried, as a greyscale (``L``) PIL image
+        (255: repaint, 0: keep), or None when it carried none (nothing painted with the mask
+        brush, or the mask was cleared). A decoded copy: changing it changes nothing; paint
+        the mask in the view (docs/studio.md, "The mask brush")."""
+        f = self.last_frame
+        if f is None or f.mask is None:
+            return None
+        from ..images import load_image
+
+        return load_image(f.mask, field="mask_url", allow_files=False).convert("L")
+
+    def clear_mask(self) -> None:
+        """Clear the inpainting mask in every view (undoable there); each view sends a frame
+        without it, so the next requests carry no ``mask_url``. :attr:`mask` is None at once."""
+        with self._lock:
+            if self._frame is not None and self._frame.mask is not None:
+                self._frame = dataclasses.replace(self._frame, mask=None)
+            self.send(proto.clear_mask_message())
+
     # ---- sending ------------------------------------------------------------------------
 
     def send_result(self, seq: int, data: bytes | bytearray | memoryview, *,
@@ -361,7 +383,8 @@ class Sketchpad(anywidget.AnyWidget):  # type: ignore[misc]
             return self._direct
 
     def _on_direct_msg(self, header: dict[str, Any], payload: bytes) -> None:
-        # On the library loop. Only the frame path travels here.
+        # On the library loop. Only the frame path travels here; a frame's mask, when it has
+        # one, is the payload's tail (parse_frame splits it off).
         if header.get("type") in (proto.MSG_FRAME, proto.MSG_ACK):
             self._dispatch(self, header, [payload] if payload else [])
 

@@ -38,7 +38,14 @@ from ..schema import ALIASES, Output, parse_input
 from ..stats import spread
 from ._controls import CONTROLLED, EXTENSION_PARAMS, Controls, random_seed, start_values
 from ._sources import CanvasSource, ImageView, image_to_jpeg, to_jpeg
-from ._studio_parts import HistoryEntry, Shown, check_init_kwargs, params_text, save_png
+from ._studio_parts import (
+    HistoryEntry,
+    Shown,
+    check_init_kwargs,
+    mask_fields,
+    params_text,
+    save_png,
+)
 from .sketchpad import Sketchpad
 
 __all__ = ["HistoryEntry", "Studio"]
@@ -295,6 +302,13 @@ class Studio(W.VBox):  # type: ignore[misc]
         return self.engine.wait_idle(timeout)
 
     @property
+    def mask(self) -> Any:
+        """The inpainting mask of the newest frame (a greyscale PIL image, 255 = repaint) or
+        None; :attr:`Sketchpad.mask <.sketchpad.Sketchpad.mask>` (docs/studio.md, "The mask
+        brush"). Frames with a mask are requested with it as ``mask_url``."""
+        return self.sketchpad.mask if self.sketchpad is not None else None
+
+    @property
     def history(self) -> list[HistoryEntry]:
         """The last ``history_size`` results (default 32), oldest first."""
         return list(self._history)
@@ -459,7 +473,7 @@ class Studio(W.VBox):  # type: ignore[misc]
         self._browser_seq = max(self._browser_seq, int(frame.seq))
         self.engine.post_frame(frame.data, mime=frame.mime, width=frame.width,
                                height=frame.height, t_input=frame.t_input or None,
-                               browser_seq=frame.seq, reason=frame.reason)
+                               browser_seq=frame.seq, reason=frame.reason, mask=frame.mask)
 
     def _on_canvas_png(self, data: bytes, width: int, height: int) -> None:
         self.engine.post_frame(data, mime="image/png", width=width, height=height,
@@ -478,7 +492,8 @@ class Studio(W.VBox):  # type: ignore[misc]
         if f.mime != "image/jpeg":  # an ipycanvas PNG: decode and re-encode off the loop
             size = (int(self._view.frame_width), int(self._view.frame_height))
             jpeg = await asyncio.to_thread(to_jpeg, f.data, f.mime, size)
-        inp = parse_input({**job.params, "image_url": jpeg, "format": "jpeg"})
+        masked = mask_fields(jpeg, f.mask)  # {} without a mask
+        inp = parse_input({**job.params, "image_url": jpeg, "format": "jpeg", **masked})
         backend = await asyncio.wrap_future(self._loaded)  # at once unless still loading
         self._view.activity = GENERATING
         try:
@@ -490,7 +505,8 @@ class Studio(W.VBox):  # type: ignore[misc]
         image = output.images[0]
         return Shown(output, image.data(), image.content_type or "image/jpeg",
                      image.width or f.width, image.height or f.height,
-                     {**job.params, "seed": output.seed})
+                     {**job.params, "seed": output.seed,
+                      **({"inpainting": True} if masked else {})})
 
     def _deliver(self, rec: ResultRecord[Shown]) -> None:
         s = rec.value
@@ -507,6 +523,8 @@ class Studio(W.VBox):  # type: ignore[misc]
         self._view.send_result(seq, s.data, rid=rec.rid, mime=s.mime, width=s.width,
                                height=s.height, timings_ms=rec.timings_ms,
                                params={**{k: s.params.get(k) for k in _SHOWN_PARAMS},
+                                       **({"inpainting": True} if s.params.get("inpainting")
+                                          else {}),
                                        "model": self._model_text},
                                t_kernel={"recv": ms(rec.frame.received),
                                          "start": ms(rec.job.started), "done": ms(rec.finished)})

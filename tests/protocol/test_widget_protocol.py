@@ -31,7 +31,7 @@ def test_js_has_the_constants() -> None:
     assert {k for k in consts if k.startswith("MSG_")} == {
         "MSG_HELLO", "MSG_FRAME", "MSG_ACK", "MSG_TOOK", "MSG_RESULT", "MSG_SYNC",
         "MSG_CLEAR_CANVAS", "MSG_SET_BACKGROUND", "MSG_DIRECT", "MSG_RESTORE",
-        "MSG_LOAD_FRAME"}
+        "MSG_LOAD_FRAME", "MSG_CLEAR_MASK"}
 
 
 @pytest.mark.parametrize("name,value", sorted(js_constants().items()))
@@ -111,8 +111,10 @@ def test_kernel_messages() -> None:
     assert proto.result_message(meta) == {"type": "result", "v": 1, **meta}
     assert proto.load_frame_message(4, "image/jpeg", 8, 16) == {
         "type": "load_frame", "v": 1, "seq": 4, "mime": "image/jpeg", "width": 8, "height": 16}
+    assert proto.clear_mask_message() == {"type": "clear_mask", "v": 1}
     assert set(proto.KERNEL_MESSAGES) == {"took", "result", "sync", "clear_canvas",
-                                          "set_background", "direct", "load_frame"}
+                                          "set_background", "direct", "load_frame",
+                                          "clear_mask"}
 
 
 def test_parse_restore() -> None:
