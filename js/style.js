@@ -90,6 +90,13 @@ export const CSS = `
   vertical-align: -0.1em; animation: lcm-spin 0.8s linear infinite;
 }
 @keyframes lcm-spin { to { transform: rotate(360deg); } }
+.lcm-sketchpad .lcm-status .lcm-progress {
+  display: inline-block; width: 64px; height: 4px; vertical-align: middle; border-radius: 2px;
+  background: var(--lcm-btn-hover); overflow: hidden;
+}
+.lcm-sketchpad .lcm-status .lcm-progress-fill {
+  display: block; height: 100%; background: var(--lcm-accent); transition: width 0.2s;
+}
 .lcm-sketchpad .lcm-state.lcm-disconnected { color: var(--lcm-error); }
 .lcm-sketchpad .lcm-state.lcm-paused { color: var(--lcm-accent); }
 .lcm-sketchpad.lcm-dead .lcm-input canvas { pointer-events: none; opacity: 0.5; }
