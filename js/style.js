@@ -75,6 +75,10 @@ export const CSS = `
   display: flex; flex-direction: column; color: var(--lcm-muted); line-height: 1.5em;
   height: 3em; overflow: hidden; font-variant-numeric: tabular-nums;
 }
+/* The status rows and the history strip take the width the rest gives them and never widen
+   the view (width 0, then 100% of it): in a narrow box (a Compare's canvas) their rows end in
+   an ellipsis instead of being cut by the box. */
+.lcm-sketchpad .lcm-status, .lcm-sketchpad .lcm-history { width: 0; min-width: 100%; }
 .lcm-sketchpad .lcm-status-main, .lcm-sketchpad .lcm-status-figures {
   display: block; height: 1.5em; white-space: nowrap; overflow: hidden; text-overflow: ellipsis;
 }

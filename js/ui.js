@@ -139,5 +139,6 @@ export function renderStatus(el, s) {
     if (p.title) span.title = p.title;
     figures.append(span);
   }
+  figures.title = s.parts.map((p) => p.text).join(" · ");
   el.replaceChildren(main, figures);
 }

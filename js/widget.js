@@ -154,6 +154,7 @@ class SketchpadView {
         get transport() { return view.transport; },
         get cameraPictures() { return view.sources?.camera.pictures ?? 0; },
         get cameraOn() { return view.sources?.camera.on ?? false; },
+        get cameraDevice() { return view.sources?.camera.deviceId ?? ""; },
         direct: () => ({ transport: view.transport, note: view.transportNote,
           attempts: view.directAttempts, ws: view.ws ? view.ws.readyState : null }),
       };

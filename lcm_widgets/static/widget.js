@@ -995,6 +995,10 @@ var CameraSource = class {
   get on() {
     return this.stream !== null;
   }
+  /** The device the picture comes from (its track's settings); "" when off. */
+  get deviceId() {
+    return this.stream?.getVideoTracks()[0]?.getSettings().deviceId ?? "";
+  }
   /**
    * Ask for the camera (`deviceId` or the default one) and start drawing its pictures.
    * @param {string} deviceId @param {number} width @param {number} height
@@ -1107,7 +1111,7 @@ function wireSources({
       const [w, hgt] = frameSize();
       await camera.start(deviceId, w, hgt);
       const list = await camera.devices();
-      const current = camera.stream?.getVideoTracks()[0]?.getSettings().deviceId ?? deviceId;
+      const current = camera.deviceId || deviceId;
       p.device.replaceChildren(...list.map((d, i) => {
         const opt = h(doc, "option", "", { value: d.deviceId }, d.label || `camera ${i + 1}`);
         opt.selected = d.deviceId === current;
@@ -1241,6 +1245,10 @@ var CSS = `
   display: flex; flex-direction: column; color: var(--lcm-muted); line-height: 1.5em;
   height: 3em; overflow: hidden; font-variant-numeric: tabular-nums;
 }
+/* The status rows and the history strip take the width the rest gives them and never widen
+   the view (width 0, then 100% of it): in a narrow box (a Compare's canvas) their rows end in
+   an ellipsis instead of being cut by the box. */
+.lcm-sketchpad .lcm-status, .lcm-sketchpad .lcm-history { width: 0; min-width: 100%; }
 .lcm-sketchpad .lcm-status-main, .lcm-sketchpad .lcm-status-figures {
   display: block; height: 1.5em; white-space: nowrap; overflow: hidden; text-overflow: ellipsis;
 }
@@ -1331,13 +1339,17 @@ function wireToolbar({ model, signal, parts: p, sketch, onFile, onSizeInput }) {
       onFile(f);
     }
   }, o);
-  p.input.addEventListener("dragover", (ev) => {
+  const over = (ev) => {
     ev.preventDefault();
+    if (ev.dataTransfer) ev.dataTransfer.dropEffect = "copy";
     p.input.classList.add("lcm-dragover");
-  }, o);
+  };
+  p.input.addEventListener("dragenter", over, o);
+  p.input.addEventListener("dragover", over, o);
   p.input.addEventListener("dragleave", () => p.input.classList.remove("lcm-dragover"), o);
   p.input.addEventListener("drop", (ev) => {
     ev.preventDefault();
+    ev.stopPropagation();
     p.input.classList.remove("lcm-dragover");
     const f = [...ev.dataTransfer?.files ?? []].find((x) => x.type.startsWith("image/"));
     if (f) onFile(f);
@@ -1503,6 +1515,7 @@ function renderStatus(el, s) {
     if (p.title) span.title = p.title;
     figures.append(span);
   }
+  figures.title = s.parts.map((p) => p.text).join(" \xB7 ");
   el.replaceChildren(main, figures);
 }
 
@@ -1598,6 +1611,9 @@ var SketchpadView = class {
         },
         get cameraOn() {
           return view.sources?.camera.on ?? false;
+        },
+        get cameraDevice() {
+          return view.sources?.camera.deviceId ?? "";
         },
         direct: () => ({
           transport: view.transport,
