@@ -114,6 +114,11 @@ export class CameraSource {
 
   get on() { return this.stream !== null; }
 
+  /** The device the picture comes from (its track's settings); "" when off. */
+  get deviceId() {
+    return this.stream?.getVideoTracks()[0]?.getSettings().deviceId ?? "";
+  }
+
   /**
    * Ask for the camera (`deviceId` or the default one) and start drawing its pictures.
    * @param {string} deviceId @param {number} width @param {number} height
@@ -228,7 +233,7 @@ export function wireSources({ parts: p, signal, doc, sketch, frameSize, output, 
       const [w, hgt] = frameSize();
       await camera.start(deviceId, w, hgt);
       const list = await camera.devices();
-      const current = camera.stream?.getVideoTracks()[0]?.getSettings().deviceId ?? deviceId;
+      const current = camera.deviceId || deviceId;
       p.device.replaceChildren(...list.map((d, i) => {
         const opt = h(doc, "option", "", { value: d.deviceId }, d.label || `camera ${i + 1}`);
         opt.selected = d.deviceId === current;

@@ -62,8 +62,36 @@ function formatRate(r) {
 
 /**
  * @typedef {{text: string, title?: string}} StatusPart
- * @typedef {{text: string, cls: string, title?: string}} StatusState
+ * @typedef {{done: number, total: number}} StatusProgress
+ * @typedef {{text: string, cls: string, title?: string, progress?: StatusProgress}} StatusState
  */
+
+/**
+ * What an activity is, without its step: `loading the model` of `loading the model: unet
+ * (4/7)`. The seconds shown count from when this changes, not from each step.
+ * @param {unknown} activity
+ */
+export function activityKind(activity) {
+  if (typeof activity !== "string") return "";
+  const i = activity.indexOf(": ");
+  return i < 0 ? activity : activity.slice(0, i);
+}
+
+/**
+ * The step count at the end of an activity (`unet (4/7)`: step 4 of 7 runs, so 3 are done),
+ * as the Studio writes it for a loading LocalLCM; null when there is none.
+ * @param {unknown} activity
+ * @returns {StatusProgress|null}
+ */
+export function activityProgress(activity) {
+  if (typeof activity !== "string") return null;
+  const m = /\((\d+)\/(\d+)\)$/.exec(activity);
+  if (!m) return null;
+  const step = Number(m[1]);
+  const total = Number(m[2]);
+  if (!(total > 0) || step < 1 || step > total) return null;
+  return { done: step - 1, total };
+}
 
 /**
  * The kernel's medians (the Studio's `model_ms`, `queue_ms`, `deliver_ms`, `kernel_ms`,
@@ -114,6 +142,11 @@ export function formatStatus(s) {
   } else if (typeof s.activity === "string" && s.activity) {
     const secs = Math.max(0, (now - (s.activitySince ?? now)) / 1000);
     state = { text: `${s.activity}… ${secs.toFixed(1)} s`, cls: "lcm-busy" };
+    const progress = activityProgress(s.activity);
+    if (progress) {
+      state.progress = progress;
+      state.title = `${progress.done} of ${progress.total} steps done`;
+    }
   } else if (s.paused) {
     state = { text: "paused", cls: "lcm-paused", title: "Live mode is paused: press Resume." };
   }

@@ -76,6 +76,10 @@ export const CSS = `
   display: flex; flex-direction: column; color: var(--lcm-muted); line-height: 1.5em;
   height: 3em; overflow: hidden; font-variant-numeric: tabular-nums;
 }
+/* The status rows and the history strip take the width the rest gives them and never widen
+   the view (width 0, then 100% of it): in a narrow box (a Compare's canvas) their rows end in
+   an ellipsis instead of being cut by the box. */
+.lcm-sketchpad .lcm-status, .lcm-sketchpad .lcm-history { width: 0; min-width: 100%; }
 .lcm-sketchpad .lcm-status-main, .lcm-sketchpad .lcm-status-figures {
   display: block; height: 1.5em; white-space: nowrap; overflow: hidden; text-overflow: ellipsis;
 }
@@ -91,6 +95,13 @@ export const CSS = `
   vertical-align: -0.1em; animation: lcm-spin 0.8s linear infinite;
 }
 @keyframes lcm-spin { to { transform: rotate(360deg); } }
+.lcm-sketchpad .lcm-status .lcm-progress {
+  display: inline-block; width: 64px; height: 4px; vertical-align: middle; border-radius: 2px;
+  background: var(--lcm-btn-hover); overflow: hidden;
+}
+.lcm-sketchpad .lcm-status .lcm-progress-fill {
+  display: block; height: 100%; background: var(--lcm-accent); transition: width 0.2s;
+}
 .lcm-sketchpad .lcm-state.lcm-disconnected { color: var(--lcm-error); }
 .lcm-sketchpad .lcm-state.lcm-paused { color: var(--lcm-accent); }
 .lcm-sketchpad.lcm-dead .lcm-input canvas { pointer-events: none; opacity: 0.5; }

@@ -45,13 +45,19 @@ export function wireToolbar({ model, signal, parts: p, sketch, onFile, onSizeInp
     const f = item?.getAsFile();
     if (f) { ev.preventDefault(); onFile(f); }
   }, o);
-  p.input.addEventListener("dragover", (ev) => {
+  // Cancelling dragenter and dragover makes the canvas a drop target (HTML drag and drop);
+  // stopping the drop keeps the page (JupyterLab) from opening the file as well.
+  const over = (/** @type {DragEvent} */ ev) => {
     ev.preventDefault();
+    if (ev.dataTransfer) ev.dataTransfer.dropEffect = "copy";
     p.input.classList.add("lcm-dragover");
-  }, o);
+  };
+  p.input.addEventListener("dragenter", over, o);
+  p.input.addEventListener("dragover", over, o);
   p.input.addEventListener("dragleave", () => p.input.classList.remove("lcm-dragover"), o);
   p.input.addEventListener("drop", (ev) => {
     ev.preventDefault();
+    ev.stopPropagation();
     p.input.classList.remove("lcm-dragover");
     const f = [...(ev.dataTransfer?.files ?? [])].find((x) => x.type.startsWith("image/"));
     if (f) onFile(f);

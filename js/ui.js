@@ -4,8 +4,8 @@
  * Only builds elements; widget.js wires them. Class names are stable (browser tests use them):
  * .lcm-sketchpad .lcm-toolbar .lcm-brush .lcm-eraser .lcm-brush-size .lcm-color .lcm-undo
  * .lcm-redo .lcm-clear .lcm-upload .lcm-file .lcm-pause .lcm-download .lcm-input .lcm-output
- * .lcm-result-params .lcm-stale-note .lcm-history .lcm-status (.lcm-state, .lcm-status-text,
- * .lcm-error, .lcm-stat)
+ * .lcm-result-params .lcm-stale-note .lcm-history .lcm-status (.lcm-state, .lcm-progress,
+ * .lcm-status-text, .lcm-error, .lcm-stat)
  */
 
 /**
@@ -117,6 +117,19 @@ export function renderStatus(el, s) {
   const state = h(doc, "span", `lcm-state ${s.state.cls}`, {}, s.state.text);
   if (s.state.title) state.title = s.state.title;
   main.append(state);
+  const pr = s.state.progress;
+  if (pr) {
+    // A thin bar of the steps done (a loading model), for the eye; the text has the count.
+    const pct = Math.round(100 * pr.done / pr.total);
+    const bar = h(doc, "span", "lcm-progress", {
+      role: "progressbar", "aria-valuemin": "0", "aria-valuemax": String(pr.total),
+      "aria-valuenow": String(pr.done), title: `${pr.done} of ${pr.total} steps done`,
+    });
+    const fill = h(doc, "span", "lcm-progress-fill");
+    fill.style.width = `${pct}%`;
+    bar.append(fill);
+    main.append(bar);
+  }
   if (s.text) main.append(h(doc, "span", "lcm-status-text", {}, s.text));
   if (s.error) main.append(h(doc, "span", "lcm-error", { role: "alert" }, s.error));
   main.title = [s.state.text, s.text, s.error].filter(Boolean).join(" · ");
@@ -126,5 +139,6 @@ export function renderStatus(el, s) {
     if (p.title) span.title = p.title;
     figures.append(span);
   }
+  figures.title = s.parts.map((p) => p.text).join(" · ");
   el.replaceChildren(main, figures);
 }

@@ -19,7 +19,7 @@ import { MaskLayer } from "./mask.js";
 import { FramePacer } from "./pacing.js";
 import { fileName, metadata, withText } from "./png.js";
 import * as P from "./protocol.js";
-import { formatParams, formatStatus } from "./status.js";
+import { activityKind, formatParams, formatStatus } from "./status.js";
 import { buildSourceParts, wireSources } from "./sources.js";
 import { injectStyle } from "./style.js";
 import { wireToolbar } from "./toolbar.js";
@@ -122,6 +122,8 @@ class SketchpadView {
     this.shownParams = null;
     /** when the `activity` trait last changed (its seconds so far) */
     this.activitySince = Date.now();
+    /** what the activity is, without its step (js/status.js activityKind) */
+    this.activityKind = activityKind(model.get("activity"));
     /** the comm is gone (kernel restarted or shut down): this view is over */
     this.dead = false;
     /** @type {number|null} when a probing `hello` went out that no kernel message answered */
@@ -157,6 +159,7 @@ class SketchpadView {
         get transport() { return view.transport; },
         get cameraPictures() { return view.sources?.camera.pictures ?? 0; },
         get cameraOn() { return view.sources?.camera.on ?? false; },
+        get cameraDevice() { return view.sources?.camera.deviceId ?? ""; },
         direct: () => ({ transport: view.transport, note: view.transportNote,
           attempts: view.directAttempts, ws: view.ws ? view.ws.readyState : null }),
       };
@@ -648,7 +651,10 @@ class SketchpadView {
     m.on("change:frame_height", resize);
     for (const name of ["status", "stats", "error"]) m.on(`change:${name}`, () => this._renderStatus());
     m.on("change:activity", () => {
-      this.activitySince = Date.now();
+      // A new step of the same activity (a model loading) keeps its seconds counting.
+      const kind = activityKind(m.get("activity"));
+      if (kind !== this.activityKind) this.activitySince = Date.now();
+      this.activityKind = kind;
       this._renderStatus();
     });
     m.on("change:stale", () => this._renderStale());

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
-  MAX_STATS, RATE_WINDOW_MS, formatDuration, formatParams, formatStat, formatStatus, resultRate,
+  MAX_STATS, RATE_WINDOW_MS, activityKind, activityProgress, formatDuration, formatParams,
+  formatStat, formatStatus, resultRate,
 } from "../status.js";
 
 test("formatStat rounds numbers and spaces keys", () => {
@@ -51,6 +52,22 @@ test("the state: busy with its seconds, paused, disconnected above all", () => {
   assert.equal(dead.state.cls, "lcm-disconnected");
   const silent = formatStatus({ silent: true, activity: "generating" });
   assert.equal(silent.state.text, "kernel not answering — if it restarted, run the cell again");
+});
+
+test("a loading model's step: its count becomes a bar, its seconds run from the first step", () => {
+  const s = formatStatus({ activity: "loading the model: unet (4/7)", activitySince: 0,
+    now: 2500 });
+  assert.equal(s.state.text, "loading the model: unet (4/7)… 2.5 s");
+  assert.deepEqual(s.state.progress, { done: 3, total: 7 });
+  assert.equal(s.state.title, "3 of 7 steps done");
+  assert.equal(activityKind("loading the model: unet (4/7)"), "loading the model");
+  assert.equal(activityKind("loading the model"), "loading the model");
+  assert.equal(activityKind(undefined), "");
+  assert.equal(formatStatus({ activity: "loading the model", now: 0 }).state.progress, undefined);
+  assert.equal(activityProgress("loading the model: import torch"), null);
+  assert.equal(activityProgress("x (0/3)"), null);
+  assert.equal(activityProgress("x (4/3)"), null);
+  assert.deepEqual(activityProgress("x (1/1)"), { done: 0, total: 1 });
 });
 
 test("results/s follows slow results and never reads 0", () => {

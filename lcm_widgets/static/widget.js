@@ -1131,6 +1131,20 @@ function resultRate(times, now, windowMs = RATE_WINDOW_MS) {
 function formatRate(r) {
   return r < 0.1 ? r.toFixed(2) : r < 10 ? r.toFixed(1) : String(Math.round(r));
 }
+function activityKind(activity) {
+  if (typeof activity !== "string") return "";
+  const i = activity.indexOf(": ");
+  return i < 0 ? activity : activity.slice(0, i);
+}
+function activityProgress(activity) {
+  if (typeof activity !== "string") return null;
+  const m = /\((\d+)\/(\d+)\)$/.exec(activity);
+  if (!m) return null;
+  const step = Number(m[1]);
+  const total = Number(m[2]);
+  if (!(total > 0) || step < 1 || step > total) return null;
+  return { done: step - 1, total };
+}
 function kernelPart(st) {
   const num = (k) => typeof st[k] === "number" && Number.isFinite(st[k]) ? (
     /** @type {number} */
@@ -1175,6 +1189,11 @@ function formatStatus(s) {
   } else if (typeof s.activity === "string" && s.activity) {
     const secs = Math.max(0, (now - (s.activitySince ?? now)) / 1e3);
     state = { text: `${s.activity}\u2026 ${secs.toFixed(1)} s`, cls: "lcm-busy" };
+    const progress = activityProgress(s.activity);
+    if (progress) {
+      state.progress = progress;
+      state.title = `${progress.done} of ${progress.total} steps done`;
+    }
   } else if (s.paused) {
     state = { text: "paused", cls: "lcm-paused", title: "Live mode is paused: press Resume." };
   }
@@ -1318,6 +1337,10 @@ var CameraSource = class {
   get on() {
     return this.stream !== null;
   }
+  /** The device the picture comes from (its track's settings); "" when off. */
+  get deviceId() {
+    return this.stream?.getVideoTracks()[0]?.getSettings().deviceId ?? "";
+  }
   /**
    * Ask for the camera (`deviceId` or the default one) and start drawing its pictures.
    * @param {string} deviceId @param {number} width @param {number} height
@@ -1430,7 +1453,7 @@ function wireSources({
       const [w, hgt] = frameSize();
       await camera.start(deviceId, w, hgt);
       const list = await camera.devices();
-      const current = camera.stream?.getVideoTracks()[0]?.getSettings().deviceId ?? deviceId;
+      const current = camera.deviceId || deviceId;
       p.device.replaceChildren(...list.map((d, i) => {
         const opt = h(doc, "option", "", { value: d.deviceId }, d.label || `camera ${i + 1}`);
         opt.selected = d.deviceId === current;
@@ -1565,6 +1588,10 @@ var CSS = `
   display: flex; flex-direction: column; color: var(--lcm-muted); line-height: 1.5em;
   height: 3em; overflow: hidden; font-variant-numeric: tabular-nums;
 }
+/* The status rows and the history strip take the width the rest gives them and never widen
+   the view (width 0, then 100% of it): in a narrow box (a Compare's canvas) their rows end in
+   an ellipsis instead of being cut by the box. */
+.lcm-sketchpad .lcm-status, .lcm-sketchpad .lcm-history { width: 0; min-width: 100%; }
 .lcm-sketchpad .lcm-status-main, .lcm-sketchpad .lcm-status-figures {
   display: block; height: 1.5em; white-space: nowrap; overflow: hidden; text-overflow: ellipsis;
 }
@@ -1580,6 +1607,13 @@ var CSS = `
   vertical-align: -0.1em; animation: lcm-spin 0.8s linear infinite;
 }
 @keyframes lcm-spin { to { transform: rotate(360deg); } }
+.lcm-sketchpad .lcm-status .lcm-progress {
+  display: inline-block; width: 64px; height: 4px; vertical-align: middle; border-radius: 2px;
+  background: var(--lcm-btn-hover); overflow: hidden;
+}
+.lcm-sketchpad .lcm-status .lcm-progress-fill {
+  display: block; height: 100%; background: var(--lcm-accent); transition: width 0.2s;
+}
 .lcm-sketchpad .lcm-state.lcm-disconnected { color: var(--lcm-error); }
 .lcm-sketchpad .lcm-state.lcm-paused { color: var(--lcm-accent); }
 .lcm-sketchpad.lcm-dead .lcm-input canvas { pointer-events: none; opacity: 0.5; }
@@ -1648,13 +1682,17 @@ function wireToolbar({ model, signal, parts: p, sketch, onFile, onSizeInput }) {
       onFile(f);
     }
   }, o);
-  p.input.addEventListener("dragover", (ev) => {
+  const over = (ev) => {
     ev.preventDefault();
+    if (ev.dataTransfer) ev.dataTransfer.dropEffect = "copy";
     p.input.classList.add("lcm-dragover");
-  }, o);
+  };
+  p.input.addEventListener("dragenter", over, o);
+  p.input.addEventListener("dragover", over, o);
   p.input.addEventListener("dragleave", () => p.input.classList.remove("lcm-dragover"), o);
   p.input.addEventListener("drop", (ev) => {
     ev.preventDefault();
+    ev.stopPropagation();
     p.input.classList.remove("lcm-dragover");
     const f = [...ev.dataTransfer?.files ?? []].find((x) => x.type.startsWith("image/"));
     if (f) onFile(f);
@@ -1796,6 +1834,21 @@ function renderStatus(el, s) {
   const state = h2(doc, "span", `lcm-state ${s.state.cls}`, {}, s.state.text);
   if (s.state.title) state.title = s.state.title;
   main.append(state);
+  const pr = s.state.progress;
+  if (pr) {
+    const pct = Math.round(100 * pr.done / pr.total);
+    const bar = h2(doc, "span", "lcm-progress", {
+      role: "progressbar",
+      "aria-valuemin": "0",
+      "aria-valuemax": String(pr.total),
+      "aria-valuenow": String(pr.done),
+      title: `${pr.done} of ${pr.total} steps done`
+    });
+    const fill = h2(doc, "span", "lcm-progress-fill");
+    fill.style.width = `${pct}%`;
+    bar.append(fill);
+    main.append(bar);
+  }
   if (s.text) main.append(h2(doc, "span", "lcm-status-text", {}, s.text));
   if (s.error) main.append(h2(doc, "span", "lcm-error", { role: "alert" }, s.error));
   main.title = [s.state.text, s.text, s.error].filter(Boolean).join(" \xB7 ");
@@ -1805,6 +1858,7 @@ function renderStatus(el, s) {
     if (p.title) span.title = p.title;
     figures.append(span);
   }
+  figures.title = s.parts.map((p) => p.text).join(" \xB7 ");
   el.replaceChildren(main, figures);
 }
 
@@ -1864,6 +1918,7 @@ var SketchpadView = class {
     this.restoredRid = null;
     this.shownParams = null;
     this.activitySince = Date.now();
+    this.activityKind = activityKind(model.get("activity"));
     this.dead = false;
     this.probeAt = null;
     this.silent = false;
@@ -1908,6 +1963,9 @@ var SketchpadView = class {
         },
         get cameraOn() {
           return view.sources?.camera.on ?? false;
+        },
+        get cameraDevice() {
+          return view.sources?.camera.deviceId ?? "";
         },
         direct: () => ({
           transport: view.transport,
@@ -2404,7 +2462,9 @@ var SketchpadView = class {
     m.on("change:frame_height", resize);
     for (const name of ["status", "stats", "error"]) m.on(`change:${name}`, () => this._renderStatus());
     m.on("change:activity", () => {
-      this.activitySince = Date.now();
+      const kind = activityKind(m.get("activity"));
+      if (kind !== this.activityKind) this.activitySince = Date.now();
+      this.activityKind = kind;
       this._renderStatus();
     });
     m.on("change:stale", () => this._renderStale());

@@ -25,7 +25,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as W
 
@@ -47,6 +47,9 @@ from ._studio_parts import (
     save_png,
 )
 from .sketchpad import Sketchpad
+
+if TYPE_CHECKING:
+    from ..backends.local.loading import LoadProgress
 
 __all__ = ["HistoryEntry", "Studio"]
 
@@ -83,8 +86,10 @@ class Studio(W.VBox):  # type: ignore[misc]
         Any :class:`~lcm_widgets.backends.base.Backend` (``LocalLCM``, ``RealtimeBackend``,
         ``EchoBackend``...), or a function of no arguments that makes one
         (``lambda: LocalLCM("lcm-dreamshaper-v7")``): the Studio shows at once and loads it on
-        a thread, its status line saying ``loading the model…`` with the seconds so far;
-        frames drawn meanwhile are rendered once it is loaded. The Studio does not close it.
+        a thread, its status line saying ``loading the model…`` with the seconds so far and,
+        for a ``LocalLCM``, the step it is at (``loading the model: unet (4/7)``, heard with
+        :func:`~lcm_widgets.backends.local.loading.load_progress`); frames drawn meanwhile are
+        rendered once it is loaded. The Studio does not close it.
     source:
         None (draw on the Studio's own canvas) or an ``ipycanvas.Canvas`` created with
         ``sync_image_data=True``.
@@ -378,8 +383,11 @@ class Studio(W.VBox):  # type: ignore[misc]
 
     def _load(self, loader: Callable[[], Backend]) -> None:
         """On a thread of its own: make the backend, then show it (or why it failed)."""
+        from ..backends.local.loading import load_progress
+
         try:
-            backend = loader()
+            with load_progress(self._load_step):
+                backend = loader()
             if not hasattr(backend, "generate"):
                 raise TypeError(f"backend: the function returned {type(backend).__name__}, "
                                 "not a Backend")
@@ -395,6 +403,13 @@ class Studio(W.VBox):  # type: ignore[misc]
         self._view.status = f"{self._model_text} · {params_text(self._params)}"
         self._loaded.set_result(backend)
         self._view.activity = ""
+
+    def _load_step(self, event: LoadProgress) -> None:
+        """A step of a ``LocalLCM`` load made by the loader: ``loading the model: unet (4/7)``
+        in the status line (the views keep counting the seconds from the first step; they parse
+        the ``(k/n)`` into a bar, js/status.js)."""
+        if event.step != "loaded" and not self._loaded.done():
+            self._view.activity = f"{LOADING}: {event.text}"
 
     # ------------------------------------------------------------------ params
     def _validated(self, params: dict[str, Any]) -> dict[str, Any]:

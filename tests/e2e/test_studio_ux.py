@@ -322,3 +322,79 @@ def test_notebook7_loading_pause_resume_and_download(tmp_path: Path) -> None:
         print(f"\n[e2e ux notebook7] after a REST restart: {state(page)[1]!r}")
         assert not page_errors_of_ours(errors), errors
     print(f"[e2e ux notebook7] whole test {time.monotonic() - t0:.1f} s")
+
+
+#: A Studio whose LocalLCM("tiny") load is slowed where a person would watch it: the loader
+#: listens to its own load (load_progress, as the Studio does) and pauses on each step, holding
+#: the unet step until the test has looked; the Studio is displayed twice.
+PROGRESS_CELL = """\
+import threading, time
+from IPython.display import display
+from lcm_widgets import LocalLCM, Studio
+from lcm_widgets.backends.local.loading import load_progress
+go = threading.Event()
+heard = []
+def hold(event):
+    heard.append(event.text)
+    if event.step == "unet":
+        go.wait(120)
+    elif event.total is not None:
+        time.sleep(0.3)
+def load():
+    with load_progress(hold):
+        return LocalLCM("tiny", progress=False, warmup=False)
+studio = Studio(load, prompt="a house", steps=2, strength=0.5, seed=3, frame_size=256,
+                display_size=256)
+display(studio)
+studio"""
+
+
+def states(page: Any) -> list[str]:
+    return list(page.eval_on_selector_all(".lcm-status .lcm-state",
+                                          "els => els.map((e) => e.textContent)"))
+
+
+def test_lab_loading_progress_in_two_views(tmp_path: Path, model_cache: str) -> None:
+    """JupyterLab: ``Studio(lambda: LocalLCM("tiny"))`` displayed twice; while the load is held
+    at its unet step both views say ``loading the model: unet (k/n)…`` with a bar of the k-1
+    steps done (the kernel heard the same step); a stroke drawn meanwhile is rendered once the
+    load goes on, and both views then say ready with the model's name."""
+    t0 = time.monotonic()
+    nb = "progress.ipynb"
+    (tmp_path / "root").mkdir()
+    write_notebook(tmp_path / "root" / nb, [PROGRESS_CELL])
+    with jupyter_server(tmp_path, app="lab", notebook=nb) as server, chromium() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 1400})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(page_error_text(e)))
+        open_notebook(page, server, nb)
+        run_first_cell_until(page, ".lcm-sketchpad >> nth=1")
+        step = re.compile(r"loading the model: unet \((\d+)/(\d+)\)… [\d.]+ s")
+        until(lambda: len(states(page)) == 2 and all(step.fullmatch(s) for s in states(page)),
+              180, "both views at the unet step")
+        k, n = (int(g) for g in step.fullmatch(states(page)[0]).groups())  # type: ignore[union-attr]
+        assert 1 < k < n, states(page)
+        bars = page.eval_on_selector_all(
+            ".lcm-status .lcm-progress",
+            "els => els.map((e) => [e.getAttribute('aria-valuenow'), "
+            "e.getAttribute('aria-valuemax'), e.firstElementChild.style.width])")
+        assert bars == [[str(k - 1), str(n), f"{round(100 * (k - 1) / n)}%"]] * 2, bars
+        canvas = page.locator(".lcm-input canvas").first
+        canvas.scroll_into_view_if_needed()
+        stroke(page, dict(canvas.bounding_box() or {}), [(0.2, 0.3), (0.7, 0.6)])
+        shot(page, "loading-progress-jupyterlab.png")
+        kc = server.kernel_client()
+        try:
+            assert kernel(kc, "heard[-1]") == f"unet ({k}/{n})"
+            assert kernel(kc, "studio.backend") == "None"
+            kernel_eval(kc, "go.set()")
+            until(lambda: states(page) == ["ready", "ready"], 180, "both views ready")
+            until(lambda: page.locator(".lcm-status", has_text="tiny (cpu)").count() == 2, 30,
+                  "the model's name in both views")
+            assert kernel(kc, "heard[-1]") == "loaded"
+        finally:
+            kc.stop_channels()
+        assert page.locator(".lcm-status .lcm-progress").count() == 0
+        wait_new_result(page, 0, 120)  # the stroke drawn while loading
+        assert not page_errors_of_ours(errors), errors
+    print(f"\n[e2e ux progress] whole test {time.monotonic() - t0:.1f} s")

@@ -10,7 +10,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...apps.turbo import TURBO_APP_ID
 from ...errors import BackendError, GenerationFailed, InvalidInput, ModelLoadError
@@ -19,6 +19,9 @@ from ...schema import Input, Output, parse_input
 from ..base import BackendInfo, StepPreview, plan_batches
 from .frames import PinnedFrames, Sources, load_sources, make_output, progress_bar, safety_flags
 from .worker import CLOSED, ModelThread
+
+if TYPE_CHECKING:
+    from .loading import LoadProgress
 
 __all__ = ["BATCH_AXES", "SCHEDULE_CACHE_SIZE", "LocalLCM"]
 
@@ -87,6 +90,12 @@ class LocalLCM:
         Let a request's ``loras`` name a LoRA that was never loaded (then loaded on the spot).
         False by default, so that requests (a server's) cannot make the process read files or
         download; LoRAs loaded with :meth:`load_lora` can always be named.
+    on_progress:
+        Called on the loading thread with each step of the load (a
+        :class:`~.loading.LoadProgress`: the download, each part of the pipeline, the LCM-LoRA,
+        TAESD, the move to the device, each ControlNet, the warm-up; last ``"loaded"`` with
+        ``done == total``). :func:`~.loading.load_progress` listens to loads started by others
+        (the Studio uses it for ``Studio(lambda: LocalLCM(...))``).
 
     Raises :class:`~lcm_widgets.errors.BackendUnavailable` (torch/diffusers/peft or the device
     missing) or :class:`~lcm_widgets.errors.ModelLoadError`.
@@ -99,13 +108,26 @@ class LocalLCM:
                  jpeg_quality: int = 90,
                  compile_backend: str | Callable[..., Any] | None = None,
                  controlnet: str | list[str] | tuple[str, ...] | None = None,
-                 max_loras: int = 4, lora_from_requests: bool = False) -> None:
+                 max_loras: int = 4, lora_from_requests: bool = False,
+                 on_progress: Callable[[LoadProgress], None] | None = None) -> None:
         from .cache import LRU
         from .conditioning import PromptCache
-        from .loading import compile_components, import_torch, load_components, resolve_device_dtype
+        from .loading import (
+            LoadReporter,
+            compile_components,
+            import_torch,
+            load_components,
+            resolve_device_dtype,
+        )
         from .lora import LoraSet
         from .noise import NoiseTapes
 
+        cn = [] if controlnet is None else [controlnet] if isinstance(controlnet, str) \
+            else list(controlnet)
+        self._report = LoadReporter(on_progress, later=[
+            *(f"controlnet {n}" for i, n in enumerate(cn) if n not in cn[:i]),
+            *(["warm-up"] if warmup else [])])
+        self._report.step("import torch")
         self._torch, _ = import_torch()
         self.device, self.dtype = resolve_device_dtype(device, dtype)
         if not 1 <= max_batch <= 64:
@@ -118,7 +140,8 @@ class LocalLCM:
         self.precise_timings = False
         self._preset = resolve_preset(model)
         self._c = load_components(self._preset, device=self.device, dtype=self.dtype,
-                                  safety_checker=safety_checker, vae=vae, progress=progress)
+                                  safety_checker=safety_checker, vae=vae, progress=progress,
+                                  report=self._report)
         self._worker = ModelThread(self._torch, model, f"lcm-widgets-model-{id(self):x}")
         self.prompts = PromptCache(self._c.pipe, time_cond=self._c.time_cond,
                                    family=self._c.family, device=self.device, dtype=self.dtype)
@@ -171,7 +194,9 @@ class LocalLCM:
                    "controlnets": ",".join(self._controlnets)},
             app=TURBO_APP_ID if self._preset.kind == "turbo" else "fal-ai/fast-lcm-diffusion")
         if warmup:
+            self._report.step("warm-up")
             self.warmup()
+        self._report.finish()
 
     # --- public API -------------------------------------------------------------------------
 
@@ -382,6 +407,7 @@ class LocalLCM:
         for name in names:
             if name in out:
                 continue
+            self._report.step(f"controlnet {name}")
             out[name] = load_controlnet(name, self._c.unet, base=self.model,
                                         family=self._c.family, device=self.device,
                                         dtype=self.dtype, dtype_kwarg=_dtype_kwarg(

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import importlib
 import logging
 import os
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,10 +21,105 @@ from typing import Any
 from ...errors import BackendUnavailable, InvalidInput, ModelLoadError
 from ...models.presets import PRESETS, Preset
 
-__all__ = ["Compiled", "Components", "compile_components", "import_torch", "load_components",
-           "resolve_device_dtype"]
+__all__ = ["Compiled", "Components", "LoadProgress", "LoadReporter", "compile_components",
+           "import_torch", "load_components", "load_progress", "resolve_device_dtype"]
 
 INSTALL_HINT = 'pip install "lcm-widgets[local]"'
+
+log = logging.getLogger(__name__)
+
+#: The pipeline's parts in the order they load (people read "tokenizer, text encoder, unet,
+#: vae"); parts not named here follow in model_index.json's order.
+PART_ORDER = ("tokenizer", "tokenizer_2", "text_encoder", "text_encoder_2", "unet", "vae")
+
+
+@dataclass(frozen=True)
+class LoadProgress:
+    """One step of a :class:`~.backend.LocalLCM` load, told when the step starts.
+
+    ``step`` is what loads now, in words (``"tokenizer"``, ``"text encoder"``, ``"unet"``,
+    ``"vae"``, ``"taesd"``, ``"lcm-lora"``, ``"to cuda"``, ``"controlnet scribble"``,
+    ``"warm-up"``), ``done`` how many steps are finished, ``total`` how many there are. The
+    first steps are not counted yet (``total`` None): ``"import torch"``, and ``"download"``
+    while a Hugging Face id is fetched or found in the cache, since the parts are only known
+    from the model's model_index.json. The last event of a load that succeeded is
+    ``step="loaded"`` with ``done == total``. (Bytes of a download are not reported:
+    diffusers' ``download`` shows its own bars, with ``progress=True``.)
+    """
+
+    step: str
+    done: int
+    total: int | None
+
+    @property
+    def text(self) -> str:
+        """``unet (3/5)``: the step and its number, as the Studio's status line shows it."""
+        if self.total is None:
+            return self.step
+        return self.step if self.done >= self.total else (
+            f"{self.step} ({self.done + 1}/{self.total})")
+
+
+ProgressCallback = Callable[[LoadProgress], None]
+
+_listening = threading.local()
+
+
+@contextlib.contextmanager
+def load_progress(callback: ProgressCallback) -> Iterator[None]:
+    """Call ``callback`` with every :class:`LoadProgress` of the ``LocalLCM`` loads that run on
+    this thread inside the ``with`` (nested listeners all hear them).
+
+    This is how a :class:`~lcm_widgets.widgets.studio.Studio` given ``lambda: LocalLCM(...)``
+    hears the load it did not start itself; ``LocalLCM(on_progress=...)`` is the direct way.
+    """
+    stack: list[ProgressCallback] = getattr(_listening, "stack", [])
+    _listening.stack = [*stack, callback]
+    try:
+        yield
+    finally:
+        _listening.stack = stack
+
+
+class LoadReporter:
+    """Counts a load's steps and tells the listeners (``LocalLCM``'s ``on_progress`` and those
+    of :func:`load_progress` on this thread). ``later`` are the steps that follow the model's
+    own (ControlNets, the warm-up): they count in the total from the start. A listener that
+    raises is logged and dropped: a progress display must not break the load it shows."""
+
+    def __init__(self, on_progress: ProgressCallback | None = None, *,
+                 later: Sequence[str] = ()) -> None:
+        self._listeners = [*([on_progress] if on_progress is not None else []),
+                           *getattr(_listening, "stack", [])]
+        self._total = len(later)
+        self._done = 0
+        self._planned = False
+
+    def plan(self, steps: int) -> None:
+        """The model's own steps are known (``steps`` of them): from now on events carry the
+        total."""
+        self._total += steps
+        self._planned = True
+
+    def step(self, name: str) -> None:
+        """Step ``name`` starts (the steps before it are done). Before :meth:`plan` (the
+        download) the step is not counted."""
+        self._tell(LoadProgress(name, self._done, self._total if self._planned else None))
+        if self._planned:
+            self._done = min(self._done + 1, self._total)
+
+    def finish(self) -> None:
+        """Every step ran: tell ``loaded`` with ``done == total``."""
+        self._done = self._total
+        self._tell(LoadProgress("loaded", self._done, self._total))
+
+    def _tell(self, event: LoadProgress) -> None:
+        for cb in list(self._listeners):
+            try:
+                cb(event)
+            except Exception:
+                log.exception("a load progress listener failed; it hears no more of this load")
+                self._listeners.remove(cb)
 
 
 class _Quiet(logging.Filter):
@@ -218,18 +315,22 @@ def _source(preset: Preset) -> tuple[str, Path | None]:
 
 
 def load_components(preset: Preset, *, device: Any, dtype: Any, safety_checker: bool,
-                    vae: str | None, progress: bool) -> Components:
-    """Load ``preset`` onto ``device``/``dtype``; :class:`~.backend.LocalLCM` has the options."""
+                    vae: str | None, progress: bool,
+                    report: LoadReporter | None = None) -> Components:
+    """Load ``preset`` onto ``device``/``dtype``; :class:`~.backend.LocalLCM` has the options.
+    ``report`` hears each step (:class:`LoadProgress`)."""
     torch, diffusers = import_torch()
     if vae not in (None, "full", "taesd"):
         raise InvalidInput(f"vae: must be None, 'full' or 'taesd', got {vae!r}", field="vae")
+    report = report if report is not None else LoadReporter()
     source, tiny_taesd = _source(preset)
     kwargs: dict[str, Any] = {_dtype_kwarg(diffusers): dtype}
     if not safety_checker:
         kwargs.update(safety_checker=None, requires_safety_checker=False)
     with _progress(progress):
         try:
-            pipe = diffusers.DiffusionPipeline.from_pretrained(source, **kwargs)
+            pipe = _load_pipeline(diffusers, source, dtype, kwargs, report,
+                                  extra=int(bool(preset.lora)) + int(vae == "taesd") + 1)
         except ImportError as exc:
             raise BackendUnavailable(f"model {preset.name!r}: a dependency is missing ({exc}); "
                                      f"install it with: {INSTALL_HINT}") from exc
@@ -243,10 +344,12 @@ def load_components(preset: Preset, *, device: Any, dtype: Any, safety_checker: 
                                      "Stable Diffusion-style pipeline")
         family = "sdxl" if getattr(pipe, "text_encoder_2", None) is not None else "sd"
         if preset.lora:
+            report.step("lcm-lora")
             _fuse_lora(pipe, preset)
         pipe.scheduler = _scheduler(diffusers, pipe.scheduler, preset)
         lean_vae = pipe.vae
         if vae == "taesd":
+            report.step("taesd")
             where = str(tiny_taesd) if tiny_taesd is not None else (
                 "madebyollin/taesdxl" if family == "sdxl" else preset.taesd)
             try:
@@ -255,6 +358,7 @@ def load_components(preset: Preset, *, device: Any, dtype: Any, safety_checker: 
             except Exception as exc:
                 raise _load_error(f"vae 'taesd' for {preset.name!r}", where, exc,
                                   known=True) from exc
+    report.step(f"to {device.type}")
     try:
         pipe.to(device)
         lean_vae.to(device)
@@ -279,6 +383,58 @@ def load_components(preset: Preset, *, device: Any, dtype: Any, safety_checker: 
         native_size=int(pipe.unet.config.sample_size) * int(pipe.vae_scale_factor),
         has_safety_checker=getattr(pipe, "safety_checker", None) is not None
         and getattr(pipe, "feature_extractor", None) is not None)
+
+
+def _load_pipeline(diffusers: Any, source: str, dtype: Any, kwargs: dict[str, Any],
+                   report: LoadReporter, *, extra: int) -> Any:
+    """``DiffusionPipeline.from_pretrained(source, **kwargs)``, one part at a time so that each
+    part is a step ``report`` hears: the files first (a Hugging Face id: diffusers' own
+    ``download``, which finds them in the cache or fetches them), then each part of
+    model_index.json with its class's ``from_pretrained``, then the pipeline made of the parts
+    (diffusers checks their classes). ``extra`` steps of the caller follow."""
+    skipped = {name for name, value in kwargs.items() if value is None}
+    folder = source
+    if not os.path.isdir(source):
+        report.step("download")
+        folder = str(diffusers.DiffusionPipeline.download(
+            source, **{name: None for name in skipped}))
+    index = diffusers.DiffusionPipeline.load_config(folder)
+    parts = {name: spec for name, spec in index.items()
+             if not name.startswith("_") and isinstance(spec, list | tuple) and len(spec) == 2
+             and spec[0] is not None and spec[1] is not None and name not in skipped}
+    names = sorted(parts, key=lambda n: (PART_ORDER.index(n) if n in PART_ORDER
+                                         else len(PART_ORDER), list(parts).index(n)))
+    report.plan(len(names) + extra)
+    loaded: dict[str, Any] = {}
+    for name in names:
+        report.step(name.replace("_", " "))
+        cls = _part_class(diffusers, *parts[name])
+        loaded[name] = cls.from_pretrained(folder, subfolder=name, **_dtype_of(cls, dtype))
+    return diffusers.DiffusionPipeline.from_pretrained(folder, **kwargs, **loaded)
+
+
+def _part_class(diffusers: Any, library: str, class_name: str) -> Any:
+    """The class model_index.json names: from ``diffusers``, ``transformers``, or a diffusers
+    pipeline module (``["stable_diffusion", "StableDiffusionSafetyChecker"]``)."""
+    module_name = library if library in ("diffusers", "transformers") else (
+        f"diffusers.pipelines.{library}")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def _dtype_of(cls: Any, dtype: Any) -> dict[str, Any]:
+    """The dtype keyword for ``cls.from_pretrained``: none for tokenizers, schedulers and
+    feature extractors; diffusers' or transformers' spelling (``dtype`` where they deprecate
+    ``torch_dtype``) for models."""
+    torch, diffusers = import_torch()
+    if not (isinstance(cls, type) and issubclass(cls, torch.nn.Module)):
+        return {}
+    if issubclass(cls, diffusers.ModelMixin):
+        return {_dtype_kwarg(diffusers): dtype}
+    import transformers
+    from packaging.version import Version
+
+    new = Version(transformers.__version__).release >= (4, 56)
+    return {"dtype" if new else "torch_dtype": dtype}
 
 
 def _scheduler(diffusers: Any, shipped: Any, preset: Preset) -> Any:
