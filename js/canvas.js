@@ -11,7 +11,7 @@
  */
 
 import {
-  closeUnusedBackgrounds, fitRect, snapshotHistory, strokeWidth, toCanvasPoint,
+  closeUnusedBackgrounds, fitRect, paintSegment, snapshotHistory, strokeWidth, toCanvasPoint,
 } from "./drawing.js";
 
 /**
@@ -245,21 +245,6 @@ export class SketchCanvas {
    * @param {{x: number, y: number, w: number}} a @param {{x: number, y: number, w: number}} b
    */
   _segment(a, b) {
-    const g = this.inkCtx;
-    g.globalCompositeOperation = this.tool === "eraser" ? "destination-out" : "source-over";
-    g.strokeStyle = g.fillStyle = this.color;
-    g.lineCap = "round";
-    g.lineJoin = "round";
-    if (a.x === b.x && a.y === b.y) {
-      g.beginPath();
-      g.arc(a.x, a.y, a.w / 2, 0, Math.PI * 2);
-      g.fill();
-      return;
-    }
-    g.lineWidth = (a.w + b.w) / 2;
-    g.beginPath();
-    g.moveTo(a.x, a.y);
-    g.lineTo(b.x, b.y);
-    g.stroke();
+    paintSegment(this.inkCtx, a, b, this.color, this.tool === "eraser");
   }
 }

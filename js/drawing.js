@@ -216,3 +216,27 @@ export function snapshotHistory(current, maxBytes = MAX_HISTORY_BYTES) {
   });
   return history;
 }
+
+/**
+ * Paint one segment of a stroke on `g` (a round dot when a === b): the ink's and the mask's
+ * brushes are the same brush on different layers.
+ * @param {CanvasRenderingContext2D} g @param {{x: number, y: number, w: number}} a
+ * @param {{x: number, y: number, w: number}} b @param {string} color @param {boolean} erase
+ */
+export function paintSegment(g, a, b, color, erase) {
+  g.globalCompositeOperation = erase ? "destination-out" : "source-over";
+  g.strokeStyle = g.fillStyle = color;
+  g.lineCap = "round";
+  g.lineJoin = "round";
+  if (a.x === b.x && a.y === b.y) {
+    g.beginPath();
+    g.arc(a.x, a.y, a.w / 2, 0, Math.PI * 2);
+    g.fill();
+    return;
+  }
+  g.lineWidth = (a.w + b.w) / 2;
+  g.beginPath();
+  g.moveTo(a.x, a.y);
+  g.lineTo(b.x, b.y);
+  g.stroke();
+}

@@ -14,7 +14,7 @@
  */
 
 import { crc32 } from "./png.js";
-import { strokeWidth, toCanvasPoint } from "./drawing.js";
+import { paintSegment, strokeWidth, toCanvasPoint } from "./drawing.js";
 
 /** Alpha at or above this counts as painted (antialiased edges and faint eraser leftovers
  * below it count as black, so a mask erased everywhere is empty again). */
@@ -372,21 +372,6 @@ export class MaskLayer {
    * @param {{x: number, y: number, w: number}} a @param {{x: number, y: number, w: number}} b
    */
   _segment(a, b) {
-    const g = this._ctx();
-    g.globalCompositeOperation = this.erasing ? "destination-out" : "source-over";
-    g.strokeStyle = g.fillStyle = OVERLAY_COLOR;
-    g.lineCap = "round";
-    g.lineJoin = "round";
-    if (a.x === b.x && a.y === b.y) {
-      g.beginPath();
-      g.arc(a.x, a.y, a.w / 2, 0, Math.PI * 2);
-      g.fill();
-      return;
-    }
-    g.lineWidth = (a.w + b.w) / 2;
-    g.beginPath();
-    g.moveTo(a.x, a.y);
-    g.lineTo(b.x, b.y);
-    g.stroke();
+    paintSegment(this._ctx(), a, b, OVERLAY_COLOR, this.erasing);
   }
 }

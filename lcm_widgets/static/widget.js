@@ -113,6 +113,23 @@ function snapshotHistory(current, maxBytes = MAX_HISTORY_BYTES) {
   });
   return history;
 }
+function paintSegment(g, a, b, color, erase) {
+  g.globalCompositeOperation = erase ? "destination-out" : "source-over";
+  g.strokeStyle = g.fillStyle = color;
+  g.lineCap = "round";
+  g.lineJoin = "round";
+  if (a.x === b.x && a.y === b.y) {
+    g.beginPath();
+    g.arc(a.x, a.y, a.w / 2, 0, Math.PI * 2);
+    g.fill();
+    return;
+  }
+  g.lineWidth = (a.w + b.w) / 2;
+  g.beginPath();
+  g.moveTo(a.x, a.y);
+  g.lineTo(b.x, b.y);
+  g.stroke();
+}
 
 // canvas.js
 function eventTime(ev) {
@@ -310,22 +327,7 @@ var SketchCanvas = class {
    * @param {{x: number, y: number, w: number}} a @param {{x: number, y: number, w: number}} b
    */
   _segment(a, b) {
-    const g = this.inkCtx;
-    g.globalCompositeOperation = this.tool === "eraser" ? "destination-out" : "source-over";
-    g.strokeStyle = g.fillStyle = this.color;
-    g.lineCap = "round";
-    g.lineJoin = "round";
-    if (a.x === b.x && a.y === b.y) {
-      g.beginPath();
-      g.arc(a.x, a.y, a.w / 2, 0, Math.PI * 2);
-      g.fill();
-      return;
-    }
-    g.lineWidth = (a.w + b.w) / 2;
-    g.beginPath();
-    g.moveTo(a.x, a.y);
-    g.lineTo(b.x, b.y);
-    g.stroke();
+    paintSegment(this.inkCtx, a, b, this.color, this.tool === "eraser");
   }
 };
 
@@ -778,22 +780,7 @@ var MaskLayer = class {
    * @param {{x: number, y: number, w: number}} a @param {{x: number, y: number, w: number}} b
    */
   _segment(a, b) {
-    const g = this._ctx();
-    g.globalCompositeOperation = this.erasing ? "destination-out" : "source-over";
-    g.strokeStyle = g.fillStyle = OVERLAY_COLOR;
-    g.lineCap = "round";
-    g.lineJoin = "round";
-    if (a.x === b.x && a.y === b.y) {
-      g.beginPath();
-      g.arc(a.x, a.y, a.w / 2, 0, Math.PI * 2);
-      g.fill();
-      return;
-    }
-    g.lineWidth = (a.w + b.w) / 2;
-    g.beginPath();
-    g.moveTo(a.x, a.y);
-    g.lineTo(b.x, b.y);
-    g.stroke();
+    paintSegment(this._ctx(), a, b, OVERLAY_COLOR, this.erasing);
   }
 };
 
