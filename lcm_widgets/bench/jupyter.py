@@ -123,10 +123,11 @@ def page_error_text(error: Any) -> str:
 
 
 def page_errors_of_ours(errors: list[str]) -> list[str]:
-    """Page errors minus Jupyter's own (:func:`jupyter_own`; printed, not hidden)."""
+    """Page errors minus Jupyter's own (:func:`jupyter_own`; printed to stderr, not hidden, so
+    that a command's ``--json`` stdout stays one JSON document)."""
     own = [e for e in errors if jupyter_own(e)]
     if own:
-        print(f"[e2e] Jupyter's own page errors (not ours): {own}")
+        print(f"[e2e] Jupyter's own page errors (not ours): {own}", file=sys.stderr)
     return [e for e in errors if not jupyter_own(e)]
 
 
