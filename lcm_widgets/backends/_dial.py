@@ -9,6 +9,7 @@ socket is :mod:`.realtime`'s business. The API key lives here, in a
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 import time
@@ -46,6 +47,13 @@ class Dialer:
         self.token = TokenState()
         self.mints = 0
         self._http: httpx.AsyncClient | None = None
+
+    def for_app(self, app: AppId) -> Dialer:
+        """A dialer with these settings (key, auth, path, buffering) for another endpoint of
+        the same app, e.g. its ``/inpainting``; it mints and caches its own tokens."""
+        twin = copy.copy(self)
+        twin.app, twin.token, twin.mints, twin._http = app, TokenState(), 0, None
+        return twin
 
     @property
     def auth(self) -> str:

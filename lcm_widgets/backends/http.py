@@ -143,8 +143,11 @@ class HttpBackend:
     # ------------------------------------------------------------------ sync run
 
     async def generate(self, inp: Input | dict[str, Any]) -> Output:
-        """One sync ``POST {run}/{app}``; returns the parsed output."""
-        resp = await self._request("POST", self.run_url, json=self._body(inp), what="run")
+        """One sync ``POST {run}/{app}`` (``{app}/inpainting`` for an input with ``mask_url``:
+        fal serves the mask there only); returns the parsed output."""
+        parsed = parse_input(inp)
+        resp = await self._request("POST", f"{self.base_url}/{self._app_for(parsed).full}",
+                                   json=self._body(parsed), what="run")
         return _output(resp)
 
     def generate_sync(self, inp: Input | dict[str, Any], timeout: float | None = None) -> Output:
@@ -155,10 +158,12 @@ class HttpBackend:
 
     async def submit(self, inp: Input | dict[str, Any], *, webhook_url: str | None = None
                      ) -> QueueHandle:
-        """Queue one request; returns its :class:`QueueHandle` at once."""
+        """Queue one request (on ``{app}/inpainting`` for an input with ``mask_url``); returns
+        its :class:`QueueHandle` at once."""
         params = {"fal_webhook": webhook_url} if webhook_url else None
-        resp = await self._request("POST", f"{self.queue_base_url}/{self.app.full}",
-                                   json=self._body(inp), params=params, what="submit")
+        parsed = parse_input(inp)
+        resp = await self._request("POST", f"{self.queue_base_url}/{self._app_for(parsed).full}",
+                                   json=self._body(parsed), params=params, what="submit")
         data = _json(resp)
         if not isinstance(data, dict) or not isinstance(data.get("request_id"), str):
             raise ProtocolError(f"submit: expected an object with 'request_id', got "
@@ -230,11 +235,15 @@ class HttpBackend:
 
     # ------------------------------------------------------------------ plumbing
 
+    def _app_for(self, inp: Input) -> AppId:
+        return self.app.for_input(inp.is_inpainting)
+
     def _body(self, inp: Input | dict[str, Any]) -> dict[str, Any]:
         parsed = parse_input(inp)
         body = parsed.model_dump(exclude_unset=True)
-        if isinstance(body.get("image_url"), bytes):  # JSON has no bytes: send a data URI
-            body["image_url"] = data_uri(body["image_url"])
+        for name in ("image_url", "mask_url"):  # JSON has no bytes: send a data URI
+            if isinstance(body.get(name), bytes):
+                body[name] = data_uri(body[name])
         body.setdefault("sync_mode", self.sync_mode)
         return body
 

@@ -111,6 +111,9 @@ class RealtimeBackend:
             rest_url=rest_url or (FAL_REST_URL if base_url is None else self.base_url),
             key=key, use_jwt=use_jwt, path=path, max_buffering=buffering,
             token_expiration=token_expiration, open_timeout=open_timeout)
+        #: one dialer per endpoint used: the app's own, and its ``/inpainting`` once a masked
+        #: input comes (fal serves ``mask_url`` there only; docs/remote.md, "Inpainting")
+        self._dialers: dict[AppId, Dialer] = {self.app: self._dialer}
         self.timeout, self.sync_mode = timeout, sync_mode
         self.max_reconnects, self.fetch_images = max_reconnects, fetch_images
         self._backoff = backoff
@@ -119,12 +122,19 @@ class RealtimeBackend:
                                  remote=True, extra={"url": self.url},
                                  app=f"{self.app.owner}/{self.app.alias}")
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._session: Session | None = None
+        self._sessions: dict[AppId, Session] = {}  # one socket per endpoint, opened lazily
         self._closed = False
 
-    def _new_session(self) -> Session:
-        return Session(self._dialer, self.stats, window=self.max_in_flight,
-                       max_reconnects=self.max_reconnects, delays=self._backoff)
+    def _session_for(self, app: AppId) -> Session:
+        session = self._sessions.get(app)
+        if session is None:
+            dialer = self._dialers.get(app)
+            if dialer is None:
+                dialer = self._dialers[app] = self._dialer.for_app(app)
+            session = self._sessions[app] = Session(
+                dialer, self.stats, window=self.max_in_flight,
+                max_reconnects=self.max_reconnects, delays=self._backoff)
+        return session
 
     # ------------------------------------------------------------------ public API
 
@@ -160,20 +170,22 @@ class RealtimeBackend:
         :class:`~lcm_widgets.errors.InvalidInput` for a bad input (checked locally, or the
         server's 422-style reason), :class:`RemoteError` and its subclasses for server errors,
         :class:`ConnectionClosed` when the server cannot be reached ``max_reconnects`` times.
+
+        An input with ``mask_url`` goes to the app's ``/inpainting`` endpoint on a second
+        socket of its own (opened on first use), as fal serves the mask there only.
         """
         if self._closed:
             raise ConnectionClosed(1000, "the backend was closed with aclose(); make a new one")
         loop = asyncio.get_running_loop()
-        if self._loop is None or self._loop.is_closed() or not self._loop.is_running() \
-                or self._session is None:
-            self._session = self._new_session()  # a loop that ended took the socket with it
+        if self._loop is None or self._loop.is_closed() or not self._loop.is_running():
+            self._sessions.clear()  # a loop that ended took its sockets with it
             self._loop = loop
         elif loop is not self._loop:
             cfut = asyncio.run_coroutine_threadsafe(self.generate(inp, lane=lane), self._loop)
             return await asyncio.wrap_future(cfut)
         parsed = parse_input(inp)
         payload = parsed.model_dump(exclude_unset=True)
-        session = self._session
+        session = self._session_for(self.app.for_input(parsed.is_inpainting))
         asked = parsed.request_id or None
         rid = asked if asked is not None and asked not in session.flights else uuid.uuid4().hex
         payload["request_id"] = rid
@@ -222,9 +234,10 @@ class RealtimeBackend:
         if loop is not asyncio.get_running_loop():
             await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self.aclose(), loop))
             return
-        if self._session is not None:
-            await self._session.aclose(ConnectionClosed(1000, "the backend was closed"))
-        await self._dialer.aclose()
+        for session in list(self._sessions.values()):
+            await session.aclose(ConnectionClosed(1000, "the backend was closed"))
+        for dialer in list(self._dialers.values()):
+            await dialer.aclose()
 
     def close(self) -> None:
         """Synchronous :meth:`aclose` for notebook cells."""

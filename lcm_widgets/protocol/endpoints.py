@@ -7,7 +7,7 @@ cancel URLs use ``[namespace/]owner/alias`` only (docs/remote.md, "Endpoint ids"
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from ..errors import InvalidInput
@@ -17,6 +17,7 @@ __all__ = [
     "FAL_REST_URL",
     "FAL_RUN_URL",
     "FAL_WS_URL",
+    "INPAINTING_PATH",
     "MAX_BUFFERING_RANGE",
     "AppId",
     "check_max_buffering",
@@ -36,6 +37,10 @@ _NAMESPACES = frozenset({"workflows", "comfy"})
 
 
 # --------------------------------------------------------------------------- endpoint ids
+
+
+#: The sub-path of an app's inpainting endpoint (``mask_url`` is served there only).
+INPAINTING_PATH = "inpainting"
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,15 @@ class AppId:
     def full(self) -> str:
         """``[namespace/]owner/alias[/path]``: what run, submit and realtime URLs use."""
         return "/".join(p for p in (self.base, self.path) if p)
+
+    def for_input(self, inpainting: bool) -> AppId:
+        """The endpoint an input goes to. fal serves ``mask_url`` only on an app's
+        ``/inpainting`` (its other endpoints ignore the field), so an inpainting input of
+        ``owner/alias`` or ``owner/alias/image-to-image`` goes to ``owner/alias/inpainting``;
+        anything else stays on this endpoint (docs/remote.md, "Inpainting")."""
+        if inpainting and self.path != INPAINTING_PATH:
+            return replace(self, path=INPAINTING_PATH)
+        return self
 
 
 def ws_base(http_base: str) -> str:

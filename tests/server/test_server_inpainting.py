@@ -145,6 +145,61 @@ def test_realtime_inpainting_and_the_session_keeps_working(
     assert backends[app].seen[-1].mask_url == mask()
 
 
+@pytest.mark.parametrize("app", [LCM, TURBO, f"{LCM}/image-to-image"])
+def test_realtime_backend_sends_a_masked_input_to_inpainting(
+        apps: tuple[ServerThread, dict[str, SeenEcho]], app: str) -> None:
+    """RealtimeBackend routes an input with mask_url to the app's /inpainting/realtime (on a
+    second socket), since /realtime drops the field as fal does: the model gets the mask.
+    Unmasked inputs stay on the app's own socket; a bad mask is an InvalidInput naming
+    mask_url, and both sockets go on working."""
+    from lcm_widgets.backends.realtime import RealtimeBackend
+    from lcm_widgets.errors import InvalidInput
+
+    srv, backends = apps
+    seen = backends[app.removesuffix("/image-to-image")].seen
+    rt = RealtimeBackend(app, base_url=srv.url, key=KEY)
+    try:
+        base = {"prompt": "a cat", "image_url": jpeg(), "seed": 2}
+        out = rt.generate_sync({**base, "mask_url": mask()}, timeout=30)
+        assert out.images and seen[-1].mask_url == mask() and seen[-1].is_inpainting
+        rt.generate_sync(base, timeout=30)
+        assert seen[-1].mask_url is None and not seen[-1].is_inpainting
+        with pytest.raises(InvalidInput, match="mask_url: must be 64x64 like image_url"):
+            rt.generate_sync({**base, "mask_url": mask((16, 16))}, timeout=30)
+        rt.generate_sync({**base, "mask_url": mask(), "seed": 5}, timeout=30)
+        assert seen[-1].mask_url == mask() and seen[-1].seed == 5
+        rt.generate_sync({**base, "seed": 6}, timeout=30)
+        assert seen[-1].mask_url is None and seen[-1].seed == 6
+        assert {d.url() for d in rt._dialers.values()} == {
+            f"{srv.ws_url}/{app}/realtime",
+            f"{srv.ws_url}/{app.removesuffix('/image-to-image')}/inpainting/realtime"}
+    finally:
+        rt.close()
+
+
+@pytest.mark.parametrize("app", [LCM, TURBO])
+def test_http_backend_sends_a_masked_input_to_inpainting(
+        apps: tuple[ServerThread, dict[str, SeenEcho]], app: str) -> None:
+    """HttpBackend's sync run and queue submit go to /{app}/inpainting for an input with
+    mask_url (the mask sent as a data URI), to /{app} without one."""
+    from lcm_widgets.backends.http import HttpBackend
+    from lcm_widgets.runtime.loop import run_sync
+
+    srv, backends = apps
+    seen = backends[app].seen
+    http = HttpBackend(app, base_url=srv.url, key=KEY)
+    base = {"prompt": "a cat", "image_url": jpeg(), "seed": 2}
+    try:
+        http.generate_sync({**base, "mask_url": mask()}, timeout=30)
+        assert seen[-1].mask_url == mask()
+        http.generate_sync(base, timeout=30)
+        assert seen[-1].mask_url is None
+        out = run_sync(http.subscribe({**base, "mask_url": mask(), "seed": 9}), 30)
+        assert out.images and seen[-1].mask_url == mask() and seen[-1].seed == 9
+    finally:
+        run_sync(http.aclose(), 10)
+
+
 def _resolve(doc: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
     ref = node.get("$ref")
     if ref is None:

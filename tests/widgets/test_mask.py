@@ -265,3 +265,38 @@ def test_the_direct_channel_carries_the_mask_after_the_frame() -> None:
     assert got[0].data == frame and got[0].mask == mask and got[0].reason == "mask"
     assert got[1].data == frame and got[1].mask is None
     pad.close()
+
+
+@pytest.mark.parametrize("kind", ["realtime", "http"])
+def test_a_remote_studio_sends_the_mask_to_the_apps_inpainting_endpoint(kind: str) -> None:
+    """A Studio on a remote backend (our server on 127.0.0.1 over a real socket) paints with
+    the mask: the masked frame reaches the server's model with its mask (the backend sends it
+    to ``/{app}/inpainting``, as the app's own endpoint drops ``mask_url``), the next frame
+    without one arrives without it."""
+    pytest.importorskip("fastapi")
+    from lcm_widgets.backends.http import HttpBackend
+    from lcm_widgets.backends.realtime import RealtimeBackend
+    from lcm_widgets.server import ServerConfig, ServerThread, create_app
+
+    served = RecordingBackend()
+    key = "k:s"
+    with ServerThread(create_app(served, ServerConfig(keys=[key]))) as srv:
+        remote = (RealtimeBackend(base_url=srv.url, key=key) if kind == "realtime"
+                  else HttpBackend(base_url=srv.url, key=key))
+        comm = LooseComm()
+        pad = Sketchpad(comm=comm, frame_width=SIZE, frame_height=SIZE)
+        studio = Studio(remote, sketchpad=pad, prompt="a house", seed=3, ack_timeout=0.2)
+        browser = Browser(comm)
+        try:
+            frame, mask = jpeg(), mask_png()
+            browser.frame(frame, mask=mask, reason="mask")
+            until(lambda: served.inputs and studio.history, 30, "the masked result")
+            assert served.inputs[-1].mask_url == mask and served.inputs[-1].image_url == frame
+            assert studio.history[-1].params["inpainting"] is True
+            browser.ack_all()
+            browser.frame(jpeg((90, 90, 90)))
+            until(lambda: len(served.inputs) == 2 and len(studio.history) == 2, 30,
+                  "the unmasked result")
+            assert served.inputs[-1].mask_url is None and not served.inputs[-1].is_inpainting
+        finally:
+            studio.close()
