@@ -274,3 +274,21 @@ def test_controlnet_with_a_compiled_unet(cn: LocalLCM, model_cache: str, sketch:
         got = m.generate_sync(_req(sketch, **extra))
         want = cn.generate_sync(_req(sketch, **extra))
         assert np.abs(_png(got) - _png(want)).max() <= 1
+
+
+def test_controlnet_on_the_turbo_preset(model_cache: str, sketch: bytes, bar: bytes) -> None:
+    """tiny-controlnet steers tiny-turbo (Euler, 1-4 steps, no guidance) the same way: scale 0
+    is the very image without the ControlNet, scale 1 and another control image differ."""
+    m = LocalLCM("tiny-turbo", controlnet="tiny-controlnet", progress=False, warmup=False)
+    try:
+        req = {"num_inference_steps": 2}
+        plain = m.generate_sync(_req(sketch, controlnet="none", **req)).images[0].content
+        assert m.generate_sync(_req(sketch, controlnet_conditioning_scale=0, **req)
+                               ).images[0].content == plain
+        on = _png(m.generate_sync(_req(sketch, **req)))
+        other = _png(m.generate_sync(_req(sketch, control_image_url=bar, **req)))
+        off = _png(m.generate_sync(_req(sketch, controlnet="none", **req)))
+        assert np.abs(on - off).mean() > 1 and np.abs(other - on).mean() > 1
+        assert m.info.app == "fal-ai/fast-turbo-diffusion"
+    finally:
+        asyncio.run(m.aclose())
