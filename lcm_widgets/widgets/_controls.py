@@ -160,7 +160,7 @@ class Controls:
         # one is shown next to its control, naming the limit and the value.
         self.widgets["seed"] = W.Text(
             value=str(values["seed"]), description="seed", continuous_update=False,
-            layout=_layout(width="220px"), style=style)
+            layout=_layout(width="220px", max_width="calc(100% - 4px)"), style=style)
         self.entries: dict[str, W.Text] = {"seed": self.widgets["seed"]}
         self.errors: dict[str, W.HTML] = {}
         for name in (*NUMERIC, "seed"):
@@ -186,7 +186,7 @@ class Controls:
         size_options += [(f"{k} ({w}x{h})", k) for k, (w, h) in IMAGE_SIZE_PRESETS.items()]
         self.widgets["image_size"] = W.Dropdown(
             options=size_options, value=values.get("image_size") or "", description="size",
-            layout=_layout(width="300px"), style=style)
+            layout=_layout(width="300px", max_width="calc(100% - 4px)"), style=style)
         self.model = W.HTML(value=f"<b>model</b> {model_text}",
                             layout=_layout(margin="0 0 0 12px"))
         control_row: list[W.Widget] = []
@@ -197,7 +197,7 @@ class Controls:
                 options=[("off", "none"), *((n, n) for n in controlnets)],
                 value=values.get("controlnet") or controlnets[0], description="controlnet",
                 description_tooltip=Input.model_fields["controlnet"].description,
-                layout=_layout(width="300px"), style=style)
+                layout=_layout(width="300px", max_width="calc(100% - 4px)"), style=style)
             lo, hi = field_range("controlnet_conditioning_scale")
             self.widgets["controlnet_conditioning_scale"] = W.FloatSlider(
                 value=values.get("controlnet_conditioning_scale", 1.0), min=lo, max=hi,

@@ -45,6 +45,22 @@ studio = Studio(backend, prompt="a house by a lake", steps=4, strength=0.5, seed
 studio"""
 
 
+#: The Studio root's and its controls' (scrollWidth, clientWidth), how many of the controls'
+#: elements were measured, and those sticking out of the root sideways.
+CONTROLS_OVERFLOW = """() => {
+  const root = document.querySelector('.lcm-studio');
+  const controls = root.querySelector('.lcm-studio-controls');
+  const box = root.getBoundingClientRect();
+  const shown = [...controls.querySelectorAll('*')]
+    .map((e) => [e, e.getBoundingClientRect()]).filter(([, r]) => r.width > 0);
+  const outside = shown.filter(([, r]) => r.left < box.left - 0.5 || r.right > box.right + 0.5)
+    .map(([e, r]) => [e.tagName, String(e.className), r.left, r.right]);
+  return {root: [root.scrollWidth, root.clientWidth],
+          controls: [controls.scrollWidth, controls.clientWidth],
+          count: shown.length, outside, box: [box.left, box.right]};
+}"""
+
+
 def state(page: Any) -> tuple[str, str]:
     """The status line's state: (its class list, its text)."""
     el = page.query_selector(".lcm-status .lcm-state")
@@ -82,7 +98,8 @@ def type_into(page: Any, selector: str, text: str) -> None:
 
 
 def test_lab_status_controls_outputs_and_restart(tmp_path: Path) -> None:
-    """JupyterLab: the prompt fits at 800 and 1400 px; busy while a slow frame is in flight,
+    """JupyterLab: the prompt fits at 600, 800, 1100 and 1400 px and no control overflows the
+    widget sideways; busy while a slow frame is in flight,
     then ready; the figures in words (results shown = results painted, the model's time with
     its stages to hover); the status line keeps its height; a PNG download carries the params;
     clicking a history item restores its seed and params; invalid settings and a bad typed
@@ -103,8 +120,9 @@ def test_lab_status_controls_outputs_and_restart(tmp_path: Path) -> None:
         try:
             here = str(Path(__file__).resolve().parents[2])
             assert kernel(kc, "__import__('lcm_widgets').__file__").startswith(here)
-            # 1. the prompt fields fit their container at 800 and 1400 px
-            for width in (800, 1400):
+            # 1. the prompt fields fit their container at 600, 800, 1100 and 1400 px; nothing
+            #    in the controls overflows the widget sideways
+            for width in (600, 800, 1100, 1400):
                 page.set_viewport_size({"width": width, "height": 1300})
                 page.wait_for_timeout(300)
                 fit = page.evaluate("""() => {
@@ -116,6 +134,10 @@ def test_lab_status_controls_outputs_and_restart(tmp_path: Path) -> None:
                 }""")
                 assert len(fit) == 2 and all(f[0] and f[1] and f[2] > 100 for f in fit), \
                     (width, fit)
+                wide = page.evaluate(CONTROLS_OVERFLOW)
+                assert wide["root"][0] <= wide["root"][1], (width, wide)
+                assert wide["controls"][0] <= wide["controls"][1], (width, wide)
+                assert wide["count"] > 10 and wide["outside"] == [], (width, wide)
             page.set_viewport_size({"width": 1280, "height": 1300})
             page.wait_for_timeout(300)
             box = page.locator(".lcm-input canvas").first.bounding_box()
