@@ -24,7 +24,11 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["LocalCluster", "free_port"]
+__all__ = ["SINGLE_MACHINE", "LocalCluster", "free_port"]
+
+#: Ray's switch for clusters of several machines (``ray._private.ray_constants``); ``0`` keeps
+#: every Ray address on 127.0.0.1 (set for the head, its workers and this driver).
+SINGLE_MACHINE = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 #: ``ray start`` with the dashboard agent's listen port also given to the raylet (argv[1]),
 #: so that the raylet does not wait for the agent to write it to a file.
@@ -120,6 +124,9 @@ class LocalCluster:
         log = self._log.open("wb")
         os.environ["RAY_AUTH_MODE"] = "token"
         os.environ["RAY_AUTH_TOKEN"] = self.token
+        # Ray's single-machine mode: without it Ray 2.60 replaces the node address 127.0.0.1
+        # with the host's own (services.resolve_ip_for_localhost) and binds its servers there
+        os.environ[SINGLE_MACHINE] = "0"
         env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
         self._proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
                                       stdin=subprocess.DEVNULL, env=env,

@@ -13,7 +13,6 @@ Point the official clients' queue host at ``http://HOST:PORT/queue/``:
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -106,15 +105,17 @@ def add_queue_routes(app: FastAPI, app_id: str, *, io_schema: dict[str, Any]) ->
         logs = _wants_logs(request)
 
         async def events() -> AsyncIterator[str]:
+            current = job
             while True:
-                changed = job.changed()
-                yield f"data: {json.dumps(jobs.status(job, logs=logs))}\n\n"
-                if job.status == "COMPLETED":
+                wait = jobs.watch(current)  # taken before the status is read
+                yield f"data: {json.dumps(jobs.status(current, logs=logs))}\n\n"
+                if current.status == "COMPLETED":
                     return
-                try:
-                    await asyncio.wait_for(changed.wait(), _SSE_KEEPALIVE_S)
-                except TimeoutError:
+                later = await wait(_SSE_KEEPALIVE_S)
+                if later is None:
                     yield ": keep-alive\n\n"
+                else:
+                    current = later
 
         return StreamingResponse(events(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache"})
