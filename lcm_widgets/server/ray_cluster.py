@@ -8,6 +8,11 @@ aborts with ``Timed out waiting for file .../metrics_agent_port_…``). With the
 nothing waits for a port file. (Ray 2.60's ``ray start`` forgets to hand the raylet the agent's
 listen port, so the head is started through :data:`_LAUNCHER`, which adds it.) Why not ``ray stop``: it stops every Ray process of the user on
 the machine, other people's clusters included; :meth:`LocalCluster.stop` ends only its own.
+
+Everything listens on 127.0.0.1 only: the cluster runs in Ray's single-machine mode
+(:data:`SINGLE_MACHINE`), without which Ray 2.60 swaps the node address 127.0.0.1 for the
+host's own, and each Serve replica's inter-deployment gRPC server, which Ray binds on ``[::]``,
+is moved to 127.0.0.1 by :func:`~.ray_serve.bind_loopback` (the tests list the sockets).
 """
 
 from __future__ import annotations
