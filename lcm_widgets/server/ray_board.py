@@ -216,7 +216,7 @@ class JobBoard:
         while True:
             self.ingresses[ingress] = time.monotonic()
             cancels = sorted(self.cancels.pop(ingress, set()))
-            jobs = []
+            jobs: list[dict[str, Any]] = []
             while self.waiting and len(jobs) < want:
                 rec = self.jobs[self.waiting.popleft()]
                 rec["holder"] = ingress
@@ -224,11 +224,11 @@ class JobBoard:
                 rec["holds"] += 1
                 jobs.append({**self.public(rec), "input": rec["input"]})
                 self._notify(rec)
-            hooks = []
+            hooks: list[dict[str, Any]] = []
             while self.webhooks and len(hooks) < WEBHOOKS_PER_POLL:
-                rec = self.jobs.get(self.webhooks.popleft())
-                if rec is not None:
-                    hooks.append(self.public(rec))
+                ended = self.jobs.get(self.webhooks.popleft())
+                if ended is not None:
+                    hooks.append(self.public(ended))
             left = deadline - time.monotonic()
             if jobs or cancels or hooks or left <= 0:
                 self.ingresses[ingress] = time.monotonic()
@@ -354,7 +354,8 @@ class LcmBoard:
         bind_loopback()
         self.name = name
         self.namespace = ray.get_runtime_context().namespace
-        self.actor = ray.remote(JobBoard).options(  # type: ignore[attr-defined]
+        actor_class: Any = ray.remote(JobBoard)
+        self.actor: Any = actor_class.options(
             name=name, namespace=self.namespace, num_cpus=0, max_concurrency=10000,
             max_restarts=0).remote(**options)
         ray.get(self.actor.ping.remote(), timeout=120)

@@ -503,7 +503,7 @@ class LcmIngress:
             board = await self.board.acall("stats", timeout=5)
         except Exception as exc:
             board = {"error": f"{type(exc).__name__}: {exc}"[:200]}
-        board["name"] = self.board.name
+        board.update(name=self.board.name, namespace=self.board.namespace)
         return {"ray": {"replicas": replicas, "replica_deaths": sch.replica_deaths,
                         "job_reruns": sch.job_reruns,
                         "in_flight": sum(r.get("in_flight", 0) for r in replicas),

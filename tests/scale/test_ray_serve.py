@@ -443,7 +443,13 @@ def test_killed_ingress_mid_queue(multi: Deployed) -> None:
         r = _submit(multi, seed=200 + i)
         assert r.status_code == 200, r.text
         accepted.append(r.json()["request_id"])
-    time.sleep(0.5)
+    deadline = time.monotonic() + 30
+    while True:  # kill it while it holds jobs (its /health says how many)
+        r = httpx.get(f"{multi.url}/health", timeout=10)
+        if r.headers.get(INGRESS) == victim["id"] and r.json()["ray"]["ingress"]["held"]:
+            break
+        assert time.monotonic() < deadline, "the victim never held a job"
+        time.sleep(0.05)
     os.kill(victim["pid"], signal.SIGKILL)
     for i in range(6):
         r = _submit(multi, seed=300 + i)
@@ -473,7 +479,7 @@ def test_killed_ingress_mid_queue(multi: Deployed) -> None:
         r = httpx.get(f"{base}/{job_id}", headers=AUTH, timeout=20)
         assert r.status_code == (500 if "error" in outcomes[job_id] else 200), r.text
     board = multi.health()["ray"]["board"]
-    assert board["ingress_deaths"] >= 1, board
+    assert board["ingress_deaths"] >= 1 and board["requeued"] >= 1, board
     later = _ingresses(multi, 2, timeout=180)  # the replacement
     assert victim["id"] not in later
 
@@ -483,13 +489,14 @@ def test_board_goes_with_the_app(multi: Deployed) -> None:
     import ray
     from ray import serve
 
-    name = multi.health()["ray"]["board"]["name"]
-    assert ray.get_actor(name, namespace="serve") is not None
+    board = multi.health()["ray"]["board"]
+    name, namespace = board["name"], board["namespace"]
+    assert ray.get_actor(name, namespace=namespace) is not None
     serve.delete("lcm-widgets")
     deadline = time.monotonic() + 60
     while True:
         try:
-            ray.get_actor(name, namespace="serve")
+            ray.get_actor(name, namespace=namespace)
         except ValueError:
             break
         assert time.monotonic() < deadline, f"board {name} outlived its application"
