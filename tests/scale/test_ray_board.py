@@ -30,7 +30,7 @@ def rec(i):
 
 async def main():
     out = {}
-    b = JobBoard(max_queue=3, lease_s=2.0)
+    b = JobBoard(max_queue=3, lease_s=60.0)  # the sweeps below are called with their own clock
     for i in range(3):
         assert (await b.submit(rec(i)))[0] == "ok"
     out["full"] = await b.submit(rec(9))
@@ -45,7 +45,7 @@ async def main():
     # B polls and so stays alive; A falls silent past the lease
     await b.poll("B", 0, 0.05)
     b.ingresses["B"] = time.monotonic() + 100
-    out["dead"] = b.sweep(now=time.monotonic() + 3)
+    out["dead"] = b.sweep(now=time.monotonic() + 70)
     out["after_first_death"] = [(await b.get(f"j{i}"))["status"] for i in range(3)]
     out["waiting"] = list(b.waiting)
     # A comes back late with an answer: dropped

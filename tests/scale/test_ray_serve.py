@@ -307,6 +307,14 @@ def test_two_ingresses_share_the_queue(multi: Deployed) -> None:
     st = _other(lambda: httpx.get(f"{base}/{job}/status", headers=AUTH, timeout=20), via)
     assert st.status_code == 200 and st.json()["request_id"] == job
     assert st.json()["status"] in {"IN_QUEUE", "IN_PROGRESS", "COMPLETED"}
+    # a token minted at one ingress is valid at the other (the shared secret)
+    tok = httpx.post(f"{multi.url}/tokens/", headers=AUTH, timeout=20,
+                     json={"allowed_apps": ["fast-lcm-diffusion"], "token_expiration": 120})
+    assert tok.status_code == 201, tok.text
+    bearer = {"Authorization": f"Bearer {tok.json()}"}
+    st = _other(lambda: httpx.get(f"{base}/{job}/status", headers=bearer, timeout=20),
+                tok.headers[INGRESS])
+    assert st.status_code == 200 and st.json()["request_id"] == job, st.text
 
     def sse() -> httpx.Response:
         req = httpx.Request("GET", f"{base}/{job}/status/stream", headers=AUTH)
@@ -361,16 +369,19 @@ def test_two_ingresses_share_the_queue(multi: Deployed) -> None:
         "prompt": "up", "image_url": file_url, "strength": 1, "seed": 8, "sync_mode": True}),
         ini.headers[INGRESS])
     assert out.status_code == 200 and out.json()["seed"] == 8, out.text
-    # cancel: 10 jobs, 4 run at once (2 slots on each ingress), the last ones wait on the
-    # board; each is cancelled once, and some of those cancels reach the other ingress
-    subs = [_submit(multi, seed=100 + i) for i in range(10)]
+    # cancel: 16 jobs, 4 run at once (2 slots on each ingress), the last ones wait on the
+    # board; each is cancelled once, last first, and some of those cancels reach the other
+    # ingress. A job whose cancel was accepted (202) ends cancelled, any other (400
+    # ALREADY_COMPLETED) with its result: one outcome each.
+    subs = [_submit(multi, seed=100 + i) for i in range(16)]
     ids = [(r.json()["request_id"], r.headers[INGRESS]) for r in subs]
-    crossed = 0
+    codes, crossed = {}, 0
     for job_id, submitted_via in ids[::-1]:
         c = httpx.put(f"{base}/{job_id}/cancel", headers=AUTH, timeout=20)
         assert c.status_code in (202, 400), c.text
+        codes[job_id] = c.status_code
         crossed += c.headers[INGRESS] != submitted_via and c.status_code == 202
-    assert crossed >= 1, "no cancel reached the other ingress (10 tries)"
+    assert crossed >= 1, f"no accepted cancel came through the other ingress: {codes}"
     outcomes = []
     for job_id, _ in ids:
         deadline = time.monotonic() + 60
@@ -379,10 +390,11 @@ def test_two_ingresses_share_the_queue(multi: Deployed) -> None:
             assert time.monotonic() < deadline, r.text
             time.sleep(0.2)
         outcomes.append(r.json().get("error_type") or "ok")
+        assert outcomes[-1] == ("request_cancelled" if codes[job_id] == 202 else "ok"), \
+            (codes[job_id], r.json())
         res = httpx.get(f"{base}/{job_id}", headers=AUTH, timeout=20)
         assert (res.status_code == 200) == (outcomes[-1] == "ok"), res.text
-    assert set(outcomes) <= {"ok", "request_cancelled"} and \
-        outcomes.count("request_cancelled") >= 5, outcomes
+    assert outcomes.count("request_cancelled") >= 3, outcomes
     # a second cancel of a finished job: ALREADY_COMPLETED, from either ingress
     c = httpx.put(f"{base}/{ids[-1][0]}/cancel", headers=AUTH, timeout=20)
     assert c.status_code == 400 and c.json()["status"] == "ALREADY_COMPLETED"
