@@ -372,9 +372,10 @@ class LcmBoard:
 
 
 class BoardClient:
-    """The ingress's way to the board actor: blocking calls (the sync surfaces of the app:
-    the queue routes, file and upload stores; one actor call, about a millisecond on one
-    node) and awaitable ones. Looks the actor up again by name when it was replaced."""
+    """The ingress's way to the board actor: awaitable calls (the queue routes, the poll) and
+    blocking ones for the app's synchronous surfaces (the file and upload stores, read while
+    an input is validated or an output published; one actor call, about a millisecond on
+    one node). Looks the actor up again by name when it was replaced."""
 
     def __init__(self, name: str, namespace: str) -> None:
         self.name, self.namespace = name, namespace
@@ -548,15 +549,37 @@ class BoardJobQueue(JobQueue):
         if not remember:  # a sync run: answered here, to its connected client
             return super().submit(inp, app_id=app_id, base_url=base_url, webhook=webhook,
                                   remember=False, owner=owner)
-        import uuid
-
-        rec = {"id": str(uuid.uuid4()), "owner": owner, "app_id": app_id,
-               "input": inp.model_dump(), "base_url": base_url, "webhook": webhook,
-               "via": self.ingress}
-        kind, value = self.board.call("submit", rec)
+        kind, value = self.board.call("submit", self._record(
+            inp, app_id=app_id, base_url=base_url, webhook=webhook, owner=owner))
         if kind == "full":
             raise QueueFull(value)
         return self._view(value)
+
+    async def aget(self, request_id: str, owner: str | None = None) -> Job | None:
+        rec = await self.board.acall("get", request_id, owner)
+        return None if rec is None else self._view(rec)
+
+    async def asubmit(self, inp: Input, *, app_id: str, base_url: str,
+                      webhook: str | None = None, owner: str = "anonymous") -> Job:
+        kind, value = await self.board.acall("submit", self._record(
+            inp, app_id=app_id, base_url=base_url, webhook=webhook, owner=owner))
+        if kind == "full":
+            raise QueueFull(value)
+        return self._view(value)
+
+    async def acancel(self, job: Job) -> tuple[int, str]:
+        if not hasattr(job, "board_version"):
+            return super().cancel(job)
+        code, text = await self.board.acall("cancel", job.id, job.owner)
+        return int(code), str(text)
+
+    def _record(self, inp: Input, *, app_id: str, base_url: str, webhook: str | None,
+                owner: str) -> dict[str, Any]:
+        import uuid
+
+        return {"id": str(uuid.uuid4()), "owner": owner, "app_id": app_id,
+                "input": inp.model_dump(), "base_url": base_url, "webhook": webhook,
+                "via": self.ingress}
 
     def position(self, job: Job) -> int:
         pos = getattr(job, "board_position", None)
