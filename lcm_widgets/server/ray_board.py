@@ -92,7 +92,7 @@ class JobBoard:
         self.files = FileStore(max_files=max_files)
         self.uploads = UploadStore(uploads or UploadLimits())
         self.counts = {"submitted": 0, "requeued": 0, "failed_holders": 0, "cancelled": 0,
-                       "late_answers_dropped": 0, "ingress_deaths": 0}
+                       "late_answers_dropped": 0, "ingress_deaths": 0, "released": 0}
         self._changed: asyncio.Event | None = None
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -266,6 +266,22 @@ class JobBoard:
         self._notify(rec)
         self._evict()
         return True
+
+    async def release(self, ingress: str) -> int:
+        """An ingress that stops on purpose (Serve replacing or stopping it) hands its jobs
+        back: they are queued again at the head, their order kept, and this hold is not
+        counted against them. Returns how many."""
+        self.ingresses.pop(ingress, None)
+        self.cancels.pop(ingress, None)
+        held = [r for r in self.jobs.values()
+                if r["holder"] == ingress and r["status"] != "COMPLETED"]
+        for rec in reversed(held):
+            rec.update(status="IN_QUEUE", holder=None, started=None, holds=rec["holds"] - 1)
+            rec["logs"].append(_log_entry(f"ingress {ingress} stopped; queued again", "WARN"))
+            self.waiting.appendleft(rec["id"])
+            self.counts["released"] += 1
+            self._notify(rec)
+        return len(held)
 
     # -- ingresses that stop polling -----------------------------------------------------
 
@@ -612,10 +628,16 @@ class BoardJobQueue(JobQueue):
             self._task = asyncio.get_running_loop().create_task(self.run_forever())
 
     async def aclose(self) -> None:
+        """Stop polling and hand the jobs this ingress holds back to the board (the app is
+        stopping: Serve replaces or stops this replica)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(BaseException):
                 await self._task
+        if self._held:
+            with contextlib.suppress(Exception):
+                await self.board.acall("release", self.ingress, timeout=5)
+            self._held.clear()
 
     # -- running the board's jobs --------------------------------------------------------
 

@@ -83,6 +83,15 @@ async def main():
     await b.cancel("j6", "me")
     out["watched"] = (await t)["status"]
     out["watch_timeout"] = await b.watch("j6", (await b.get("j6"))["version"], 0.1)
+    # an ingress that stops on purpose hands its jobs back, at the head, uncounted
+    for i in (7, 8):
+        assert (await b.submit(rec(i)))[0] == "ok"
+    work = await b.poll("D", 1, 0.1)
+    lease7 = work["jobs"][0]["lease"]
+    out["released"] = await b.release("D")
+    j7 = await b.get("j7")
+    out["j7"] = [j7["status"], j7["holds"], j7["queue_position"], list(b.waiting)]
+    out["released_late"] = await b.finish("j7", "D", lease7, {"result": {"x": 7}})
     out["stats"] = await b.stats()
     print(json.dumps(out))
 
@@ -119,6 +128,9 @@ def test_board_rules() -> None:
     assert out["cancel_waiting"] == [202, "CANCELLATION_REQUESTED"]
     assert out["cancel_other_owner"] == [404, "NOT_FOUND"]
     assert out["watched"] == "COMPLETED" and out["watch_timeout"] is None
+    assert out["released"] == 1 and out["j7"] == ["IN_QUEUE", 0, 0, ["j7", "j8"]]
+    assert out["released_late"] is False
     stats = out["stats"]
     assert stats["ingress_deaths"] == 2 and stats["requeued"] == 2
-    assert stats["failed_holders"] == 2 and stats["late_answers_dropped"] == 2
+    assert stats["failed_holders"] == 2 and stats["late_answers_dropped"] == 3
+    assert stats["released"] == 1
