@@ -340,6 +340,15 @@ def test_two_ingresses_share_the_queue(multi: Deployed) -> None:
     assert events and events[-1]["status"] == "COMPLETED" and "error" not in events[-1], events
     res = _other(lambda: httpx.get(f"{base}/{job}", headers=AUTH, timeout=20), via)
     assert res.status_code == 200 and res.json()["seed"] == 5
+    took = []
+    with httpx.Client(timeout=20) as http:
+        for _ in range(40):
+            t0 = time.perf_counter()
+            assert http.get(f"{base}/{job}/status", headers=AUTH).status_code == 200
+            took.append(time.perf_counter() - t0)
+    took.sort()
+    print(f"FIGURE status through the proxy and the board: p50 {took[20] * 1000:.1f} ms, "
+          f"p95 {took[37] * 1000:.1f} ms (40 requests, one connection)")
     # a file of a sync_mode=false result, stored by the ingress that ran it: read by any
     sub = _submit(multi, seed=6, sync_mode=False)
     job2 = sub.json()["request_id"]
@@ -463,6 +472,7 @@ def test_killed_ingress_mid_queue(multi: Deployed) -> None:
         assert time.monotonic() < deadline, "the victim never held a job"
         time.sleep(0.05)
     os.kill(victim["pid"], signal.SIGKILL)
+    killed_at = time.monotonic()
     for i in range(6):
         r = _submit(multi, seed=300 + i)
         assert r.status_code == 200, r.text
@@ -483,6 +493,7 @@ def test_killed_ingress_mid_queue(multi: Deployed) -> None:
             else:
                 assert r.status_code in (200, 500, 502, 503), r.text  # never 404: not lost
         time.sleep(0.3)
+    recovered_s = time.monotonic() - killed_at
     errors = [o for o in outcomes.values() if "error" in o]
     for o in errors:
         assert o["error_type"] == "generation_failed" and "died" in o["error"], o
@@ -492,6 +503,9 @@ def test_killed_ingress_mid_queue(multi: Deployed) -> None:
         assert r.status_code == (500 if "error" in outcomes[job_id] else 200), r.text
     board = multi.health()["ray"]["board"]
     assert board["ingress_deaths"] >= 1 and board["requeued"] >= 1, board
+    print(f"FIGURE killed ingress: {len(accepted)} jobs accepted, all COMPLETED "
+          f"{recovered_s:.1f} s after the SIGKILL (lease 4 s), {len(errors)} with an error, "
+          f"{board['requeued']} queued again")
     later = _ingresses(multi, 2, timeout=180)  # the replacement
     assert victim["id"] not in later
 
