@@ -20,7 +20,11 @@ import sys
 import time
 from typing import Any
 
-__all__ = ["add_arguments", "app_args", "run", "serve_config", "validate_scale"]
+__all__ = ["add_arguments", "app_args", "run", "serve_config", "validate_ingress",
+           "validate_scale"]
+
+#: Most ingress replicas (each polls the job board; more add load, not speed, past this).
+MAX_INGRESS = 64
 
 #: The Serve application's name and its builder (what a serve config's import_path names).
 APP_NAME = "lcm-widgets"
@@ -35,6 +39,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "apart")
     g.add_argument("--replicas", default="1", metavar="N",
                    help="model replicas (default: 1)")
+    g.add_argument("--ingress-replicas", default="1", metavar="N",
+                   help="ingress replicas (the fal app; they share the queue through a job "
+                        "board; default: 1)")
     g.add_argument("--autoscale", default=None, metavar="MIN,MAX",
                    help="autoscale the model replicas between MIN and MAX instead of "
                         "--replicas")
@@ -93,12 +100,31 @@ def validate_scale(replicas: Any, autoscale: Any, gpus_per_replica: Any,
     return n, pair, gpus
 
 
+def validate_ingress(ingress_replicas: Any, lease_s: Any = 10.0) -> tuple[int, float]:
+    """Check ``--ingress-replicas`` (1 to :data:`MAX_INGRESS`) and the board's lease
+    (seconds an ingress may stay silent before its jobs move on; more than 1):
+    ``(replicas, lease_s)``. A bad value raises ValueError naming the flag, the limit and
+    the value."""
+    text = str(ingress_replicas).strip()
+    if not text.isdigit() or not 1 <= int(text) <= MAX_INGRESS:
+        raise ValueError(f"--ingress-replicas: must be a whole number from 1 to {MAX_INGRESS}, "
+                         f"got {ingress_replicas!r}")
+    try:
+        lease = float(lease_s)
+    except (TypeError, ValueError):
+        lease = -1.0
+    if not lease > 1:
+        raise ValueError(f"ingress_lease_s: must be more than 1 second, got {lease_s!r}")
+    return int(text), lease
+
+
 def app_args(args: argparse.Namespace) -> dict[str, Any]:
     """The builder's ``args`` (a serve config's ``args:``) from the flags; no secrets."""
     from .serve import parse_apps
 
     n, pair, gpus = validate_scale(args.replicas, args.autoscale, args.gpus_per_replica,
                                    args.target_in_flight)
+    n_ingress, _lease = validate_ingress(args.ingress_replicas)
     apps = parse_apps(args.app, args.model)
     if len(apps) > 1:
         raise ValueError(f"--app: serve --ray serves one app, got {len(apps)} "
@@ -110,6 +136,7 @@ def app_args(args: argparse.Namespace) -> dict[str, Any]:
         "session_timeout": args.session_timeout or None,
         "generation_timeout": args.generation_timeout or None,
         "gpus_per_replica": gpus, "cpus_per_replica": 0.0 if gpus else 1.0,
+        "ingress_replicas": n_ingress,
     }
     if model == "echo":
         out["echo_delay"] = args.echo_delay

@@ -73,7 +73,8 @@ _IO_SCHEMA: dict[str, Any] = {
 
 def create_app(backend: Backend, config: ServerConfig | None = None, *,
                shared: SharedParts | None = None, scheduler: Any = None,
-               health_extra: Callable[[], Awaitable[dict[str, Any]]] | None = None) -> FastAPI:
+               health_extra: Callable[[], Awaitable[dict[str, Any]]] | None = None,
+               make_jobs: Callable[..., JobQueue] = JobQueue) -> FastAPI:
     """A fal-compatible FastAPI app serving ``backend`` as ``config`` says.
 
     ``config`` holds every knob (:class:`ServerConfig`, validated when it is built; default:
@@ -82,7 +83,9 @@ def create_app(backend: Backend, config: ServerConfig | None = None, *,
     is for :func:`~.multi.create_multi_app`: the parts several apps on one server share.
     ``scheduler`` replaces the local model worker with another one of the same surface, and
     ``health_extra`` adds its answer to ``/health`` (the Ray Serve ingress,
-    :mod:`.ray_serve`, uses both: docs/scale.md).
+    :mod:`.ray_serve`, uses both: docs/scale.md). ``make_jobs`` builds the job queue (called
+    as :class:`~.jobs.JobQueue` is; the Ray ingress's queue lives on a shared board,
+    :mod:`.ray_board`).
     """
     if config is not None and not isinstance(config, ServerConfig):
         raise TypeError(f"config: expected a ServerConfig, got {type(config).__name__}")
@@ -102,9 +105,9 @@ def create_app(backend: Backend, config: ServerConfig | None = None, *,
     state = ServerState(config=config, backend=backend, auth=authenticator, scheduler=scheduler,
                         files=files, webhooks=webhooks,
                         schema=schema,
-                        jobs=JobQueue(scheduler, files, max_queue=config.max_queue,
-                                      webhooks=webhooks, store=store,
-                                      output_drop=schema.output_drop),
+                        jobs=make_jobs(scheduler, files, max_queue=config.max_queue,
+                                       webhooks=webhooks, store=store,
+                                       output_drop=schema.output_drop),
                         health_extra=health_extra)
 
     log_filter = redact.RedactSecrets(config.keys)
@@ -117,6 +120,7 @@ def create_app(backend: Backend, config: ServerConfig | None = None, *,
         try:
             yield
         finally:
+            await state.jobs.aclose()
             await scheduler.stop()
             if store is not None:
                 store.close()

@@ -23,7 +23,7 @@ from .state import ServerState
 from .storage import input_resolver
 
 __all__ = ["RequestIdMiddleware", "error_response", "parse_body", "read_json", "require_auth",
-           "set_request_id", "submit_job", "validation_response"]
+           "set_request_id", "submit_job", "submit_queue_job", "validation_response"]
 
 REQUEST_ID_HEADER = "x-fal-request-id"
 
@@ -105,6 +105,21 @@ def submit_job(request: Request, inp: Input, *, webhook: str | None = None,
         job = st.jobs.submit(inp, app_id=st.config.app_id, webhook=webhook, remember=remember,
                              base_url=st.base_url(str(request.base_url)),
                              owner=owner_of(request))
+    except ServerBusy as exc:
+        return error_response(exc)
+    set_request_id(request, job.id)
+    return job
+
+
+async def submit_queue_job(request: Request, inp: Input, *,
+                           webhook: str | None = None) -> Job | JSONResponse:
+    """:func:`submit_job` for a queue job, awaiting the queue (:meth:`~.jobs.JobQueue.asubmit`:
+    a queue shared by several ingresses writes it to its board without holding the loop)."""
+    st = get_state(request)
+    try:
+        job = await st.jobs.asubmit(inp, app_id=st.config.app_id, webhook=webhook,
+                                    base_url=st.base_url(str(request.base_url)),
+                                    owner=owner_of(request))
     except ServerBusy as exc:
         return error_response(exc)
     set_request_id(request, job.id)

@@ -20,7 +20,7 @@ import datetime as dt
 import logging
 import uuid
 from collections import OrderedDict
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -224,6 +224,43 @@ class JobQueue:
             job.logs.append(_log_entry("cancellation requested; its result will be "
                                        "discarded", "WARN"))
         return 202, "CANCELLATION_REQUESTED"
+
+    # the queue routes' awaitable surface (a queue shared by several processes, :mod:`.ray_board`,
+    # answers these without holding the event loop; here they are the plain methods)
+
+    async def aget(self, request_id: str, owner: str | None = None) -> Job | None:
+        """:meth:`get`, awaitable."""
+        return self.get(request_id, owner)
+
+    async def asubmit(self, inp: Input, *, app_id: str, base_url: str,
+                      webhook: str | None = None, owner: str = "anonymous") -> Job:
+        """:meth:`submit` of a queue job (``remember=True``), awaitable."""
+        return self.submit(inp, app_id=app_id, base_url=base_url, webhook=webhook,
+                           owner=owner)
+
+    async def acancel(self, job: Job) -> tuple[int, str]:
+        """:meth:`cancel`, awaitable."""
+        return self.cancel(job)
+
+    def watch(self, job: Job) -> Callable[[float], Awaitable[Job | None]]:
+        """A waiter for the job's next status change after now: ``await wait(timeout)`` gives
+        the job as it is then, or None after ``timeout`` seconds without a change (the SSE
+        status stream; a queue shared by several processes, :mod:`.ray_board`, reads the
+        shared record)."""
+        changed = job.changed()
+
+        async def wait(timeout: float) -> Job | None:
+            try:
+                await asyncio.wait_for(changed.wait(), timeout)
+            except TimeoutError:
+                return None
+            return job
+
+        return wait
+
+    async def aclose(self) -> None:
+        """Stop what the queue runs in the background (nothing here)."""
+        return None
 
     def status(self, job: Job, *, logs: bool) -> dict[str, Any]:
         """The status JSON fal's clients parse."""

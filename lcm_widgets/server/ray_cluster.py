@@ -8,6 +8,11 @@ aborts with ``Timed out waiting for file .../metrics_agent_port_…``). With the
 nothing waits for a port file. (Ray 2.60's ``ray start`` forgets to hand the raylet the agent's
 listen port, so the head is started through :data:`_LAUNCHER`, which adds it.) Why not ``ray stop``: it stops every Ray process of the user on
 the machine, other people's clusters included; :meth:`LocalCluster.stop` ends only its own.
+
+Everything listens on 127.0.0.1 only: the cluster runs in Ray's single-machine mode
+(:data:`SINGLE_MACHINE`), without which Ray 2.60 swaps the node address 127.0.0.1 for the
+host's own, and each Serve replica's inter-deployment gRPC server, which Ray binds on ``[::]``,
+is moved to 127.0.0.1 by :func:`~.ray_serve.bind_loopback` (the tests list the sockets).
 """
 
 from __future__ import annotations
@@ -24,7 +29,11 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["LocalCluster", "free_port"]
+__all__ = ["SINGLE_MACHINE", "LocalCluster", "free_port"]
+
+#: Ray's switch for clusters of several machines (``ray._private.ray_constants``); ``0`` keeps
+#: every Ray address on 127.0.0.1 (set for the head, its workers and this driver).
+SINGLE_MACHINE = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 #: ``ray start`` with the dashboard agent's listen port also given to the raylet (argv[1]),
 #: so that the raylet does not wait for the agent to write it to a file.
@@ -120,6 +129,9 @@ class LocalCluster:
         log = self._log.open("wb")
         os.environ["RAY_AUTH_MODE"] = "token"
         os.environ["RAY_AUTH_TOKEN"] = self.token
+        # Ray's single-machine mode: without it Ray 2.60 replaces the node address 127.0.0.1
+        # with the host's own (services.resolve_ip_for_localhost) and binds its servers there
+        os.environ[SINGLE_MACHINE] = "0"
         env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
         self._proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
                                       stdin=subprocess.DEVNULL, env=env,

@@ -153,6 +153,7 @@ class ModelReplica:
 
     def __init__(self, model: str, device: str | None = None, *, batch: bool = False,
                  generation_timeout: float | None = None, delay: float = 0.0) -> None:
+        bind_loopback()
         self.backend = make_backend(model, device, delay)
         self.scheduler = Scheduler(self.backend, batch=batch,
                                    generation_timeout=generation_timeout)
@@ -450,20 +451,43 @@ class LcmModel(ModelReplica):
                   ray_actor_options={"num_cpus": 0})
 @serve.ingress(None)
 class LcmIngress:
-    """The fal-compatible app, its generations run by :data:`MODEL` replicas."""
+    """The fal-compatible app, its generations run by :data:`MODEL` replicas, its queue on
+    the job board (:mod:`.ray_board`) shared by every ingress replica."""
 
-    async def __init__(self, model: Any, config: ServerConfig,  # type: ignore[misc]
-                       job_concurrency: int) -> None:  # (Serve awaits an async __init__)
+    async def __init__(self, model: Any, board: Any,  # type: ignore[misc]
+                       config: ServerConfig, job_concurrency: int) -> None:
+        # (Serve awaits an async __init__)
+        import functools
+
         from .app import create_app
+        from .auth import Authenticator
+        from .ray_board import BoardClient, BoardJobQueue, SharedFiles, SharedUploads
+        from .state import SharedParts
 
+        bind_loopback()
+        try:
+            self.replica_id = serve.get_replica_context().replica_id.unique_id
+        except Exception:
+            self.replica_id = uuid.uuid4().hex[:8]
         info: BackendInfo = await model.info.remote()
         self.scheduler = RemoteScheduler(model, info, batch=config.batch,
                                          generation_timeout=config.generation_timeout,
                                          job_concurrency=job_concurrency)
+        name, namespace = await board.locate.remote()
+        self.board = BoardClient(name, namespace)
+        shared = SharedParts(
+            auth=Authenticator(config.keys, enabled=config.auth, secret=config.token_secret),
+            files=SharedFiles(self.board, max_files=config.max_files),
+            uploads=SharedUploads(self.board, config.uploads))
         self._backend = _InfoBackend(info)
         self._model = model
+        make_jobs = functools.partial(BoardJobQueue, board=self.board, ingress=self.replica_id,
+                                      concurrency=job_concurrency)
         self._lcm_app = create_app(self._backend, config, scheduler=self.scheduler,
-                                   health_extra=self._health)
+                                   health_extra=self._health, shared=shared,
+                                   make_jobs=make_jobs)
+        self.jobs: BoardJobQueue = self._lcm_app.state.lcm.jobs
+        self._lcm_app.add_middleware(IngressHeader, replica=self.replica_id)
 
     async def _health(self) -> dict[str, Any]:
         sch = self.scheduler
@@ -475,12 +499,69 @@ class LcmIngress:
                 info = await asyncio.wait_for(self._model.info.remote(), 10)
                 sch.info = self._backend.info = info
                 sch.backend.info = info
+        try:
+            board = await self.board.acall("stats", timeout=5)
+        except Exception as exc:
+            board = {"error": f"{type(exc).__name__}: {exc}"[:200]}
+        board.update(name=self.board.name, namespace=self.board.namespace)
         return {"ray": {"replicas": replicas, "replica_deaths": sch.replica_deaths,
                         "job_reruns": sch.job_reruns,
-                        "in_flight": sum(r.get("in_flight", 0) for r in replicas)}}
+                        "in_flight": sum(r.get("in_flight", 0) for r in replicas),
+                        "ingress": {"id": self.replica_id, "pid": os.getpid(),
+                                    "node": _node_ip(), **self.jobs.stats()},
+                        "board": board}}
 
     def __serve_build_asgi_app__(self) -> Any:
         return self._lcm_app
+
+
+#: The response header naming the ingress replica that answered.
+INGRESS_HEADER = "x-lcm-ingress"
+
+
+class IngressHeader:
+    """ASGI middleware: ``x-lcm-ingress: <replica id>`` on every HTTP answer."""
+
+    def __init__(self, app: Any, replica: str) -> None:
+        self.app = app
+        self.value = replica.encode()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []),
+                                                  (INGRESS_HEADER.encode(), self.value)]}
+            await send(message)
+
+        await self.app(scope, receive, send_with)
+
+
+def bind_loopback() -> None:
+    """On a node whose address is 127.0.0.1, make this Serve replica's inter-deployment gRPC
+    server listen there too (Ray 2.60 binds it on ``[::]``, every address, whatever the
+    node's address is). Called from each deployment's constructor, which Serve runs before it
+    starts that server; elsewhere (a node with a routable address) nothing changes."""
+    if _node_ip() != "127.0.0.1":
+        return
+    try:
+        import ray.serve._private.replica as replica_mod
+    except ImportError:
+        return
+    add = replica_mod.add_port_to_grpc_server
+    if getattr(add, "_lcm_loopback", False):
+        return
+
+    def add_loopback(server: Any, address: str) -> Any:
+        if address.startswith("[::]:"):
+            address = "127.0.0.1:" + address[len("[::]:"):]
+        return add(server, address)
+
+    add_loopback._lcm_loopback = True  # type: ignore[attr-defined]
+    replica_mod.add_port_to_grpc_server = add_loopback  # type: ignore[attr-defined]
 
 
 class _InfoBackend:
@@ -502,6 +583,7 @@ ARG_DEFAULTS: dict[str, Any] = {
     "target_in_flight": 2.0, "gpus_per_replica": 0.0, "cpus_per_replica": 1.0,
     "app_id": "fal-ai/fast-lcm-diffusion", "auth": True, "batch": False, "max_queue": 64,
     "session_timeout": 60.0, "generation_timeout": 120.0, "job_concurrency": 8,
+    "ingress_replicas": 1, "ingress_lease_s": 10.0,
 }
 
 
@@ -520,10 +602,11 @@ def build_app(args: dict[str, Any], *, keys: Sequence[str] | None = None,
         raise ValueError(f"args: unknown key(s) {sorted(unknown)}; known: "
                          f"{sorted(ARG_DEFAULTS)}")
     a = {**ARG_DEFAULTS, **args}
-    from ..commands.serve_ray import validate_scale
+    from ..commands.serve_ray import validate_ingress, validate_scale
 
     n, pair, gpus = validate_scale(a["replicas"], a["autoscale"], a["gpus_per_replica"],
                                    a["target_in_flight"])
+    n_ingress, lease_s = validate_ingress(a["ingress_replicas"], a["ingress_lease_s"])
     if keys is None:
         keys = keys_from_env()
     if token_secret is None:
@@ -550,8 +633,14 @@ def build_app(args: dict[str, Any], *, keys: Sequence[str] | None = None,
     model = LcmModel.options(**options).bind(  # type: ignore[attr-defined]
         a["model"], a["device"], batch=bool(a["batch"]),
         generation_timeout=a["generation_timeout"] or None, delay=float(a["echo_delay"]))
-    return LcmIngress.bind(model, config,  # type: ignore[attr-defined]
-                           int(a["job_concurrency"]))
+    from .ray_board import LcmBoard
+
+    board = LcmBoard.bind(  # type: ignore[attr-defined]
+        f"lcm-widgets-board-{secrets.token_hex(6)}",  # one board per build of the app
+        {"max_queue": config.max_queue, "lease_s": lease_s, "max_files": config.max_files,
+         "uploads": config.uploads})
+    return LcmIngress.options(num_replicas=n_ingress).bind(  # type: ignore[attr-defined]
+        model, board, config, int(a["job_concurrency"]))
 
 
 def app_builder(args: dict[str, Any]) -> Any:

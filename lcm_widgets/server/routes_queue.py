@@ -13,7 +13,6 @@ Point the official clients' queue host at ``http://HOST:PORT/queue/``:
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -29,7 +28,7 @@ from .http_common import (
     parse_body,
     require_auth,
     set_request_id,
-    submit_job,
+    submit_queue_job,
     validation_response,
 )
 from .inputs import SUBPATHS
@@ -46,9 +45,9 @@ def _wants_logs(request: Request) -> bool:
     return request.query_params.get("logs", "0").lower() in _TRUE
 
 
-def _job_or_404(request: Request, request_id: str) -> Job:
+async def _job_or_404(request: Request, request_id: str) -> Job:
     # another key's job is "not found" too: ids must not reveal whose work exists
-    job = get_state(request).jobs.get(request_id, owner=owner_of(request))
+    job = await get_state(request).jobs.aget(request_id, owner=owner_of(request))
     if job is None:
         raise HTTPException(http_status(NOT_FOUND), detail=f"request {request_id!r} not found (unknown, or "
                                         "forgotten after it finished)")
@@ -70,7 +69,7 @@ def _submit_route(subpath: str) -> Callable[[Request], Awaitable[JSONResponse]]:
         parsed = await parse_body(request, subpath)
         if isinstance(parsed, JSONResponse):
             return parsed
-        job = submit_job(request, parsed, webhook=webhook)
+        job = await submit_queue_job(request, parsed, webhook=webhook)
         if isinstance(job, JSONResponse):
             return job
         body = {"request_id": job.id, **job.urls(), "status": "IN_QUEUE",
@@ -95,26 +94,28 @@ def add_queue_routes(app: FastAPI, app_id: str, *, io_schema: dict[str, Any]) ->
     @app.get(base + "/requests/{request_id}/status", dependencies=auth, tags=["queue"],
              summary="Status of a queued request")
     async def status(request: Request, request_id: str) -> JSONResponse:
-        job = _job_or_404(request, request_id)
+        job = await _job_or_404(request, request_id)
         return JSONResponse(get_state(request).jobs.status(job, logs=_wants_logs(request)))
 
     @app.get(base + "/requests/{request_id}/status/stream", dependencies=auth, tags=["queue"],
              summary="Status updates as server-sent events, until COMPLETED")
     async def status_stream(request: Request, request_id: str) -> StreamingResponse:
-        job = _job_or_404(request, request_id)
+        job = await _job_or_404(request, request_id)
         jobs = get_state(request).jobs
         logs = _wants_logs(request)
 
         async def events() -> AsyncIterator[str]:
+            current = job
             while True:
-                changed = job.changed()
-                yield f"data: {json.dumps(jobs.status(job, logs=logs))}\n\n"
-                if job.status == "COMPLETED":
+                wait = jobs.watch(current)  # taken before the status is read
+                yield f"data: {json.dumps(jobs.status(current, logs=logs))}\n\n"
+                if current.status == "COMPLETED":
                     return
-                try:
-                    await asyncio.wait_for(changed.wait(), _SSE_KEEPALIVE_S)
-                except TimeoutError:
+                later = await wait(_SSE_KEEPALIVE_S)
+                if later is None:
                     yield ": keep-alive\n\n"
+                else:
+                    current = later
 
         return StreamingResponse(events(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache"})
@@ -122,7 +123,7 @@ def add_queue_routes(app: FastAPI, app_id: str, *, io_schema: dict[str, Any]) ->
     @app.get(base + "/requests/{request_id}", dependencies=auth, tags=["queue"],
              summary="Result of a queued request")
     async def result(request: Request, request_id: str) -> JSONResponse:
-        job = _job_or_404(request, request_id)
+        job = await _job_or_404(request, request_id)
         if job.status != "COMPLETED":
             return JSONResponse({"detail": f"request {request_id} is {job.status}; poll its "
                                            "status until COMPLETED", "status": job.status},
@@ -135,9 +136,9 @@ def add_queue_routes(app: FastAPI, app_id: str, *, io_schema: dict[str, Any]) ->
              summary="Cancel a queued request")
     async def cancel(request: Request, request_id: str) -> JSONResponse:
         jobs = get_state(request).jobs
-        job = jobs.get(request_id, owner=owner_of(request))
+        job = await jobs.aget(request_id, owner=owner_of(request))
         if job is None:
             return JSONResponse({"status": NOT_FOUND.code}, status_code=http_status(NOT_FOUND))
         set_request_id(request, request_id)
-        code, text = jobs.cancel(job)
+        code, text = await jobs.acancel(job)
         return JSONResponse({"status": text}, status_code=code)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import importlib.util
 import io
+import json
 import os
 import signal
 import threading
@@ -222,6 +223,321 @@ def test_killed_replica_mid_load(echo: Deployed, client: fal_client.SyncClient) 
     later = echo.replicas(2, timeout=120)
     assert victim["id"] not in {r["id"] for r in later}
     assert echo.health()["ray"]["replica_deaths"] >= 1
+
+
+# -- two ingress replicas: the queue on the job board -------------------------------------
+
+AUTH = {"Authorization": f"Key {KEY}"}
+INGRESS = "x-lcm-ingress"
+
+
+def _other(send: Any, than: str, tries: int = 150) -> httpx.Response:
+    """``send()`` again until an ingress other than ``than`` answers (Serve's proxy picks the
+    ingress replica; each try is a fresh connection)."""
+    seen = []
+    for _ in range(tries):
+        r: httpx.Response = send()
+        seen.append(r.headers.get(INGRESS))
+        if r.headers.get(INGRESS) not in (None, than):
+            return r
+    raise AssertionError(f"no ingress other than {than} answered in {tries} tries: "
+                         f"{sorted(set(map(str, seen)))}")
+
+
+def _ingresses(dep: Deployed, want: int = 2, timeout: float = 120) -> dict[str, dict[str, Any]]:
+    """The ingress replicas that answer /health (id -> their ``ray.ingress``), once ``want``
+    different ones have answered."""
+    seen: dict[str, dict[str, Any]] = {}
+    deadline = time.monotonic() + timeout
+    while len(seen) < want:
+        assert time.monotonic() < deadline, f"only {sorted(seen)} answered /health"
+        try:
+            r = httpx.get(f"{dep.url}/health", timeout=10)
+        except httpx.HTTPError:
+            time.sleep(0.2)
+            continue
+        if r.status_code == 200 and r.json().get("ray", {}).get("ingress"):
+            ing = r.json()["ray"]["ingress"]
+            assert r.headers[INGRESS] == ing["id"]
+            seen[ing["id"]] = ing
+        else:
+            time.sleep(0.2)
+    return seen
+
+
+@pytest.fixture(scope="module")
+def multi(echo: Deployed) -> Deployed:
+    """The app redeployed in place with 2 ingress replicas (a queue job slot count of 2 each,
+    a 4 s lease) and 2 EchoBackend replicas of 0.3 s a call."""
+    from ray import serve
+
+    from lcm_widgets.server.ray_serve import build_app
+
+    serve.run(build_app({"model": "echo", "replicas": 2, "echo_delay": 0.3,
+                         "ingress_replicas": 2, "job_concurrency": 2, "ingress_lease_s": 4,
+                         "session_timeout": 60}, keys=[KEY]),
+              name="lcm-widgets", route_prefix="/")
+    _ingresses(echo, 2)
+    echo.replicas(2, timeout=120)
+    return echo
+
+
+def _submit(dep: Deployed, **args: Any) -> httpx.Response:
+    for _ in range(50):  # a proxy that still routes to a killed ingress answers 5xx
+        try:
+            r = httpx.post(f"{dep.url}/queue/{APP}", json={"prompt": "p", **args},
+                           headers=AUTH, timeout=30)
+        except httpx.HTTPError:
+            time.sleep(0.2)
+            continue
+        if r.status_code < 500:
+            return r
+        time.sleep(0.2)
+    raise AssertionError(f"submit kept failing: {r.status_code} {r.text[:200]}")
+
+
+def test_two_ingresses_share_the_queue(multi: Deployed) -> None:
+    """A job submitted through one ingress has its status, SSE status stream and result
+    answered by the other; a job cancelled through the other ingress is cancelled; a result
+    image and an upload stored through one are served by the other (x-lcm-ingress)."""
+    base = f"{multi.url}/queue/{APP}/requests"
+    sub = _submit(multi, seed=5)
+    assert sub.status_code == 200, sub.text
+    job, via = sub.json()["request_id"], sub.headers[INGRESS]
+    st = _other(lambda: httpx.get(f"{base}/{job}/status", headers=AUTH, timeout=20), via)
+    assert st.status_code == 200 and st.json()["request_id"] == job
+    assert st.json()["status"] in {"IN_QUEUE", "IN_PROGRESS", "COMPLETED"}
+    # a token minted at one ingress is valid at the other (the shared secret)
+    tok = httpx.post(f"{multi.url}/tokens/", headers=AUTH, timeout=20,
+                     json={"allowed_apps": ["fast-lcm-diffusion"], "token_expiration": 120})
+    assert tok.status_code == 201, tok.text
+    bearer = {"Authorization": f"Bearer {tok.json()}"}
+    st = _other(lambda: httpx.get(f"{base}/{job}/status", headers=bearer, timeout=20),
+                tok.headers[INGRESS])
+    assert st.status_code == 200 and st.json()["request_id"] == job, st.text
+
+    def sse() -> httpx.Response:
+        req = httpx.Request("GET", f"{base}/{job}/status/stream", headers=AUTH)
+        client = httpx.Client(timeout=30)
+        r = client.send(req, stream=True)
+        r.extensions["lcm_client"] = client
+        if r.headers.get(INGRESS) == via:
+            r.close()
+            client.close()
+        return r
+
+    stream = _other(sse, via)
+    events = []
+    try:
+        for line in stream.iter_lines():
+            if line.startswith("data: "):
+                events.append(json.loads(line[6:]))
+                if events[-1]["status"] == "COMPLETED":
+                    break
+    finally:
+        stream.close()
+        stream.extensions["lcm_client"].close()
+    assert events and events[-1]["status"] == "COMPLETED" and "error" not in events[-1], events
+    res = _other(lambda: httpx.get(f"{base}/{job}", headers=AUTH, timeout=20), via)
+    assert res.status_code == 200 and res.json()["seed"] == 5
+    took = []
+    with httpx.Client(timeout=20) as http:
+        for _ in range(40):
+            t0 = time.perf_counter()
+            assert http.get(f"{base}/{job}/status", headers=AUTH).status_code == 200
+            took.append(time.perf_counter() - t0)
+    took.sort()
+    print(f"FIGURE status through the proxy and the board: p50 {took[20] * 1000:.1f} ms, "
+          f"p95 {took[37] * 1000:.1f} ms (40 requests, one connection)")
+    # a file of a sync_mode=false result, stored by the ingress that ran it: read by any
+    sub = _submit(multi, seed=6, sync_mode=False)
+    job2 = sub.json()["request_id"]
+    deadline = time.monotonic() + 60
+    while (r := httpx.get(f"{base}/{job2}/status", headers=AUTH, timeout=20)).json()[
+            "status"] != "COMPLETED":
+        assert time.monotonic() < deadline, r.text
+        time.sleep(0.2)
+    url = httpx.get(f"{base}/{job2}", headers=AUTH, timeout=20).json()["images"][0]["url"]
+    assert "/files/" in url
+    img = _other(lambda: httpx.get(url, timeout=20), "nobody")
+    first = img.headers[INGRESS]
+    img2 = _other(lambda: httpx.get(url, timeout=20), first)
+    assert img.status_code == img2.status_code == 200 and img.content == img2.content
+    assert img.content[:2] == b"\xff\xd8"
+    # an upload through one ingress: read back, and used as an input, through the other
+    ini = httpx.post(f"{multi.url}/storage/upload/initiate", headers=AUTH, timeout=20,
+                     json={"content_type": "image/jpeg", "file_name": "a.jpg"})
+    assert ini.status_code == 200, ini.text
+    put = httpx.put(ini.json()["upload_url"], content=jpeg(), timeout=20,
+                    headers={"content-type": "image/jpeg"})
+    assert put.status_code == 200, put.text
+    file_url = ini.json()["file_url"]
+    got = _other(lambda: httpx.get(file_url, headers=AUTH, timeout=20), ini.headers[INGRESS])
+    assert got.status_code == 200 and got.content == jpeg()
+    out = _other(lambda: httpx.post(f"{multi.url}/{APP}", headers=AUTH, timeout=60, json={
+        "prompt": "up", "image_url": file_url, "strength": 1, "seed": 8, "sync_mode": True}),
+        ini.headers[INGRESS])
+    assert out.status_code == 200 and out.json()["seed"] == 8, out.text
+    # cancel: 24 jobs submitted at once; 4 run at a time (2 slots on each ingress), the
+    # others wait on the board. Each is cancelled once, last first, 8 at a time, and some of
+    # those cancels reach the other ingress. A job whose cancel was accepted (202) ends
+    # cancelled, any other (400 ALREADY_COMPLETED) with its result: one outcome each. (A
+    # round where no accepted cancel crossed, on a loaded machine, is done again: 3 at most.)
+    crossed, cancelled = 0, 0
+    for _round in range(3):
+        with cf.ThreadPoolExecutor(8) as pool:
+            subs = list(pool.map(lambda i: _submit(multi, seed=100 + i), range(24)))
+            ids = [(r.json()["request_id"], r.headers[INGRESS]) for r in subs]
+            cancels = list(pool.map(lambda j: httpx.put(f"{base}/{j[0]}/cancel",
+                                                        headers=AUTH, timeout=20),
+                                    ids[::-1]))
+        codes = {}
+        for (job_id, submitted_via), c in zip(ids[::-1], cancels, strict=True):
+            assert c.status_code in (202, 400), c.text
+            codes[job_id] = c.status_code
+            crossed += c.headers[INGRESS] != submitted_via and c.status_code == 202
+        for job_id, _ in ids:
+            deadline = time.monotonic() + 60
+            while (r := httpx.get(f"{base}/{job_id}/status", headers=AUTH,
+                                  timeout=20)).json()["status"] != "COMPLETED":
+                assert time.monotonic() < deadline, r.text
+                time.sleep(0.2)
+            outcome = r.json().get("error_type") or "ok"
+            assert outcome == ("request_cancelled" if codes[job_id] == 202 else "ok"), \
+                (codes[job_id], r.json())
+            cancelled += outcome == "request_cancelled"
+            res = httpx.get(f"{base}/{job_id}", headers=AUTH, timeout=20)
+            assert (res.status_code == 200) == (outcome == "ok"), res.text
+        if crossed:
+            break
+    assert crossed >= 1, f"no accepted cancel came through the other ingress: {codes}"
+    # a second cancel of a finished job: ALREADY_COMPLETED, from either ingress
+    c = httpx.put(f"{base}/{ids[-1][0]}/cancel", headers=AUTH, timeout=20)
+    assert c.status_code == 400 and c.json()["status"] == "ALREADY_COMPLETED"
+
+
+def test_fal_client_on_two_ingresses(multi: Deployed, client: fal_client.SyncClient) -> None:
+    """The official fal_client, unchanged, against two ingresses: sync runs, queue jobs
+    (submit, status, result), and realtime sessions (a token minted at whichever ingress,
+    the WebSocket taken by whichever)."""
+    for i in range(4):
+        out = client.run(APP, arguments={"prompt": "sync", "seed": i, "sync_mode": True})
+        assert out["seed"] == i
+    handles = [client.submit(APP, arguments={"prompt": "queued", "seed": 40 + i})
+               for i in range(6)]
+    assert sorted(h.get()["seed"] for h in handles) == [40 + i for i in range(6)]
+    for h in handles:
+        status = client.status(APP, h.request_id, with_logs=True)
+        assert isinstance(status, fal_client.Completed) and status.logs
+    for _ in range(2):
+        with client.realtime(APP, max_buffering=4) as conn:
+            for i in range(3):
+                conn.send({"prompt": "rt", "seed": i, "request_id": f"rt-{i}"})
+                got = conn.recv()
+                assert got is not None and got["request_id"] == f"rt-{i}"
+
+
+def test_cluster_listens_on_loopback_only(cluster: LocalCluster, multi: Deployed) -> None:
+    """Every listening socket of the private cluster's processes (the head, its workers, the
+    Serve proxy and replicas) and of this driver is on 127.0.0.1."""
+    import psutil
+
+    root = psutil.Process(cluster._proc.pid)  # type: ignore[union-attr]
+    procs = [root, *root.children(recursive=True), psutil.Process()]
+    listening = []
+    for proc in procs:
+        try:
+            for conn in proc.net_connections(kind="inet"):
+                if conn.status == psutil.CONN_LISTEN:
+                    listening.append((proc.pid, proc.name(), conn.laddr.ip, conn.laddr.port))
+        except psutil.Error:
+            continue
+    names = " ".join(p[1] for p in listening)
+    assert "ServeReplica" in names and "ProxyActor" in names and "raylet" in names, listening
+    wrong = [p for p in listening if p[2] not in {"127.0.0.1", "::ffff:127.0.0.1"}]
+    assert not wrong, f"listening beyond 127.0.0.1: {wrong}"
+
+
+def test_killed_ingress_mid_queue(multi: Deployed) -> None:
+    """SIGKILL one ingress replica's worker while jobs wait on the board and run on both
+    ingresses: every accepted job ends COMPLETED, with its result or a clear error; none is
+    lost. The killed ingress's jobs are run again by the other once its lease (4 s) runs out,
+    and Serve starts a replacement ingress."""
+    ing = _ingresses(multi, 2)
+    victim = sorted(ing.values(), key=lambda i: i["id"])[0]
+    base = f"{multi.url}/queue/{APP}/requests"
+    accepted = []
+    with cf.ThreadPoolExecutor(8) as pool:
+        for r in pool.map(lambda i: _submit(multi, seed=200 + i), range(14)):
+            assert r.status_code == 200, r.text
+            accepted.append(r.json()["request_id"])
+    deadline = time.monotonic() + 60
+    while True:  # kill it while it holds jobs (its /health says how many); more jobs meanwhile
+        r = httpx.get(f"{multi.url}/health", timeout=10)
+        if r.headers.get(INGRESS) == victim["id"] and r.json()["ray"]["ingress"]["held"]:
+            break
+        assert time.monotonic() < deadline, "the victim never held a job"
+        r = _submit(multi, seed=250 + len(accepted))
+        assert r.status_code == 200, r.text
+        accepted.append(r.json()["request_id"])
+    os.kill(victim["pid"], signal.SIGKILL)
+    killed_at = time.monotonic()
+    for i in range(6):
+        r = _submit(multi, seed=300 + i)
+        assert r.status_code == 200, r.text
+        accepted.append(r.json()["request_id"])
+    outcomes: dict[str, Any] = {}
+    deadline = time.monotonic() + 180
+    while len(outcomes) < len(accepted):
+        assert time.monotonic() < deadline, f"not COMPLETED: {set(accepted) - set(outcomes)}"
+        for job_id in accepted:
+            if job_id in outcomes:
+                continue
+            try:
+                r = httpx.get(f"{base}/{job_id}/status", headers=AUTH, timeout=10)
+            except httpx.HTTPError:
+                continue
+            if r.status_code == 200 and r.json()["status"] == "COMPLETED":
+                outcomes[job_id] = r.json()
+            else:
+                assert r.status_code in (200, 500, 502, 503), r.text  # never 404: not lost
+        time.sleep(0.3)
+    recovered_s = time.monotonic() - killed_at
+    errors = [o for o in outcomes.values() if "error" in o]
+    for o in errors:
+        assert o["error_type"] == "generation_failed" and "died" in o["error"], o
+    # a job fails only when both its holders were taken for dead (a loaded machine can stall
+    # the surviving ingress past the 4 s lease too); one SIGKILL fails none otherwise
+    assert len(errors) <= 2, errors
+    for job_id in accepted:
+        r = httpx.get(f"{base}/{job_id}", headers=AUTH, timeout=20)
+        assert r.status_code == (500 if "error" in outcomes[job_id] else 200), r.text
+    board = multi.health()["ray"]["board"]
+    assert board["ingress_deaths"] >= 1 and board["requeued"] >= 1, board
+    print(f"FIGURE killed ingress: {len(accepted)} jobs accepted, all COMPLETED "
+          f"{recovered_s:.1f} s after the SIGKILL (lease 4 s), {len(errors)} with an error, "
+          f"{board['requeued']} queued again")
+    later = _ingresses(multi, 2, timeout=180)  # the replacement
+    assert victim["id"] not in later
+
+
+def test_board_goes_with_the_app(multi: Deployed) -> None:
+    """The board is no detached actor: deleting the application removes it."""
+    import ray
+    from ray import serve
+
+    board = multi.health()["ray"]["board"]
+    name, namespace = board["name"], board["namespace"]
+    assert ray.get_actor(name, namespace=namespace) is not None
+    serve.delete("lcm-widgets")
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            ray.get_actor(name, namespace=namespace)
+        except ValueError:
+            break
+        assert time.monotonic() < deadline, f"board {name} outlived its application"
+        time.sleep(0.5)
 
 
 def test_tiny_on_two_replicas(echo: Deployed, client: fal_client.SyncClient) -> None:

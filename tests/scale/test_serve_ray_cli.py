@@ -28,6 +28,12 @@ yaml = pytest.importorskip("yaml")  # pyyaml: ray brings it, and so does jupyter
                                      "1, 2...), got 'half'"),
     (["--target-in-flight", "0"], "--target-in-flight: must be more than 0 frames per "
                                   "replica, got '0'"),
+    (["--ingress-replicas", "0"], "--ingress-replicas: must be a whole number from 1 to 64, "
+                                  "got '0'"),
+    (["--ingress-replicas", "65"], "--ingress-replicas: must be a whole number from 1 to 64, "
+                                   "got '65'"),
+    (["--ingress-replicas", "two"], "--ingress-replicas: must be a whole number from 1 to 64, "
+                                    "got 'two'"),
 ])
 def test_bad_scale_flags_name_flag_limit_and_value(flags: list[str], expected: str,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
@@ -40,13 +46,15 @@ def test_bad_scale_flags_name_flag_limit_and_value(flags: list[str], expected: s
 def test_print_config(capsys: pytest.CaptureFixture[str]) -> None:
     """A serve config: the builder, its args, 127.0.0.1; no secret in it."""
     assert main(["serve", "--ray", "--model", "tiny", "--autoscale", "1,4",
-                 "--gpus-per-replica", "0.5", "--print-config"]) == 0
+                 "--gpus-per-replica", "0.5", "--ingress-replicas", "3",
+                 "--print-config"]) == 0
     doc = yaml.safe_load(capsys.readouterr().out)
     assert doc["http_options"] == {"host": "127.0.0.1", "port": 8000}
     (app,) = doc["applications"]
     assert app["import_path"] == "lcm_widgets.server.ray_serve:app_builder"
     assert app["args"]["autoscale"] == [1, 4] and app["args"]["gpus_per_replica"] == 0.5
     assert app["args"]["model"] == "tiny" and "keys" not in app["args"]
+    assert app["args"]["ingress_replicas"] == 3
 
 
 def test_importing_serve_stays_without_ray() -> None:
@@ -70,7 +78,8 @@ from lcm_widgets.cli import main
 import io, contextlib
 buf = io.StringIO()
 with contextlib.redirect_stdout(buf):
-    assert main(['serve', '--ray', '--model', 'echo', '--replicas', '3', '--print-config']) == 0
+    assert main(['serve', '--ray', '--model', 'echo', '--replicas', '3', '--ingress-replicas',
+                 '2', '--print-config']) == 0
 from ray.serve.schema import ServeDeploySchema
 schema = ServeDeploySchema.model_validate(yaml.safe_load(buf.getvalue()))
 app = schema.applications[0]
