@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -86,6 +87,7 @@ class LocalCluster:
         self.object_store_mb = object_store_mb
         self.dashboard = dashboard
         self.dashboard_port = dashboard_port or (free_port() if dashboard else None)
+        self._own_temp = temp_dir is None  # a folder we made goes with the cluster
         self.temp_dir = temp_dir or tempfile.mkdtemp(prefix="lcmw-ray-")
         Path(self.temp_dir).mkdir(parents=True, exist_ok=True)
         self.start_timeout = start_timeout
@@ -145,12 +147,14 @@ class LocalCluster:
                 return self
             time.sleep(0.5)
         tail = self._log.read_bytes()[-2000:].decode(errors="replace")
+        self._own_temp = False  # keep the log the error names
         self.stop()
         raise RuntimeError(f"the local Ray cluster did not start in {self.start_timeout:g} s; "
                            f"the end of {self._log}:\n{tail}")
 
     def stop(self, timeout: float = 30.0) -> None:
-        """End this cluster's processes (its own process group), and nothing else."""
+        """End this cluster's processes (its own process group), and nothing else; remove its
+        temporary folder when the cluster made it (``temp_dir=None``)."""
         proc, self._proc = self._proc, None
         if proc is None:
             return
@@ -162,6 +166,8 @@ class LocalCluster:
             os.killpg(proc.pid, signal.SIGKILL)  # whatever of the group is left
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(5)
+        if self._own_temp:  # its logs and sockets
+            shutil.rmtree(self.temp_dir, ignore_errors=True)
 
     def __enter__(self) -> LocalCluster:
         return self.start()
