@@ -147,8 +147,8 @@ _SYNTH_JS = r"""
   const start = performance.now();
   const end = start + seconds * 1000;
   let next = start;
+  const r = el.getBoundingClientRect();  // once: the page does not scroll while it draws
   const step = () => {
-    const r = el.getBoundingClientRect();
     const now = performance.now();
     if (now >= end) {
       if (left > 0) fire("pointerup", 0);
