@@ -331,6 +331,114 @@ var SketchCanvas = class {
   }
 };
 
+// encode.js
+var WORKER_SRC = `
+let canvas = null, ctx = null;
+self.onmessage = async (ev) => {
+  const { id, width, height, pixels, mime, quality } = ev.data;
+  try {
+    if (!canvas || canvas.width !== width || canvas.height !== height) {
+      canvas = new OffscreenCanvas(width, height);
+      ctx = canvas.getContext("2d");
+    }
+    ctx.putImageData(new ImageData(new Uint8ClampedArray(pixels), width, height), 0, 0);
+    const blob = await canvas.convertToBlob({ type: mime, quality });
+    const buf = await blob.arrayBuffer();
+    self.postMessage({ id, buf }, [buf]);
+  } catch (err) {
+    self.postMessage({ id, error: String(err) });
+  }
+};
+`;
+function encodeOnMainThread(canvas, mime, quality) {
+  return new Promise((resolve, reject) => {
+    canvas.toBlob((blob) => {
+      if (blob) blob.arrayBuffer().then(resolve, reject);
+      else reject(new Error("canvas.toBlob gave no blob"));
+    }, mime, quality);
+  });
+}
+var OffscreenEncoder = class {
+  constructor() {
+    this.worker = null;
+    this.broken = typeof Worker !== "function" || typeof OffscreenCanvas !== "function";
+    this.pending = /* @__PURE__ */ new Map();
+    this.nextId = 0;
+    this.inWorker = 0;
+    this.onMain = 0;
+  }
+  /** @returns {Worker|null} */
+  _worker() {
+    if (this.worker || this.broken) return this.worker;
+    try {
+      const url = URL.createObjectURL(new Blob([WORKER_SRC], { type: "text/javascript" }));
+      const w = new Worker(url);
+      URL.revokeObjectURL(url);
+      w.onmessage = (ev) => {
+        const { id, buf, error } = ev.data || {};
+        const p = this.pending.get(id);
+        if (!p) return;
+        this.pending.delete(id);
+        if (buf instanceof ArrayBuffer) p.resolve(buf);
+        else p.reject(new Error(`encoder worker: ${error}`));
+      };
+      w.onerror = (ev) => {
+        ev.preventDefault?.();
+        this._fail(new Error(`encoder worker failed: ${ev.message || "error"}`));
+      };
+      this.worker = w;
+    } catch {
+      this.broken = true;
+    }
+    return this.worker;
+  }
+  /** The worker is unusable: reject what it holds, encode on the main thread from now on.
+   * @param {Error} err */
+  _fail(err) {
+    this.broken = true;
+    this.worker?.terminate();
+    this.worker = null;
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+  }
+  /**
+   * The canvas as `mime` bytes, as it is now (its pixels are read before this returns).
+   * @param {HTMLCanvasElement} canvas @param {string} mime @param {number} quality
+   * @returns {Promise<ArrayBuffer>}
+   */
+  async encode(canvas, mime, quality) {
+    const w = this._worker();
+    const ctx = w ? canvas.getContext("2d") : null;
+    if (!w || !ctx) {
+      this.onMain += 1;
+      return encodeOnMainThread(canvas, mime, quality);
+    }
+    const { width, height } = canvas;
+    const pixels = ctx.getImageData(0, 0, width, height).data.buffer;
+    const id = ++this.nextId;
+    try {
+      const buf = await new Promise((resolve, reject) => {
+        this.pending.set(id, { resolve, reject });
+        w.postMessage({ id, width, height, pixels, mime, quality }, [pixels]);
+      });
+      this.inWorker += 1;
+      return (
+        /** @type {ArrayBuffer} */
+        buf
+      );
+    } catch (err) {
+      if (!this.broken) throw err;
+      this.onMain += 1;
+      return encodeOnMainThread(canvas, mime, quality);
+    }
+  }
+};
+var shared = null;
+function pageEncoder() {
+  if (!shared) shared = new OffscreenEncoder();
+  return shared;
+}
+
 // history.js
 var HISTORY_SIZE = 12;
 var ResultHistory = class {
@@ -1856,19 +1964,15 @@ var DIRECT_TIMEOUT_MS = 3e3;
 var DIRECT_ATTEMPTS = 3;
 var PAINT_TIMES = 32;
 var PROBE_TIMEOUT_MS = 5e3;
+var LIVE_RENDER_MS = 250;
 async function decode(buf, mime) {
   const bytes = toBytes(buf);
   if (!bytes || bytes.byteLength === 0) throw new Error("no image buffer");
   const part = bytes.buffer instanceof ArrayBuffer ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) : bytes.slice();
   return createImageBitmap(new Blob([part], { type: mime || "image/jpeg" }));
 }
-function encodeJpeg(canvas, quality) {
-  return new Promise((resolve, reject) => {
-    canvas.toBlob((blob) => {
-      if (blob) blob.arrayBuffer().then(resolve, reject);
-      else reject(new Error("canvas.toBlob gave no blob"));
-    }, FRAME_MIME, quality);
-  });
+function setText(el, text) {
+  if (el.textContent !== text) el.textContent = text;
 }
 function debugEnabled() {
   return (
@@ -1910,6 +2014,10 @@ var SketchpadView = class {
     this.probeAt = null;
     this.silent = false;
     this.paused = this.model.get("paused") === true;
+    this.renderedAt = {};
+    this.renderTimers = {};
+    this.statusKey = "";
+    this.statsShown = {};
     this.parts = buildParts(el.ownerDocument);
     const { root, inputCanvas } = this.parts;
     inputCanvas.width = this._int("frame_width", 64, 2048, 512);
@@ -1942,6 +2050,11 @@ var SketchpadView = class {
         },
         stats: () => pacer.stats(),
         trace: () => [...this.trace.values()],
+        encoder: () => ({
+          inWorker: pageEncoder().inWorker,
+          onMain: pageEncoder().onMain,
+          broken: pageEncoder().broken
+        }),
         get transport() {
           return view.transport;
         },
@@ -1985,6 +2098,7 @@ var SketchpadView = class {
     }, 1e3);
     signal.addEventListener("abort", () => {
       clearInterval(timer);
+      for (const t of Object.values(this.renderTimers)) if (t) clearTimeout(t);
       this.ws?.close();
     });
     this._hello();
@@ -2112,7 +2226,7 @@ var SketchpadView = class {
     const t0 = Date.now();
     try {
       const maskP = this.mask.encoded();
-      const buf = await encodeJpeg(canvas, quality);
+      const buf = await pageEncoder().encode(canvas, FRAME_MIME, quality);
       const mask = await maskP;
       const t1 = Date.now();
       this._send(frameMessage(ticket.seq, {
@@ -2242,11 +2356,11 @@ var SketchpadView = class {
     oc.getContext("2d").drawImage(bmp, 0, 0);
     bmp.close();
     this.parts.output.classList.add("lcm-has-result");
-    this.parts.resultParams.textContent = formatParams(meta.params);
+    setText(this.parts.resultParams, formatParams(meta.params));
     this.shownParams = meta.params ?? null;
     this.parts.download.disabled = false;
     if (this.results.add(rid, seq, meta.params, thumbnail(oc.ownerDocument, oc))) {
-      this._renderHistory();
+      this._throttled("history", () => this._renderHistory());
     }
     this.sources?.resultPainted();
     const tPaint = done(false);
@@ -2263,8 +2377,28 @@ var SketchpadView = class {
     }
     this.pacer.painted(seq, tPaint);
     this._stats();
-    this._renderStatus();
+    this._throttled("status", () => this._renderStatus());
     this._renderStale();
+  }
+  /**
+   * Run `fn` now if the `key` render last ran LIVE_RENDER_MS ago or more, else once when that
+   * much time has passed (one trailing run: it shows the newest state).
+   * @param {string} key @param {() => void} fn
+   */
+  _throttled(key, fn) {
+    if (this.renderTimers[key]) return;
+    const wait = (this.renderedAt[key] ?? 0) + LIVE_RENDER_MS - Date.now();
+    if (wait <= 0) {
+      this.renderedAt[key] = Date.now();
+      fn();
+      return;
+    }
+    this.renderTimers[key] = setTimeout(() => {
+      this.renderTimers[key] = null;
+      if (this.signal.aborted) return;
+      this.renderedAt[key] = Date.now();
+      fn();
+    }, wait);
   }
   /**
    * Python fed an image as frame `seq` (`Studio.submit_image`): show it in the canvas (undoable)
@@ -2404,7 +2538,7 @@ var SketchpadView = class {
     if (!why && this.paused && this.pacer.dirty) {
       why = "paused: the drawing changed since this image; Resume renders it";
     }
-    this.parts.staleNote.textContent = why ? `stale \u2014 ${why}` : "";
+    setText(this.parts.staleNote, why ? `stale \u2014 ${why}` : "");
     this.parts.output.classList.toggle("lcm-stale", why !== "");
   }
   /** The comm is gone (kernel restart or shutdown): say so, and take no more strokes. */
@@ -2502,7 +2636,7 @@ var SketchpadView = class {
   }
   _renderStatus() {
     const ps = this.pacer.stats();
-    renderStatus(this.parts.status, formatStatus({
+    const shown = formatStatus({
       status: this.model.get("status"),
       stats: this.model.get("stats"),
       error: this.model.get("error"),
@@ -2518,26 +2652,36 @@ var SketchpadView = class {
       paused: this.paused,
       dead: this.dead,
       silent: this.silent
-    }));
+    });
+    const key = JSON.stringify(shown);
+    if (key === this.statusKey) return;
+    this.statusKey = key;
+    renderStatus(this.parts.status, shown);
   }
   /** Mirror the pacer's counters into data-* attributes (test hook: only in debug mode). */
   _stats() {
     if (!this.debug) return;
     const s = this.pacer.stats();
     const d = this.parts.root.dataset;
-    d.view = this.viewId;
-    d.framesSent = String(s.framesSent);
-    d.framesExpired = String(s.framesExpired);
-    d.resultsPainted = String(s.resultsPainted);
-    d.resultsDropped = String(s.resultsDropped);
-    d.inFlight = String(s.inFlight);
-    d.maxInFlight = String(s.maxInFlight);
-    d.seq = String(s.seq);
-    d.dirty = String(this.pacer.dirty);
-    d.transport = this.transport;
-    d.lastLatencyMs = s.lastLatencyMs === null ? "" : String(Math.round(s.lastLatencyMs));
-    d.latencyP50 = s.p50 === null ? "" : String(Math.round(s.p50));
-    d.latencyP95 = s.p95 === null ? "" : String(Math.round(s.p95));
+    const next = {
+      view: this.viewId,
+      framesSent: String(s.framesSent),
+      framesExpired: String(s.framesExpired),
+      resultsPainted: String(s.resultsPainted),
+      resultsDropped: String(s.resultsDropped),
+      inFlight: String(s.inFlight),
+      maxInFlight: String(s.maxInFlight),
+      seq: String(s.seq),
+      dirty: String(this.pacer.dirty),
+      transport: this.transport,
+      lastLatencyMs: s.lastLatencyMs === null ? "" : String(Math.round(s.lastLatencyMs)),
+      latencyP50: s.p50 === null ? "" : String(Math.round(s.p50)),
+      latencyP95: s.p95 === null ? "" : String(Math.round(s.p95))
+    };
+    for (const [k, v] of Object.entries(next)) {
+      if (this.statsShown[k] !== v) d[k] = v;
+    }
+    this.statsShown = next;
   }
 };
 function initialize() {
