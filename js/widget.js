@@ -13,7 +13,6 @@
  */
 
 import { SketchCanvas } from "./canvas.js";
-import { pageEncoder } from "./encode.js";
 import { isHexColor } from "./drawing.js";
 import { ResultHistory, renderHistory, thumbnail } from "./history.js";
 import { MaskLayer } from "./mask.js";
@@ -62,6 +61,21 @@ async function decode(buf, mime) {
   const part = bytes.buffer instanceof ArrayBuffer
     ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) : bytes.slice();
   return createImageBitmap(new Blob([part], { type: mime || "image/jpeg" }));
+}
+
+/**
+ * Rasterize a canvas to JPEG bytes (on the main thread: a worker with OffscreenCanvas was
+ * measured slower here, docs/benchmarks.md).
+ * @param {HTMLCanvasElement} canvas @param {number} quality
+ * @returns {Promise<ArrayBuffer>}
+ */
+function encodeJpeg(canvas, quality) {
+  return new Promise((resolve, reject) => {
+    canvas.toBlob((blob) => {
+      if (blob) blob.arrayBuffer().then(resolve, reject);
+      else reject(new Error("canvas.toBlob gave no blob"));
+    }, P.FRAME_MIME, quality);
+  });
 }
 
 /** Set a node's text only when it differs (a same-text write still costs style and layout).
@@ -161,8 +175,6 @@ class SketchpadView {
         get latencies() { return pacer.latencies.slice(); },
         stats: () => pacer.stats(),
         trace: () => [...this.trace.values()],
-        encoder: () => ({ inWorker: pageEncoder().inWorker, onMain: pageEncoder().onMain,
-          broken: pageEncoder().broken }),
         get transport() { return view.transport; },
         get cameraPictures() { return view.sources?.camera.pictures ?? 0; },
         get cameraOn() { return view.sources?.camera.on ?? false; },
@@ -333,8 +345,8 @@ class SketchpadView {
     const quality = Math.min(1, Math.max(0.1, Number(this.model.get("jpeg_quality")) || 0.85));
     const t0 = Date.now();
     try {
-      const maskP = this.mask.encoded(); // read now, with the canvas pixels the encoder reads
-      const buf = await pageEncoder().encode(canvas, P.FRAME_MIME, quality);
+      const maskP = this.mask.encoded(); // read now, with the canvas toBlob rasterizes
+      const buf = await encodeJpeg(canvas, quality);
       const mask = await maskP;
       const t1 = Date.now();
       this._send(P.frameMessage(ticket.seq, {

@@ -331,114 +331,6 @@ var SketchCanvas = class {
   }
 };
 
-// encode.js
-var WORKER_SRC = `
-let canvas = null, ctx = null;
-self.onmessage = async (ev) => {
-  const { id, width, height, pixels, mime, quality } = ev.data;
-  try {
-    if (!canvas || canvas.width !== width || canvas.height !== height) {
-      canvas = new OffscreenCanvas(width, height);
-      ctx = canvas.getContext("2d");
-    }
-    ctx.putImageData(new ImageData(new Uint8ClampedArray(pixels), width, height), 0, 0);
-    const blob = await canvas.convertToBlob({ type: mime, quality });
-    const buf = await blob.arrayBuffer();
-    self.postMessage({ id, buf }, [buf]);
-  } catch (err) {
-    self.postMessage({ id, error: String(err) });
-  }
-};
-`;
-function encodeOnMainThread(canvas, mime, quality) {
-  return new Promise((resolve, reject) => {
-    canvas.toBlob((blob) => {
-      if (blob) blob.arrayBuffer().then(resolve, reject);
-      else reject(new Error("canvas.toBlob gave no blob"));
-    }, mime, quality);
-  });
-}
-var OffscreenEncoder = class {
-  constructor() {
-    this.worker = null;
-    this.broken = typeof Worker !== "function" || typeof OffscreenCanvas !== "function";
-    this.pending = /* @__PURE__ */ new Map();
-    this.nextId = 0;
-    this.inWorker = 0;
-    this.onMain = 0;
-  }
-  /** @returns {Worker|null} */
-  _worker() {
-    if (this.worker || this.broken) return this.worker;
-    try {
-      const url = URL.createObjectURL(new Blob([WORKER_SRC], { type: "text/javascript" }));
-      const w = new Worker(url);
-      URL.revokeObjectURL(url);
-      w.onmessage = (ev) => {
-        const { id, buf, error } = ev.data || {};
-        const p = this.pending.get(id);
-        if (!p) return;
-        this.pending.delete(id);
-        if (buf instanceof ArrayBuffer) p.resolve(buf);
-        else p.reject(new Error(`encoder worker: ${error}`));
-      };
-      w.onerror = (ev) => {
-        ev.preventDefault?.();
-        this._fail(new Error(`encoder worker failed: ${ev.message || "error"}`));
-      };
-      this.worker = w;
-    } catch {
-      this.broken = true;
-    }
-    return this.worker;
-  }
-  /** The worker is unusable: reject what it holds, encode on the main thread from now on.
-   * @param {Error} err */
-  _fail(err) {
-    this.broken = true;
-    this.worker?.terminate();
-    this.worker = null;
-    for (const p of this.pending.values()) p.reject(err);
-    this.pending.clear();
-  }
-  /**
-   * The canvas as `mime` bytes, as it is now (its pixels are read before this returns).
-   * @param {HTMLCanvasElement} canvas @param {string} mime @param {number} quality
-   * @returns {Promise<ArrayBuffer>}
-   */
-  async encode(canvas, mime, quality) {
-    const w = this._worker();
-    const ctx = w ? canvas.getContext("2d") : null;
-    if (!w || !ctx) {
-      this.onMain += 1;
-      return encodeOnMainThread(canvas, mime, quality);
-    }
-    const { width, height } = canvas;
-    const pixels = ctx.getImageData(0, 0, width, height).data.buffer;
-    const id = ++this.nextId;
-    try {
-      const buf = await new Promise((resolve, reject) => {
-        this.pending.set(id, { resolve, reject });
-        w.postMessage({ id, width, height, pixels, mime, quality }, [pixels]);
-      });
-      this.inWorker += 1;
-      return (
-        /** @type {ArrayBuffer} */
-        buf
-      );
-    } catch (err) {
-      if (!this.broken) throw err;
-      this.onMain += 1;
-      return encodeOnMainThread(canvas, mime, quality);
-    }
-  }
-};
-var shared = null;
-function pageEncoder() {
-  if (!shared) shared = new OffscreenEncoder();
-  return shared;
-}
-
 // history.js
 var HISTORY_SIZE = 12;
 var ResultHistory = class {
@@ -1971,6 +1863,14 @@ async function decode(buf, mime) {
   const part = bytes.buffer instanceof ArrayBuffer ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) : bytes.slice();
   return createImageBitmap(new Blob([part], { type: mime || "image/jpeg" }));
 }
+function encodeJpeg(canvas, quality) {
+  return new Promise((resolve, reject) => {
+    canvas.toBlob((blob) => {
+      if (blob) blob.arrayBuffer().then(resolve, reject);
+      else reject(new Error("canvas.toBlob gave no blob"));
+    }, FRAME_MIME, quality);
+  });
+}
 function setText(el, text) {
   if (el.textContent !== text) el.textContent = text;
 }
@@ -2050,11 +1950,6 @@ var SketchpadView = class {
         },
         stats: () => pacer.stats(),
         trace: () => [...this.trace.values()],
-        encoder: () => ({
-          inWorker: pageEncoder().inWorker,
-          onMain: pageEncoder().onMain,
-          broken: pageEncoder().broken
-        }),
         get transport() {
           return view.transport;
         },
@@ -2226,7 +2121,7 @@ var SketchpadView = class {
     const t0 = Date.now();
     try {
       const maskP = this.mask.encoded();
-      const buf = await pageEncoder().encode(canvas, FRAME_MIME, quality);
+      const buf = await encodeJpeg(canvas, quality);
       const mask = await maskP;
       const t1 = Date.now();
       this._send(frameMessage(ticket.seq, {
