@@ -465,12 +465,13 @@ class SketchpadView {
     }
     const tDecoded = Date.now();
     /** @type {CanvasRenderingContext2D} */ (oc.getContext("2d")).drawImage(bmp, 0, 0);
+    const thumb = thumbnail(oc.ownerDocument, bmp);
     bmp.close();
     this.parts.output.classList.add("lcm-has-result");
     setText(this.parts.resultParams, formatParams(meta.params));
     this.shownParams = meta.params ?? null;
     this.parts.download.disabled = false;
-    if (this.results.add(rid, seq, meta.params, thumbnail(oc.ownerDocument, oc))) {
+    if (this.results.add(rid, seq, meta.params, thumb)) {
       this._throttled("history", () => this._renderHistory());
     }
     this.sources?.resultPainted();

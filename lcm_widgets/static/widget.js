@@ -818,6 +818,8 @@ var FramePacer = class {
     this.maxInFlight = 0;
     this.lastLatencyMs = null;
     this._offerToken = 0;
+    this._pct = null;
+    this._recorded = 0;
   }
   /**
    * The canvas changed at time `t` (ms). Keeps the oldest unsent `t_input`.
@@ -957,11 +959,19 @@ var FramePacer = class {
     const latency = tPaint - tInput;
     this.lastLatencyMs = latency;
     this.latencies.push(latency);
+    this._recorded += 1;
     if (this.latencies.length > MAX_LATENCIES) this.latencies.shift();
     return latency;
   }
   /** @returns {PacerStats} */
   stats() {
+    if (this._pct === null || this._pct.n !== this._recorded) {
+      this._pct = {
+        n: this._recorded,
+        p50: percentile(this.latencies, 50),
+        p95: percentile(this.latencies, 95)
+      };
+    }
     return {
       framesSent: this.framesSent,
       framesExpired: this.framesExpired,
@@ -972,8 +982,8 @@ var FramePacer = class {
       seq: this.seq,
       newestPainted: this.newestPainted,
       lastLatencyMs: this.lastLatencyMs,
-      p50: percentile(this.latencies, 50),
-      p95: percentile(this.latencies, 95)
+      p50: this._pct.p50,
+      p95: this._pct.p95
     };
   }
 };
@@ -2249,12 +2259,13 @@ var SketchpadView = class {
     }
     const tDecoded = Date.now();
     oc.getContext("2d").drawImage(bmp, 0, 0);
+    const thumb = thumbnail(oc.ownerDocument, bmp);
     bmp.close();
     this.parts.output.classList.add("lcm-has-result");
     setText(this.parts.resultParams, formatParams(meta.params));
     this.shownParams = meta.params ?? null;
     this.parts.download.disabled = false;
-    if (this.results.add(rid, seq, meta.params, thumbnail(oc.ownerDocument, oc))) {
+    if (this.results.add(rid, seq, meta.params, thumb)) {
       this._throttled("history", () => this._renderHistory());
     }
     this.sources?.resultPainted();
