@@ -2,7 +2,13 @@
 
 One run starts JupyterLab (or Notebook 7) on 127.0.0.1 and headless Chromium
 (:mod:`lcm_widgets.bench.jupyter`), then, for each *case*, opens a notebook with a fresh kernel,
-draws the same scripted strokes on its canvas for ``seconds`` and measures in the page:
+draws the same scripted strokes on its canvas for ``seconds`` and measures in the page. The
+strokes come from a *driver*: ``synth`` (the default) makes the pointer events in the page
+itself at ``input_rate`` a second and detaches Playwright from the browser while it draws
+(Chromium is started by us with a debugging port, :func:`~lcm_widgets.bench.jupyter.chromium_cdp`;
+Playwright attaches over CDP for the setup and again to read the figures), so no CDP client
+slows the page; ``mouse`` drives Playwright's mouse (~30 events/s at most here, with its CDP
+client attached throughout). The cases:
 
 * ``studio-echo``: a Studio on ``EchoBackend()`` (an instant model);
 * ``floor``: :class:`~lcm_widgets.bench.live_floor.EchoFloor`, a bare anywidget echoing the
