@@ -44,8 +44,10 @@ export class ResultHistory {
 }
 
 /**
- * A small copy of `source` (the output canvas just painted), `width` CSS-independent pixels wide.
- * @param {Document} doc @param {HTMLCanvasElement} source @param {number} [width]
+ * A small copy of `source` (the result just painted: its decoded bitmap, which unlike the
+ * output canvas needs no snapshot copy to be drawn from), `width` CSS-independent pixels wide.
+ * @param {Document} doc @param {CanvasImageSource & {width: number, height: number}} source
+ * @param {number} [width]
  */
 export function thumbnail(doc, source, width = 56) {
   const c = doc.createElement("canvas");

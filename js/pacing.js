@@ -65,6 +65,11 @@ export class FramePacer {
     /** @type {number|null} */
     this.lastLatencyMs = null;
     this._offerToken = 0;
+    /** @type {{n: number, p50: number|null, p95: number|null}|null} percentiles of the
+     * latencies as of the `n`-th one recorded (stats() is asked for on every change) */
+    this._pct = null;
+    /** latencies recorded so far (the ring keeps MAX_LATENCIES) */
+    this._recorded = 0;
   }
 
   /**
@@ -212,12 +217,17 @@ export class FramePacer {
     const latency = tPaint - tInput;
     this.lastLatencyMs = latency;
     this.latencies.push(latency);
+    this._recorded += 1;
     if (this.latencies.length > MAX_LATENCIES) this.latencies.shift();
     return latency;
   }
 
   /** @returns {PacerStats} */
   stats() {
+    if (this._pct === null || this._pct.n !== this._recorded) {
+      this._pct = { n: this._recorded, p50: percentile(this.latencies, 50),
+        p95: percentile(this.latencies, 95) };
+    }
     return {
       framesSent: this.framesSent,
       framesExpired: this.framesExpired,
@@ -228,8 +238,8 @@ export class FramePacer {
       seq: this.seq,
       newestPainted: this.newestPainted,
       lastLatencyMs: this.lastLatencyMs,
-      p50: percentile(this.latencies, 50),
-      p95: percentile(this.latencies, 95),
+      p50: this._pct.p50,
+      p95: this._pct.p95,
     };
   }
 }

@@ -38,6 +38,10 @@ const PAINT_TIMES = 32;
 /** A `hello` sent as a probe (the direct channel closed, a `took` never came) that gets no
  * answer in this long means the kernel is not answering. */
 const PROBE_TIMEOUT_MS = 5000;
+/** While results stream, the status line and the history strip follow them at most this
+ * often (ms): rebuilding them for every result at display rate costs the page's main thread
+ * (style, layout, paint of the notebook) more than encoding the next frame. */
+const LIVE_RENDER_MS = 250;
 
 /**
  * @typedef {{get(name: string): any, set(name: string, value: any): void,
@@ -60,7 +64,8 @@ async function decode(buf, mime) {
 }
 
 /**
- * Rasterize a canvas to JPEG bytes.
+ * Rasterize a canvas to JPEG bytes (on the main thread: a worker with OffscreenCanvas was
+ * measured slower here, docs/benchmarks.md).
  * @param {HTMLCanvasElement} canvas @param {number} quality
  * @returns {Promise<ArrayBuffer>}
  */
@@ -71,6 +76,12 @@ function encodeJpeg(canvas, quality) {
       else reject(new Error("canvas.toBlob gave no blob"));
     }, P.FRAME_MIME, quality);
   });
+}
+
+/** Set a node's text only when it differs (a same-text write still costs style and layout).
+ * @param {HTMLElement} el @param {string} text */
+function setText(el, text) {
+  if (el.textContent !== text) el.textContent = text;
 }
 
 /** True when the page asked for the test hooks (see the module comment). */
@@ -131,6 +142,14 @@ class SketchpadView {
     /** a probe went unanswered: the kernel is gone or stuck (undone by its next message) */
     this.silent = false;
     this.paused = this.model.get("paused") === true;
+    /** @type {Record<string, number>} when a throttled render last ran (`_throttled`) */
+    this.renderedAt = {};
+    /** @type {Record<string, ReturnType<typeof setTimeout>|null>} its pending trailing run */
+    this.renderTimers = {};
+    /** the status line last rendered (skip identical renders) */
+    this.statusKey = "";
+    /** @type {Record<string, string>} debug only: the data-* counters last written */
+    this.statsShown = {};
     this.parts = buildParts(el.ownerDocument);
     const { root, inputCanvas } = this.parts;
     inputCanvas.width = this._int("frame_width", 64, 2048, 512);
@@ -187,6 +206,7 @@ class SketchpadView {
     }, 1000);
     signal.addEventListener("abort", () => {
       clearInterval(timer);
+      for (const t of Object.values(this.renderTimers)) if (t) clearTimeout(t);
       this.ws?.close();
     });
     this._hello();
@@ -445,13 +465,14 @@ class SketchpadView {
     }
     const tDecoded = Date.now();
     /** @type {CanvasRenderingContext2D} */ (oc.getContext("2d")).drawImage(bmp, 0, 0);
+    const thumb = thumbnail(oc.ownerDocument, bmp);
     bmp.close();
     this.parts.output.classList.add("lcm-has-result");
-    this.parts.resultParams.textContent = formatParams(meta.params);
+    setText(this.parts.resultParams, formatParams(meta.params));
     this.shownParams = meta.params ?? null;
     this.parts.download.disabled = false;
-    if (this.results.add(rid, seq, meta.params, thumbnail(oc.ownerDocument, oc))) {
-      this._renderHistory();
+    if (this.results.add(rid, seq, meta.params, thumb)) {
+      this._throttled("history", () => this._renderHistory());
     }
     this.sources?.resultPainted();
     const tPaint = done(false);
@@ -463,8 +484,29 @@ class SketchpadView {
     }
     this.pacer.painted(seq, tPaint);
     this._stats();
-    this._renderStatus();
+    this._throttled("status", () => this._renderStatus());
     this._renderStale();
+  }
+
+  /**
+   * Run `fn` now if the `key` render last ran LIVE_RENDER_MS ago or more, else once when that
+   * much time has passed (one trailing run: it shows the newest state).
+   * @param {string} key @param {() => void} fn
+   */
+  _throttled(key, fn) {
+    if (this.renderTimers[key]) return;
+    const wait = (this.renderedAt[key] ?? 0) + LIVE_RENDER_MS - Date.now();
+    if (wait <= 0) {
+      this.renderedAt[key] = Date.now();
+      fn();
+      return;
+    }
+    this.renderTimers[key] = setTimeout(() => {
+      this.renderTimers[key] = null;
+      if (this.signal.aborted) return;
+      this.renderedAt[key] = Date.now();
+      fn();
+    }, wait);
   }
 
   /**
@@ -609,7 +651,7 @@ class SketchpadView {
     if (!why && this.paused && this.pacer.dirty) {
       why = "paused: the drawing changed since this image; Resume renders it";
     }
-    this.parts.staleNote.textContent = why ? `stale — ${why}` : "";
+    setText(this.parts.staleNote, why ? `stale — ${why}` : "");
     this.parts.output.classList.toggle("lcm-stale", why !== "");
   }
 
@@ -714,7 +756,7 @@ class SketchpadView {
 
   _renderStatus() {
     const ps = this.pacer.stats();
-    renderStatus(this.parts.status, formatStatus({
+    const shown = formatStatus({
       status: this.model.get("status"),
       stats: this.model.get("stats"),
       error: this.model.get("error"),
@@ -730,7 +772,11 @@ class SketchpadView {
       paused: this.paused,
       dead: this.dead,
       silent: this.silent,
-    }));
+    });
+    const key = JSON.stringify(shown);
+    if (key === this.statusKey) return; // the same line: no DOM work
+    this.statusKey = key;
+    renderStatus(this.parts.status, shown);
   }
 
   /** Mirror the pacer's counters into data-* attributes (test hook: only in debug mode). */
@@ -738,19 +784,26 @@ class SketchpadView {
     if (!this.debug) return;
     const s = this.pacer.stats();
     const d = this.parts.root.dataset;
-    d.view = this.viewId;
-    d.framesSent = String(s.framesSent);
-    d.framesExpired = String(s.framesExpired);
-    d.resultsPainted = String(s.resultsPainted);
-    d.resultsDropped = String(s.resultsDropped);
-    d.inFlight = String(s.inFlight);
-    d.maxInFlight = String(s.maxInFlight);
-    d.seq = String(s.seq);
-    d.dirty = String(this.pacer.dirty);
-    d.transport = this.transport;
-    d.lastLatencyMs = s.lastLatencyMs === null ? "" : String(Math.round(s.lastLatencyMs));
-    d.latencyP50 = s.p50 === null ? "" : String(Math.round(s.p50));
-    d.latencyP95 = s.p95 === null ? "" : String(Math.round(s.p95));
+    /** @type {Record<string, string>} */
+    const next = {
+      view: this.viewId,
+      framesSent: String(s.framesSent),
+      framesExpired: String(s.framesExpired),
+      resultsPainted: String(s.resultsPainted),
+      resultsDropped: String(s.resultsDropped),
+      inFlight: String(s.inFlight),
+      maxInFlight: String(s.maxInFlight),
+      seq: String(s.seq),
+      dirty: String(this.pacer.dirty),
+      transport: this.transport,
+      lastLatencyMs: s.lastLatencyMs === null ? "" : String(Math.round(s.lastLatencyMs)),
+      latencyP50: s.p50 === null ? "" : String(Math.round(s.p50)),
+      latencyP95: s.p95 === null ? "" : String(Math.round(s.p95)),
+    };
+    for (const [k, v] of Object.entries(next)) {
+      if (this.statsShown[k] !== v) d[k] = v; // only what changed: each write is DOM work
+    }
+    this.statsShown = next;
   }
 }
 

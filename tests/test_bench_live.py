@@ -70,3 +70,40 @@ def test_jupyter_own_page_errors_are_told_apart_from_ours() -> None:
     assert not jupyter_own(ours)
     assert not jupyter_own("no stack at all")
     assert page_errors_of_ours([nb7, ours]) == [ours]
+
+
+def test_summary_compares_each_driver_with_its_own_floor() -> None:
+    from lcm_widgets.bench.live import case_key
+
+    trace = [_rec(1, 1000.0)]
+    fig = analyse({"trace": trace, "changes": [{"t": 1100.0, "seq": 1}], "stats": {}},
+                  1000.0, 2000.0)
+    fig["results_painted_per_s"] = 1.0
+    slow = {**fig, "stroke_to_pixels_ms": {"p50": 300.0, "p95": 300.0, "n": 1}}
+    drivers = ["synth", "mouse"]
+    assert case_key("floor", "synth", ["synth"]) == "floor"
+    assert case_key("floor", "mouse", drivers) == "floor@mouse"
+    cases = {case_key("studio-echo", "synth", drivers): fig,
+             case_key("floor-direct", "synth", drivers): fig,
+             case_key("studio-echo", "mouse", drivers): slow,
+             case_key("floor-direct", "mouse", drivers): fig}
+    res = {"app": "lab", "seconds": 1.0, "drivers": drivers, "input_rate": 60.0, "step_ms": 4.0,
+           "cases": cases, "machine": {"cpu": "x", "cores": 2, "load_avg": [0.1],
+                                       "commit": "abc", "date": "today"}}
+    text = "\n".join(summary_lines(res))
+    assert "driver synth (60.0 events/s), mouse (4.0 ms steps)" in text
+    assert "studio-echo@synth / floor-direct@synth: stroke→pixels p50 × 1.0" in text
+    assert "studio-echo@mouse / floor-direct@mouse: stroke→pixels p50 × 3.0" in text
+
+
+def test_bench_live_rejects_an_unknown_driver_or_rate(capsys) -> None:  # type: ignore[no-untyped-def]
+    import pytest
+
+    from lcm_widgets.cli import main
+
+    for argv, what in ((["--driver", "robot"], "--driver"), (["--driver", "synth,synth"],
+                                                                "--driver"),
+                       (["--input-rate", "0"], "--input-rate")):
+        with pytest.raises(SystemExit) as exc:
+            main(["bench-live", *argv])
+        assert what in str(exc.value), argv

@@ -223,3 +223,25 @@ test("a late took for an expired frame is not counted again", () => {
   assert.equal(p.framesSent - p.framesTook - p.framesExpired, 1, "b is still out");
   assert.equal(p.stats().maxInFlight, 1);
 });
+
+test("stats' p50 and p95 follow each new latency (they are kept between changes)", () => {
+  const p = new FramePacer();
+  assert.equal(p.stats().p50, null);
+  for (const [t, paint] of [[0, 10], [100, 130], [200, 290]]) {
+    p.markDirty(t);
+    const ticket = /** @type {{seq: number}} */ (p.begin(t));
+    p.took(ticket.seq);
+    p.painted(ticket.seq, paint);
+    assert.equal(p.stats().p50, [10, 20, 30][p.latencies.length - 1]);
+  }
+  assert.equal(p.stats().p95, 84);
+  // a full ring: a new latency replaces the oldest and the figures move with it
+  for (let i = 0; i < MAX_LATENCIES; i += 1) {
+    p.markDirty(1000 + i);
+    const ticket = /** @type {{seq: number}} */ (p.begin(1000 + i));
+    p.took(ticket.seq);
+    p.painted(ticket.seq, 1005 + i);
+  }
+  assert.equal(p.stats().p50, 5);
+  assert.equal(p.stats().p95, 5);
+});

@@ -370,3 +370,84 @@ def scribble(page: Any, box: dict[str, float], *, seconds: float, seed: int = 0,
         page.mouse.up()
         strokes += 1
     return strokes
+
+
+class CdpChromium:
+    """A headless Chromium that *we* started (``--remote-debugging-port``), so that Playwright
+    can attach over CDP for the setup, detach while the page runs on its own, and attach again
+    to read what the page recorded (``lcm-widgets bench-live --driver synth``).
+
+    Pages live in the browser's default context, which outlives a detach (a context Playwright
+    creates would be closed by it). :meth:`attach` returns a :class:`DebugBrowser`;
+    :meth:`detach` drops the CDP connection (nothing of Playwright's stays in the page).
+    """
+
+    def __init__(self, pw: Any, endpoint: str) -> None:
+        self._pw = pw
+        self.endpoint = endpoint
+        self._browser: Any = None
+
+    def attach(self) -> Any:
+        if self._browser is None:
+            self._browser = self._pw.chromium.connect_over_cdp(self.endpoint)
+            self._browser.contexts[0].add_init_script(DEBUG_INIT_SCRIPT)
+        return self._browser
+
+    def detach(self) -> None:
+        if self._browser is not None:
+            with contextlib.suppress(Exception):
+                self._browser.close()  # over CDP: disconnects, the default context stays
+            self._browser = None
+
+    def new_page(self) -> Any:
+        return self.attach().contexts[0].new_page()
+
+    def page(self, url_part: str) -> Any:
+        """The open page whose URL contains ``url_part`` (after an :meth:`attach`)."""
+        for p in self.attach().contexts[0].pages:
+            if url_part in p.url:
+                return p
+        raise LookupError(f"no open page at {url_part!r}")
+
+
+@contextlib.contextmanager
+def chromium_cdp(tmp: Path, args: list[str] | None = None) -> Iterator[CdpChromium]:
+    """Start Debian's Chromium headless with a debugging port on 127.0.0.1 (profile under
+    ``tmp``) and Playwright's driver; stop both on exit."""
+    from playwright.sync_api import sync_playwright
+
+    port = free_port()
+    profile = tmp / "chromium-profile"
+    profile.mkdir(parents=True, exist_ok=True)
+    cmd = [CHROMIUM, *CHROMIUM_ARGS, *(args or []), f"--remote-debugging-port={port}",
+           "--remote-debugging-address=127.0.0.1", f"--user-data-dir={profile}",
+           "--window-size=1280,1000", "about:blank"]
+    log = (tmp / "chromium.log").open("wb")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"chromium exited ({proc.returncode}); see {tmp}/chromium.log")
+            try:
+                with urllib.request.urlopen(f"{endpoint}/json/version", timeout=5):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("chromium's debugging port never answered") from None
+                time.sleep(0.2)
+        with sync_playwright() as p:
+            cdp = CdpChromium(p, endpoint)
+            try:
+                yield cdp
+            finally:
+                cdp.detach()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()

@@ -2,7 +2,13 @@
 
 One run starts JupyterLab (or Notebook 7) on 127.0.0.1 and headless Chromium
 (:mod:`lcm_widgets.bench.jupyter`), then, for each *case*, opens a notebook with a fresh kernel,
-draws the same scripted strokes on its canvas for ``seconds`` and measures in the page:
+draws the same scripted strokes on its canvas for ``seconds`` and measures in the page. The
+strokes come from a *driver*: ``synth`` (the default) makes the pointer events in the page
+itself at ``input_rate`` a second and detaches Playwright from the browser while it draws
+(Chromium is started by us with a debugging port, :func:`~lcm_widgets.bench.jupyter.chromium_cdp`;
+Playwright attaches over CDP for the setup and again to read the figures), so no CDP client
+slows the page; ``mouse`` drives Playwright's mouse (~30 events/s at most here, with its CDP
+client attached throughout). The cases:
 
 * ``studio-echo``: a Studio on ``EchoBackend()`` (an instant model);
 * ``floor``: :class:`~lcm_widgets.bench.live_floor.EchoFloor`, a bare anywidget echoing the
@@ -38,7 +44,7 @@ from typing import Any
 
 from . import jupyter as J
 
-__all__ = ["CASES", "analyse", "run_cases"]
+__all__ = ["CASES", "DRIVERS", "analyse", "case_key", "run_cases"]
 
 #: The Studio cell; ``BACKEND`` is replaced per case.
 _STUDIO_CELL = """\
@@ -83,7 +89,13 @@ _PROBE_JS = r"""
   const small = document.createElement("canvas");
   small.width = small.height = 64;
   const ctx = small.getContext("2d", { willReadFrequently: true });
-  const probe = { changes: [], running: true, last: null, frames: 0, inputs: 0, drawn: 0 };
+  const probe = { changes: [], running: true, last: null, frames: 0, inputs: 0, drawn: 0,
+                  errors: [] };
+  // page errors while no CDP client listens (the synth driver): kept here, read at the end
+  window.addEventListener("error", (e) => probe.errors.push(
+    `${e.message}\n${(e.error && e.error.stack) || ""}`.trim()));
+  window.addEventListener("unhandledrejection", (e) => probe.errors.push(String(
+    (e.reason && (e.reason.stack || e.reason.message)) || e.reason)));
   const input = root.querySelector(".lcm-input canvas, .lcm-floor-input");
   input.addEventListener("pointermove", () => { probe.inputs += 1; }, { capture: true });
   const ink = document.createElement("canvas");
@@ -115,6 +127,70 @@ _PROBE_JS = r"""
 }
 """
 
+#: The synth driver: pointer events made in the page itself, ``rate`` a second on a timer (as
+#: a mouse or pen delivers them, between animation frames), the same kind of strokes as
+#: :func:`~lcm_widgets.bench.jupyter.scribble` (a random start, then 16-40 moves of up to
+#: 12.5 CSS px each), for ``seconds``. No CDP client needs to stay attached while it runs.
+#: Returns the page time it started; ``window.__lcmSynth`` counts and says when it is done.
+_SYNTH_JS = r"""
+({ sel, rate, seconds, seed }) => {
+  const el = document.querySelector(sel);
+  let a = seed >>> 0;
+  const rnd = () => {  // mulberry32
+    a = (a + 0x6D2B79F5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const synth = { done: false, events: 0, strokes: 0, late: 0, t0: Date.now(), t1: null };
+  window.__lcmSynth = synth;
+  const period = 1000 / rate;
+  let x = 0, y = 0, left = 0;
+  const fire = (type, buttons) => el.dispatchEvent(new PointerEvent(type, {
+    clientX: x, clientY: y, buttons, button: type === "pointermove" ? -1 : 0, pointerId: 1,
+    pointerType: "mouse", isPrimary: true, pressure: buttons ? 0.5 : 0, bubbles: true,
+    cancelable: true, composed: true }));
+  const start = performance.now();
+  const end = start + seconds * 1000;
+  let next = start;
+  const r = el.getBoundingClientRect();  // once: the page does not scroll while it draws
+  const step = () => {
+    const now = performance.now();
+    if (now >= end) {
+      if (left > 0) fire("pointerup", 0);
+      synth.done = true;
+      synth.t1 = Date.now();
+      return;
+    }
+    if (left === 0) {
+      x = r.left + r.width * (0.1 + 0.8 * rnd());
+      y = r.top + r.height * (0.1 + 0.8 * rnd());
+      fire("pointerdown", 1);
+      left = 16 + Math.floor(rnd() * 25);
+      synth.strokes += 1;
+    } else {
+      x = Math.min(r.left + r.width * 0.95, Math.max(r.left + r.width * 0.05, x + 25 * (rnd() - 0.5)));
+      y = Math.min(r.top + r.height * 0.95, Math.max(r.top + r.height * 0.05, y + 25 * (rnd() - 0.5)));
+      fire("pointermove", 1);
+      synth.events += 1;
+      left -= 1;
+      if (left === 0) fire("pointerup", 0);
+    }
+    next += period;
+    if (next < now) { synth.late += 1; next = now; }  // never a burst to catch up
+    setTimeout(step, Math.max(0, next - performance.now()));
+  };
+  step();
+  return synth.t0;
+}
+"""
+
+#: Drivers of the strokes: ``synth`` (:data:`_SYNTH_JS`, CDP detached while drawing) and
+#: ``mouse`` (Playwright's mouse over CDP, which also slows the page it drives).
+DRIVERS = ("synth", "mouse")
+#: Pointer events per second of the synth driver.
+INPUT_RATE = 60.0
+
 _PAINTED_JS = "(rootSel) => document.querySelector(rootSel).__lcm.stats().resultsPainted"
 
 _COLLECT_JS = r"""
@@ -122,6 +198,7 @@ _COLLECT_JS = r"""
   const root = document.querySelector(rootSel);
   const p = window.__lcmProbe;
   return { changes: p.changes, rafs: p.frames, inputs: p.inputs, drawn: p.drawn,
+           errors: p.errors,
            trace: root.__lcm.trace(),
            stats: root.__lcm.stats(), now: Date.now(), status: (root.querySelector(
              ".lcm-status") || {}).textContent || "" };
@@ -246,17 +323,25 @@ def _heap(cdp: Any) -> int:
     return int(cdp.send("Runtime.getHeapUsage")["usedSize"])
 
 
-def run_case(browser: Any, server: J.Server, root: Path, name: str, *, seconds: float,
+def run_case(cdp: J.CdpChromium, server: J.Server, root: Path, name: str, *, seconds: float,
              seed: int = 7, soak_every: float = 0.0, step_ms: float = STEP_MS,
+             driver: str = "synth", input_rate: float = INPUT_RATE,
              log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Open the case's notebook in a fresh kernel, draw for ``seconds``, return its figures."""
+    """Open the case's notebook in a fresh kernel, draw for ``seconds``, return its figures.
+
+    ``driver="synth"``: the strokes are made in the page (:data:`_SYNTH_JS`, ``input_rate``
+    pointer events/s) while Playwright is detached from the browser; it attaches again for
+    each soak sample and at the end. ``"mouse"``: Playwright's mouse (``step_ms`` apart).
+    """
+    if driver not in DRIVERS:
+        raise ValueError(f"driver: must be one of {', '.join(DRIVERS)}, got {driver!r}")
     cell, canvas_sel, root_sel = CASES[name]
-    nb = f"{name}.ipynb"
+    nb = f"{name}-{driver}.ipynb"
     J.write_notebook(root / nb, [cell])
     sess = server.api("/api/sessions", {"path": nb, "type": "notebook", "name": nb,
                                         "kernel": {"name": "python3"}})
     server.kernel_id = sess["kernel"]["id"]
-    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page = cdp.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(J.page_error_text(e)))
     kc = None
@@ -270,32 +355,55 @@ def run_case(browser: Any, server: J.Server, root: Path, name: str, *, seconds: 
         page.wait_for_timeout(300)
         box = dict(canvas.bounding_box() or {})
         page.evaluate(_PROBE_JS, root_sel)
+        synth = {"sel": canvas_sel, "rate": input_rate, "seed": seed}
         # warm-up: one stroke, until its result is on screen
-        J.scribble(page, box, seconds=0.5, seed=seed + 1000)
+        if driver == "synth":
+            page.evaluate(_SYNTH_JS, {**synth, "seconds": 0.5, "seed": seed + 1000})
+        else:
+            J.scribble(page, box, seconds=0.5, seed=seed + 1000)
         _until(lambda: page.evaluate("() => window.__lcmProbe.changes.length") > 1, 300)
-        page.wait_for_timeout(500)
+        page.wait_for_timeout(1000)
         kc = server.kernel_client()
-        cdp = page.context.new_cdp_session(page)
         samples: list[dict[str, float]] = []
         t0 = float(page.evaluate("() => Date.now()"))
         painted0 = int(page.evaluate(_PAINTED_JS, root_sel))
-        if soak_every > 0:
+        if driver == "synth":
+            t0 = float(page.evaluate(_SYNTH_JS, {**synth, "seconds": seconds}))
+            start = time.monotonic()
+            every = soak_every if soak_every > 0 else seconds
+            while True:
+                cdp.detach()  # nothing of Playwright's in the page while it draws
+                left = seconds - (time.monotonic() - start)
+                time.sleep(max(0.0, min(every, left)))
+                page = cdp.page(nb)
+                page.on("pageerror", lambda e: errors.append(J.page_error_text(e)))
+                if page.evaluate("() => window.__lcmSynth.done"):
+                    break
+                if soak_every > 0:
+                    samples.append(_soak_sample(page, kc, t0))
+                    log(f"[bench-live {name}] {samples[-1]}")
+            if soak_every > 0:
+                samples.append(_soak_sample(page, kc, t0))
+            t1 = float(page.evaluate("() => window.__lcmSynth.t1"))
+        elif soak_every > 0:
             end = time.monotonic() + seconds
             while time.monotonic() < end:
                 J.scribble(page, box, seconds=min(soak_every, end - time.monotonic()),
                            seed=seed + len(samples), step_ms=step_ms)
-                samples.append({"t_s": round((float(page.evaluate("() => Date.now()")) - t0)
-                                             / 1000, 1),
-                                "kernel_rss_mb": round(_kernel_json(kc, _RSS) / 2**20, 1),
-                                "js_heap_mb": round(_heap(cdp) / 2**20, 2)})
+                samples.append(_soak_sample(page, kc, t0))
                 log(f"[bench-live {name}] {samples[-1]}")
+            t1 = float(page.evaluate("() => Date.now()"))
         else:
             J.scribble(page, box, seconds=seconds, seed=seed, step_ms=step_ms)
-        t1 = float(page.evaluate("() => Date.now()"))
+            t1 = float(page.evaluate("() => Date.now()"))
         page.wait_for_timeout(1000)  # let the last results land (not counted)
         painted1 = int(page.evaluate(_PAINTED_JS, root_sel))
         raw = page.evaluate(_COLLECT_JS, root_sel)
         fig = analyse(raw, t0, t1)
+        fig["driver"] = driver
+        if driver == "synth":
+            fig["input_rate"] = input_rate
+            fig["synth"] = page.evaluate("() => ({ ...window.__lcmSynth })")
         fig["results_painted_per_s"] = round((painted1 - painted0) / max(1e-9, (t1 - t0) / 1000),
                                              1)
         span = max(1e-9, (raw["now"] - t0) / 1000)
@@ -312,14 +420,30 @@ def run_case(browser: Any, server: J.Server, root: Path, name: str, *, seconds: 
             fig["status"] = raw["status"]
         if samples:
             fig["soak"] = samples
+        # the page's own record of errors covers the seconds no CDP client listened
+        seen = set(errors)
+        errors += [e for e in raw.get("errors") or [] if e not in seen]
         fig["page_errors"] = J.page_errors_of_ours(errors)
         return fig
     finally:
         if kc is not None:
             kc.stop_channels()
-        page.close()
+        with contextlib.suppress(Exception):
+            page.close()
         with contextlib.suppress(Exception):
             server.api(f"/api/sessions/{sess['id']}", method="DELETE")
+
+
+def _soak_sample(page: Any, kc: Any, t0: float) -> dict[str, float]:
+    cdp = page.context.new_cdp_session(page)
+    try:
+        heap = _heap(cdp)
+    finally:
+        with contextlib.suppress(Exception):
+            cdp.detach()
+    return {"t_s": round((float(page.evaluate("() => Date.now()")) - t0) / 1000, 1),
+            "kernel_rss_mb": round(_kernel_json(kc, _RSS) / 2**20, 1),
+            "js_heap_mb": round(heap / 2**20, 2)}
 
 
 def _until(cond: Callable[[], Any], timeout: float) -> None:
@@ -352,13 +476,26 @@ def machine() -> dict[str, Any]:
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
 
 
+def case_key(name: str, driver: str, drivers: list[str]) -> str:
+    """The key of a case's figures: its name, with ``@driver`` when a run has several."""
+    return name if len(drivers) == 1 else f"{name}@{driver}"
+
+
 def run_cases(cases: list[str], *, seconds: float, app: str = "lab", soak_every: float = 0.0,
-              step_ms: float = STEP_MS, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run ``cases`` back to back in one JupyterLab and one Chromium."""
+              step_ms: float = STEP_MS, drivers: list[str] | None = None,
+              input_rate: float = INPUT_RATE,
+              log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run ``cases`` back to back in one JupyterLab and one Chromium, once per driver (each
+    case under every driver before the next case)."""
+    drivers = list(drivers or ["synth"])
     for c in cases:
         if c not in CASES:
             raise ValueError(f"case: must be one of {', '.join(CASES)}, got {c!r}")
+    for d in drivers:
+        if d not in DRIVERS:
+            raise ValueError(f"driver: must be one of {', '.join(DRIVERS)}, got {d!r}")
     out: dict[str, Any] = {"machine": machine(), "app": app, "seconds": seconds,
+                           "drivers": drivers, "input_rate": input_rate,
                            "step_ms": step_ms, "cases": {}}
     with tempfile.TemporaryDirectory(prefix="lcm-bench-live-") as tmp:
         tmpdir = Path(tmp)
@@ -367,13 +504,15 @@ def run_cases(cases: list[str], *, seconds: float, app: str = "lab", soak_every:
         J.write_notebook(tmpdir / "root" / first, ["1"])
         env = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
         with J.jupyter_server(tmpdir, app=app, notebook=first, env=env) as server, \
-                J.chromium() as browser:
+                J.chromium_cdp(tmpdir) as cdp:
             server.api(f"/api/kernels/{server.kernel_id}", method="DELETE")
             for c in cases:
-                log(f"[bench-live] {c}: {seconds:.0f} s of strokes ...")
-                out["cases"][c] = run_case(browser, server, tmpdir / "root", c,
-                                           seconds=seconds, soak_every=soak_every,
-                                           step_ms=step_ms, log=log)
+                for d in drivers:
+                    log(f"[bench-live] {c} ({d} driver): {seconds:.0f} s of strokes ...")
+                    out["cases"][case_key(c, d, drivers)] = run_case(
+                        cdp, server, tmpdir / "root", c, seconds=seconds,
+                        soak_every=soak_every, step_ms=step_ms, driver=d,
+                        input_rate=input_rate, log=log)
     out["machine"]["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
     return out
 
@@ -385,25 +524,30 @@ def ratio(a: float | None, b: float | None) -> float | None:
 def summary_lines(res: dict[str, Any]) -> list[str]:
     """The human-readable table of a run."""
     m = res["machine"]
-    lines = [f"bench-live · {res['app']} · {res['seconds']:.0f} s per case · {m['cpu']} "
+    drv = ", ".join(f"{d} ({res.get('input_rate')} events/s)" if d == "synth" else
+                    f"{d} ({res.get('step_ms')} ms steps)" for d in res.get("drivers") or [])
+    lines = [f"bench-live · {res['app']} · {res['seconds']:.0f} s per case · "
+             f"driver {drv or '?'} · {m['cpu']} "
              f"({m['cores']} cores) · load {m['load_avg']} → {m.get('load_avg_end')} · "
              f"commit {m['commit']} · {m['date']}", "",
-             f"{'case':<13} {'p50 ms':>7} {'p95 ms':>7} {'results/s':>9} {'sent':>6} "
+             f"{'case':<19} {'p50 ms':>7} {'p95 ms':>7} {'results/s':>9} {'sent':>6} "
              f"{'dropped':>7} {'max in flight':>13}   (n frames; drawing changes/s)"]
     for name, f in res["cases"].items():
         s = f["stroke_to_pixels_ms"]
-        lines.append(f"{name:<13} {s['p50']!s:>7} {s['p95']!s:>7} "
+        lines.append(f"{name:<19} {s['p50']!s:>7} {s['p95']!s:>7} "
                      f"{f.get('results_painted_per_s')!s:>9} {f['frames_sent']!s:>6} "
                      f"{f['results_dropped']!s:>7} {f['max_in_flight']!s:>13}   (n={s['n']}; "
                      f"{f.get('drawing_changes_per_s')})")
     cs = res["cases"]
     lines.append("")
-    for floor in ("floor", "floor-direct"):
-        if "studio-echo" not in cs or floor not in cs:
+    drivers = res.get("drivers") or ["synth"]
+    for d, floor in [(d, f) for d in drivers for f in ("floor", "floor-direct")]:
+        studio, floor = case_key("studio-echo", d, drivers), case_key(floor, d, drivers)
+        if studio not in cs or floor not in cs:
             continue
-        a, b = cs["studio-echo"], cs[floor]
+        a, b = cs[studio], cs[floor]
         sa, sb = a["stroke_to_pixels_ms"], b["stroke_to_pixels_ms"]
-        lines += [f"studio-echo / {floor}: stroke→pixels p50 × "
+        lines += [f"{studio} / {floor}: stroke→pixels p50 × "
                   f"{ratio(sa['p50'], sb['p50'])}, p95 × {ratio(sa['p95'], sb['p95'])}, "
                   f"results/s × {ratio(a.get('results_painted_per_s'), b.get('results_painted_per_s'))}"]
     for name, f in cs.items():

@@ -97,7 +97,10 @@ function render({ model, el }) {
       pacer.framesSent += 1;
     }), "image/jpeg", quality);
   };
-  input.addEventListener("pointerdown", (ev) => { last = at(ev); input.setPointerCapture?.(ev.pointerId); });
+  input.addEventListener("pointerdown", (ev) => {
+    last = at(ev);
+    try { input.setPointerCapture?.(ev.pointerId); } catch { /* synthetic: no active pointer */ }
+  });
   input.addEventListener("pointermove", (ev) => {
     if (!last || !(ev.buttons & 1)) return;
     const p = at(ev);

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 __all__ = ["register", "run"]
 
 
 def register(subparsers: Any) -> None:
-    from ..bench.live import CASES, STEP_MS
+    from ..bench.live import CASES, INPUT_RATE, STEP_MS
 
     p = subparsers.add_parser(
         "bench-live", help="stroke→pixels and results/s of the Studio in real JupyterLab",
@@ -26,8 +27,16 @@ def register(subparsers: Any) -> None:
                         "(default: studio-echo,floor,floor-direct,studio-tiny)")
     p.add_argument("--app", choices=("lab", "notebook"), default="lab",
                    help="JupyterLab (default) or Notebook 7")
+    p.add_argument("--driver", default="synth",
+                   help="who draws the strokes, comma-separated to compare in one run: synth "
+                        "(default: pointer events made in the page at --input-rate, with "
+                        "Playwright detached while it draws) or mouse (Playwright's mouse, "
+                        "--step-ms apart; its CDP client slows the page)")
+    p.add_argument("--input-rate", type=float, default=INPUT_RATE,
+                   help=f"pointer events/s of the synth driver ({INPUT_RATE:g})")
     p.add_argument("--step-ms", type=float, default=STEP_MS,
-                   help=f"pause between scripted mouse moves, ms ({STEP_MS:g}; the tests use 16)")
+                   help=f"mouse driver: pause between scripted mouse moves, ms ({STEP_MS:g}; "
+                        "the tests use 16)")
     p.add_argument("--soak", action="store_true",
                    help="sample kernel RSS and the page's JS heap while drawing")
     p.add_argument("--sample-every", type=float, default=30.0,
@@ -40,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..bench.jupyter import CHROMIUM
-    from ..bench.live import CASES, run_cases, summary_lines
+    from ..bench.live import CASES, DRIVERS, run_cases, summary_lines
 
     try:
         import nbformat  # noqa: F401
@@ -57,13 +66,21 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit(f"--step-ms: must be at least 0, got {args.step_ms}")
     if args.soak and args.sample_every <= 0:
         raise SystemExit(f"--sample-every: must be more than 0, got {args.sample_every}")
+    if not 0 < args.input_rate <= 1000:
+        raise SystemExit(f"--input-rate: must be more than 0 and at most 1000, got "
+                         f"{args.input_rate}")
+    drivers = [d.strip() for d in args.driver.split(",") if d.strip()]
+    if not drivers or any(d not in DRIVERS for d in drivers) or len(set(drivers)) < len(drivers):
+        raise SystemExit(f"--driver: each must be one of {', '.join(DRIVERS)}, once; got "
+                         f"{args.driver!r}")
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]
     bad = [c for c in cases if c not in CASES]
     if not cases or bad:
         raise SystemExit(f"--cases: each must be one of {', '.join(CASES)}, got {args.cases!r}")
     res = run_cases(cases, seconds=args.seconds, app=args.app, step_ms=args.step_ms,
+                    drivers=drivers, input_rate=args.input_rate,
                     soak_every=args.sample_every if args.soak else 0.0,
-                    log=(lambda _s: None) if args.json else print)
+                    log=lambda s: print(s, file=sys.stderr if args.json else sys.stdout))
     if args.json:
         print(json.dumps(res, indent=2))
     else:

@@ -818,6 +818,8 @@ var FramePacer = class {
     this.maxInFlight = 0;
     this.lastLatencyMs = null;
     this._offerToken = 0;
+    this._pct = null;
+    this._recorded = 0;
   }
   /**
    * The canvas changed at time `t` (ms). Keeps the oldest unsent `t_input`.
@@ -957,11 +959,19 @@ var FramePacer = class {
     const latency = tPaint - tInput;
     this.lastLatencyMs = latency;
     this.latencies.push(latency);
+    this._recorded += 1;
     if (this.latencies.length > MAX_LATENCIES) this.latencies.shift();
     return latency;
   }
   /** @returns {PacerStats} */
   stats() {
+    if (this._pct === null || this._pct.n !== this._recorded) {
+      this._pct = {
+        n: this._recorded,
+        p50: percentile(this.latencies, 50),
+        p95: percentile(this.latencies, 95)
+      };
+    }
     return {
       framesSent: this.framesSent,
       framesExpired: this.framesExpired,
@@ -972,8 +982,8 @@ var FramePacer = class {
       seq: this.seq,
       newestPainted: this.newestPainted,
       lastLatencyMs: this.lastLatencyMs,
-      p50: percentile(this.latencies, 50),
-      p95: percentile(this.latencies, 95)
+      p50: this._pct.p50,
+      p95: this._pct.p95
     };
   }
 };
@@ -1856,6 +1866,7 @@ var DIRECT_TIMEOUT_MS = 3e3;
 var DIRECT_ATTEMPTS = 3;
 var PAINT_TIMES = 32;
 var PROBE_TIMEOUT_MS = 5e3;
+var LIVE_RENDER_MS = 250;
 async function decode(buf, mime) {
   const bytes = toBytes(buf);
   if (!bytes || bytes.byteLength === 0) throw new Error("no image buffer");
@@ -1869,6 +1880,9 @@ function encodeJpeg(canvas, quality) {
       else reject(new Error("canvas.toBlob gave no blob"));
     }, FRAME_MIME, quality);
   });
+}
+function setText(el, text) {
+  if (el.textContent !== text) el.textContent = text;
 }
 function debugEnabled() {
   return (
@@ -1910,6 +1924,10 @@ var SketchpadView = class {
     this.probeAt = null;
     this.silent = false;
     this.paused = this.model.get("paused") === true;
+    this.renderedAt = {};
+    this.renderTimers = {};
+    this.statusKey = "";
+    this.statsShown = {};
     this.parts = buildParts(el.ownerDocument);
     const { root, inputCanvas } = this.parts;
     inputCanvas.width = this._int("frame_width", 64, 2048, 512);
@@ -1985,6 +2003,7 @@ var SketchpadView = class {
     }, 1e3);
     signal.addEventListener("abort", () => {
       clearInterval(timer);
+      for (const t of Object.values(this.renderTimers)) if (t) clearTimeout(t);
       this.ws?.close();
     });
     this._hello();
@@ -2240,13 +2259,14 @@ var SketchpadView = class {
     }
     const tDecoded = Date.now();
     oc.getContext("2d").drawImage(bmp, 0, 0);
+    const thumb = thumbnail(oc.ownerDocument, bmp);
     bmp.close();
     this.parts.output.classList.add("lcm-has-result");
-    this.parts.resultParams.textContent = formatParams(meta.params);
+    setText(this.parts.resultParams, formatParams(meta.params));
     this.shownParams = meta.params ?? null;
     this.parts.download.disabled = false;
-    if (this.results.add(rid, seq, meta.params, thumbnail(oc.ownerDocument, oc))) {
-      this._renderHistory();
+    if (this.results.add(rid, seq, meta.params, thumb)) {
+      this._throttled("history", () => this._renderHistory());
     }
     this.sources?.resultPainted();
     const tPaint = done(false);
@@ -2263,8 +2283,28 @@ var SketchpadView = class {
     }
     this.pacer.painted(seq, tPaint);
     this._stats();
-    this._renderStatus();
+    this._throttled("status", () => this._renderStatus());
     this._renderStale();
+  }
+  /**
+   * Run `fn` now if the `key` render last ran LIVE_RENDER_MS ago or more, else once when that
+   * much time has passed (one trailing run: it shows the newest state).
+   * @param {string} key @param {() => void} fn
+   */
+  _throttled(key, fn) {
+    if (this.renderTimers[key]) return;
+    const wait = (this.renderedAt[key] ?? 0) + LIVE_RENDER_MS - Date.now();
+    if (wait <= 0) {
+      this.renderedAt[key] = Date.now();
+      fn();
+      return;
+    }
+    this.renderTimers[key] = setTimeout(() => {
+      this.renderTimers[key] = null;
+      if (this.signal.aborted) return;
+      this.renderedAt[key] = Date.now();
+      fn();
+    }, wait);
   }
   /**
    * Python fed an image as frame `seq` (`Studio.submit_image`): show it in the canvas (undoable)
@@ -2404,7 +2444,7 @@ var SketchpadView = class {
     if (!why && this.paused && this.pacer.dirty) {
       why = "paused: the drawing changed since this image; Resume renders it";
     }
-    this.parts.staleNote.textContent = why ? `stale \u2014 ${why}` : "";
+    setText(this.parts.staleNote, why ? `stale \u2014 ${why}` : "");
     this.parts.output.classList.toggle("lcm-stale", why !== "");
   }
   /** The comm is gone (kernel restart or shutdown): say so, and take no more strokes. */
@@ -2502,7 +2542,7 @@ var SketchpadView = class {
   }
   _renderStatus() {
     const ps = this.pacer.stats();
-    renderStatus(this.parts.status, formatStatus({
+    const shown = formatStatus({
       status: this.model.get("status"),
       stats: this.model.get("stats"),
       error: this.model.get("error"),
@@ -2518,26 +2558,36 @@ var SketchpadView = class {
       paused: this.paused,
       dead: this.dead,
       silent: this.silent
-    }));
+    });
+    const key = JSON.stringify(shown);
+    if (key === this.statusKey) return;
+    this.statusKey = key;
+    renderStatus(this.parts.status, shown);
   }
   /** Mirror the pacer's counters into data-* attributes (test hook: only in debug mode). */
   _stats() {
     if (!this.debug) return;
     const s = this.pacer.stats();
     const d = this.parts.root.dataset;
-    d.view = this.viewId;
-    d.framesSent = String(s.framesSent);
-    d.framesExpired = String(s.framesExpired);
-    d.resultsPainted = String(s.resultsPainted);
-    d.resultsDropped = String(s.resultsDropped);
-    d.inFlight = String(s.inFlight);
-    d.maxInFlight = String(s.maxInFlight);
-    d.seq = String(s.seq);
-    d.dirty = String(this.pacer.dirty);
-    d.transport = this.transport;
-    d.lastLatencyMs = s.lastLatencyMs === null ? "" : String(Math.round(s.lastLatencyMs));
-    d.latencyP50 = s.p50 === null ? "" : String(Math.round(s.p50));
-    d.latencyP95 = s.p95 === null ? "" : String(Math.round(s.p95));
+    const next = {
+      view: this.viewId,
+      framesSent: String(s.framesSent),
+      framesExpired: String(s.framesExpired),
+      resultsPainted: String(s.resultsPainted),
+      resultsDropped: String(s.resultsDropped),
+      inFlight: String(s.inFlight),
+      maxInFlight: String(s.maxInFlight),
+      seq: String(s.seq),
+      dirty: String(this.pacer.dirty),
+      transport: this.transport,
+      lastLatencyMs: s.lastLatencyMs === null ? "" : String(Math.round(s.lastLatencyMs)),
+      latencyP50: s.p50 === null ? "" : String(Math.round(s.p50)),
+      latencyP95: s.p95 === null ? "" : String(Math.round(s.p95))
+    };
+    for (const [k, v] of Object.entries(next)) {
+      if (this.statsShown[k] !== v) d[k] = v;
+    }
+    this.statsShown = next;
   }
 };
 function initialize() {

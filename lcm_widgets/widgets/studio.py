@@ -64,6 +64,10 @@ _SHOWN_PARAMS = ("prompt", "negative_prompt", "seed", "num_inference_steps", "st
 #: backend given as a function loads.
 GENERATING = "generating"
 LOADING = "loading the model"
+#: A frame still generating after this long (s) shows GENERATING. A faster one never touches
+#: the trait: at display rate two trait changes per frame would be two more comm messages per
+#: frame (kernel, server and page work) for a word no one could read.
+GENERATING_AFTER = 0.15
 
 
 def _model_text(backend: Any) -> str:
@@ -510,11 +514,19 @@ class Studio(W.VBox):  # type: ignore[misc]
         masked = mask_fields(jpeg, f.mask)  # {} without a mask
         inp = parse_input({**job.params, "image_url": jpeg, "format": "jpeg", **masked})
         backend = await asyncio.wrap_future(self._loaded)  # at once unless still loading
-        self._view.activity = GENERATING
+        shown: list[bool] = []
+
+        def busy() -> None:
+            shown.append(True)
+            self._view.activity = GENERATING
+
+        later = asyncio.get_running_loop().call_later(GENERATING_AFTER, busy)
         try:
             output = await backend.generate(inp)
         finally:
-            self._view.activity = ""
+            later.cancel()
+            if shown:
+                self._view.activity = ""
         if not output.images:
             raise BackendError(f"{type(backend).__name__} returned no image")
         image = output.images[0]

@@ -39,6 +39,9 @@ def test_bench_live_measures_the_studio_and_the_floor() -> None:
         assert fig["clock_offset_ms"] is not None, name
         assert list(fig["median_frame_ms"]) == [s for s, _, _ in STAGES], name
         assert fig["page_errors"] == [], name
+        # the default driver: pointer events made in the page, Playwright detached meanwhile
+        assert fig["driver"] == "synth" and fig["synth"]["done"], name
+        assert fig["synth"]["events"] > 0 and fig["input_events_per_s"] > 0, name
     studio = res["cases"]["studio-echo"]
     assert studio["max_in_flight"] == 1
     assert studio["kernel"]["max_in_flight"] == 1
