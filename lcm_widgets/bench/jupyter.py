@@ -131,6 +131,16 @@ def page_errors_of_ours(errors: list[str]) -> list[str]:
     return [e for e in errors if not jupyter_own(e)]
 
 
+def stop_process(proc: subprocess.Popen[Any], timeout: float = 15) -> None:
+    """Terminate ``proc``; kill it if it is still there after ``timeout`` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def kernel_eval(kc: Any, code: str, timeout: float = 60) -> str:
     """Run ``code`` in the kernel through ``kc``; return its stdout (raise on an error)."""
     msg_id = kc.execute(code, store_history=False)
@@ -223,12 +233,7 @@ def jupyter_server(tmp: Path, *, app: str = "lab", notebook: str = "test.ipynb",
         server.kernel_id = sess["kernel"]["id"]
         yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 class DebugBrowser:
@@ -444,10 +449,5 @@ def chromium_cdp(tmp: Path, args: list[str] | None = None) -> Iterator[CdpChromi
             finally:
                 cdp.detach()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         log.close()

@@ -222,7 +222,13 @@ def test_killed_replica_mid_load(echo: Deployed, client: fal_client.SyncClient) 
     # Serve replaces the dead replica; /health shows two live ones again, the victim gone
     later = echo.replicas(2, timeout=120)
     assert victim["id"] not in {r["id"] for r in later}
-    assert echo.health()["ray"]["replica_deaths"] >= 1
+    # /health counts every call that found its replica dead: each frame error the sessions
+    # saw and each job run again (both 0 when the victim had nothing in flight at the kill
+    # and Serve's router learned of the death before routing it more)
+    ray_health = echo.health()["ray"]
+    frame_errors = sum(s.startswith("error") for seen in results.values() for s in seen)
+    assert ray_health["replica_deaths"] >= frame_errors + ray_health["job_reruns"], \
+        (ray_health, results)
 
 
 # -- two ingress replicas: the queue on the job board -------------------------------------
