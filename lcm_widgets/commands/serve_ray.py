@@ -90,14 +90,18 @@ def validate_scale(replicas: Any, autoscale: Any, gpus_per_replica: Any,
     if not (gpus == 0 or 0 < gpus <= 1 or (gpus > 1 and gpus.is_integer())):
         raise ValueError(f"--gpus-per-replica: must be 0, a fraction up to 1, or a whole "
                          f"number of GPUs, got {gpus_per_replica!r}")
-    try:
-        target = float(target_in_flight)
-    except (TypeError, ValueError):
-        target = -1.0
-    if not target > 0:
+    if not _number(target_in_flight) > 0:
         raise ValueError(f"--target-in-flight: must be more than 0 frames per replica, got "
                          f"{target_in_flight!r}")
     return n, pair, gpus
+
+
+def _number(value: Any) -> float:
+    """``value`` as a float, or -1 when it is not a number (every limit checked refuses -1)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return -1.0
 
 
 def validate_ingress(ingress_replicas: Any, lease_s: Any = 10.0) -> tuple[int, float]:
@@ -109,10 +113,7 @@ def validate_ingress(ingress_replicas: Any, lease_s: Any = 10.0) -> tuple[int, f
     if not text.isdigit() or not 1 <= int(text) <= MAX_INGRESS:
         raise ValueError(f"--ingress-replicas: must be a whole number from 1 to {MAX_INGRESS}, "
                          f"got {ingress_replicas!r}")
-    try:
-        lease = float(lease_s)
-    except (TypeError, ValueError):
-        lease = -1.0
+    lease = _number(lease_s)
     if not lease > 1:
         raise ValueError(f"ingress_lease_s: must be more than 1 second, got {lease_s!r}")
     return int(text), lease
