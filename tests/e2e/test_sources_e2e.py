@@ -62,8 +62,8 @@ else:
     backend = EchoBackend()
 studio = Studio(backend, prompt="a portrait", steps=2, strength=0.5, seed=7, frame_size=256,
                 display_size=256)
-reasons = []
-studio.sketchpad.on_frame(lambda f: reasons.append(f.reason))
+reasons, seqs = [], []
+studio.sketchpad.on_frame(lambda f: (reasons.append(f.reason), seqs.append(f.seq)))
 LONG = "a very long prompt about a lighthouse on a cliff at dusk, in watercolour, wide angle"
 compare = Compare(backend=EchoBackend(), sketchpad=False, prompt=[LONG, "a cat"],
                   steps=[1, 4], strength=[0.5, 0.9], cell_size=120)
@@ -151,9 +151,13 @@ def test_lab_webcam_paste_feedback_and_an_aligned_compare_grid(tmp_path: Path,
                   "the pasted image on the canvas")
             until(lambda: "background" in kernel_json(kc, f"reasons[{before}:]"), 60,
                   "the pasted frame in the kernel")
-            # 3. "use result": the painted result becomes the canvas
-            painted = num(page, "results-painted")
-            until(lambda: num(page, "results-painted") > painted, 240, "a result of the paste")
+            # 3. "use result": the painted result becomes the canvas. Wait for the result of
+            # the pasted frame itself (or a newer one), by seq: it may already be painted by
+            # now, and no other frame would come to raise a counter.
+            got = kernel_json(kc, f"list(zip(reasons, seqs))[{before}:]")
+            pasted = min(seq for reason, seq in got if reason == "background")
+            until(lambda: hook(page, "pacer.newestPainted") >= pasted, 240,
+                  "a result of the paste")
             before = len(kernel_json(kc, "reasons"))
             page.locator(".lcm-sketchpad .lcm-use-result").click()
             until(lambda: "feedback" in kernel_json(kc, f"reasons[{before}:]"), 60,
@@ -219,8 +223,8 @@ else:
     backend = EchoBackend()
 studio = Studio(backend, prompt="a portrait", steps=2, strength=0.5, seed=7, frame_size=256,
                 display_size=200)
-reasons = []
-studio.sketchpad.on_frame(lambda f: reasons.append(f.reason))
+reasons, seqs = [], []
+studio.sketchpad.on_frame(lambda f: (reasons.append(f.reason), seqs.append(f.seq)))
 compare = Compare(studio, steps=[2, 4], strength=[0.5], cell_size=96)
 compare"""
 
