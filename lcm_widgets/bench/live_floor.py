@@ -2,9 +2,10 @@
 
 :class:`EchoFloor` is the least a live loop over the notebook's comm can do, so the Studio's
 figures can be read against it: strokes on its canvas are rasterized to JPEG exactly as the
-Sketchpad does (``canvas.toBlob``, same size and quality), sent as one anywidget custom message
-with the bytes as a buffer, echoed back unchanged by the comm handler in the kernel (no engine,
-no model, no loop hop, no copy kept), decoded with ``createImageBitmap`` and drawn. The one rule
+Sketchpad does (``canvas.toDataURL``, same size and quality), sent as one anywidget custom
+message with the bytes as a buffer, echoed back unchanged by the comm handler in the kernel (no
+engine, no model, no loop hop, no copy kept), decoded as the Sketchpad decodes (``ImageDecoder``
+where the page has it, else ``createImageBitmap``) and drawn. The one rule
 it keeps is the least any loop needs: a frame is sent on the next animation frame after a change,
 once the previous echo came back (one in flight; otherwise frames would queue in the transport).
 
@@ -88,14 +89,26 @@ function render({ model, el }) {
     const s = ++seq, rec = { seq: s, t_input: tInput, t_begin: Date.now() };
     trace.set(s, rec);
     if (trace.size > 1024) trace.delete(trace.keys().next().value);
-    input.toBlob((blob) => blob.arrayBuffer().then((buf) => {
-      rec.t_encoded = Date.now();
-      if (direct) ws.send(pack({ type: "frame", seq: s }, buf));
-      else model.send({ type: "frame", seq: s }, undefined, [buf]);
-      rec.t_sent = Date.now();
-      rec.bytes = buf.byteLength;
-      pacer.framesSent += 1;
-    }), "image/jpeg", quality);
+    const buf = jpegBytes(input.toDataURL("image/jpeg", quality));
+    rec.t_encoded = Date.now();
+    if (direct) ws.send(pack({ type: "frame", seq: s }, buf));
+    else model.send({ type: "frame", seq: s }, undefined, [buf.buffer]);
+    rec.t_sent = Date.now();
+    rec.bytes = buf.byteLength;
+    pacer.framesSent += 1;
+  };
+  const jpegBytes = (url) => {
+    const b64 = url.slice(url.indexOf(",") + 1);
+    if (typeof Uint8Array.fromBase64 === "function") return Uint8Array.fromBase64(b64);
+    return Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0));
+  };
+  // the Sketchpad's decoders (js/codec.js): ImageDecoder where the page has it
+  const decodeEcho = async (bytes) => {
+    if (typeof ImageDecoder === "function") {
+      const dec = new ImageDecoder({ data: bytes, type: "image/jpeg" });
+      try { return (await dec.decode()).image; } finally { dec.close(); }
+    }
+    return createImageBitmap(new Blob([bytes], { type: "image/jpeg" }));
   };
   input.addEventListener("pointerdown", (ev) => {
     last = at(ev);
@@ -119,7 +132,7 @@ function render({ model, el }) {
     rec.k_took = content.t_recv;
     const view = buffers[0];
     const bytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
-    const bmp = await createImageBitmap(new Blob([bytes], { type: "image/jpeg" }));
+    const bmp = await decodeEcho(bytes);
     rec.t_decoded = Date.now();
     octx.drawImage(bmp, 0, 0);
     bmp.close();
