@@ -13,12 +13,14 @@ Rules:
   pending slot; a newer frame replaces it and the older is dropped (:class:`DropStale`).
 * **Skip the unchanged.** A frame whose digest (pixels) and params version equal those of the
   newest request already made (pending, in flight, or last finished) starts nothing.
-* **One result slot.** A result goes to the browser (:class:`SendResult`) only after the
-  previous one was acked; meanwhile the newest undelivered result waits and a newer one
-  replaces it. Result ids are the adapter's, one id space end to end (the browser acks the id
-  it was sent). A result older than the newest one shown is never sent: requests start in
+* **A result window, then one result slot.** At most ``result_window`` results (2 by default)
+  are out at the browser unacked: the browser may decode and paint one while the next one
+  travels. A result that finds the window full waits in the result slot, and a newer one
+  replaces it. Result ids are the adapter's, one id space end to end (the browser acks the
+  id it was sent). A result older than the newest one sent is never sent: requests start in
   frame order and one at a time, so results arrive in order and the slot keeps the newest
-  (the tests check that shown frame keys never go back). Acks are matched by result id: an
+  (the tests check that sent frame keys never go back; the browser drops one that arrives
+  after a newer one was painted, and acks it as dropped). Acks are matched by result id: an
   ack for another result (a late one, or one the pacer no longer waits for) changes nothing.
   An ack that never comes (no view, a reloaded page) is given up after ``ack_timeout``
   seconds so nothing stalls: :class:`AckTimedOut` tells the adapter to forget that result.
@@ -148,13 +150,15 @@ class Pacer:
     """Decides what to render and what to show; see the module docstring for the rules.
 
     ``debounce``: seconds of quiet after a param edit before the newest frame is re-rendered.
-    ``ack_timeout``: seconds to wait for the browser's ack of a sent result before sending the
-    next one anyway. ``auto_ack``: every sent result counts as acked at once.
+    ``ack_timeout``: seconds to wait for the browser's ack of a sent result before giving it
+    up. ``auto_ack``: every sent result counts as acked at once. ``result_window``: the most
+    results sent and not yet acked (1: each result waits for the ack of the one before).
     """
 
     debounce: float = 0.1
     ack_timeout: float = 2.0
     auto_ack: bool = False
+    result_window: int = 2
     counters: PacerCounters = field(default_factory=PacerCounters)
 
     # state (read-only for adapters)
@@ -164,14 +168,13 @@ class Pacer:
     in_flight: int | None = None
     pending: int | None = None
     shown_key: int | None = None
-    awaiting_ack: int | None = None
-    awaiting_rid: int | None = None
+    #: results sent and not yet acked: rid → (frame key, time sent), oldest first
+    unacked: dict[int, tuple[int, float]] = field(default_factory=dict)
     result_slot: tuple[int, int] | None = None
 
     _in_flight_sig: Signature | None = None
     _pending_sig: Signature | None = None
     _done_sig: Signature | None = None
-    _sent_at: float = 0.0
     _rerender_at: float | None = None
     _error_shown: bool = False
     # event accounting behind the max_* counters (see the module docstring)
@@ -184,6 +187,20 @@ class Pacer:
             raise ValueError(f"debounce: must be at least 0 seconds, got {self.debounce}")
         if self.ack_timeout <= 0:
             raise ValueError(f"ack_timeout: must be more than 0 seconds, got {self.ack_timeout}")
+        window = self.result_window
+        if isinstance(window, bool) or not isinstance(window, int) or not 1 <= window <= 16:
+            raise ValueError(f"result_window: must be a whole number from 1 to 16, got {window!r}")
+
+    @property
+    def awaiting_rid(self) -> int | None:
+        """The oldest result sent and not yet acked (None: none)."""
+        return next(iter(self.unacked), None)
+
+    @property
+    def awaiting_ack(self) -> int | None:
+        """The frame key of :attr:`awaiting_rid`."""
+        rid = self.awaiting_rid
+        return None if rid is None else self.unacked[rid][0]
 
     # ------------------------------------------------------------------ events
     def frame_arrived(self, key: int, digest: str) -> list[Action]:
@@ -207,13 +224,16 @@ class Pacer:
     def tick(self, now: float) -> list[Action]:
         """Time passed: run a due param re-render, give up on a lost ack."""
         actions: list[Action] = []
-        if self.awaiting_ack is not None and self.awaiting_rid is not None:
-            if now - self._sent_at >= self.ack_timeout:
-                self.counters.ack_timeouts += 1
-                actions.append(AckTimedOut(self.awaiting_ack, self.awaiting_rid))
-                actions += self._acked(now)
-            else:
-                actions.append(ScheduleTick(self._sent_at + self.ack_timeout))
+        lost = [(rid, key) for rid, (key, sent_at) in self.unacked.items()
+                if now - sent_at >= self.ack_timeout]
+        for rid, key in lost:
+            self.counters.ack_timeouts += 1
+            actions.append(AckTimedOut(key, rid))
+            actions += self._acked(rid, now)
+        if self.unacked:
+            due = ScheduleTick(min(t for _, t in self.unacked.values()) + self.ack_timeout)
+            if due not in actions:  # a result sent just now scheduled it already
+                actions.append(due)
         if self._rerender_at is not None:
             if now < self._rerender_at:
                 actions.append(ScheduleTick(self._rerender_at))
@@ -234,7 +254,7 @@ class Pacer:
         if self._error_shown:
             self._error_shown = False
             actions.append(ShowStatus(""))
-        if self.awaiting_ack is not None:
+        if len(self.unacked) >= self.result_window:
             if self.result_slot is not None:
                 old_key, old_rid = self.result_slot
                 self._n_slot -= 1
@@ -266,9 +286,9 @@ class Pacer:
     def result_acked(self, rid: int, now: float) -> list[Action]:
         """The browser painted (or dropped) result ``rid``. An ack for any other result (a late
         one, a second view's, one given up on) changes nothing."""
-        if self.awaiting_rid is None or rid != self.awaiting_rid:
+        if rid not in self.unacked:
             return []
-        return self._acked(now)
+        return self._acked(rid, now)
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -340,11 +360,11 @@ class Pacer:
         if self.auto_ack:
             self.counters.acked += 1
             return [SendResult(key, rid)]
-        self.awaiting_ack, self.awaiting_rid, self._sent_at = key, rid, now
+        self.unacked[rid] = (key, now)
         return [SendResult(key, rid), ScheduleTick(now + self.ack_timeout)]
 
-    def _acked(self, now: float) -> list[Action]:
-        self.awaiting_ack = self.awaiting_rid = None
+    def _acked(self, rid: int, now: float) -> list[Action]:
+        del self.unacked[rid]
         self.counters.acked += 1
         if self.result_slot is None:
             return []

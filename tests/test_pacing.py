@@ -211,9 +211,53 @@ CASES: dict[str, list[tuple[Event, list[Action]]]] = {
 }
 
 
+# The same rules with the default window of two results out unacked.
+WINDOW_CASES: dict[str, list[tuple[Event, list[Action]]]] = {
+    "two results go out before an ack; the third waits in the slot": [
+        (("frame", 1, "a"), [S(1, 0)]),
+        (("result", 1, 1, 0.1), [R(1, 1), T(2.1)]),
+        (("frame", 2, "b"), [S(2, 0)]),
+        (("result", 2, 2, 0.2), [R(2, 2), T(2.2)]),
+        (("frame", 3, "c"), [S(3, 0)]),
+        (("result", 3, 3, 0.3), []),
+        (("frame", 4, "d"), [S(4, 0)]),
+        (("result", 4, 4, 0.4), [D(3, "", 3)]),  # newest wins in the slot
+        (("ack", 2, 0.5), [R(4, 4), T(2.5)]),  # acks in any order free the window
+        (("ack", 1, 0.6), []),
+        (("ack", 4, 0.7), []),
+    ],
+    "each lost ack is given up on its own timeout": [
+        (("frame", 1, "a"), [S(1, 0)]),
+        (("result", 1, 1, 0.0), [R(1, 1), T(2.0)]),
+        (("frame", 2, "b"), [S(2, 0)]),
+        (("result", 2, 2, 1.0), [R(2, 2), T(3.0)]),
+        (("tick", 2.0), [L(1, 1), T(3.0)]),
+        (("ack", 1, 2.1), []),  # too late: nothing waits for it now
+        (("tick", 3.0), [L(2, 2)]),
+    ],
+    "a late ack of a given-up result does not free a slot twice": [
+        (("frame", 1, "a"), [S(1, 0)]),
+        (("result", 1, 1, 0.0), [R(1, 1), T(2.0)]),
+        (("tick", 2.0), [L(1, 1)]),
+        (("ack", 1, 2.5), []),
+    ],
+}
+
+
+@pytest.mark.parametrize("steps", list(WINDOW_CASES.values()), ids=list(WINDOW_CASES))
+def test_event_sequences_with_the_default_window(steps: list[tuple[Event, list[Action]]]) -> None:
+    p = Pacer(debounce=0.1, ack_timeout=2.0)
+    assert p.result_window == 2
+    for i, (event, expected) in enumerate(steps):
+        got = feed(p, event)
+        assert kinds(got) == expected, f"step {i} {event}: {got}"
+        assert len(p.unacked) <= 2
+
+
 @pytest.mark.parametrize("steps", list(CASES.values()), ids=list(CASES))
 def test_event_sequences(steps: list[tuple[Event, list[Action]]]) -> None:
-    p = Pacer(debounce=0.1, ack_timeout=2.0)
+    """CASES spell the rules out with a window of one result."""
+    p = Pacer(debounce=0.1, ack_timeout=2.0, result_window=1)
     for i, (event, expected) in enumerate(steps):
         got = feed(p, event)
         assert kinds(got) == expected, f"step {i} {event}: {got}"
@@ -240,7 +284,7 @@ COUNTER_CASES: list[tuple[str, list[Event], dict[str, int]]] = [
 @pytest.mark.parametrize(("events", "expected"), [(e, x) for _, e, x in COUNTER_CASES],
                          ids=[n for n, _, _ in COUNTER_CASES])
 def test_counters(events: list[Event], expected: dict[str, int]) -> None:
-    p = Pacer()
+    p = Pacer(result_window=1)
     for ev in events:
         feed(p, ev)
     counters = p.counters.as_dict()
@@ -251,6 +295,8 @@ def test_counters(events: list[Event], expected: dict[str, int]) -> None:
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"debounce": -1}, "debounce: must be at least 0 seconds, got -1"),
     ({"ack_timeout": 0}, "ack_timeout: must be more than 0 seconds, got 0"),
+    ({"result_window": 0}, "result_window: must be a whole number from 1 to 16, got 0"),
+    ({"result_window": 2.5}, "result_window: must be a whole number from 1 to 16, got 2.5"),
 ])
 def test_bad_settings_name_field_limit_value(kwargs: dict[str, float], message: str) -> None:
     with pytest.raises(ValueError, match=message):
@@ -271,16 +317,18 @@ def test_busy_property() -> None:
     assert p.busy
 
 
+@pytest.mark.parametrize("window", [1, 2, 3])
 @pytest.mark.parametrize("seed", range(20))
-def test_random_sequences_keep_the_invariants(seed: int) -> None:
+def test_random_sequences_keep_the_invariants(seed: int, window: int) -> None:
     """A random driver that behaves like the Studio: never more than one request in flight or
-    pending, one result awaiting its ack, shown frames never go back, every frame accounted."""
+    pending, at most ``window`` results awaiting their acks, sent frames never go back, every
+    frame accounted."""
     rng = random.Random(seed)
-    p = Pacer(debounce=0.05, ack_timeout=0.5)
+    p = Pacer(debounce=0.05, ack_timeout=0.5, result_window=window)
     now, key, rid = 0.0, 0, 0
     in_flight: int | None = None
     sent: list[int] = []
-    waiting_ack: tuple[int, int] | None = None
+    waiting: list[tuple[int, int]] = []  # (key, rid) sent and not acked, oldest first
     for _ in range(300):
         now += rng.random() * 0.05
         roll = rng.random()
@@ -292,9 +340,9 @@ def test_random_sequences_keep_the_invariants(seed: int) -> None:
             acts = (p.backend_error(in_flight, "x") if rng.random() < 0.1
                     else p.result_arrived(in_flight, rid, now))
             in_flight = None
-        elif roll < 0.8 and waiting_ack is not None:
-            acts = p.result_acked(waiting_ack[1], now)
-            waiting_ack = None
+        elif roll < 0.8 and waiting:
+            acked = waiting.pop(rng.randrange(len(waiting)))  # acks come in any order
+            acts = p.result_acked(acked[1], now)
         elif roll < 0.85:
             acts = p.params_changed(now)
         else:
@@ -304,13 +352,13 @@ def test_random_sequences_keep_the_invariants(seed: int) -> None:
                 assert in_flight is None
                 in_flight = a.key
             elif isinstance(a, AckTimedOut):
-                assert waiting_ack == (a.key, a.rid)
-                waiting_ack = None
+                waiting.remove((a.key, a.rid))
             elif isinstance(a, SendResult):
-                assert waiting_ack is None  # one result awaiting its ack
+                assert len(waiting) < window  # the window is never exceeded
                 sent.append(a.key)
-                waiting_ack = (a.key, a.rid)
+                waiting.append((a.key, a.rid))
         assert (p.in_flight is None) == (in_flight is None)
+        assert sorted(p.unacked) == sorted(r for _, r in waiting)
     assert sent == sorted(sent)
     c = p.counters
     assert c.max_in_flight <= 1 and c.max_pending <= 1 and c.max_result_slot <= 1
@@ -330,7 +378,7 @@ def test_max_counters_count_events_not_slots() -> None:
     p.pending = None  # a bug that forgot the pending frame without dropping it
     p.frame_arrived(3, "c")
     assert p.counters.max_pending == 2
-    p = Pacer()
+    p = Pacer(result_window=1)
     p.frame_arrived(1, "a")
     p.result_arrived(1, 1, 0.0)
     p.frame_arrived(2, "b")
@@ -348,7 +396,7 @@ def test_auto_ack_sends_every_result_without_waiting() -> None:
     assert p.frame_arrived(2, "b") == []
     assert p.result_arrived(1, 1, 0.1) == [R(1, 1), S(2, 0)]
     assert p.result_arrived(2, 2, 0.2) == [R(2, 2)]
-    assert p.awaiting_rid is None and p.result_slot is None
+    assert p.awaiting_rid is None and not p.unacked and p.result_slot is None
     assert p.tick(10.0) == []
     c = p.counters
     assert (c.results_sent, c.acked, c.ack_timeouts, c.dropped_results) == (2, 2, 0, 0)

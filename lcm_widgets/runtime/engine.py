@@ -160,8 +160,10 @@ class Engine(Generic[V]):
                  on_result: Callable[[ResultRecord[V]], None] | None = None,
                  on_error: Callable[[str], None] | None = None,
                  debounce: float = 0.1, ack_timeout: float = 2.0, auto_ack: bool = False,
+                 result_window: int = 2,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.pacer = Pacer(debounce=debounce, ack_timeout=ack_timeout, auto_ack=auto_ack)
+        self.pacer = Pacer(debounce=debounce, ack_timeout=ack_timeout, auto_ack=auto_ack,
+                           result_window=result_window)
         self.stats = StageStats()
         self._render, self._deliver, self._params = render, deliver, params
         self._on_result, self._on_error = on_result, on_error
@@ -285,7 +287,7 @@ class Engine(Generic[V]):
             if rid is None:
                 return
         self._unacked.discard(rid)
-        rec = self._results.get(rid) if rid == self.pacer.awaiting_rid else None
+        rec = self._results.get(rid) if rid in self.pacer.unacked else None
         if rec is not None and t_paint is not None and rec.frame.t_input is not None:
             self.stats.add("e2e", t_paint - rec.frame.t_input)
         self._apply(self.pacer.result_acked(rid, self._clock()))
@@ -377,7 +379,7 @@ class Engine(Generic[V]):
         keep = {p.in_flight, p.pending, p.newest_key}
         for key in [k for k in self._frames if k not in keep]:
             del self._frames[key]
-        keep_rids = {p.awaiting_rid, p.result_slot[1] if p.result_slot else None}
+        keep_rids = {*p.unacked, p.result_slot[1] if p.result_slot else None}
         for rid in [r for r in self._results if r not in keep_rids]:
             del self._results[rid]
 

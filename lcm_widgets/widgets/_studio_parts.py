@@ -19,8 +19,8 @@ __all__ = ["INIT_PARAMS", "HistoryEntry", "Shown", "check_init_kwargs", "mask_fi
 
 #: The Studio constructor's own keyword parameters.
 INIT_PARAMS = ("source", "prompt", "negative_prompt", "steps", "strength", "guidance_scale",
-               "seed", "image_size", "frame_size", "debounce", "ack_timeout", "history_size",
-               "sketchpad")
+               "seed", "image_size", "frame_size", "debounce", "ack_timeout", "result_window",
+               "history_size", "sketchpad")
 #: The constructor's name for an Input field, where it differs from the field's.
 _INIT_NAME = {"num_inference_steps": "steps"}
 

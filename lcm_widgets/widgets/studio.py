@@ -115,7 +115,11 @@ class Studio(W.VBox):  # type: ignore[misc]
     debounce:
         Seconds of quiet after a param edit before the newest frame is re-rendered.
     ack_timeout:
-        Seconds to wait for the browser to paint a result before sending the next one anyway.
+        Seconds to wait for the browser to paint a result before giving up on its ack.
+    result_window:
+        The most results sent to the browser and not yet painted (default 2: the browser
+        decodes and paints one while the next travels; 1: each result waits for the one
+        before to be painted). Newer results wait in one slot, the newest wins.
     history_size:
         How many results :attr:`history` keeps (default 32; oldest dropped first).
     sketchpad:
@@ -131,7 +135,8 @@ class Studio(W.VBox):  # type: ignore[misc]
                  negative_prompt: str = "", steps: int | None = None, strength: float = 0.5,
                  guidance_scale: float | None = None, seed: int | None = None,
                  image_size: str | None = None, frame_size: int = 512, debounce: float = 0.1,
-                 ack_timeout: float = 2.0, history_size: int = HISTORY_SIZE,
+                 ack_timeout: float = 2.0, result_window: int = 2,
+                 history_size: int = HISTORY_SIZE,
                  sketchpad: Sketchpad | None = None, **sketchpad_kwargs: Any) -> None:
         loader: Callable[[], Backend] | None = None
         if backend is not None and not hasattr(backend, "generate") and callable(backend):
@@ -143,6 +148,10 @@ class Studio(W.VBox):  # type: ignore[misc]
         if history_size < 1:
             raise InvalidInput(f"history_size: must be at least 1, got {history_size}",
                                field="history_size")
+        if (isinstance(result_window, bool) or not isinstance(result_window, int)
+                or not 1 <= result_window <= 16):
+            raise InvalidInput("result_window: must be a whole number from 1 to 16, got "
+                               f"{result_window!r}", field="result_window")
         defaults = {"negative_prompt": "", "guidance_scale": None, "steps": None,
                     "image_size": None}
         given = check_init_kwargs(sketchpad_kwargs, _sketchpad_settings(),
@@ -202,7 +211,8 @@ class Studio(W.VBox):  # type: ignore[misc]
         self.engine: Engine[Shown] = Engine(
             self._render, deliver=self._deliver, params=self._snapshot,
             on_result=self._on_result, on_error=self._show_error, debounce=debounce,
-            ack_timeout=ack_timeout, auto_ack=self.sketchpad is None)
+            ack_timeout=ack_timeout, result_window=result_window,
+            auto_ack=self.sketchpad is None)
         children: list[W.Widget]
         if self.sketchpad is not None:
             self.sketchpad.on_frame(self._on_frame)
