@@ -11,7 +11,8 @@
  */
 
 import {
-  closeUnusedBackgrounds, fitRect, paintSegment, snapshotHistory, strokeWidth, toCanvasPoint,
+  closeUnusedBackgrounds, fitRect, paintSegment, segmentBox, snapshotHistory, strokeWidth,
+  toCanvasPoint,
 } from "./drawing.js";
 
 /**
@@ -107,9 +108,22 @@ export class SketchCanvas {
     this.compose();
   }
 
-  /** Redraw the visible canvas: white, background, ink. */
-  compose() {
+  /**
+   * Redraw the visible canvas: white, background, ink. With a rect (whole pixels), only that
+   * part: the same pixels the whole redraw makes there, for a fraction of the work.
+   * @param {{x: number, y: number, width: number, height: number}} [rect]
+   */
+  compose(rect) {
     const { ctx, canvas } = this;
+    if (rect) {
+      ctx.save();
+      ctx.beginPath();
+      ctx.rect(rect.x, rect.y, rect.width, rect.height);
+      ctx.clip();
+      this.compose();
+      ctx.restore();
+      return;
+    }
     ctx.globalCompositeOperation = "source-over";
     ctx.fillStyle = "#ffffff";
     ctx.fillRect(0, 0, canvas.width, canvas.height);
@@ -194,9 +208,8 @@ export class SketchCanvas {
     this.compose();
   }
 
-  /** @param {PointerEvent} ev */
-  _sample(ev) {
-    const rect = this.canvas.getBoundingClientRect();
+  /** @param {PointerEvent} ev @param {DOMRect} [rect] the canvas's box, when known */
+  _sample(ev, rect = this.canvas.getBoundingClientRect()) {
     const p = toCanvasPoint(ev, rect, this.canvas.width, this.canvas.height);
     return { ...p, w: strokeWidth(this.size, ev.pointerType, ev.pressure) };
   }
@@ -215,7 +228,6 @@ export class SketchCanvas {
     const s = this._sample(ev);
     this.last = s;
     this._segment(s, s);
-    this.compose();
     this.onChange(eventTime(ev), "stroke");
   }
 
@@ -224,12 +236,12 @@ export class SketchCanvas {
     if (ev.pointerId !== this.pointerId || !this.last) return;
     ev.preventDefault();
     const events = typeof ev.getCoalescedEvents === "function" ? ev.getCoalescedEvents() : [];
+    const rect = this.canvas.getBoundingClientRect();
     for (const e of events.length ? events : [ev]) {
-      const s = this._sample(e);
+      const s = this._sample(e, rect);
       this._segment(this.last, s);
       this.last = s;
     }
-    this.compose();
     this.onChange(eventTime(ev), "stroke");
   }
 
@@ -246,5 +258,6 @@ export class SketchCanvas {
    */
   _segment(a, b) {
     paintSegment(this.inkCtx, a, b, this.color, this.tool === "eraser");
+    this.compose(segmentBox(a, b, this.canvas.width, this.canvas.height));
   }
 }

@@ -240,3 +240,18 @@ export function paintSegment(g, a, b, color, erase) {
   g.lineTo(b.x, b.y);
   g.stroke();
 }
+
+/**
+ * The whole-pixel box a segment from `a` to `b` may touch (its width, round caps and a pixel
+ * of antialiasing), clipped to a `width` x `height` canvas.
+ * @param {{x: number, y: number, w: number}} a @param {{x: number, y: number, w: number}} b
+ * @param {number} width @param {number} height
+ */
+export function segmentBox(a, b, width, height) {
+  const r = Math.max(a.w, b.w) / 2 + 2;
+  const x0 = Math.max(0, Math.floor(Math.min(a.x, b.x) - r));
+  const y0 = Math.max(0, Math.floor(Math.min(a.y, b.y) - r));
+  const x1 = Math.min(width, Math.ceil(Math.max(a.x, b.x) + r));
+  const y1 = Math.min(height, Math.ceil(Math.max(a.y, b.y) + r));
+  return { x: x0, y: y0, width: Math.max(0, x1 - x0), height: Math.max(0, y1 - y0) };
+}

@@ -44,15 +44,16 @@ export class ResultHistory {
 }
 
 /**
- * A small copy of `source` (the result just painted: its decoded bitmap, which unlike the
- * output canvas needs no snapshot copy to be drawn from), `width` CSS-independent pixels wide.
- * @param {Document} doc @param {CanvasImageSource & {width: number, height: number}} source
+ * A small copy of `source` (the output canvas, the result just painted), `width`
+ * CSS-independent pixels wide.
+ * @param {Document} doc @param {CanvasImageSource} source
+ * @param {number} srcWidth @param {number} srcHeight the source's size in pixels
  * @param {number} [width]
  */
-export function thumbnail(doc, source, width = 56) {
+export function thumbnail(doc, source, srcWidth, srcHeight, width = 56) {
   const c = doc.createElement("canvas");
   c.width = width;
-  c.height = Math.max(1, Math.round(width * source.height / Math.max(1, source.width)));
+  c.height = Math.max(1, Math.round(width * srcHeight / Math.max(1, srcWidth)));
   const ctx = c.getContext("2d");
   if (ctx) ctx.drawImage(source, 0, 0, c.width, c.height);
   return c;

@@ -13,6 +13,7 @@
  */
 
 import { SketchCanvas } from "./canvas.js";
+import { decodeBitmap, decodePicture, encodeJpeg } from "./codec.js";
 import { isHexColor } from "./drawing.js";
 import { ResultHistory, renderHistory, thumbnail } from "./history.js";
 import { MaskLayer } from "./mask.js";
@@ -55,27 +56,14 @@ const LIVE_RENDER_MS = 250;
  * @param {unknown} buf @param {string} [mime]
  */
 async function decode(buf, mime) {
-  const bytes = P.toBytes(buf);
-  if (!bytes || bytes.byteLength === 0) throw new Error("no image buffer");
-  // A Blob takes bytes over an ArrayBuffer; copy only the (unexpected) SharedArrayBuffer case.
-  const part = bytes.buffer instanceof ArrayBuffer
-    ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) : bytes.slice();
-  return createImageBitmap(new Blob([part], { type: mime || "image/jpeg" }));
+  return decodeBitmap(imageBytes(buf), mime || P.FRAME_MIME);
 }
 
-/**
- * Rasterize a canvas to JPEG bytes (on the main thread: a worker with OffscreenCanvas was
- * measured slower here, docs/benchmarks.md).
- * @param {HTMLCanvasElement} canvas @param {number} quality
- * @returns {Promise<ArrayBuffer>}
- */
-function encodeJpeg(canvas, quality) {
-  return new Promise((resolve, reject) => {
-    canvas.toBlob((blob) => {
-      if (blob) blob.arrayBuffer().then(resolve, reject);
-      else reject(new Error("canvas.toBlob gave no blob"));
-    }, P.FRAME_MIME, quality);
-  });
+/** The bytes of an image buffer from the kernel. @param {unknown} buf */
+function imageBytes(buf) {
+  const bytes = P.toBytes(buf);
+  if (!bytes || bytes.byteLength === 0) throw new Error("no image buffer");
+  return bytes;
 }
 
 /** Set a node's text only when it differs (a same-text write still costs style and layout).
@@ -127,6 +115,13 @@ class SketchpadView {
     /** @type {number[]} when results were painted (ms), oldest first: the results/s */
     this.paintTimes = [];
     this.results = new ResultHistory();
+    /** results received and not yet acked (decoding or painting), and the most at once:
+     * the kernel's result window bounds it */
+    this.resultsOpen = 0;
+    this.maxResultsOpen = 0;
+    /** @type {{rid: number, seq: number, params: unknown}|null} the newest painted result,
+     * not yet in the history strip */
+    this.historyNext = null;
     /** @type {number|null} the history item restored last */
     this.restoredRid = null;
     /** @type {unknown} params of the result on screen (its download's metadata) */
@@ -345,8 +340,8 @@ class SketchpadView {
     const quality = Math.min(1, Math.max(0.1, Number(this.model.get("jpeg_quality")) || 0.85));
     const t0 = Date.now();
     try {
-      const maskP = this.mask.encoded(); // read now, with the canvas toBlob rasterizes
-      const buf = await encodeJpeg(canvas, quality);
+      const maskP = this.mask.encoded(); // read now, with the canvas
+      const buf = encodeJpeg(canvas, quality);
       const mask = await maskP;
       const t1 = Date.now();
       this._send(P.frameMessage(ticket.seq, {
@@ -439,16 +434,24 @@ class SketchpadView {
     const rid = Number(meta.rid);
     const tRecv = Date.now();
     const token = this.pacer.offerResult(seq);
+    if (ack) {
+      this.resultsOpen += 1;
+      this.maxResultsOpen = Math.max(this.maxResultsOpen, this.resultsOpen);
+    }
     const done = (/** @type {boolean} */ dropped) => {
       const tPaint = Date.now();
-      if (ack) this._send(P.ackMessage(seq, rid, tPaint, dropped));
+      if (ack) {
+        this.resultsOpen -= 1;
+        this._send(P.ackMessage(seq, rid, tPaint, dropped));
+      }
       this._stats();
       return tPaint;
     };
     if (token === null) return void done(true);
+    /** @type {import("./codec.js").Picture} */
     let bmp;
     try {
-      bmp = await decode(buf, meta.mime);
+      bmp = await decodePicture(imageBytes(buf), meta.mime || P.FRAME_MIME);
     } catch (err) {
       console.warn("[lcm_widgets] could not decode a result:", err);
       return void done(true);
@@ -464,16 +467,16 @@ class SketchpadView {
       this._layout();
     }
     const tDecoded = Date.now();
-    /** @type {CanvasRenderingContext2D} */ (oc.getContext("2d")).drawImage(bmp, 0, 0);
-    const thumb = thumbnail(oc.ownerDocument, bmp);
+    /** @type {CanvasRenderingContext2D} */ (oc.getContext("2d")).drawImage(bmp.image, 0, 0);
     bmp.close();
     this.parts.output.classList.add("lcm-has-result");
     setText(this.parts.resultParams, formatParams(meta.params));
     this.shownParams = meta.params ?? null;
     this.parts.download.disabled = false;
-    if (this.results.add(rid, seq, meta.params, thumb)) {
-      this._throttled("history", () => this._renderHistory());
-    }
+    // The strip takes the newest result at most every LIVE_RENDER_MS (a trailing run keeps
+    // the last one): a thumbnail per result cost each live frame a canvas and a copy.
+    this.historyNext = { rid, seq, params: meta.params };
+    this._throttled("history", () => this._historyAdd());
     this.sources?.resultPainted();
     const tPaint = done(false);
     this.paintTimes.push(tPaint);
@@ -635,6 +638,20 @@ class SketchpadView {
     setTimeout(() => URL.revokeObjectURL(url), 60_000);
   }
 
+  /** Put the newest painted result (the output canvas shows it) into the history strip. */
+  _historyAdd() {
+    const next = this.historyNext;
+    this.historyNext = null;
+    if (!next) return;
+    const oc = this.parts.outputCanvas;
+    // From the canvas, not the decoded picture: an ImageDecoder frame is converted from YUV
+    // again on every draw, and the canvas holds it converted (docs/benchmarks.md).
+    if (this.results.add(next.rid, next.seq, next.params, thumbnail(oc.ownerDocument, oc,
+      oc.width, oc.height))) {
+      this._renderHistory();
+    }
+  }
+
   _renderHistory() {
     renderHistory(this.parts.history, this.results, (item) => {
       if (this.dead) return;
@@ -793,6 +810,7 @@ class SketchpadView {
       resultsDropped: String(s.resultsDropped),
       inFlight: String(s.inFlight),
       maxInFlight: String(s.maxInFlight),
+      maxResultsOpen: String(this.maxResultsOpen),
       seq: String(s.seq),
       dirty: String(this.pacer.dirty),
       transport: this.transport,

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
   History, MAX_HISTORY_BYTES, closeUnusedBackgrounds, fitRect, isHexColor, snapshotBytes,
-  snapshotHistory, strokeWidth, toCanvasPoint,
+  segmentBox, snapshotHistory, strokeWidth, toCanvasPoint,
 } from "../drawing.js";
 
 test("toCanvasPoint maps CSS pixels to frame pixels", () => {
@@ -175,4 +175,15 @@ test("a snapshot history closes a background once no step and not the canvas use
   small.push(snap(64, null)); // 64 + 256 + 64 + 64 > 384: the last step with a goes
   assert.equal(small.undoStack.some((s) => s.background === a), false);
   assert.equal(a.closed, 1);
+});
+
+test("a segment's box holds its width, caps and a pixel of antialiasing, inside the canvas", () => {
+  assert.deepEqual(segmentBox({ x: 10, y: 20, w: 8 }, { x: 30, y: 25, w: 4 }, 512, 512),
+    { x: 4, y: 14, width: 32, height: 17 });
+  // a dot: a === b
+  assert.deepEqual(segmentBox({ x: 5.5, y: 5.5, w: 2 }, { x: 5.5, y: 5.5, w: 2 }, 512, 512),
+    { x: 2, y: 2, width: 7, height: 7 });
+  // clipped at the edges
+  assert.deepEqual(segmentBox({ x: 1, y: 510, w: 10 }, { x: 3, y: 511, w: 10 }, 512, 512),
+    { x: 0, y: 503, width: 10, height: 9 });
 });

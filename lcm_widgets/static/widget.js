@@ -130,6 +130,14 @@ function paintSegment(g, a, b, color, erase) {
   g.lineTo(b.x, b.y);
   g.stroke();
 }
+function segmentBox(a, b, width, height) {
+  const r = Math.max(a.w, b.w) / 2 + 2;
+  const x0 = Math.max(0, Math.floor(Math.min(a.x, b.x) - r));
+  const y0 = Math.max(0, Math.floor(Math.min(a.y, b.y) - r));
+  const x1 = Math.min(width, Math.ceil(Math.max(a.x, b.x) + r));
+  const y1 = Math.min(height, Math.ceil(Math.max(a.y, b.y) + r));
+  return { x: x0, y: y0, width: Math.max(0, x1 - x0), height: Math.max(0, y1 - y0) };
+}
 
 // canvas.js
 function eventTime(ev) {
@@ -203,9 +211,22 @@ var SketchCanvas = class {
     this.maskLayer?.restore(s.mask);
     this.compose();
   }
-  /** Redraw the visible canvas: white, background, ink. */
-  compose() {
+  /**
+   * Redraw the visible canvas: white, background, ink. With a rect (whole pixels), only that
+   * part: the same pixels the whole redraw makes there, for a fraction of the work.
+   * @param {{x: number, y: number, width: number, height: number}} [rect]
+   */
+  compose(rect) {
     const { ctx, canvas } = this;
+    if (rect) {
+      ctx.save();
+      ctx.beginPath();
+      ctx.rect(rect.x, rect.y, rect.width, rect.height);
+      ctx.clip();
+      this.compose();
+      ctx.restore();
+      return;
+    }
     ctx.globalCompositeOperation = "source-over";
     ctx.fillStyle = "#ffffff";
     ctx.fillRect(0, 0, canvas.width, canvas.height);
@@ -281,9 +302,8 @@ var SketchCanvas = class {
     this.inkCtx.drawImage(img, 0, 0, this.ink.width, this.ink.height);
     this.compose();
   }
-  /** @param {PointerEvent} ev */
-  _sample(ev) {
-    const rect = this.canvas.getBoundingClientRect();
+  /** @param {PointerEvent} ev @param {DOMRect} [rect] the canvas's box, when known */
+  _sample(ev, rect = this.canvas.getBoundingClientRect()) {
     const p = toCanvasPoint(ev, rect, this.canvas.width, this.canvas.height);
     return { ...p, w: strokeWidth(this.size, ev.pointerType, ev.pressure) };
   }
@@ -300,7 +320,6 @@ var SketchCanvas = class {
     const s = this._sample(ev);
     this.last = s;
     this._segment(s, s);
-    this.compose();
     this.onChange(eventTime(ev), "stroke");
   }
   /** @param {PointerEvent} ev */
@@ -308,12 +327,12 @@ var SketchCanvas = class {
     if (ev.pointerId !== this.pointerId || !this.last) return;
     ev.preventDefault();
     const events = typeof ev.getCoalescedEvents === "function" ? ev.getCoalescedEvents() : [];
+    const rect = this.canvas.getBoundingClientRect();
     for (const e of events.length ? events : [ev]) {
-      const s = this._sample(e);
+      const s = this._sample(e, rect);
       this._segment(this.last, s);
       this.last = s;
     }
-    this.compose();
     this.onChange(eventTime(ev), "stroke");
   }
   /** @param {PointerEvent} ev */
@@ -328,8 +347,76 @@ var SketchCanvas = class {
    */
   _segment(a, b) {
     paintSegment(this.inkCtx, a, b, this.color, this.tool === "eraser");
+    this.compose(segmentBox(a, b, this.canvas.width, this.canvas.height));
   }
 };
+
+// codec.js
+function fromBase64(s) {
+  const U = (
+    /** @type {{fromBase64?: (s: string) => Uint8Array}} */
+    /** @type {unknown} */
+    Uint8Array
+  );
+  if (typeof U.fromBase64 === "function") return U.fromBase64(s);
+  const bin = atob(s);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i += 1) out[i] = bin.charCodeAt(i);
+  return out;
+}
+function dataUrlBytes(url, mime) {
+  const head = `data:${mime};base64,`;
+  if (!url.startsWith(head)) {
+    throw new Error(`expected a ${mime} data URL, got ${JSON.stringify(url.slice(0, 32))}`);
+  }
+  return fromBase64(url.slice(head.length));
+}
+function encodeJpeg(canvas, quality) {
+  const bytes = dataUrlBytes(canvas.toDataURL("image/jpeg", quality), "image/jpeg");
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? (
+    /** @type {ArrayBuffer} */
+    bytes.buffer
+  ) : (
+    /** @type {ArrayBuffer} */
+    bytes.slice().buffer
+  );
+}
+var decoderWorks = null;
+function decoderName() {
+  return decoderWorks !== false && typeof globalThis.ImageDecoder === "function" ? "ImageDecoder" : "createImageBitmap";
+}
+function decodeBitmap(bytes, mime) {
+  const part = bytes.buffer instanceof ArrayBuffer ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) : bytes.slice();
+  return createImageBitmap(new Blob([part], { type: mime }));
+}
+async function viaBitmap(bytes, mime) {
+  const bmp = await decodeBitmap(bytes, mime);
+  return { image: bmp, width: bmp.width, height: bmp.height, close: () => bmp.close() };
+}
+async function decodePicture(bytes, mime) {
+  if (decoderName() !== "ImageDecoder") return viaBitmap(bytes, mime);
+  try {
+    const dec = new ImageDecoder({ data: bytes, type: mime });
+    let frame;
+    try {
+      frame = (await dec.decode()).image;
+    } finally {
+      dec.close();
+    }
+    decoderWorks = true;
+    return {
+      image: frame,
+      width: frame.displayWidth,
+      height: frame.displayHeight,
+      close: () => frame.close()
+    };
+  } catch (err) {
+    if (decoderWorks === true) throw err;
+    const pic = await viaBitmap(bytes, mime);
+    decoderWorks = false;
+    return pic;
+  }
+}
 
 // history.js
 var HISTORY_SIZE = 12;
@@ -360,10 +447,10 @@ var ResultHistory = class {
     return this.items.find((it) => it.rid === rid) ?? null;
   }
 };
-function thumbnail(doc, source, width = 56) {
+function thumbnail(doc, source, srcWidth, srcHeight, width = 56) {
   const c = doc.createElement("canvas");
   c.width = width;
-  c.height = Math.max(1, Math.round(width * source.height / Math.max(1, source.width)));
+  c.height = Math.max(1, Math.round(width * srcHeight / Math.max(1, srcWidth)));
   const ctx = c.getContext("2d");
   if (ctx) ctx.drawImage(source, 0, 0, c.width, c.height);
   return c;
@@ -1868,18 +1955,12 @@ var PAINT_TIMES = 32;
 var PROBE_TIMEOUT_MS = 5e3;
 var LIVE_RENDER_MS = 250;
 async function decode(buf, mime) {
+  return decodeBitmap(imageBytes(buf), mime || FRAME_MIME);
+}
+function imageBytes(buf) {
   const bytes = toBytes(buf);
   if (!bytes || bytes.byteLength === 0) throw new Error("no image buffer");
-  const part = bytes.buffer instanceof ArrayBuffer ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) : bytes.slice();
-  return createImageBitmap(new Blob([part], { type: mime || "image/jpeg" }));
-}
-function encodeJpeg(canvas, quality) {
-  return new Promise((resolve, reject) => {
-    canvas.toBlob((blob) => {
-      if (blob) blob.arrayBuffer().then(resolve, reject);
-      else reject(new Error("canvas.toBlob gave no blob"));
-    }, FRAME_MIME, quality);
-  });
+  return bytes;
 }
 function setText(el, text) {
   if (el.textContent !== text) el.textContent = text;
@@ -1916,6 +1997,9 @@ var SketchpadView = class {
     this.trace = /* @__PURE__ */ new Map();
     this.paintTimes = [];
     this.results = new ResultHistory();
+    this.resultsOpen = 0;
+    this.maxResultsOpen = 0;
+    this.historyNext = null;
     this.restoredRid = null;
     this.shownParams = null;
     this.activitySince = Date.now();
@@ -2131,7 +2215,7 @@ var SketchpadView = class {
     const t0 = Date.now();
     try {
       const maskP = this.mask.encoded();
-      const buf = await encodeJpeg(canvas, quality);
+      const buf = encodeJpeg(canvas, quality);
       const mask = await maskP;
       const t1 = Date.now();
       this._send(frameMessage(ticket.seq, {
@@ -2233,16 +2317,23 @@ var SketchpadView = class {
     const rid = Number(meta.rid);
     const tRecv = Date.now();
     const token = this.pacer.offerResult(seq);
+    if (ack) {
+      this.resultsOpen += 1;
+      this.maxResultsOpen = Math.max(this.maxResultsOpen, this.resultsOpen);
+    }
     const done = (dropped) => {
       const tPaint2 = Date.now();
-      if (ack) this._send(ackMessage(seq, rid, tPaint2, dropped));
+      if (ack) {
+        this.resultsOpen -= 1;
+        this._send(ackMessage(seq, rid, tPaint2, dropped));
+      }
       this._stats();
       return tPaint2;
     };
     if (token === null) return void done(true);
     let bmp;
     try {
-      bmp = await decode(buf, meta.mime);
+      bmp = await decodePicture(imageBytes(buf), meta.mime || FRAME_MIME);
     } catch (err) {
       console.warn("[lcm_widgets] could not decode a result:", err);
       return void done(true);
@@ -2258,16 +2349,14 @@ var SketchpadView = class {
       this._layout();
     }
     const tDecoded = Date.now();
-    oc.getContext("2d").drawImage(bmp, 0, 0);
-    const thumb = thumbnail(oc.ownerDocument, bmp);
+    oc.getContext("2d").drawImage(bmp.image, 0, 0);
     bmp.close();
     this.parts.output.classList.add("lcm-has-result");
     setText(this.parts.resultParams, formatParams(meta.params));
     this.shownParams = meta.params ?? null;
     this.parts.download.disabled = false;
-    if (this.results.add(rid, seq, meta.params, thumb)) {
-      this._throttled("history", () => this._renderHistory());
-    }
+    this.historyNext = { rid, seq, params: meta.params };
+    this._throttled("history", () => this._historyAdd());
     this.sources?.resultPainted();
     const tPaint = done(false);
     this.paintTimes.push(tPaint);
@@ -2429,6 +2518,21 @@ var SketchpadView = class {
     a.remove();
     setTimeout(() => URL.revokeObjectURL(url), 6e4);
   }
+  /** Put the newest painted result (the output canvas shows it) into the history strip. */
+  _historyAdd() {
+    const next = this.historyNext;
+    this.historyNext = null;
+    if (!next) return;
+    const oc = this.parts.outputCanvas;
+    if (this.results.add(next.rid, next.seq, next.params, thumbnail(
+      oc.ownerDocument,
+      oc,
+      oc.width,
+      oc.height
+    ))) {
+      this._renderHistory();
+    }
+  }
   _renderHistory() {
     renderHistory(this.parts.history, this.results, (item) => {
       if (this.dead) return;
@@ -2577,6 +2681,7 @@ var SketchpadView = class {
       resultsDropped: String(s.resultsDropped),
       inFlight: String(s.inFlight),
       maxInFlight: String(s.maxInFlight),
+      maxResultsOpen: String(this.maxResultsOpen),
       seq: String(s.seq),
       dirty: String(this.pacer.dirty),
       transport: this.transport,
