@@ -13,7 +13,7 @@
  */
 
 import { SketchCanvas } from "./canvas.js";
-import { decodeBitmap, decodePicture, encodeJpeg } from "./codec.js";
+import { decodeBitmap, decodePicture, decoderName, encodeJpeg } from "./codec.js";
 import { isHexColor } from "./drawing.js";
 import { ResultHistory, renderHistory, thumbnail } from "./history.js";
 import { MaskLayer } from "./mask.js";
@@ -171,6 +171,7 @@ class SketchpadView {
         stats: () => pacer.stats(),
         trace: () => [...this.trace.values()],
         get transport() { return view.transport; },
+        get decoder() { return decoderName(); },
         get cameraPictures() { return view.sources?.camera.pictures ?? 0; },
         get cameraOn() { return view.sources?.camera.on ?? false; },
         get cameraDevice() { return view.sources?.camera.deviceId ?? ""; },

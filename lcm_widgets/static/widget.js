@@ -2047,6 +2047,9 @@ var SketchpadView = class {
         get transport() {
           return view.transport;
         },
+        get decoder() {
+          return decoderName();
+        },
         get cameraPictures() {
           return view.sources?.camera.pictures ?? 0;
         },

@@ -104,6 +104,11 @@ def wait_cell(kc: Any, msg_id: str, timeout: float = 120) -> None:
             return
 
 
+def decoder(page: Any) -> str:
+    """Which decoder the view's results go through (js/codec.js)."""
+    return str(page.evaluate("() => document.querySelector('.lcm-sketchpad').__lcm.decoder"))
+
+
 @pytest.mark.parametrize("app", ["lab", "notebook"])
 def test_direct_channel_scribble_running_cell_and_param_churn(tmp_path: Path, app: str) -> None:
     """The view uses the direct channel (status line, kernel count); a 10 s scribble keeps ≤ 1
@@ -129,6 +134,7 @@ def test_direct_channel_scribble_running_cell_and_param_churn(tmp_path: Path, ap
             kernel_eval(kc, "print(studio.wait(60))")
             stats = studio_stats(kc)
             assert painted > 0
+            assert decoder(page) == "ImageDecoder"  # 127.0.0.1 is a secure context
             assert_paced(stats, page)
             # 2. a cell runs (8 s) while the person draws: results keep coming
             msg = start_cell(kc, "import time; time.sleep(8)")
@@ -173,6 +179,9 @@ def test_blocked_direct_channel_falls_back_to_the_comm_and_refuses_strangers(
     with jupyter_server(tmp_path, app="lab", notebook=nb,
                         env={"LCM_E2E_BACKEND": "echo"}) as server, chromium() as browser:
         page = browser.new_page(viewport={"width": 1280, "height": 1100})
+        # as on a page outside a secure context (a remote JupyterHub over http): no WebCodecs,
+        # so results are decoded by createImageBitmap (js/codec.js)
+        page.add_init_script("delete globalThis.ImageDecoder;")
         jupyter_port = server.url.rsplit(":", 1)[1]
         # the page cannot reach any WebSocket but Jupyter's own (and the test's probes below)
         page.route_web_socket(lambda url: f":{jupyter_port}/" not in url and "probe=1" not in url,
@@ -187,6 +196,7 @@ def test_blocked_direct_channel_falls_back_to_the_comm_and_refuses_strangers(
             scribble(page, box, seconds=3, seed=21)
             wait_new_result(page, p0, 60)  # results arrive on the comm
             assert kernel_json(kc, "studio._view.transports") == {"direct": 0, "comm": 1}
+            assert decoder(page) == "createImageBitmap"
             msg = start_cell(kc, "import time; time.sleep(6)")
             time.sleep(1)
             during_cell = painted_during(page, box, 3, seed=22)
