@@ -55,6 +55,8 @@ _STATIC = Path(__file__).resolve().parent.parent / "static"
 _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
 #: Largest side of a background image sent to the browser (larger ones are scaled down).
 MAX_BACKGROUND_SIDE = 2048
+#: Most result ids kept waiting for a view's ack (far more than any result window).
+_UNACKED_RIDS = 64
 
 FrameCallback = Callable[[Frame], Any]
 AckCallback = Callable[[Ack], Any]
@@ -116,7 +118,10 @@ class Sketchpad(anywidget.AnyWidget):  # type: ignore[misc]
         self._result: tuple[ResultMeta, bytes] | None = None
         self._seq = 0
         self._rid = 0
-        self._acked_rid = 0
+        #: ids of results sent and not acked by any view yet, oldest first (acks may come out
+        #: of order: with two results out, the older one can be dropped after the newer one
+        #: was painted); bounded, so results no view acks are forgotten
+        self._unacked_rids: dict[int, None] = {}
         self._background: tuple[bytes, str] | None = None
         self._frame_callbacks: list[FrameCallback] = []
         self._ack_callbacks: list[AckCallback] = []
@@ -289,6 +294,9 @@ class Sketchpad(anywidget.AnyWidget):  # type: ignore[misc]
                 raise InvalidInput(f"rid: must be larger than the last result id sent "
                                    f"({self._rid}), got {rid}", field="rid")
             self._rid = rid
+            self._unacked_rids[rid] = None
+            while len(self._unacked_rids) > _UNACKED_RIDS:
+                del self._unacked_rids[next(iter(self._unacked_rids))]
             meta: ResultMeta = {
                 "seq": seq, "rid": rid, "mime": mime, "width": int(width),
                 "height": int(height),
@@ -435,9 +443,9 @@ class Sketchpad(anywidget.AnyWidget):  # type: ignore[misc]
         ack = proto.parse_ack(content)
         with self._lock:
             if ack.rid >= 0:
-                if ack.rid <= self._acked_rid or ack.rid > self._rid:
-                    return  # another view acked it already, or it is not ours
-                self._acked_rid = ack.rid
+                if ack.rid not in self._unacked_rids:
+                    return  # another view acked it already, or it is not ours (or too old)
+                del self._unacked_rids[ack.rid]
             callbacks = self._ack_callbacks
         for cb in callbacks:
             _call(cb, ack)

@@ -222,6 +222,32 @@ def test_ack_callback_once_per_result(pad: Sketchpad, comm: RecordingComm) -> No
     assert acks[-1] == (9, 5.0)
 
 
+def test_acks_out_of_order_each_reach_the_callback_once(pad: Sketchpad,
+                                                       comm: RecordingComm) -> None:
+    """With two results out, the newer can be painted before the older is dropped: the older's
+    ack comes second and still counts (the Studio's pacer waits for it), once."""
+    acks: list[int] = []
+    pad.on_ack(lambda a: acks.append(a.rid))
+    r1, r2 = pad.send_result(3, jpeg()), pad.send_result(4, jpeg())
+    for rid, seq, dropped in ((r2, 4, False), (r1, 3, True), (r1, 3, True), (r2, 4, False)):
+        comm.deliver({"type": "ack", "v": 1, "seq": seq, "rid": rid, "t_paint": 1.0,
+                      "dropped": dropped})
+    assert acks == [r2, r1]
+
+
+def test_result_ids_no_view_acks_are_forgotten(pad: Sketchpad, comm: RecordingComm) -> None:
+    """The ids waiting for an ack are bounded: a very old result's late ack is ignored."""
+    from lcm_widgets.widgets.sketchpad import _UNACKED_RIDS
+
+    acks: list[int] = []
+    pad.on_ack(lambda a: acks.append(a.rid))
+    rids = [pad.send_result(i, jpeg()) for i in range(_UNACKED_RIDS + 5)]
+    assert len(pad._unacked_rids) == _UNACKED_RIDS
+    for rid in (rids[0], rids[-1]):
+        comm.deliver({"type": "ack", "v": 1, "seq": 0, "rid": rid, "t_paint": 1.0})
+    assert acks == [rids[-1]]
+
+
 def test_ack_callback_gets_the_ack_with_rid_and_dropped(pad: Sketchpad, comm: RecordingComm
                                                         ) -> None:
     """The callback gets the Ack (seq, rid, t_paint, dropped); remove=True unregisters it."""
