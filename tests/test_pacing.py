@@ -252,6 +252,10 @@ def test_event_sequences_with_the_default_window(steps: list[tuple[Event, list[A
         got = feed(p, event)
         assert kinds(got) == expected, f"step {i} {event}: {got}"
         assert len(p.unacked) <= 2
+        # the oldest result out and its frame
+        oldest = next(iter(p.unacked.items()), None)
+        assert (p.awaiting_rid, p.awaiting_ack) == \
+            ((None, None) if oldest is None else (oldest[0], oldest[1][0]))
 
 
 @pytest.mark.parametrize("steps", list(CASES.values()), ids=list(CASES))
