@@ -270,8 +270,9 @@ class Sketchpad(anywidget.AnyWidget):  # type: ignore[misc]
         ``height`` default to the image's own size (read from its header). The newest result
         is kept, so a view opened later shows it. ``t_kernel``: epoch-ms times of the kernel's
         steps (``recv``, ``start``, ``done``; ``sent`` is added here), for the per-stage
-        breakdown of ``lcm-widgets bench-live``. Returns the result id. Does not pace: send
-        the next result after :meth:`on_ack` fired (the Studio's engine does this).
+        breakdown of ``lcm-widgets bench-live``. Returns the result id. Does not pace: keep
+        few results out unacked (:meth:`on_ack` says when one is done; the Studio's engine
+        keeps at most its ``result_window``, 2).
 
         Raises :class:`~lcm_widgets.errors.InvalidInput` for a bad ``seq`` or ``rid``, empty
         ``data`` or a ``mime`` that is not an image type.
