@@ -78,14 +78,22 @@ function render({ model, el }) {
     if (!dirty) { dirty = true; tInput = t; }
     schedule();
   };
+  // the Sketchpad's rule (js/widget.js): the first change after an animation frame goes at
+  // once, a later one in the same frame waits for the next
+  let sentThisFrame = false;
   const schedule = () => {
     if (raf || inFlight || !dirty) return;
     raf = true;
-    requestAnimationFrame(() => { raf = false; send(); });
+    const go = () => { raf = false; send(); };
+    if (sentThisFrame) requestAnimationFrame(go); else queueMicrotask(go);
   };
   const send = () => {
     if (inFlight || !dirty) return;
     inFlight = true; dirty = false;
+    if (!sentThisFrame) {
+      sentThisFrame = true;
+      requestAnimationFrame(() => { sentThisFrame = false; });
+    }
     const s = ++seq, rec = { seq: s, t_input: tInput, t_begin: Date.now() };
     trace.set(s, rec);
     if (trace.size > 1024) trace.delete(trace.keys().next().value);
