@@ -107,3 +107,32 @@ def test_bench_live_rejects_an_unknown_driver_or_rate(capsys) -> None:  # type: 
         with pytest.raises(SystemExit) as exc:
             main(["bench-live", *argv])
         assert what in str(exc.value), argv
+
+
+def test_soak_drift_judges_only_the_samples_after_warm_up() -> None:
+    from lcm_widgets.bench.live import soak_drift
+
+    # a warm-up rise, then a heap that grows 0.5 MB per 100 s and an RSS that stays put
+    samples = [{"t_s": 30.0, "kernel_rss_mb": 60.0, "js_heap_mb": 20.0}]
+    samples += [{"t_s": t, "kernel_rss_mb": 78.0, "js_heap_mb": 30.0 + 0.005 * (t - 120)}
+                for t in (120.0, 220.0, 320.0, 420.0)]
+    d = soak_drift(samples, warmup_s=120.0)
+    assert d is not None
+    assert d["n"] == 4 and d["span_s"] == 300.0
+    assert d["kernel_rss_mb"] == {"min": 78.0, "max": 78.0, "range": 0.0, "slope": 0.0}
+    assert d["js_heap_mb"]["slope"] == 0.5 and d["js_heap_mb"]["range"] == 1.5
+    assert soak_drift(samples[:2], warmup_s=120.0) is None  # one sample after warm-up
+
+
+def test_summary_prints_the_soak_drift() -> None:
+    trace = [_rec(1, 1000.0)]
+    fig = analyse({"trace": trace, "changes": [{"t": 1100.0, "seq": 1}], "stats": {}},
+                  1000.0, 2000.0)
+    fig["results_painted_per_s"] = 1.0
+    fig["soak"] = [{"t_s": t, "kernel_rss_mb": 78.0, "js_heap_mb": 30.0} for t in (60.0, 150.0, 250.0)]
+    res = {"app": "lab", "seconds": 1.0, "cases": {"studio-echo": fig},
+           "machine": {"cpu": "x", "cores": 2, "load_avg": [0.1], "commit": "abc",
+                       "date": "today"}}
+    text = "\n".join(summary_lines(res))
+    assert ("studio-echo soak after 120 s of warm-up (2 samples, 100.0 s): kernel RSS "
+            "78.0–78.0 MB (slope +0.0 MB/100 s), JS heap 30.0–30.0 MB (slope +0.0 MB/100 s)") in text

@@ -89,8 +89,18 @@ _PROBE_JS = r"""
   const small = document.createElement("canvas");
   small.width = small.height = 64;
   const ctx = small.getContext("2d", { willReadFrequently: true });
-  const probe = { changes: [], running: true, last: null, frames: 0, inputs: 0, drawn: 0,
-                  errors: [] };
+  // the changes seen, in a ring of typed arrays made once: a record that grew per result
+  // would be a JS heap rise of the probe's own in a soak (36 000 objects in 600 s)
+  const CAP = 1 << 17;
+  const probe = { changeT: new Float64Array(CAP), changeSeq: new Float64Array(CAP), n: 0,
+                  running: true, last: null, frames: 0, inputs: 0, drawn: 0, errors: [] };
+  probe.changes = () => {
+    const out = [];
+    for (let i = Math.max(0, probe.n - CAP); i < probe.n; i += 1) {
+      out.push({ t: probe.changeT[i % CAP], seq: probe.changeSeq[i % CAP] });
+    }
+    return out;
+  };
   // page errors while no CDP client listens (the synth driver): kept here, read at the end
   window.addEventListener("error", (e) => probe.errors.push(
     `${e.message}\n${(e.error && e.error.stack) || ""}`.trim()));
@@ -117,8 +127,9 @@ _PROBE_JS = r"""
     const h = hash(ctx.getImageData(0, 0, 64, 64).data);
     if (h !== probe.last) {
       probe.last = h;
-      probe.changes.push({ t: Date.now(), seq: lcm.pacer.newestPainted });
-      if (probe.changes.length > 100000) probe.changes.shift();
+      probe.changeT[probe.n % CAP] = Date.now();
+      probe.changeSeq[probe.n % CAP] = lcm.pacer.newestPainted;
+      probe.n += 1;
     }
     requestAnimationFrame(tick);
   };
@@ -197,7 +208,7 @@ _COLLECT_JS = r"""
 (rootSel) => {
   const root = document.querySelector(rootSel);
   const p = window.__lcmProbe;
-  return { changes: p.changes, rafs: p.frames, inputs: p.inputs, drawn: p.drawn,
+  return { changes: p.changes(), rafs: p.frames, inputs: p.inputs, drawn: p.drawn,
            errors: p.errors,
            trace: root.__lcm.trace(),
            stats: root.__lcm.stats(), now: Date.now(), status: (root.querySelector(
@@ -361,7 +372,7 @@ def run_case(cdp: J.CdpChromium, server: J.Server, root: Path, name: str, *, sec
             page.evaluate(_SYNTH_JS, {**synth, "seconds": 0.5, "seed": seed + 1000})
         else:
             J.scribble(page, box, seconds=0.5, seed=seed + 1000)
-        _until(lambda: page.evaluate("() => window.__lcmProbe.changes.length") > 1, 300)
+        _until(lambda: page.evaluate("() => window.__lcmProbe.n") > 1, 300)
         page.wait_for_timeout(1000)
         kc = server.kernel_client()
         samples: list[dict[str, float]] = []
@@ -432,6 +443,31 @@ def run_case(cdp: J.CdpChromium, server: J.Server, root: Path, name: str, *, sec
             page.close()
         with contextlib.suppress(Exception):
             server.api(f"/api/sessions/{sess['id']}", method="DELETE")
+
+
+#: Soak samples before this many seconds are warm-up (caches, JIT, the first GCs); the drift
+#: is judged on the samples after it.
+SOAK_WARMUP_S = 120.0
+
+
+def soak_drift(samples: list[dict[str, float]], warmup_s: float = SOAK_WARMUP_S
+               ) -> dict[str, Any] | None:
+    """Range and least-squares slope (MB per 100 s) of the kernel RSS and the JS heap over the
+    soak samples taken after ``warmup_s``; None with fewer than two such samples."""
+    after = [s for s in samples if s["t_s"] >= warmup_s]
+    if len(after) < 2:
+        return None
+    ts = [s["t_s"] for s in after]
+    tm = sum(ts) / len(ts)
+    var = sum((t - tm) ** 2 for t in ts)
+    out: dict[str, Any] = {"n": len(after), "span_s": round(ts[-1] - ts[0], 1)}
+    for key in ("kernel_rss_mb", "js_heap_mb"):
+        ys = [s[key] for s in after]
+        ym = sum(ys) / len(ys)
+        slope = sum((t - tm) * (y - ym) for t, y in zip(ts, ys, strict=True)) / var if var else 0.0
+        out[key] = {"min": min(ys), "max": max(ys), "range": round(max(ys) - min(ys), 2),
+                    "slope": round(slope * 100, 2)}
+    return out
 
 
 def _soak_sample(page: Any, kc: Any, t0: float) -> dict[str, float]:
@@ -571,11 +607,17 @@ def summary_lines(res: dict[str, Any]) -> list[str]:
         if f.get("soak"):
             rss = [s["kernel_rss_mb"] for s in f["soak"]]
             heap = [s["js_heap_mb"] for s in f["soak"]]
-            half = len(rss) // 2
-            lines += ["", f"{name} soak: kernel RSS MB first {rss[0]}, after warm-up "
-                          f"{rss[half]}, last {rss[-1]}, max {max(rss)}; JS heap MB first "
-                          f"{heap[0]}, after warm-up {heap[half]}, last {heap[-1]}, "
+            lines += ["", f"{name} soak: kernel RSS MB first {rss[0]}, last {rss[-1]}, max "
+                          f"{max(rss)}; JS heap MB first {heap[0]}, last {heap[-1]}, "
                           f"max {max(heap)}"]
+            d = soak_drift(f["soak"])
+            if d is not None:
+                lines.append(
+                    f"{name} soak after {SOAK_WARMUP_S:.0f} s of warm-up ({d['n']} samples, "
+                    f"{d['span_s']} s): kernel RSS {d['kernel_rss_mb']['min']}–"
+                    f"{d['kernel_rss_mb']['max']} MB (slope {d['kernel_rss_mb']['slope']:+} "
+                    f"MB/100 s), JS heap {d['js_heap_mb']['min']}–{d['js_heap_mb']['max']} MB "
+                    f"(slope {d['js_heap_mb']['slope']:+} MB/100 s)")
         if f.get("page_errors"):
             lines.append(f"{name}: page errors {f['page_errors']}")
     return lines
