@@ -168,15 +168,16 @@ def test_direct_channel_scribble_running_cell_and_param_churn(tmp_path: Path, ap
         assert not page_errors_of_ours(errors), errors
 
 
+@pytest.mark.parametrize("app", ["lab", "notebook"])
 def test_blocked_direct_channel_falls_back_to_the_comm_and_refuses_strangers(
-        tmp_path: Path) -> None:
+        tmp_path: Path, app: str) -> None:
     """With the direct channel unreachable from the page, the view says so and works on the
     comm (also while a cell runs); a connection from another Origin, or without the token,
     is refused and reaches nothing."""
-    nb = "fallback.ipynb"
+    nb = f"fallback-{app}.ipynb"
     (tmp_path / "root").mkdir()
     write_notebook(tmp_path / "root" / nb, [STUDIO_CELL])
-    with jupyter_server(tmp_path, app="lab", notebook=nb,
+    with jupyter_server(tmp_path, app=app, notebook=nb,
                         env={"LCM_E2E_BACKEND": "echo"}) as server, chromium() as browser:
         page = browser.new_page(viewport={"width": 1280, "height": 1100})
         # as on a page outside a secure context (a remote JupyterHub over http): no WebCodecs,
