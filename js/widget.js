@@ -43,6 +43,9 @@ const PROBE_TIMEOUT_MS = 5000;
  * often (ms): rebuilding them for every result at display rate costs the page's main thread
  * (style, layout, paint of the notebook) more than encoding the next frame. */
 const LIVE_RENDER_MS = 250;
+/** At most one frame out per this many ms: under a 60 Hz display frame, so steady 60 Hz input
+ * is not held back, while a faster source gets at most about 83 frames/s. */
+const MIN_SEND_GAP_MS = 12;
 
 /**
  * @typedef {{get(name: string): any, set(name: string, value: any): void,
@@ -100,9 +103,10 @@ class SketchpadView {
     /** newest seq another view sent (we may be behind it) */
     this.behindSeq = 0;
     this.helloFor = 0;
-    this.rafPending = false;
-    /** a frame went out since the last animation frame began */
-    this.sentThisFrame = false;
+    /** a send waits in a microtask or a timer */
+    this.sendPending = false;
+    /** performance.now() of the last frame sent */
+    this.lastSendAt = -Infinity;
     /** "comm" or "direct": where frames and acks go now (docs/widget-protocol.md) */
     this.transport = "comm";
     /** why the direct channel is not in use ("" while trying or in use) */
@@ -324,32 +328,31 @@ class SketchpadView {
   }
 
   /**
-   * Send at most one frame per animation frame, and only with credit. The first change after
-   * an animation frame goes at once (in a microtask, once the handler that made it is done):
-   * waiting for the next frame cost it 8 ms at the median when input comes between frames (a
-   * pen, a timer, a credit that returns). A change in a frame that has already sent one waits
-   * for the next frame, so a burst of events still makes one frame per animation frame.
+   * Send a frame when there is credit, at most one every MIN_SEND_GAP_MS. A change that comes
+   * later than that after the last send goes at once (in a microtask, once the handler that
+   * made it is done); a sooner one waits out the rest of the gap. Waiting for the next
+   * animation frame instead cost each frame 8 ms at the median when input comes between
+   * frames (a pen, a timer, a credit that returns), and a frame sent in an animation frame
+   * then held back the next change until the frame after.
    */
   _requestSend() {
-    if (this.rafPending || !this.pacer.canSend() || this.signal.aborted || this.paused ||
+    if (this.sendPending || !this.pacer.canSend() || this.signal.aborted || this.paused ||
         this.dead) return;
-    this.rafPending = true;
+    this.sendPending = true;
     const go = () => {
-      this.rafPending = false;
+      this.sendPending = false;
       void this._sendFrame();
     };
-    if (this.sentThisFrame) requestAnimationFrame(go);
-    else queueMicrotask(go);
+    const wait = this.lastSendAt + MIN_SEND_GAP_MS - performance.now();
+    if (wait <= 0) queueMicrotask(go);
+    else setTimeout(go, wait);
   }
 
   async _sendFrame() {
     if (this.signal.aborted) return;
     const ticket = this.pacer.begin(Date.now());
     if (!ticket) return;
-    if (!this.sentThisFrame) {
-      this.sentThisFrame = true;
-      requestAnimationFrame(() => { this.sentThisFrame = false; });
-    }
+    this.lastSendAt = performance.now();
     const canvas = this.parts.inputCanvas;
     const { width, height } = canvas;
     const quality = Math.min(1, Math.max(0.1, Number(this.model.get("jpeg_quality")) || 0.85));

@@ -68,7 +68,7 @@ function render({ model, el }) {
   const quality = Number(model.get("jpeg_quality")) || 0.85;
   const pacer = { newestPainted: -1, framesSent: 0, resultsPainted: 0 };
   const trace = new Map();
-  let seq = 0, inFlight = false, dirty = false, tInput = 0, raf = false, last = null;
+  let seq = 0, inFlight = false, dirty = false, tInput = 0, pending = false, last = null;
   const at = (ev) => {
     const r = input.getBoundingClientRect();
     return [(ev.clientX - r.left) * FRAME / r.width, (ev.clientY - r.top) * FRAME / r.height];
@@ -78,22 +78,21 @@ function render({ model, el }) {
     if (!dirty) { dirty = true; tInput = t; }
     schedule();
   };
-  // the Sketchpad's rule (js/widget.js): the first change after an animation frame goes at
-  // once, a later one in the same frame waits for the next
-  let sentThisFrame = false;
+  // the Sketchpad's rule (js/widget.js): at most one frame every 12 ms, a change later than
+  // that after the last send goes at once, a sooner one waits out the rest of the gap
+  const MIN_SEND_GAP_MS = 12;
+  let lastSendAt = -Infinity;
   const schedule = () => {
-    if (raf || inFlight || !dirty) return;
-    raf = true;
-    const go = () => { raf = false; send(); };
-    if (sentThisFrame) requestAnimationFrame(go); else queueMicrotask(go);
+    if (pending || inFlight || !dirty) return;
+    pending = true;
+    const go = () => { pending = false; send(); };
+    const wait = lastSendAt + MIN_SEND_GAP_MS - performance.now();
+    if (wait <= 0) queueMicrotask(go); else setTimeout(go, wait);
   };
   const send = () => {
     if (inFlight || !dirty) return;
     inFlight = true; dirty = false;
-    if (!sentThisFrame) {
-      sentThisFrame = true;
-      requestAnimationFrame(() => { sentThisFrame = false; });
-    }
+    lastSendAt = performance.now();
     const s = ++seq, rec = { seq: s, t_input: tInput, t_begin: Date.now() };
     trace.set(s, rec);
     if (trace.size > 1024) trace.delete(trace.keys().next().value);

@@ -1954,6 +1954,7 @@ var DIRECT_ATTEMPTS = 3;
 var PAINT_TIMES = 32;
 var PROBE_TIMEOUT_MS = 5e3;
 var LIVE_RENDER_MS = 250;
+var MIN_SEND_GAP_MS = 12;
 async function decode(buf, mime) {
   return decodeBitmap(imageBytes(buf), mime || FRAME_MIME);
 }
@@ -1988,8 +1989,8 @@ var SketchpadView = class {
     this.canvasSeq = 0;
     this.behindSeq = 0;
     this.helloFor = 0;
-    this.rafPending = false;
-    this.sentThisFrame = false;
+    this.sendPending = false;
+    this.lastSendAt = -Infinity;
     this.transport = "comm";
     this.transportNote = "";
     this.ws = null;
@@ -2201,32 +2202,29 @@ var SketchpadView = class {
     this._stats();
   }
   /**
-   * Send at most one frame per animation frame, and only with credit. The first change after
-   * an animation frame goes at once (in a microtask, once the handler that made it is done):
-   * waiting for the next frame cost it 8 ms at the median when input comes between frames (a
-   * pen, a timer, a credit that returns). A change in a frame that has already sent one waits
-   * for the next frame, so a burst of events still makes one frame per animation frame.
+   * Send a frame when there is credit, at most one every MIN_SEND_GAP_MS. A change that comes
+   * later than that after the last send goes at once (in a microtask, once the handler that
+   * made it is done); a sooner one waits out the rest of the gap. Waiting for the next
+   * animation frame instead cost each frame 8 ms at the median when input comes between
+   * frames (a pen, a timer, a credit that returns), and a frame sent in an animation frame
+   * then held back the next change until the frame after.
    */
   _requestSend() {
-    if (this.rafPending || !this.pacer.canSend() || this.signal.aborted || this.paused || this.dead) return;
-    this.rafPending = true;
+    if (this.sendPending || !this.pacer.canSend() || this.signal.aborted || this.paused || this.dead) return;
+    this.sendPending = true;
     const go = () => {
-      this.rafPending = false;
+      this.sendPending = false;
       void this._sendFrame();
     };
-    if (this.sentThisFrame) requestAnimationFrame(go);
-    else queueMicrotask(go);
+    const wait = this.lastSendAt + MIN_SEND_GAP_MS - performance.now();
+    if (wait <= 0) queueMicrotask(go);
+    else setTimeout(go, wait);
   }
   async _sendFrame() {
     if (this.signal.aborted) return;
     const ticket = this.pacer.begin(Date.now());
     if (!ticket) return;
-    if (!this.sentThisFrame) {
-      this.sentThisFrame = true;
-      requestAnimationFrame(() => {
-        this.sentThisFrame = false;
-      });
-    }
+    this.lastSendAt = performance.now();
     const canvas = this.parts.inputCanvas;
     const { width, height } = canvas;
     const quality = Math.min(1, Math.max(0.1, Number(this.model.get("jpeg_quality")) || 0.85));
