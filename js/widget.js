@@ -43,9 +43,10 @@ const PROBE_TIMEOUT_MS = 5000;
  * often (ms): rebuilding them for every result at display rate costs the page's main thread
  * (style, layout, paint of the notebook) more than encoding the next frame. */
 const LIVE_RENDER_MS = 250;
-/** At most one frame out per this many ms: under a 60 Hz display frame, so steady 60 Hz input
- * is not held back, while a faster source gets at most about 83 frames/s. */
-const MIN_SEND_GAP_MS = 12;
+/** At most one frame out per this many ms: under a 60 Hz display frame (16.7 ms), so steady
+ * 60 Hz input is not held back, while a faster source gets at most about 71 frames/s (12 ms let
+ * a 120 Hz source send more frames than the page could show: docs/benchmarks.md). */
+const MIN_SEND_GAP_MS = 14;
 
 /**
  * @typedef {{get(name: string): any, set(name: string, value: any): void,

@@ -243,7 +243,7 @@ def clock_offset(trace: list[dict[str, Any]]) -> tuple[float, float] | None:
 
 #: stage → (later timestamp, earlier timestamp); ``k.`` are kernel times, shifted by the offset
 STAGES = (
-    ("wait for credit + rAF", "t_begin", "t_input"),
+    ("wait for credit + send gap", "t_begin", "t_input"),
     ("rasterize + encode", "t_encoded", "t_begin"),
     ("browser→kernel", "k.recv", "t_encoded"),  # model.send itself included
     ("kernel queue", "k.start", "k.recv"),

@@ -78,9 +78,9 @@ function render({ model, el }) {
     if (!dirty) { dirty = true; tInput = t; }
     schedule();
   };
-  // the Sketchpad's rule (js/widget.js): at most one frame every 12 ms, a change later than
+  // the Sketchpad's rule (js/widget.js): at most one frame every 14 ms, a change later than
   // that after the last send goes at once, a sooner one waits out the rest of the gap
-  const MIN_SEND_GAP_MS = 12;
+  const MIN_SEND_GAP_MS = 14;
   let lastSendAt = -Infinity;
   const schedule = () => {
     if (pending || inFlight || !dirty) return;

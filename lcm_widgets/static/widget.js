@@ -1954,7 +1954,7 @@ var DIRECT_ATTEMPTS = 3;
 var PAINT_TIMES = 32;
 var PROBE_TIMEOUT_MS = 5e3;
 var LIVE_RENDER_MS = 250;
-var MIN_SEND_GAP_MS = 12;
+var MIN_SEND_GAP_MS = 14;
 async function decode(buf, mime) {
   return decodeBitmap(imageBytes(buf), mime || FRAME_MIME);
 }
