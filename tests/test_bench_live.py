@@ -3,7 +3,7 @@ tests/e2e/test_bench_live_e2e.py)."""
 
 from __future__ import annotations
 
-from lcm_widgets.bench.live import STAGES, analyse, clock_offset, summary_lines
+from lcm_widgets.bench.live import POOL_KEY, STAGES, analyse, clock_offset, pool, summary_lines
 
 
 def _rec(seq: int, t_input: float, off: float = 3.0) -> dict:
@@ -21,6 +21,19 @@ def test_clock_offset_takes_the_fastest_round_trip() -> None:
     fast = {"t_sent": 10.0, "t_took": 20.0, "k_took": 18.0}     # offset 3 ± 5
     assert clock_offset([slow, fast, {"t_sent": 1}]) == (3.0, 5.0)
     assert clock_offset([{"seq": 1}]) is None
+
+
+def test_clock_offset_from_a_result_when_no_took_came() -> None:
+    """The frame→result round trip less the kernel's own time (recv → sent) relates the clocks
+    too, and wins when it is tighter than any took's."""
+    # page sends at 100, kernel (clock +5) receives at 103+5, sends at 110+5, page gets it at 113
+    answered = {"t_sent": 100.0, "t_recv": 113.0, "kernel": {"recv": 108.0, "sent": 115.0}}
+    assert clock_offset([answered]) == (5.0, 3.0)
+    slow_took = {"t_sent": 0.0, "t_took": 20.0, "k_took": 15.0}  # ± 10: the result's wins
+    assert clock_offset([slow_took, answered]) == (5.0, 3.0)
+    # a kernel that took longer than the round trip (clocks off): not a measurement
+    assert clock_offset([{"t_sent": 0.0, "t_recv": 5.0, "kernel": {"recv": 1.0, "sent": 9.0}}]
+                        ) is None
 
 
 def test_analyse_counts_each_shown_frame_once_inside_the_window() -> None:
@@ -136,3 +149,49 @@ def test_summary_prints_the_soak_drift() -> None:
     text = "\n".join(summary_lines(res))
     assert ("studio-echo soak after 120 s of warm-up (2 samples, 100.0 s): kernel RSS "
             "78.0–78.0 MB (slope +0.0 MB/100 s), JS heap 30.0–30.0 MB (slope +0.0 MB/100 s)") in text
+
+
+def _run(lat: list[float], **extra: object) -> dict:
+    """One run's figures as analyse() leaves them, with its per-frame values."""
+    per = [(x, {s: x / len(STAGES) for s, _, _ in STAGES}) for x in lat]
+    return {"seconds": 10.0, "stroke_to_pixels_ms": {"p50": None, "p95": None, "n": len(lat)},
+            "results_per_s": len(lat) / 10, "results_painted_per_s": len(lat) / 10,
+            "frames_sent": len(lat) + 1, "results_dropped": 1, "max_in_flight": 1,
+            "clock_offset_ms": {"kernel_minus_page": 1.0, "plus_minus": 0.5},
+            POOL_KEY: {"latencies": lat, "per_frame": per}, **extra}
+
+
+def test_pool_merges_runs_over_all_their_frames() -> None:
+    """--repeat: percentiles over every frame of every run (not a mean of medians), rates
+    averaged, counts added, high-water marks the highest; each run kept without its frames."""
+    a = _run([10.0] * 6, kernel={"frames_in": 7, "max_in_flight": 1, "backend_max_concurrency": 1})
+    b = _run([20.0] * 4, kernel={"frames_in": 5, "max_in_flight": 2, "backend_max_concurrency": 1})
+    fig = pool([a, b])
+    assert fig["stroke_to_pixels_ms"] == {"p50": 10.0, "p95": 20.0, "n": 10}
+    assert fig["results_per_s"] == 0.5 and fig["frames_sent"] == 12
+    assert fig["results_dropped"] == 2 and fig["max_in_flight"] == 1
+    assert fig["kernel"] == {"frames_in": 12, "max_in_flight": 2, "backend_max_concurrency": 1}
+    assert fig["median_frame_ms"] is not None and round(sum(fig["median_frame_ms"].values())) == 10
+    assert [r["stroke_to_pixels_ms"]["n"] for r in fig["runs"]] == [6, 4]
+    assert all(POOL_KEY not in r for r in fig["runs"])
+    assert pool([a]) is a  # one run: its own figures
+
+
+def test_summary_shows_the_pooled_ratio_and_each_round() -> None:
+    studio = pool([_run([20.0] * 6), _run([30.0] * 4)])
+    floor = pool([_run([10.0] * 6), _run([25.0] * 4)])
+    # each run's own percentiles, as analyse() leaves them
+    studio["runs"][0]["stroke_to_pixels_ms"].update(p50=20.0, p95=20.0)
+    studio["runs"][1]["stroke_to_pixels_ms"].update(p50=30.0, p95=30.0)
+    floor["runs"][0]["stroke_to_pixels_ms"].update(p50=10.0, p95=10.0)
+    floor["runs"][1]["stroke_to_pixels_ms"].update(p50=25.0, p95=25.0)
+    for f in (studio, floor):
+        f.pop(POOL_KEY)
+    res = {"machine": {"cpu": "cpu", "cores": 2, "load_avg": [0, 0, 0], "commit": "c",
+                       "date": "d"}, "app": "lab", "seconds": 10.0, "drivers": ["synth"],
+           "input_rate": 60.0, "repeat": 2,
+           "cases": {"studio-echo": studio, "floor-direct": floor}}
+    text = "\n".join(summary_lines(res))
+    assert "studio-echo (pooled)" in text and "  run 2" in text
+    assert "studio-echo / floor-direct (pooled): stroke→pixels p50 × 2.0, p95 × 1.2" in text
+    assert "each round: p50 × 2.0 / p95 × 2.0, p50 × 1.2 / p95 × 1.2" in text

@@ -23,7 +23,8 @@ minus the pointer-event time of the oldest stroke in the frame now shown. **Resu
 those changes. The per-stage breakdown comes from timestamps each side records for every frame
 (the widget's debug trace, docs/widget-protocol.md "Browser test hooks"; the kernel's in the
 result's ``t_kernel``): one clock per side (``Date.now()`` in the page, ``time.time()`` in the
-kernel), related by the fastest frame→``took`` round trip (offset ± half that round trip).
+kernel), related by the fastest round trip (offset ± half that round trip): frame→``took``, or
+frame→result less the kernel's time in between.
 
 ``--soak`` samples the kernel's RSS and the page's JS heap (CDP ``Runtime.getHeapUsage`` after
 a forced GC) every ``--sample-every`` seconds while drawing. Nothing here asserts a timing.
@@ -228,16 +229,30 @@ def _pct(xs: list[float], q: float) -> float | None:
 
 
 def clock_offset(trace: list[dict[str, Any]]) -> tuple[float, float] | None:
-    """(kernel clock − page clock, ± uncertainty) in ms from the fastest frame→took round trip."""
+    """(kernel clock − page clock, ± uncertainty) in ms from the fastest round trip: a
+    frame→``took`` (the kernel's receive time inside it), or a frame→result less the kernel's
+    own time between receiving the frame and sending the result (``t_kernel``), whichever is
+    tighter."""
     best: tuple[float, float] | None = None
+
+    def num(v: Any) -> bool:
+        return isinstance(v, int | float)
+
     for r in trace:
-        if all(isinstance(r.get(k), int | float) for k in ("t_sent", "t_took", "k_took")):
+        cands: list[tuple[float, float]] = []
+        if all(num(r.get(k)) for k in ("t_sent", "t_took", "k_took")):
             rtt = r["t_took"] - r["t_sent"]
-            if rtt < 0:
-                continue
-            off = r["k_took"] - (r["t_sent"] + r["t_took"]) / 2
-            if best is None or rtt / 2 < best[1]:
-                best = (off, rtt / 2)
+            if rtt >= 0:
+                cands.append((r["k_took"] - (r["t_sent"] + r["t_took"]) / 2, rtt / 2))
+        k = r.get("kernel") or {}
+        if num(r.get("t_sent")) and num(r.get("t_recv")) and num(k.get("recv")) and \
+                num(k.get("sent")):
+            net = (r["t_recv"] - r["t_sent"]) - (k["sent"] - k["recv"])
+            if net >= 0:
+                cands.append((k["recv"] - r["t_sent"] - net / 2, net / 2))
+        for off, half in cands:
+            if best is None or half < best[1]:
+                best = (off, half)
     return None if best is None else (round(best[0], 2), round(best[1], 2))
 
 
@@ -292,17 +307,11 @@ def analyse(raw: dict[str, Any], t0: float, t1: float) -> dict[str, Any]:
         shown.append(rec)
     seconds = (t1 - t0) / 1000
     off = clock_offset(raw["trace"])
-    stages: dict[str, Any] = {}
-    median_frame: dict[str, float] | None = None
+    per: list[tuple[float, dict[str, float]]] = []
     if off is not None and shown:
         per = [(r["t_shown"] - r["t_input"], v) for r in shown
                if (v := _stage_values(r, off[0])) is not None]
-        if per:
-            per.sort(key=lambda x: x[0])
-            median_frame = {k: round(v, 1) for k, v in per[len(per) // 2][1].items()}
-            for stage, _a, _b in STAGES:
-                xs = [v[stage] for _, v in per]
-                stages[stage] = {"p50": _pct(xs, 50), "p95": _pct(xs, 95)}
+    median_frame, stages = _stage_figures(per)
     stats = raw.get("stats") or {}
     return {
         "seconds": round(seconds, 2),
@@ -317,7 +326,76 @@ def analyse(raw: dict[str, Any], t0: float, t1: float) -> dict[str, Any]:
                                                      "plus_minus": off[1]},
         "median_frame_ms": median_frame,
         "stages_ms": stages,
+        # what pool() needs to merge runs; run_cases() takes it out of what it returns
+        POOL_KEY: {"latencies": lat, "per_frame": per},
     }
+
+
+#: The key under which :func:`analyse` leaves a run's per-frame values for :func:`pool`.
+POOL_KEY = "_per_frame"
+
+
+def _stage_figures(per: list[tuple[float, dict[str, float]]]
+                   ) -> tuple[dict[str, float] | None, dict[str, Any]]:
+    """(the median frame's stages, p50/p95 of each stage) of (latency, stages) per frame."""
+    if not per:
+        return None, {}
+    per = sorted(per, key=lambda x: x[0])
+    median_frame = {k: round(v, 1) for k, v in per[len(per) // 2][1].items()}
+    stages = {}
+    for stage, _a, _b in STAGES:
+        xs = [v[stage] for _, v in per]
+        stages[stage] = {"p50": _pct(xs, 50), "p95": _pct(xs, 95)}
+    return median_frame, stages
+
+
+def pool(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One case's figures over several runs (``--repeat``): stroke→pixels and the stages over
+    all their frames together, rates averaged, counts added, high-water marks the highest. Each
+    page load draws against its own phase of the display, which moves a run's median by up to
+    a display frame; pooled, the runs sample those phases. ``runs`` keeps each run's own
+    figures (without their per-frame values)."""
+    if len(runs) == 1:
+        return runs[0]
+    lat = [x for r in runs for x in r[POOL_KEY]["latencies"]]
+    per = [x for r in runs for x in r[POOL_KEY]["per_frame"]]
+    median_frame, stages = _stage_figures(per)
+
+    def mean(key: str) -> float | None:
+        xs = [r[key] for r in runs if isinstance(r.get(key), int | float)]
+        return round(sum(xs) / len(xs), 1) if xs else None
+
+    def total(key: str) -> int | None:
+        xs = [r[key] for r in runs if isinstance(r.get(key), int)]
+        return sum(xs) if xs else None
+
+    out = {k: v for k, v in runs[-1].items() if k not in (POOL_KEY, "soak")}
+    out.update({
+        "seconds": round(sum(r["seconds"] for r in runs), 2),
+        "stroke_to_pixels_ms": {"p50": _pct(lat, 50), "p95": _pct(lat, 95), "n": len(lat)},
+        "frames_sent": total("frames_sent"), "results_dropped": total("results_dropped"),
+        "max_in_flight": max((r["max_in_flight"] for r in runs
+                              if isinstance(r.get("max_in_flight"), int)), default=None),
+        "clock_offset_ms": None, "median_frame_ms": median_frame, "stages_ms": stages,
+        POOL_KEY: {"latencies": lat, "per_frame": per},
+        "runs": [{k: v for k, v in r.items() if k != POOL_KEY} for r in runs],
+    })
+    for key in ("results_per_s", "screen_changes_per_s", "results_painted_per_s",
+                "rafs_per_s", "input_events_per_s", "drawing_changes_per_s"):
+        out[key] = mean(key)
+    if "kernel" in runs[0]:
+        ks = [r.get("kernel") or {} for r in runs]
+        out["kernel"] = {k: _merge(k, [x.get(k) for x in ks]) for k in ks[0]}
+    return out
+
+
+def _merge(key: str, xs: list[Any]) -> Any:
+    """A kernel counter over runs: the highest of a high-water mark (``max`` in its name),
+    else the sum."""
+    nums = [x for x in xs if isinstance(x, int | float)]
+    if not nums:
+        return None
+    return max(nums) if "max" in key else sum(nums)
 
 
 def _kernel_json(kc: Any, expr: str) -> Any:
@@ -519,11 +597,16 @@ def case_key(name: str, driver: str, drivers: list[str]) -> str:
 
 def run_cases(cases: list[str], *, seconds: float, app: str = "lab", soak_every: float = 0.0,
               step_ms: float = STEP_MS, drivers: list[str] | None = None,
-              input_rate: float = INPUT_RATE,
+              input_rate: float = INPUT_RATE, repeat: int = 1,
               log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run ``cases`` back to back in one JupyterLab and one Chromium, once per driver (each
-    case under every driver before the next case)."""
+    case under every driver before the next case); ``repeat`` rounds of that, each case's
+    runs pooled (:func:`pool`)."""
     drivers = list(drivers or ["synth"])
+    if isinstance(repeat, bool) or not isinstance(repeat, int) or not 1 <= repeat <= 50:
+        raise ValueError(f"repeat: must be a whole number from 1 to 50, got {repeat!r}")
+    if repeat > 1 and soak_every > 0:
+        raise ValueError("repeat: a soak runs once (leave repeat at 1)")
     for c in cases:
         if c not in CASES:
             raise ValueError(f"case: must be one of {', '.join(CASES)}, got {c!r}")
@@ -532,7 +615,8 @@ def run_cases(cases: list[str], *, seconds: float, app: str = "lab", soak_every:
             raise ValueError(f"driver: must be one of {', '.join(DRIVERS)}, got {d!r}")
     out: dict[str, Any] = {"machine": machine(), "app": app, "seconds": seconds,
                            "drivers": drivers, "input_rate": input_rate,
-                           "step_ms": step_ms, "cases": {}}
+                           "step_ms": step_ms, "repeat": repeat, "cases": {}}
+    runs: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="lcm-bench-live-") as tmp:
         tmpdir = Path(tmp)
         (tmpdir / "root").mkdir()
@@ -542,13 +626,20 @@ def run_cases(cases: list[str], *, seconds: float, app: str = "lab", soak_every:
         with J.jupyter_server(tmpdir, app=app, notebook=first, env=env) as server, \
                 J.chromium_cdp(tmpdir) as cdp:
             server.api(f"/api/kernels/{server.kernel_id}", method="DELETE")
-            for c in cases:
-                for d in drivers:
-                    log(f"[bench-live] {c} ({d} driver): {seconds:.0f} s of strokes ...")
-                    out["cases"][case_key(c, d, drivers)] = run_case(
-                        cdp, server, tmpdir / "root", c, seconds=seconds,
-                        soak_every=soak_every, step_ms=step_ms, driver=d,
-                        input_rate=input_rate, log=log)
+            for r in range(repeat):
+                for c in cases:
+                    for d in drivers:
+                        round_ = f", round {r + 1} of {repeat}" if repeat > 1 else ""
+                        log(f"[bench-live] {c} ({d} driver{round_}): {seconds:.0f} s of "
+                            "strokes ...")
+                        runs.setdefault(case_key(c, d, drivers), []).append(run_case(
+                            cdp, server, tmpdir / "root", c, seconds=seconds,
+                            soak_every=soak_every, step_ms=step_ms, driver=d,
+                            input_rate=input_rate, log=log, seed=7 + 100 * r))
+    for key, rs in runs.items():
+        fig = pool(rs)
+        fig.pop(POOL_KEY, None)
+        out["cases"][key] = fig
     out["machine"]["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
     return out
 
@@ -568,12 +659,17 @@ def summary_lines(res: dict[str, Any]) -> list[str]:
              f"commit {m['commit']} · {m['date']}", "",
              f"{'case':<19} {'p50 ms':>7} {'p95 ms':>7} {'results/s':>9} {'sent':>6} "
              f"{'dropped':>7} {'max in flight':>13}   (n frames; drawing changes/s)"]
-    for name, f in res["cases"].items():
+    def row(name: str, f: dict[str, Any]) -> str:
         s = f["stroke_to_pixels_ms"]
-        lines.append(f"{name:<19} {s['p50']!s:>7} {s['p95']!s:>7} "
-                     f"{f.get('results_painted_per_s')!s:>9} {f['frames_sent']!s:>6} "
-                     f"{f['results_dropped']!s:>7} {f['max_in_flight']!s:>13}   (n={s['n']}; "
-                     f"{f.get('drawing_changes_per_s')})")
+        return (f"{name:<19} {s['p50']!s:>7} {s['p95']!s:>7} "
+                f"{f.get('results_painted_per_s')!s:>9} {f['frames_sent']!s:>6} "
+                f"{f['results_dropped']!s:>7} {f['max_in_flight']!s:>13}   (n={s['n']}; "
+                f"{f.get('drawing_changes_per_s')})")
+
+    for name, f in res["cases"].items():
+        lines.append(row(name + (" (pooled)" if f.get("runs") else ""), f))
+        for i, r in enumerate(f.get("runs") or [], start=1):
+            lines.append(row(f"  run {i}", r))
     cs = res["cases"]
     lines.append("")
     drivers = res.get("drivers") or ["synth"]
@@ -583,9 +679,15 @@ def summary_lines(res: dict[str, Any]) -> list[str]:
             continue
         a, b = cs[studio], cs[floor]
         sa, sb = a["stroke_to_pixels_ms"], b["stroke_to_pixels_ms"]
-        lines += [f"{studio} / {floor}: stroke→pixels p50 × "
-                  f"{ratio(sa['p50'], sb['p50'])}, p95 × {ratio(sa['p95'], sb['p95'])}, "
+        lines += [f"{studio} / {floor}{' (pooled)' if a.get('runs') else ''}: stroke→pixels "
+                  f"p50 × {ratio(sa['p50'], sb['p50'])}, p95 × {ratio(sa['p95'], sb['p95'])}, "
                   f"results/s × {ratio(a.get('results_painted_per_s'), b.get('results_painted_per_s'))}"]
+        if a.get("runs") and b.get("runs"):
+            pairs = list(zip(a["runs"], b["runs"], strict=False))
+            lines.append("  each round: " + ", ".join(
+                f"p50 × {ratio(x['stroke_to_pixels_ms']['p50'], y['stroke_to_pixels_ms']['p50'])}"
+                f" / p95 × {ratio(x['stroke_to_pixels_ms']['p95'], y['stroke_to_pixels_ms']['p95'])}"
+                for x, y in pairs))
     for name, f in cs.items():
         lines.append(f"{name}: the page ran {f.get('rafs_per_s')} animation frames/s, got "
                      f"{f.get('input_events_per_s')} pointer events/s, and its drawing changed "
@@ -595,9 +697,16 @@ def summary_lines(res: dict[str, Any]) -> list[str]:
         off = f.get("clock_offset_ms")
         if not f.get("median_frame_ms"):
             continue
+        if f.get("runs"):
+            clocks = "; ".join(f"{r['clock_offset_ms']['kernel_minus_page']} ± "
+                               f"{r['clock_offset_ms']['plus_minus']}" for r in f["runs"]
+                               if r.get("clock_offset_ms"))
+            clock = f"kernel clock = page clock + (ms, per run) {clocks}"
+        else:
+            clock = (f"kernel clock = page clock + {off['kernel_minus_page']} ms "
+                     f"± {off['plus_minus']} ms")
         lines += ["", f"{name}: the median frame, stage by stage (ms; p50 / p95 over all "
-                      f"frames); kernel clock = page clock + {off['kernel_minus_page']} ms "
-                      f"± {off['plus_minus']} ms"]
+                      f"frames{' of all runs' if f.get('runs') else ''}); {clock}"]
         for stage, v in f["median_frame_ms"].items():
             st = f["stages_ms"].get(stage, {})
             lines.append(f"  {stage:<28} {v:>7}   ({st.get('p50')} / {st.get('p95')})")

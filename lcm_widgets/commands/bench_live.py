@@ -37,6 +37,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--step-ms", type=float, default=STEP_MS,
                    help=f"mouse driver: pause between scripted mouse moves, ms ({STEP_MS:g}; "
                         "the tests use 16)")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="rounds of all the cases, each case's runs pooled (1): a page load's "
+                        "median moves with its phase against the display, pooling samples it")
     p.add_argument("--soak", action="store_true",
                    help="sample kernel RSS and the page's JS heap while drawing")
     p.add_argument("--sample-every", type=float, default=30.0,
@@ -69,6 +72,11 @@ def run(args: argparse.Namespace) -> int:
     if not 0 < args.input_rate <= 1000:
         raise SystemExit(f"--input-rate: must be more than 0 and at most 1000, got "
                          f"{args.input_rate}")
+    if not 1 <= args.repeat <= 50:
+        raise SystemExit(f"--repeat: must be from 1 to 50, got {args.repeat}")
+    if args.repeat > 1 and args.soak:
+        raise SystemExit(f"--repeat: a soak runs once; leave --repeat at 1 with --soak, got "
+                         f"{args.repeat}")
     drivers = [d.strip() for d in args.driver.split(",") if d.strip()]
     if not drivers or any(d not in DRIVERS for d in drivers) or len(set(drivers)) < len(drivers):
         raise SystemExit(f"--driver: each must be one of {', '.join(DRIVERS)}, once; got "
@@ -78,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     if not cases or bad:
         raise SystemExit(f"--cases: each must be one of {', '.join(CASES)}, got {args.cases!r}")
     res = run_cases(cases, seconds=args.seconds, app=args.app, step_ms=args.step_ms,
-                    drivers=drivers, input_rate=args.input_rate,
+                    drivers=drivers, input_rate=args.input_rate, repeat=args.repeat,
                     soak_every=args.sample_every if args.soak else 0.0,
                     log=lambda s: print(s, file=sys.stderr if args.json else sys.stdout))
     if args.json:

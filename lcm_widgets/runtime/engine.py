@@ -221,7 +221,10 @@ class Engine(Generic[V]):
     def _post_locked(self, fn: Callable[..., None], *args: Any) -> None:
         self._posted += 1
         self._idle = False
-        self._loop.call_soon_threadsafe(self._handle, fn, args)
+        if self._on_loop():  # a direct-channel frame or ack: no need to wake the loop
+            self._loop.call_soon(self._handle, fn, args)
+        else:
+            self._loop.call_soon_threadsafe(self._handle, fn, args)
 
     @property
     def closed(self) -> bool:

@@ -138,8 +138,12 @@ class Endpoint:
         with self._lock:
             conns = list(self._conns)
         loop = self.server.loop
-        for c in conns:
-            loop.call_soon_threadsafe(c.outbox.put_nowait, msg)
+        if _running_loop() is loop:  # on the loop (a result, a took): queue it now
+            for c in conns:
+                c.outbox.put_nowait(msg)
+        else:
+            for c in conns:
+                loop.call_soon_threadsafe(c.outbox.put_nowait, msg)
         return len(conns)
 
     def close(self) -> None:
@@ -282,6 +286,13 @@ class DirectServer:
             conn.outbox.put_nowait(None)
             with contextlib.suppress(BaseException):
                 await writer
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def origin_of(content: Mapping[str, Any]) -> str | None:

@@ -523,7 +523,9 @@ class Studio(W.VBox):  # type: ignore[misc]
             jpeg = await asyncio.to_thread(to_jpeg, f.data, f.mime, size)
         masked = mask_fields(jpeg, f.mask)  # {} without a mask
         inp = parse_input({**job.params, "image_url": jpeg, "format": "jpeg", **masked})
-        backend = await asyncio.wrap_future(self._loaded)  # at once unless still loading
+        # loaded: no hop through the loop (wrap_future would take one even for a done future)
+        backend = self._loaded.result() if self._loaded.done() else \
+            await asyncio.wrap_future(self._loaded)
         shown: list[bool] = []
 
         def busy() -> None:
