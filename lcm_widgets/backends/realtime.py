@@ -40,7 +40,7 @@ from ..protocol.endpoints import (
     check_max_buffering,
     ws_base,
 )
-from ..runtime.loop import get_loop, run_sync
+from ..runtime.loop import get_loop, run_sync, running_loop
 from ..schema import Input, Output, parse_input
 from ._dial import Dialer
 from ._session import Request, Session, SessionStats
@@ -213,11 +213,7 @@ class RealtimeBackend:
 
     def generate_sync(self, inp: Input | dict[str, Any], timeout: float | None = None) -> Output:
         """``generate`` from synchronous code (a notebook cell), on the library's loop."""
-        try:
-            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if self._loop is not None and running is self._loop:  # it would wait on itself
+        if self._loop is not None and running_loop() is self._loop:  # it would wait on itself
             raise RuntimeError("generate_sync() called on the loop this backend runs on; "
                                "use `await backend.generate(...)` instead")
         return run_sync(self.generate(inp), timeout)

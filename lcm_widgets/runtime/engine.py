@@ -57,7 +57,7 @@ from ..pacing import (
     StartRequest,
 )
 from ..stats import StageStats
-from .loop import get_loop
+from .loop import get_loop, running_loop
 
 __all__ = ["Engine", "FrameRecord", "Job", "ResultRecord", "plain_error"]
 
@@ -257,10 +257,7 @@ class Engine(Generic[V]):
                 self._cond.wait_for(lambda: self._task is None, timeout)
 
     def _on_loop(self) -> bool:
-        try:
-            return asyncio.get_running_loop() is self._loop
-        except RuntimeError:
-            return False
+        return running_loop() is self._loop
 
     def _not_on_loop(self, what: str) -> None:
         if self._on_loop():

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-__all__ = ["get_loop", "run_sync"]
+__all__ = ["get_loop", "run_sync", "running_loop"]
 
 T = TypeVar("T")
 
@@ -31,17 +31,23 @@ def get_loop() -> asyncio.AbstractEventLoop:
         return _loop
 
 
+def running_loop() -> asyncio.AbstractEventLoop | None:
+    """The loop running on this thread, or None (``asyncio.get_running_loop`` without the
+    RuntimeError): ``running_loop() is loop`` tells code that may run anywhere whether it is
+    on ``loop``."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 def run_sync(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
     """Run ``coro`` on the library loop and block until it finishes (or ``timeout`` seconds).
 
     Must not be called from the library loop itself (it would wait on itself).
     """
     loop = get_loop()
-    try:
-        running = asyncio.get_running_loop()
-    except RuntimeError:
-        running = None
-    if running is loop:
+    if running_loop() is loop:
         coro.close()
         raise RuntimeError("run_sync() called from the lcm-widgets loop; await the coroutine")
     return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout)

@@ -35,7 +35,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import ProtocolError
-from ..runtime.loop import get_loop
+from ..runtime.loop import get_loop, running_loop
 
 __all__ = ["DirectServer", "Endpoint", "pack", "unpack"]
 
@@ -138,7 +138,7 @@ class Endpoint:
         with self._lock:
             conns = list(self._conns)
         loop = self.server.loop
-        if _running_loop() is loop:  # on the loop (a result, a took): queue it now
+        if running_loop() is loop:  # on the loop (a result, a took): queue it now
             for c in conns:
                 c.outbox.put_nowait(msg)
         else:
@@ -286,13 +286,6 @@ class DirectServer:
             conn.outbox.put_nowait(None)
             with contextlib.suppress(BaseException):
                 await writer
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
 
 
 def origin_of(content: Mapping[str, Any]) -> str | None:
