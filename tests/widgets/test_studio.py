@@ -479,15 +479,22 @@ def test_dropped_results_are_left_out_of_stroke_to_pixels(
 def test_acks_are_matched_by_result_id(make: Callable[..., tuple[Studio, Browser]]) -> None:
     """A late ack of a result the Studio gave up on does not count for a newer result of the
     same frame (a param re-render answers the same seq)."""
-    studio, browser = make(ack_timeout=0.2)
+    # a window of one result: the re-render's result waits until result 1's ack is given up
+    studio, browser = make(ack_timeout=0.2, result_window=1)
     browser.frame(jpeg((60, 60, 60)))
     until(lambda: len(browser.results()) == 1)
     studio.update(prompt="a boat")  # re-renders frame 1: a second result for seq 1
-    until(lambda: len(browser.results()) == 2)  # sent once result 1's ack was given up
+    until(lambda: len(browser.results()) == 2)
+    assert studio.stats["ack_timeouts"] == 1
     first, second = browser.results()[0][0], browser.results()[1][0]
     assert first["seq"] == second["seq"] and first["rid"] < second["rid"]
     browser.ack(first)  # late: nothing waits for it any more
+    assert studio.wait(10)  # the ack has been handled on the loop
     assert "e2e" not in studio.engine.stats.summary()
+    assert studio.stats["acked"] == 1  # result 1, given up
+    browser.ack(second)  # the ack the Studio waits for counts
+    until(lambda: studio.stats["acked"] == 2)
+    assert studio.engine.stats.summary()["e2e"]["n"] == 1
 
 
 # ------------------------------------------------------------------ constructor arguments
