@@ -105,6 +105,8 @@ def test_summary_compares_each_driver_with_its_own_floor() -> None:
                                        "commit": "abc", "date": "today"}}
     text = "\n".join(summary_lines(res))
     assert "driver synth (60.0 events/s), mouse (4.0 ms steps)" in text
+    jittered = "\n".join(summary_lines({**res, "input_jitter": 0.5}))
+    assert "driver synth (60.0 events/s, gaps ± 50%), mouse (4.0 ms steps)" in jittered
     assert "studio-echo@synth / floor-direct@synth: stroke→pixels p50 × 1.0" in text
     assert "studio-echo@mouse / floor-direct@mouse: stroke→pixels p50 × 3.0" in text
 
@@ -116,7 +118,8 @@ def test_bench_live_rejects_an_unknown_driver_or_rate(capsys) -> None:  # type: 
 
     for argv, what in ((["--driver", "robot"], "--driver"), (["--driver", "synth,synth"],
                                                                 "--driver"),
-                       (["--input-rate", "0"], "--input-rate")):
+                       (["--input-rate", "0"], "--input-rate"),
+                       (["--input-jitter", "1.5"], "--input-jitter")):
         with pytest.raises(SystemExit) as exc:
             main(["bench-live", *argv])
         assert what in str(exc.value), argv
@@ -195,3 +198,19 @@ def test_summary_shows_the_pooled_ratio_and_each_round() -> None:
     assert "studio-echo (pooled)" in text and "  run 2" in text
     assert "studio-echo / floor-direct (pooled): stroke→pixels p50 × 2.0, p95 × 1.2" in text
     assert "each round: p50 × 2.0 / p95 × 2.0, p50 × 1.2 / p95 × 1.2" in text
+
+
+def test_run_cases_names_the_bad_argument_before_starting_anything() -> None:
+    import pytest
+
+    from lcm_widgets.bench.live import run_cases
+
+    for kw, what in (({"input_jitter": 1.5}, "input_jitter: must be from 0 to 1"),
+                     ({"input_jitter": -0.1}, "got -0.1"),
+                     ({"repeat": 0}, "repeat: must be a whole number from 1 to 50"),
+                     ({"repeat": 2, "soak_every": 30.0}, "repeat: a soak runs once"),
+                     ({"drivers": ["robot"]}, "driver: must be one of synth, mouse")):
+        with pytest.raises(ValueError, match=what):
+            run_cases(["studio-echo"], seconds=1.0, **kw)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="case: must be one of"):
+        run_cases(["nope"], seconds=1.0)

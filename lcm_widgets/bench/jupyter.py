@@ -38,6 +38,9 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 REPO = Path(__file__).resolve().parents[2]
 #: Runs before any page script: the widget exposes its test hooks only with this flag set.
 DEBUG_INIT_SCRIPT = "globalThis.__LCM_WIDGETS_DEBUG__ = true"
+#: The hooks a measurement needs (``root.__lcm`` and the frame trace) without the ``data-*``
+#: counters, whose writes are DOM work on every frame (docs/widget-protocol.md).
+TRACE_INIT_SCRIPT = 'globalThis.__LCM_WIDGETS_DEBUG__ = "trace"'
 
 
 def free_port() -> int:
@@ -387,15 +390,16 @@ class CdpChromium:
     :meth:`detach` drops the CDP connection (nothing of Playwright's stays in the page).
     """
 
-    def __init__(self, pw: Any, endpoint: str) -> None:
+    def __init__(self, pw: Any, endpoint: str, init_script: str = DEBUG_INIT_SCRIPT) -> None:
         self._pw = pw
         self.endpoint = endpoint
+        self.init_script = init_script
         self._browser: Any = None
 
     def attach(self) -> Any:
         if self._browser is None:
             self._browser = self._pw.chromium.connect_over_cdp(self.endpoint)
-            self._browser.contexts[0].add_init_script(DEBUG_INIT_SCRIPT)
+            self._browser.contexts[0].add_init_script(self.init_script)
         return self._browser
 
     def detach(self) -> None:
@@ -416,9 +420,11 @@ class CdpChromium:
 
 
 @contextlib.contextmanager
-def chromium_cdp(tmp: Path, args: list[str] | None = None) -> Iterator[CdpChromium]:
+def chromium_cdp(tmp: Path, args: list[str] | None = None,
+                 init_script: str = DEBUG_INIT_SCRIPT) -> Iterator[CdpChromium]:
     """Start Debian's Chromium headless with a debugging port on 127.0.0.1 (profile under
-    ``tmp``) and Playwright's driver; stop both on exit."""
+    ``tmp``) and Playwright's driver; stop both on exit. ``init_script`` runs before any page
+    script (the test hooks, :data:`DEBUG_INIT_SCRIPT` by default)."""
     from playwright.sync_api import sync_playwright
 
     port = free_port()
@@ -443,7 +449,7 @@ def chromium_cdp(tmp: Path, args: list[str] | None = None) -> Iterator[CdpChromi
                     raise RuntimeError("chromium's debugging port never answered") from None
                 time.sleep(0.2)
         with sync_playwright() as p:
-            cdp = CdpChromium(p, endpoint)
+            cdp = CdpChromium(p, endpoint, init_script)
             try:
                 yield cdp
             finally:

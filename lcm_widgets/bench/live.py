@@ -142,19 +142,25 @@ _PROBE_JS = r"""
 #: The synth driver: pointer events made in the page itself, ``rate`` a second on a timer (as
 #: a mouse or pen delivers them, between animation frames), the same kind of strokes as
 #: :func:`~lcm_widgets.bench.jupyter.scribble` (a random start, then 16-40 moves of up to
-#: 12.5 CSS px each), for ``seconds``. No CDP client needs to stay attached while it runs.
-#: Returns the page time it started; ``window.__lcmSynth`` counts and says when it is done.
+#: 12.5 CSS px each), for ``seconds``. ``jitter`` (0-1) moves each gap between events by up to
+#: that fraction of the period, uniformly (the mean rate stays ``rate``): at 0 the events keep
+#: one phase against the display for the whole page load. The strokes do not depend on it
+#: (their own random stream). No CDP client needs to stay attached while it runs. Returns
+#: the page time it started; ``window.__lcmSynth`` counts and says when it is done.
 _SYNTH_JS = r"""
-({ sel, rate, seconds, seed }) => {
+({ sel, rate, seconds, seed, jitter }) => {
   const el = document.querySelector(sel);
-  let a = seed >>> 0;
-  const rnd = () => {  // mulberry32
+  const mulberry32 = (a) => () => {
     a = (a + 0x6D2B79F5) | 0;
     let t = Math.imul(a ^ (a >>> 15), 1 | a);
     t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
-  const synth = { done: false, events: 0, strokes: 0, late: 0, t0: Date.now(), t1: null };
+  const rnd = mulberry32(seed >>> 0);  // the strokes
+  const rndGap = mulberry32((seed ^ 0x9E3779B9) >>> 0);  // the jitter of the gaps
+  const spread = Math.min(1, Math.max(0, jitter || 0));
+  const synth = { done: false, events: 0, strokes: 0, late: 0, t0: Date.now(), t1: null,
+                  gapMin: null, gapMax: null };  // the gaps planned (ms), before any lateness
   window.__lcmSynth = synth;
   const period = 1000 / rate;
   let x = 0, y = 0, left = 0;
@@ -188,7 +194,10 @@ _SYNTH_JS = r"""
       left -= 1;
       if (left === 0) fire("pointerup", 0);
     }
-    next += period;
+    const gap = period * (1 + spread * (2 * rndGap() - 1));
+    synth.gapMin = synth.gapMin === null ? gap : Math.min(synth.gapMin, gap);
+    synth.gapMax = synth.gapMax === null ? gap : Math.max(synth.gapMax, gap);
+    next += gap;
     if (next < now) { synth.late += 1; next = now; }  // never a burst to catch up
     setTimeout(step, Math.max(0, next - performance.now()));
   };
@@ -202,6 +211,11 @@ _SYNTH_JS = r"""
 DRIVERS = ("synth", "mouse")
 #: Pointer events per second of the synth driver.
 INPUT_RATE = 60.0
+#: The synth driver's jitter: each gap between pointer events is moved by up to this fraction
+#: of the period (uniformly; :data:`_SYNTH_JS`). With none, a page load keeps the phase of its
+#: first event against the display and its median moves by up to a display frame with it;
+#: with 0.5 one page load samples every phase (docs/benchmarks.md, "Input jitter").
+INPUT_JITTER = 0.5
 
 _PAINTED_JS = "(rootSel) => document.querySelector(rootSel).__lcm.stats().resultsPainted"
 
@@ -213,7 +227,8 @@ _COLLECT_JS = r"""
            errors: p.errors,
            trace: root.__lcm.trace(),
            stats: root.__lcm.stats(), now: Date.now(), status: (root.querySelector(
-             ".lcm-status") || {}).textContent || "" };
+             ".lcm-status") || {}).textContent || "",
+           dataCounters: root.dataset.framesSent !== undefined };
 }
 """
 
@@ -415,11 +430,12 @@ def _heap(cdp: Any) -> int:
 def run_case(cdp: J.CdpChromium, server: J.Server, root: Path, name: str, *, seconds: float,
              seed: int = 7, soak_every: float = 0.0, step_ms: float = STEP_MS,
              driver: str = "synth", input_rate: float = INPUT_RATE,
+             input_jitter: float = INPUT_JITTER,
              log: Callable[[str], None] = print) -> dict[str, Any]:
     """Open the case's notebook in a fresh kernel, draw for ``seconds``, return its figures.
 
     ``driver="synth"``: the strokes are made in the page (:data:`_SYNTH_JS`, ``input_rate``
-    pointer events/s) while Playwright is detached from the browser; it attaches again for
+    pointer events/s, each gap moved by up to ``input_jitter`` of the period) while Playwright is detached from the browser; it attaches again for
     each soak sample and at the end. ``"mouse"``: Playwright's mouse (``step_ms`` apart).
     """
     if driver not in DRIVERS:
@@ -444,7 +460,7 @@ def run_case(cdp: J.CdpChromium, server: J.Server, root: Path, name: str, *, sec
         page.wait_for_timeout(300)
         box = dict(canvas.bounding_box() or {})
         page.evaluate(_PROBE_JS, root_sel)
-        synth = {"sel": canvas_sel, "rate": input_rate, "seed": seed}
+        synth = {"sel": canvas_sel, "rate": input_rate, "seed": seed, "jitter": input_jitter}
         # warm-up: one stroke, until its result is on screen
         if driver == "synth":
             page.evaluate(_SYNTH_JS, {**synth, "seconds": 0.5, "seed": seed + 1000})
@@ -492,6 +508,7 @@ def run_case(cdp: J.CdpChromium, server: J.Server, root: Path, name: str, *, sec
         fig["driver"] = driver
         if driver == "synth":
             fig["input_rate"] = input_rate
+            fig["input_jitter"] = input_jitter
             fig["synth"] = page.evaluate("() => ({ ...window.__lcmSynth })")
         fig["results_painted_per_s"] = round((painted1 - painted0) / max(1e-9, (t1 - t0) / 1000),
                                              1)
@@ -507,6 +524,8 @@ def run_case(cdp: J.CdpChromium, server: J.Server, root: Path, name: str, *, sec
                 "max_pending", "max_result_slot", "backend_max_concurrency",
                 "max_unacked_results", "ack_timeouts")}
             fig["status"] = raw["status"]
+            # the trace hooks only: no data-* counters written per frame (docs/widget-protocol.md)
+            fig["data_counters"] = raw["dataCounters"]
         if samples:
             fig["soak"] = samples
         # the page's own record of errors covers the seconds no CDP client listened
@@ -597,8 +616,8 @@ def case_key(name: str, driver: str, drivers: list[str]) -> str:
 
 def run_cases(cases: list[str], *, seconds: float, app: str = "lab", soak_every: float = 0.0,
               step_ms: float = STEP_MS, drivers: list[str] | None = None,
-              input_rate: float = INPUT_RATE, repeat: int = 1,
-              log: Callable[[str], None] = print) -> dict[str, Any]:
+              input_rate: float = INPUT_RATE, input_jitter: float = INPUT_JITTER,
+              repeat: int = 1, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run ``cases`` back to back in one JupyterLab and one Chromium, once per driver (each
     case under every driver before the next case); ``repeat`` rounds of that, each case's
     runs pooled (:func:`pool`)."""
@@ -607,6 +626,9 @@ def run_cases(cases: list[str], *, seconds: float, app: str = "lab", soak_every:
         raise ValueError(f"repeat: must be a whole number from 1 to 50, got {repeat!r}")
     if repeat > 1 and soak_every > 0:
         raise ValueError("repeat: a soak runs once (leave repeat at 1)")
+    if not 0 <= input_jitter <= 1:
+        raise ValueError(f"input_jitter: must be from 0 to 1 (a fraction of the period), got "
+                         f"{input_jitter!r}")
     for c in cases:
         if c not in CASES:
             raise ValueError(f"case: must be one of {', '.join(CASES)}, got {c!r}")
@@ -615,6 +637,7 @@ def run_cases(cases: list[str], *, seconds: float, app: str = "lab", soak_every:
             raise ValueError(f"driver: must be one of {', '.join(DRIVERS)}, got {d!r}")
     out: dict[str, Any] = {"machine": machine(), "app": app, "seconds": seconds,
                            "drivers": drivers, "input_rate": input_rate,
+                           "input_jitter": input_jitter,
                            "step_ms": step_ms, "repeat": repeat, "cases": {}}
     runs: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="lcm-bench-live-") as tmp:
@@ -624,7 +647,7 @@ def run_cases(cases: list[str], *, seconds: float, app: str = "lab", soak_every:
         J.write_notebook(tmpdir / "root" / first, ["1"])
         env = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
         with J.jupyter_server(tmpdir, app=app, notebook=first, env=env) as server, \
-                J.chromium_cdp(tmpdir) as cdp:
+                J.chromium_cdp(tmpdir, init_script=J.TRACE_INIT_SCRIPT) as cdp:
             server.api(f"/api/kernels/{server.kernel_id}", method="DELETE")
             for r in range(repeat):
                 for c in cases:
@@ -635,7 +658,8 @@ def run_cases(cases: list[str], *, seconds: float, app: str = "lab", soak_every:
                         runs.setdefault(case_key(c, d, drivers), []).append(run_case(
                             cdp, server, tmpdir / "root", c, seconds=seconds,
                             soak_every=soak_every, step_ms=step_ms, driver=d,
-                            input_rate=input_rate, log=log, seed=7 + 100 * r))
+                            input_rate=input_rate, input_jitter=input_jitter, log=log,
+                            seed=7 + 100 * r))
     for key, rs in runs.items():
         fig = pool(rs)
         fig.pop(POOL_KEY, None)
@@ -651,7 +675,9 @@ def ratio(a: float | None, b: float | None) -> float | None:
 def summary_lines(res: dict[str, Any]) -> list[str]:
     """The human-readable table of a run."""
     m = res["machine"]
-    drv = ", ".join(f"{d} ({res.get('input_rate')} events/s)" if d == "synth" else
+    jit = res.get("input_jitter") or 0
+    drv = ", ".join(f"{d} ({res.get('input_rate')} events/s"
+                    f"{f', gaps ± {jit:.0%}' if jit else ''})" if d == "synth" else
                     f"{d} ({res.get('step_ms')} ms steps)" for d in res.get("drivers") or [])
     lines = [f"bench-live · {res['app']} · {res['seconds']:.0f} s per case · "
              f"driver {drv or '?'} · {m['cpu']} "

@@ -15,7 +15,7 @@ __all__ = ["register", "run"]
 
 
 def register(subparsers: Any) -> None:
-    from ..bench.live import CASES, INPUT_RATE, STEP_MS
+    from ..bench.live import CASES, INPUT_JITTER, INPUT_RATE, STEP_MS
 
     p = subparsers.add_parser(
         "bench-live", help="stroke→pixels and results/s of the Studio in real JupyterLab",
@@ -34,6 +34,10 @@ def register(subparsers: Any) -> None:
                         "--step-ms apart; its CDP client slows the page)")
     p.add_argument("--input-rate", type=float, default=INPUT_RATE,
                    help=f"pointer events/s of the synth driver ({INPUT_RATE:g})")
+    p.add_argument("--input-jitter", type=float, default=INPUT_JITTER,
+                   help="synth driver: move each gap between pointer events by up to this "
+                        f"fraction of the period, uniformly ({INPUT_JITTER:g}; at 0 the events "
+                        "keep one phase against the display for the whole page load)")
     p.add_argument("--step-ms", type=float, default=STEP_MS,
                    help=f"mouse driver: pause between scripted mouse moves, ms ({STEP_MS:g}; "
                         "the tests use 16)")
@@ -72,6 +76,9 @@ def run(args: argparse.Namespace) -> int:
     if not 0 < args.input_rate <= 1000:
         raise SystemExit(f"--input-rate: must be more than 0 and at most 1000, got "
                          f"{args.input_rate}")
+    if not 0 <= args.input_jitter <= 1:
+        raise SystemExit(f"--input-jitter: must be from 0 to 1 (a fraction of the period), got "
+                         f"{args.input_jitter}")
     if not 1 <= args.repeat <= 50:
         raise SystemExit(f"--repeat: must be from 1 to 50, got {args.repeat}")
     if args.repeat > 1 and args.soak:
@@ -86,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
     if not cases or bad:
         raise SystemExit(f"--cases: each must be one of {', '.join(CASES)}, got {args.cases!r}")
     res = run_cases(cases, seconds=args.seconds, app=args.app, step_ms=args.step_ms,
-                    drivers=drivers, input_rate=args.input_rate, repeat=args.repeat,
+                    drivers=drivers, input_rate=args.input_rate,
+                    input_jitter=args.input_jitter, repeat=args.repeat,
                     soak_every=args.sample_every if args.soak else 0.0,
                     log=lambda s: print(s, file=sys.stderr if args.json else sys.stdout))
     if args.json:

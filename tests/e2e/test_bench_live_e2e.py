@@ -27,7 +27,7 @@ def test_bench_live_measures_the_studio_and_the_floor() -> None:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
     out = subprocess.run(
         [sys.executable, "-m", "lcm_widgets", "bench-live", "--seconds", "3",
-         "--cases", "studio-echo,floor-direct", "--json"],
+         "--cases", "studio-echo,floor-direct", "--input-jitter", "0.5", "--json"],
         capture_output=True, text=True, timeout=600, env=env, cwd=REPO)
     assert out.returncode == 0, out.stderr[-3000:]
     res = json.loads(out.stdout)
@@ -42,10 +42,16 @@ def test_bench_live_measures_the_studio_and_the_floor() -> None:
         # the default driver: pointer events made in the page, Playwright detached meanwhile
         assert fig["driver"] == "synth" and fig["synth"]["done"], name
         assert fig["synth"]["events"] > 0 and fig["input_events_per_s"] > 0, name
+        # the gaps the driver planned spread over ± 50 % of the 16.7 ms period
+        assert fig["input_jitter"] == 0.5 and res["input_jitter"] == 0.5, name
+        gaps = fig["synth"]["gapMin"], fig["synth"]["gapMax"]
+        assert 1000 / 60 * 0.5 <= gaps[0] < 1000 / 60 * 0.8, gaps
+        assert 1000 / 60 * 1.2 < gaps[1] <= 1000 / 60 * 1.5, gaps
     studio = res["cases"]["studio-echo"]
     assert studio["max_in_flight"] == 1
     assert studio["kernel"]["max_in_flight"] == 1
     assert "via direct channel" in studio["status"]
+    assert studio["data_counters"] is False  # the bench's Studio writes no debug data-*
     print(f"\n[bench-live e2e] studio {studio['stroke_to_pixels_ms']} "
           f"{studio['results_per_s']}/s; floor-direct "
           f"{res['cases']['floor-direct']['stroke_to_pixels_ms']}")
