@@ -59,28 +59,51 @@ export function thumbnail(doc, source, srcWidth, srcHeight, width = 56) {
   return c;
 }
 
+/** The latest `onPick` of each strip: a button made by an earlier render calls it. */
+const picks = new WeakMap();
+
 /**
  * Fill the strip with one button per item; `onPick(item)` runs on a click. `current`: the rid
- * marked as restored last.
+ * marked as restored last. A button already in the strip for an item is kept, and only what
+ * changed is inserted, moved or removed: at display rate a rebuilt strip is a dozen nodes
+ * made, laid out and painted a few times a second.
  * @param {HTMLElement} strip @param {ResultHistory} history
  * @param {(item: HistoryItem) => void} onPick @param {(params: unknown) => string} caption
  * @param {number|null} current
  */
 export function renderHistory(strip, history, onPick, caption, current) {
   const doc = strip.ownerDocument;
+  picks.set(strip, onPick);
+  /** @type {Map<number, HTMLButtonElement>} the strip holds only its buttons */
+  const have = new Map();
+  for (const el of Array.from(strip.children)) {
+    const button = /** @type {HTMLButtonElement} */ (el);
+    have.set(Number(button.dataset.rid), button);
+  }
   const nodes = history.items.map((item) => {
-    const b = doc.createElement("button");
-    b.type = "button";
-    b.className = "lcm-history-item";
-    b.dataset.rid = String(item.rid);
-    const text = caption(item.params);
-    b.title = `${text} — click to use these settings again`;
-    b.setAttribute("aria-label", `Use the settings of this result again: ${text}`);
-    if (item.rid === current) b.setAttribute("aria-current", "true");
-    if (item.thumb) b.append(item.thumb);
-    b.addEventListener("click", () => onPick(item));
+    let b = have.get(item.rid);
+    if (!b) {
+      b = doc.createElement("button");
+      b.type = "button";
+      b.className = "lcm-history-item";
+      b.dataset.rid = String(item.rid);
+      const text = caption(item.params);
+      b.title = `${text} — click to use these settings again`;
+      b.setAttribute("aria-label", `Use the settings of this result again: ${text}`);
+      if (item.thumb) b.append(item.thumb);
+      b.addEventListener("click", () => picks.get(strip)?.(item));
+    }
+    if (item.rid === current) {
+      if (b.getAttribute("aria-current") !== "true") b.setAttribute("aria-current", "true");
+    } else if (b.hasAttribute("aria-current")) {
+      b.removeAttribute("aria-current");
+    }
     return b;
   });
-  strip.replaceChildren(...nodes);
-  strip.hidden = nodes.length === 0;
+  nodes.forEach((b, i) => {
+    if (strip.children[i] !== b) strip.insertBefore(b, strip.children[i] ?? null);
+  });
+  while (strip.children.length > nodes.length) strip.lastElementChild?.remove();
+  const hidden = nodes.length === 0;
+  if (strip.hidden !== hidden) strip.hidden = hidden;
 }

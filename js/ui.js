@@ -105,13 +105,35 @@ export function buildParts(doc) {
   };
 }
 
+/** Per status element: what its state row shows (a key), so an unchanged row is left alone. */
+const statusRows = new WeakMap();
+
 /**
  * Fill the status element: two rows of fixed height (state, text and error; the figures),
  * each cut with an ellipsis rather than wrapped, so the controls below never move; hovering
- * shows the whole row and each figure's breakdown.
+ * shows the whole row and each figure's breakdown. Live, only the figures move: the state
+ * row is kept when it reads the same, and figures keep their nodes (new text only) while
+ * their number stays.
  * @param {HTMLElement} el @param {ReturnType<typeof import("./status.js").formatStatus>} s
  */
 export function renderStatus(el, s) {
+  const mainKey = JSON.stringify([s.state, s.text, s.error]);
+  const [oldMain, oldFigures] = Array.from(el.children);
+  if (oldMain && oldFigures && statusRows.get(el) === mainKey
+      && oldFigures.children.length === s.parts.length) {
+    s.parts.forEach((p, i) => {
+      const span = /** @type {HTMLElement} */ (oldFigures.children[i]);
+      if (span.textContent !== p.text) span.textContent = p.text;
+      const title = p.title ?? "";
+      if (span.title !== title) span.title = title;
+    });
+    const all = s.parts.map((p) => p.text).join(" · ");
+    if (/** @type {HTMLElement} */ (oldFigures).title !== all) {
+      /** @type {HTMLElement} */ (oldFigures).title = all;
+    }
+    return;
+  }
+  statusRows.set(el, mainKey);
   const doc = el.ownerDocument;
   const main = h(doc, "div", "lcm-status-main");
   const state = h(doc, "span", `lcm-state ${s.state.cls}`, {}, s.state.text);

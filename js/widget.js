@@ -9,7 +9,8 @@
  *
  * Test hooks (the pacer's counters as `data-*` attributes on the root, and `root.__lcm`) exist
  * only when `globalThis.__LCM_WIDGETS_DEBUG__ === true` at render time (the browser tests set it
- * before the page loads; docs/widget-protocol.md, "Browser test hooks").
+ * before the page loads; docs/widget-protocol.md, "Browser test hooks"); `"trace"` gives
+ * `root.__lcm` and the frame trace without the `data-*` writes (`lcm-widgets bench-live`).
  */
 
 import { SketchCanvas } from "./canvas.js";
@@ -76,11 +77,14 @@ function setText(el, text) {
   if (el.textContent !== text) el.textContent = text;
 }
 
-/** True when the page asked for the test hooks (see the module comment). */
-function debugEnabled() {
+/** The test hooks the page asked for (see the module comment): "full" (`true`), "trace"
+ * (`"trace"`: `root.__lcm` and the trace, no `data-*` writes) or null.
+ * @returns {"full" | "trace" | null} */
+function debugLevel() {
   // globalThis has no declared `__LCM_WIDGETS_DEBUG__`: read it through a narrow cast.
-  return /** @type {{__LCM_WIDGETS_DEBUG__?: unknown}} */ (globalThis).__LCM_WIDGETS_DEBUG__
-    === true;
+  const flag = /** @type {{__LCM_WIDGETS_DEBUG__?: unknown}} */ (globalThis)
+    .__LCM_WIDGETS_DEBUG__;
+  return flag === true ? "full" : flag === "trace" ? "trace" : null;
 }
 
 /** @param {number} v @param {number} lo @param {number} hi @param {number} d */
@@ -91,12 +95,16 @@ function clampInt(v, lo, hi, d) {
 class SketchpadView {
   /**
    * @param {Model} model @param {HTMLElement} el @param {AbortSignal} signal
-   * @param {boolean} debug expose the test hooks (`data-*` counters, `root.__lcm`)
+   * @param {"full" | "trace" | null} debug expose the test hooks: `root.__lcm` and the trace,
+   *   and with "full" the `data-*` counters too
    */
   constructor(model, el, signal, debug) {
     this.model = model;
     this.signal = signal;
-    this.debug = debug;
+    this.debug = debug !== null;
+    /** mirror the counters into `data-*` on every change (DOM work per frame: not for the
+     * bench, which reads `root.__lcm`) */
+    this.mirror = debug === "full";
     this.viewId = Math.random().toString(36).slice(2, 10);
     this.pacer = new FramePacer();
     /** seq of the newest frame this canvas is known to match in the kernel */
@@ -488,7 +496,10 @@ class SketchpadView {
     const tDecoded = Date.now();
     /** @type {CanvasRenderingContext2D} */ (oc.getContext("2d")).drawImage(bmp.image, 0, 0);
     bmp.close();
-    this.parts.output.classList.add("lcm-has-result");
+    // add() of a class already there still writes the attribute (a mutation, style work)
+    if (!this.parts.output.classList.contains("lcm-has-result")) {
+      this.parts.output.classList.add("lcm-has-result");
+    }
     setText(this.parts.resultParams, formatParams(meta.params));
     this.shownParams = meta.params ?? null;
     this.parts.download.disabled = false;
@@ -817,7 +828,7 @@ class SketchpadView {
 
   /** Mirror the pacer's counters into data-* attributes (test hook: only in debug mode). */
   _stats() {
-    if (!this.debug) return;
+    if (!this.mirror) return;
     const s = this.pacer.stats();
     const d = this.parts.root.dataset;
     /** @type {Record<string, string>} */
@@ -855,7 +866,7 @@ function render({ model, el, signal }) {
   const ctrl = new AbortController();
   signal?.addEventListener("abort", () => ctrl.abort());
   injectStyle(el.ownerDocument);
-  new SketchpadView(model, el, ctrl.signal, debugEnabled());
+  new SketchpadView(model, el, ctrl.signal, debugLevel());
   return () => ctrl.abort();
 }
 

@@ -455,23 +455,44 @@ function thumbnail(doc, source, srcWidth, srcHeight, width = 56) {
   if (ctx) ctx.drawImage(source, 0, 0, c.width, c.height);
   return c;
 }
+var picks = /* @__PURE__ */ new WeakMap();
 function renderHistory(strip, history, onPick, caption, current) {
   const doc = strip.ownerDocument;
+  picks.set(strip, onPick);
+  const have = /* @__PURE__ */ new Map();
+  for (const el of Array.from(strip.children)) {
+    const button2 = (
+      /** @type {HTMLButtonElement} */
+      el
+    );
+    have.set(Number(button2.dataset.rid), button2);
+  }
   const nodes = history.items.map((item) => {
-    const b = doc.createElement("button");
-    b.type = "button";
-    b.className = "lcm-history-item";
-    b.dataset.rid = String(item.rid);
-    const text = caption(item.params);
-    b.title = `${text} \u2014 click to use these settings again`;
-    b.setAttribute("aria-label", `Use the settings of this result again: ${text}`);
-    if (item.rid === current) b.setAttribute("aria-current", "true");
-    if (item.thumb) b.append(item.thumb);
-    b.addEventListener("click", () => onPick(item));
+    let b = have.get(item.rid);
+    if (!b) {
+      b = doc.createElement("button");
+      b.type = "button";
+      b.className = "lcm-history-item";
+      b.dataset.rid = String(item.rid);
+      const text = caption(item.params);
+      b.title = `${text} \u2014 click to use these settings again`;
+      b.setAttribute("aria-label", `Use the settings of this result again: ${text}`);
+      if (item.thumb) b.append(item.thumb);
+      b.addEventListener("click", () => picks.get(strip)?.(item));
+    }
+    if (item.rid === current) {
+      if (b.getAttribute("aria-current") !== "true") b.setAttribute("aria-current", "true");
+    } else if (b.hasAttribute("aria-current")) {
+      b.removeAttribute("aria-current");
+    }
     return b;
   });
-  strip.replaceChildren(...nodes);
-  strip.hidden = nodes.length === 0;
+  nodes.forEach((b, i) => {
+    if (strip.children[i] !== b) strip.insertBefore(b, strip.children[i] ?? null);
+  });
+  while (strip.children.length > nodes.length) strip.lastElementChild?.remove();
+  const hidden = nodes.length === 0;
+  if (strip.hidden !== hidden) strip.hidden = hidden;
 }
 
 // png.js
@@ -1912,7 +1933,30 @@ function buildParts(doc) {
     status
   };
 }
+var statusRows = /* @__PURE__ */ new WeakMap();
 function renderStatus(el, s) {
+  const mainKey = JSON.stringify([s.state, s.text, s.error]);
+  const [oldMain, oldFigures] = Array.from(el.children);
+  if (oldMain && oldFigures && statusRows.get(el) === mainKey && oldFigures.children.length === s.parts.length) {
+    s.parts.forEach((p, i) => {
+      const span = (
+        /** @type {HTMLElement} */
+        oldFigures.children[i]
+      );
+      if (span.textContent !== p.text) span.textContent = p.text;
+      const title = p.title ?? "";
+      if (span.title !== title) span.title = title;
+    });
+    const all = s.parts.map((p) => p.text).join(" \xB7 ");
+    if (
+      /** @type {HTMLElement} */
+      oldFigures.title !== all
+    ) {
+      oldFigures.title = all;
+    }
+    return;
+  }
+  statusRows.set(el, mainKey);
   const doc = el.ownerDocument;
   const main = h2(doc, "div", "lcm-status-main");
   const state = h2(doc, "span", `lcm-state ${s.state.cls}`, {}, s.state.text);
@@ -1966,11 +2010,12 @@ function imageBytes(buf) {
 function setText(el, text) {
   if (el.textContent !== text) el.textContent = text;
 }
-function debugEnabled() {
-  return (
+function debugLevel() {
+  const flag = (
     /** @type {{__LCM_WIDGETS_DEBUG__?: unknown}} */
-    globalThis.__LCM_WIDGETS_DEBUG__ === true
+    globalThis.__LCM_WIDGETS_DEBUG__
   );
+  return flag === true ? "full" : flag === "trace" ? "trace" : null;
 }
 function clampInt(v, lo, hi, d) {
   return Number.isFinite(v) ? Math.min(hi, Math.max(lo, Math.round(v))) : d;
@@ -1978,12 +2023,14 @@ function clampInt(v, lo, hi, d) {
 var SketchpadView = class {
   /**
    * @param {Model} model @param {HTMLElement} el @param {AbortSignal} signal
-   * @param {boolean} debug expose the test hooks (`data-*` counters, `root.__lcm`)
+   * @param {"full" | "trace" | null} debug expose the test hooks: `root.__lcm` and the trace,
+   *   and with "full" the `data-*` counters too
    */
   constructor(model, el, signal, debug) {
     this.model = model;
     this.signal = signal;
-    this.debug = debug;
+    this.debug = debug !== null;
+    this.mirror = debug === "full";
     this.viewId = Math.random().toString(36).slice(2, 10);
     this.pacer = new FramePacer();
     this.canvasSeq = 0;
@@ -2367,7 +2414,9 @@ var SketchpadView = class {
     const tDecoded = Date.now();
     oc.getContext("2d").drawImage(bmp.image, 0, 0);
     bmp.close();
-    this.parts.output.classList.add("lcm-has-result");
+    if (!this.parts.output.classList.contains("lcm-has-result")) {
+      this.parts.output.classList.add("lcm-has-result");
+    }
     setText(this.parts.resultParams, formatParams(meta.params));
     this.shownParams = meta.params ?? null;
     this.parts.download.disabled = false;
@@ -2686,7 +2735,7 @@ var SketchpadView = class {
   }
   /** Mirror the pacer's counters into data-* attributes (test hook: only in debug mode). */
   _stats() {
-    if (!this.debug) return;
+    if (!this.mirror) return;
     const s = this.pacer.stats();
     const d = this.parts.root.dataset;
     const next = {
@@ -2717,7 +2766,7 @@ function render({ model, el, signal }) {
   const ctrl = new AbortController();
   signal?.addEventListener("abort", () => ctrl.abort());
   injectStyle(el.ownerDocument);
-  new SketchpadView(model, el, ctrl.signal, debugEnabled());
+  new SketchpadView(model, el, ctrl.signal, debugLevel());
   return () => ctrl.abort();
 }
 var widget_default = { initialize, render };

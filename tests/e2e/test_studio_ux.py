@@ -97,6 +97,26 @@ def type_into(page: Any, selector: str, text: str) -> None:
     box.press("Enter")
 
 
+#: Marks the first history button and records the output's class writes (old values).
+WATCH_REPAINTS = """() => {
+  const first = document.querySelector('.lcm-history .lcm-history-item');
+  if (!first) return false;
+  first.__lcmKept = true;
+  window.__lcmClassWrites = [];
+  new MutationObserver((rs) => { for (const r of rs) window.__lcmClassWrites.push(r.oldValue); })
+    .observe(document.querySelector('.lcm-output'),
+             { attributes: true, attributeFilter: ['class'], attributeOldValue: true });
+  return true;
+}"""
+#: Whether the marked button is still in the strip, and how many class writes changed nothing.
+WATCHED_REPAINTS = """() => {
+  const items = [...document.querySelectorAll('.lcm-history .lcm-history-item')];
+  const vals = [...window.__lcmClassWrites, document.querySelector('.lcm-output').className];
+  return { kept: items.some((b) => b.__lcmKept === true), class_writes: vals.length - 1,
+           noop_class_writes: vals.slice(1).filter((v, i) => v === vals[i]).length };
+}"""
+
+
 def test_lab_status_controls_outputs_and_restart(tmp_path: Path) -> None:
     """JupyterLab: the prompt fits at 600, 800, 1100 and 1400 px and no control overflows the
     widget sideways; busy while a slow frame is in flight,
@@ -176,10 +196,15 @@ def test_lab_status_controls_outputs_and_restart(tmp_path: Path) -> None:
                 "a house by a lake", "1234", "4", "0.5"), text
             assert text["guidance_scale"] == "1.5" and text["software"] == "lcm_widgets"
             # 5. history: a result with other params, then click the first one back
+            assert page.evaluate(WATCH_REPAINTS), "a history item to watch"
             kernel_eval(kc, "studio.update(seed=777, steps=8, strength=0.25)")
             until(lambda: "seed 777" in caption(page), 60, "the result with seed 777")
             items = page.locator(".lcm-history .lcm-history-item")
             until(lambda: items.count() >= 3, 30, "three results in the history strip")
+            # new results keep the strip's buttons (only the new one is made) and write the
+            # output's class only when it changes (each write is style work at display rate)
+            watched = page.evaluate(WATCHED_REPAINTS)
+            assert watched["kept"] and watched["noop_class_writes"] == 0, watched
             old = page.locator(".lcm-history-item[title*='seed 1234']").last
             old.click()
             until(lambda: kernel(kc, "studio.params['seed']") == "1234", 30, "the seed back")
