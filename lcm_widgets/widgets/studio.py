@@ -55,6 +55,9 @@ __all__ = ["HistoryEntry", "Studio"]
 
 HISTORY_SIZE = 32
 STATUS_INTERVAL = 0.5  # seconds between status-line refreshes
+#: With the seed unlocked, seconds between writes of the seed field (each is a comm message
+#: to every view); the last write always comes, so the field ends on the seed shown.
+SEED_FIELD_INTERVAL = 0.25
 #: Sketchpad traits the Studio drives itself (not settable through the Studio).
 _STUDIO_OWNED = ("status", "stats", "error", "activity", "stale", "paused")
 #: The params each result carries to the browser (its caption, history strip and download).
@@ -181,6 +184,8 @@ class Studio(W.VBox):  # type: ignore[misc]
         self._history: deque[HistoryEntry] = deque(maxlen=history_size)
         self._browser_seq = 0
         self._status_at = 0.0
+        self._seed_shown_at = 0.0  # the seed field's last write (unlocked seed)
+        self._seed_timer: asyncio.TimerHandle | None = None
         self._error = ""
         self._invalid: dict[str, str] = {}  # controls showing a bad typed value
         self._paused = False
@@ -558,7 +563,7 @@ class Studio(W.VBox):  # type: ignore[misc]
 
         if not self._seed_locked:  # the seed field shows the seed of the image on screen
             self._params = {**self._params, "seed": s.params["seed"]}
-            self.controls.set(seed=s.params["seed"])
+            self._show_seed()
         self._view.send_result(seq, s.data, rid=rec.rid, mime=s.mime, width=s.width,
                                height=s.height, timings_ms=rec.timings_ms,
                                params={**{k: s.params.get(k) for k in _SHOWN_PARAMS},
@@ -572,6 +577,24 @@ class Studio(W.VBox):  # type: ignore[misc]
             self._status_at = now
             # after the engine has timed this delivery (it does once deliver returns)
             asyncio.get_running_loop().call_soon(self._push_stats)
+
+    def _show_seed(self) -> None:
+        """On the loop: write :attr:`params` ``["seed"]`` into the seed field now, or once
+        :data:`SEED_FIELD_INTERVAL` has passed since the last write (one trailing write
+        shows the newest): a write per result would be a comm message per result."""
+        if self._seed_timer is not None:
+            return
+        wait = self._seed_shown_at + SEED_FIELD_INTERVAL - time.monotonic()
+        if wait > 0:
+            self._seed_timer = asyncio.get_running_loop().call_later(wait, self._seed_due)
+            return
+        self._seed_shown_at = time.monotonic()
+        self.controls.set(seed=self._params["seed"])
+
+    def _seed_due(self) -> None:
+        self._seed_timer = None
+        if not self.engine.closed:
+            self._show_seed()
 
     def _on_result(self, rec: ResultRecord[Shown]) -> None:
         s = rec.value

@@ -160,6 +160,35 @@ def test_unlocked_seed_field_shows_the_seed_used(
     assert studio.params["seed"] == used
 
 
+def test_unlocked_seed_field_is_written_at_most_every_interval_and_ends_on_the_shown_seed(
+        make: Callable[..., tuple[Studio, View]]) -> None:
+    """Each seed-field write is a comm message to every view: with results faster than
+    SEED_FIELD_INTERVAL the field is written less often than results come, and its last
+    write (a trailing one) is the seed of the newest image sent."""
+    from lcm_widgets.widgets.studio import SEED_FIELD_INTERVAL
+
+    studio, view = make(seed=5)
+    studio.seed_locked = False
+    field = studio.controls.widgets["seed"]
+    writes: list[str] = []
+    field.observe(lambda ch: writes.append(ch["new"]), names="value")
+    t0 = time.monotonic()
+    n = 24
+    for i in range(n):
+        view.frame((i * 10, 0, 0))
+        until(lambda i=i: len(view.results()) == i + 1, 10, f"result {i + 1}")
+        view.ack_all()
+    elapsed = time.monotonic() - t0
+    used = view.results()[-1]["params"]["seed"]
+    until(lambda: field.value == str(used), 10, "the seed shown, after the trailing write")
+    assert studio.params["seed"] == used
+    # the rule: one write now, then at most one per interval (each result had its own seed)
+    assert len({r["params"]["seed"] for r in view.results()}) == n
+    assert len(writes) <= 2 + elapsed / SEED_FIELD_INTERVAL, (len(writes), elapsed)
+    assert len(writes) < n
+    print(f"{n} results in {elapsed:.2f} s, {len(writes)} seed-field writes")
+
+
 def test_restore_applies_a_results_params_and_locks_its_seed(
         make: Callable[..., tuple[Studio, View]]) -> None:
     """A ``restore`` from the history strip sets the params and seed it carries (the model
