@@ -419,6 +419,66 @@ class CdpChromium:
         raise LookupError(f"no open page at {url_part!r}")
 
 
+class RawCdp:
+    """A bare CDP connection to one page of a :class:`CdpChromium` (``websockets``, no
+    Playwright), for what the bench asks while the page runs on its own.
+
+    Playwright, each time it attaches, makes a new isolated world (a V8 context of its own) in
+    every frame of every page, and those stay after it detaches: a soak that attached for each
+    sample measured its own worlds as JS heap growth (docs/benchmarks.md, "Live widget"). This
+    connection only sends commands: ``Runtime.evaluate`` runs in the page's main world.
+    """
+
+    def __init__(self, endpoint: str, url_part: str, timeout: float = 30.0) -> None:
+        from websockets.sync.client import connect
+
+        with urllib.request.urlopen(f"{endpoint}/json/list", timeout=timeout) as r:
+            targets = json.load(r)
+        ws_url = next((t["webSocketDebuggerUrl"] for t in targets
+                       if t.get("type") == "page" and url_part in t.get("url", "")), None)
+        if ws_url is None:
+            raise LookupError(f"no open page at {url_part!r}")
+        self.timeout = timeout
+        self._ws = connect(ws_url, max_size=None, open_timeout=timeout)
+        self._id = 0
+
+    def send(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Send one command and return its result (events that come meanwhile are skipped)."""
+        self._id += 1
+        self._ws.send(json.dumps({"id": self._id, "method": method, "params": params or {}}))
+        deadline = time.monotonic() + self.timeout
+        while True:
+            msg = json.loads(self._ws.recv(timeout=max(0.0, deadline - time.monotonic())))
+            if msg.get("id") != self._id:
+                continue
+            if "error" in msg:
+                raise RuntimeError(f"CDP {method}: {msg['error']}")
+            return dict(msg.get("result") or {})
+
+    def evaluate(self, expression: str) -> Any:
+        """The value of ``expression`` in the page's main world (JSON-able values only)."""
+        res = self.send("Runtime.evaluate", {"expression": expression, "returnByValue": True,
+                                             "awaitPromise": True})
+        if "exceptionDetails" in res:
+            raise RuntimeError(f"{expression!r} threw: {res['exceptionDetails'].get('text')}")
+        return res.get("result", {}).get("value")
+
+    def heap_used(self) -> int:
+        """The page's used JS heap (bytes) after a full garbage collection."""
+        self.send("HeapProfiler.collectGarbage")
+        return int(self.send("Runtime.getHeapUsage")["usedSize"])
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._ws.close()
+
+    def __enter__(self) -> RawCdp:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 @contextlib.contextmanager
 def chromium_cdp(tmp: Path, args: list[str] | None = None,
                  init_script: str = DEBUG_INIT_SCRIPT) -> Iterator[CdpChromium]:

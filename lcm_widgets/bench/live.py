@@ -422,11 +422,6 @@ _RSS = ("(lambda: [int(l.split()[1]) for l in open('/proc/self/status') "
         "if l.startswith('VmRSS')][0] * 1024)()")
 
 
-def _heap(cdp: Any) -> int:
-    cdp.send("HeapProfiler.collectGarbage")
-    return int(cdp.send("Runtime.getHeapUsage")["usedSize"])
-
-
 def run_case(cdp: J.CdpChromium, server: J.Server, root: Path, name: str, *, seconds: float,
              seed: int = 7, soak_every: float = 0.0, step_ms: float = STEP_MS,
              driver: str = "synth", input_rate: float = INPUT_RATE,
@@ -435,8 +430,10 @@ def run_case(cdp: J.CdpChromium, server: J.Server, root: Path, name: str, *, sec
     """Open the case's notebook in a fresh kernel, draw for ``seconds``, return its figures.
 
     ``driver="synth"``: the strokes are made in the page (:data:`_SYNTH_JS`, ``input_rate``
-    pointer events/s, each gap moved by up to ``input_jitter`` of the period) while Playwright is detached from the browser; it attaches again for
-    each soak sample and at the end. ``"mouse"``: Playwright's mouse (``step_ms`` apart).
+    pointer events/s, each gap moved by up to ``input_jitter`` of the period) while Playwright is
+    detached from the browser; a bare CDP connection (:class:`~lcm_widgets.bench.jupyter.RawCdp`)
+    takes the soak samples and Playwright attaches again at the end. ``"mouse"``: Playwright's
+    mouse (``step_ms`` apart).
     """
     if driver not in DRIVERS:
         raise ValueError(f"driver: must be one of {', '.join(DRIVERS)}, got {driver!r}")
@@ -476,27 +473,37 @@ def run_case(cdp: J.CdpChromium, server: J.Server, root: Path, name: str, *, sec
             t0 = float(page.evaluate(_SYNTH_JS, {**synth, "seconds": seconds}))
             start = time.monotonic()
             every = soak_every if soak_every > 0 else seconds
-            while True:
-                cdp.detach()  # nothing of Playwright's in the page while it draws
-                left = seconds - (time.monotonic() - start)
-                time.sleep(max(0.0, min(every, left)))
-                page = cdp.page(nb)
-                page.on("pageerror", lambda e: errors.append(J.page_error_text(e)))
-                if page.evaluate("() => window.__lcmSynth.done"):
-                    break
+            cdp.detach()  # nothing of Playwright's in the page while it draws
+            # A bare CDP connection asks while it draws (Playwright attaching for each sample
+            # left a V8 context per attach in the page: J.RawCdp), made after the first wait,
+            # so nothing is attached to the page during a run without samples.
+            bare: J.RawCdp | None = None
+            try:
+                while True:
+                    left = seconds - (time.monotonic() - start)
+                    time.sleep(max(0.05, min(every, left)))
+                    bare = bare or J.RawCdp(cdp.endpoint, nb)
+                    if bare.evaluate("window.__lcmSynth.done"):
+                        break
+                    if soak_every > 0:
+                        samples.append(_soak_sample(bare, kc, t0))
+                        log(f"[bench-live {name}] {samples[-1]}")
                 if soak_every > 0:
-                    samples.append(_soak_sample(page, kc, t0))
-                    log(f"[bench-live {name}] {samples[-1]}")
-            if soak_every > 0:
-                samples.append(_soak_sample(page, kc, t0))
+                    samples.append(_soak_sample(bare, kc, t0))
+            finally:
+                if bare is not None:
+                    bare.close()
+            page = cdp.page(nb)
+            page.on("pageerror", lambda e: errors.append(J.page_error_text(e)))
             t1 = float(page.evaluate("() => window.__lcmSynth.t1"))
         elif soak_every > 0:
             end = time.monotonic() + seconds
-            while time.monotonic() < end:
-                J.scribble(page, box, seconds=min(soak_every, end - time.monotonic()),
-                           seed=seed + len(samples), step_ms=step_ms)
-                samples.append(_soak_sample(page, kc, t0))
-                log(f"[bench-live {name}] {samples[-1]}")
+            with J.RawCdp(cdp.endpoint, nb) as bare:
+                while time.monotonic() < end:
+                    J.scribble(page, box, seconds=min(soak_every, end - time.monotonic()),
+                               seed=seed + len(samples), step_ms=step_ms)
+                    samples.append(_soak_sample(bare, kc, t0))
+                    log(f"[bench-live {name}] {samples[-1]}")
             t1 = float(page.evaluate("() => Date.now()"))
         else:
             J.scribble(page, box, seconds=seconds, seed=seed, step_ms=step_ms)
@@ -567,14 +574,9 @@ def soak_drift(samples: list[dict[str, float]], warmup_s: float = SOAK_WARMUP_S
     return out
 
 
-def _soak_sample(page: Any, kc: Any, t0: float) -> dict[str, float]:
-    cdp = page.context.new_cdp_session(page)
-    try:
-        heap = _heap(cdp)
-    finally:
-        with contextlib.suppress(Exception):
-            cdp.detach()
-    return {"t_s": round((float(page.evaluate("() => Date.now()")) - t0) / 1000, 1),
+def _soak_sample(raw: J.RawCdp, kc: Any, t0: float) -> dict[str, float]:
+    heap = raw.heap_used()
+    return {"t_s": round((float(raw.evaluate("Date.now()")) - t0) / 1000, 1),
             "kernel_rss_mb": round(_kernel_json(kc, _RSS) / 2**20, 1),
             "js_heap_mb": round(heap / 2**20, 2)}
 

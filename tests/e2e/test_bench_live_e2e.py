@@ -55,3 +55,52 @@ def test_bench_live_measures_the_studio_and_the_floor() -> None:
     print(f"\n[bench-live e2e] studio {studio['stroke_to_pixels_ms']} "
           f"{studio['results_per_s']}/s; floor-direct "
           f"{res['cases']['floor-direct']['stroke_to_pixels_ms']}")
+
+
+def _contexts(endpoint: str, url_part: str) -> int:
+    """How many JS execution contexts (the main world and isolated worlds) a page has, as a
+    new bare CDP connection sees them: ``Runtime.enable`` reports each existing one."""
+    import urllib.request
+
+    from websockets.sync.client import connect
+
+    with urllib.request.urlopen(f"{endpoint}/json/list", timeout=10) as r:
+        url = next(t["webSocketDebuggerUrl"] for t in json.load(r) if url_part in t["url"])
+    seen: set[int] = set()
+    with connect(url, max_size=None) as ws:
+        ws.send(json.dumps({"id": 1, "method": "Runtime.enable"}))
+        while True:  # the events come before the command's answer
+            msg = json.loads(ws.recv(timeout=10))
+            if msg.get("method") == "Runtime.executionContextCreated":
+                seen.add(msg["params"]["context"]["id"])
+            if msg.get("id") == 1:
+                return len(seen)
+
+
+def test_soak_samples_over_a_bare_cdp_connection_leave_nothing_in_the_page(
+        tmp_path: Path) -> None:
+    """The bench's soak samples the JS heap over :class:`RawCdp`: attaching Playwright for
+    each sample (as it once did) made a new V8 context in the page each time, which the soak
+    then measured as heap growth (docs/benchmarks.md, "Live widget")."""
+    from lcm_widgets.bench.jupyter import RawCdp, chromium_cdp
+
+    with chromium_cdp(tmp_path) as cdp:
+        page = cdp.new_page()
+        page.goto("data:text/html,<title>raw-cdp</title><p>raw-cdp-page</p>")
+        page.evaluate("() => { window.__n = 41; }")
+        cdp.detach()
+        before = _contexts(cdp.endpoint, "raw-cdp-page")
+        for _ in range(3):
+            with RawCdp(cdp.endpoint, "raw-cdp-page") as bare:
+                assert bare.evaluate("window.__n + 1") == 42
+                assert bare.evaluate("Promise.resolve('later')") == "later"
+                assert bare.heap_used() > 0
+                with pytest.raises(RuntimeError, match="threw"):
+                    bare.evaluate("no_such_name")
+        assert _contexts(cdp.endpoint, "raw-cdp-page") == before
+        for _ in range(3):  # what the soak did before: Playwright attached for each sample
+            cdp.page("raw-cdp-page").evaluate("() => 1")
+            cdp.detach()
+        assert _contexts(cdp.endpoint, "raw-cdp-page") > before
+        with pytest.raises(LookupError, match="no open page at 'no-such-page'"):
+            RawCdp(cdp.endpoint, "no-such-page")
