@@ -419,6 +419,16 @@ class CdpChromium:
         raise LookupError(f"no open page at {url_part!r}")
 
 
+def page_ws_url(endpoint: str, url_part: str, timeout: float = 30.0) -> str:
+    """The CDP WebSocket address of the open page whose URL contains ``url_part``."""
+    with urllib.request.urlopen(f"{endpoint}/json/list", timeout=timeout) as r:
+        targets = json.load(r)
+    for t in targets:
+        if t.get("type") == "page" and url_part in t.get("url", ""):
+            return str(t["webSocketDebuggerUrl"])
+    raise LookupError(f"no open page at {url_part!r}")
+
+
 class RawCdp:
     """A bare CDP connection to one page of a :class:`CdpChromium` (``websockets``, no
     Playwright), for what the bench asks while the page runs on its own.
@@ -432,14 +442,9 @@ class RawCdp:
     def __init__(self, endpoint: str, url_part: str, timeout: float = 30.0) -> None:
         from websockets.sync.client import connect
 
-        with urllib.request.urlopen(f"{endpoint}/json/list", timeout=timeout) as r:
-            targets = json.load(r)
-        ws_url = next((t["webSocketDebuggerUrl"] for t in targets
-                       if t.get("type") == "page" and url_part in t.get("url", "")), None)
-        if ws_url is None:
-            raise LookupError(f"no open page at {url_part!r}")
         self.timeout = timeout
-        self._ws = connect(ws_url, max_size=None, open_timeout=timeout)
+        self._ws = connect(page_ws_url(endpoint, url_part, timeout), max_size=None,
+                           open_timeout=timeout)
         self._id = 0
 
     def send(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -60,14 +60,12 @@ def test_bench_live_measures_the_studio_and_the_floor() -> None:
 def _contexts(endpoint: str, url_part: str) -> int:
     """How many JS execution contexts (the main world and isolated worlds) a page has, as a
     new bare CDP connection sees them: ``Runtime.enable`` reports each existing one."""
-    import urllib.request
-
     from websockets.sync.client import connect
 
-    with urllib.request.urlopen(f"{endpoint}/json/list", timeout=10) as r:
-        url = next(t["webSocketDebuggerUrl"] for t in json.load(r) if url_part in t["url"])
+    from lcm_widgets.bench.jupyter import page_ws_url
+
     seen: set[int] = set()
-    with connect(url, max_size=None) as ws:
+    with connect(page_ws_url(endpoint, url_part), max_size=None) as ws:
         ws.send(json.dumps({"id": 1, "method": "Runtime.enable"}))
         while True:  # the events come before the command's answer
             msg = json.loads(ws.recv(timeout=10))
